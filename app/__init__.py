@@ -1,0 +1,1 @@
+"""leadkit: a self-hosted server for lead-magnet tools."""

@@ -1,0 +1,101 @@
+"""Wiring only: build the Litestar app from settings. Serve with ``leadkit serve``."""
+
+from __future__ import annotations
+
+import logging
+
+from advanced_alchemy.extensions.litestar import (
+    AsyncSessionConfig,
+    SQLAlchemyAsyncConfig,
+    SQLAlchemyPlugin,
+)
+from litestar import Litestar
+from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import CacheControlHeader, State
+from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+from litestar_htmx import HTMXPlugin
+
+from app.core.deps import DEPENDENCIES
+from app.core.handlers import EXCEPTION_HANDLERS
+from app.core.ratelimit import RedisRateLimiter, SQLRateLimiter
+from app.core.redis import make_redis
+from app.core.templating import STATIC, make_environment
+from app.core.web import web_middleware
+from app.db.engine import make_engine, make_sessionmaker
+from app.health.routes import ROUTES as HEALTH_ROUTES
+from app.settings import Settings, load_settings
+from app.site.routes import ROUTES as SITE_ROUTES
+from app.staff.auth import auth_middleware
+from app.staff.routes import ROUTES as STAFF_ROUTES
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or load_settings()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    engine = make_engine(settings)
+    sessionmaker = make_sessionmaker(engine)
+    redis = make_redis(settings)
+    limiter = (
+        RedisRateLimiter(redis, settings.redis_prefix)
+        if redis is not None
+        else SQLRateLimiter(engine)
+    )
+    db_config = SQLAlchemyAsyncConfig(
+        engine_instance=engine,
+        session_dependency_key="db_session",
+        session_config=AsyncSessionConfig(expire_on_commit=False),
+        before_send_handler="autocommit_include_redirects",
+        create_all=False,
+    )
+    env = make_environment()
+
+    async def close_redis() -> None:
+        if redis is not None:
+            await redis.aclose()
+
+    app = Litestar(
+        route_handlers=[
+            *SITE_ROUTES,
+            *HEALTH_ROUTES,
+            *STAFF_ROUTES,
+            create_static_files_router(
+                "/static",
+                directories=[STATIC],
+                cache_control=CacheControlHeader(max_age=31_536_000, public=True),
+            ),
+        ],
+        plugins=[SQLAlchemyPlugin(config=db_config), HTMXPlugin()],
+        template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(env)),
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key,
+            cookie_name="lk_csrf",
+            cookie_httponly=True,
+            cookie_secure=settings.is_prod,
+            cookie_samesite="lax",
+            exclude=["^/api/", "^/healthz"],
+        ),
+        middleware=[auth_middleware(settings, sessionmaker)],
+        dependencies=DEPENDENCIES,
+        exception_handlers=EXCEPTION_HANDLERS,
+        request_max_body_size=settings.max_body_bytes,
+        state=State(
+            {
+                "settings": settings,
+                "engine": engine,
+                "sessionmaker": sessionmaker,
+                "redis": redis,
+                "limiter": limiter,
+            }
+        ),
+        on_shutdown=[close_redis],
+        openapi_config=None,
+        debug=False,
+    )
+    # Route middleware does not run when no route matches, so locale and security headers wrap
+    # the whole handler: 404 and 405 pages get them too.
+    app.asgi_handler = web_middleware(settings)(app.asgi_handler)
+    return app

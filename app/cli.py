@@ -1,0 +1,236 @@
+"""The ``leadkit`` command: serve, migrate, manage staff and tokens, seed demo content, check."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import click
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.errors import DomainError
+from app.db.engine import make_engine, make_sessionmaker
+from app.settings import Settings, SettingsError, env_names, load_settings
+from app.staff.schemas import ROLES, ApiTokenCreate, StaffCreate
+
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async def run() -> T:
+        engine = make_engine(settings)
+        try:
+            async with make_sessionmaker(engine)() as db, db.begin():
+                return await work(db)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
+@click.group()
+def main() -> None:
+    """leadkit: lead-magnet tools behind a phone gate."""
+
+
+@main.command()
+@click.option("--host", default=None, help="Bind address (default: HOST or 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port (default: PORT or 8000).")
+@click.option("--workers", type=int, default=None, help="Worker processes (LEADKIT_WORKERS).")
+def serve(host: str | None, port: int | None, workers: int | None) -> None:
+    """Serve the app with granian."""
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    settings = _settings()
+    Granian(
+        "app.asgi:create_app",
+        factory=True,
+        interface=Interfaces.ASGI,
+        address=host or settings.host,
+        port=port or settings.port,
+        workers=workers or settings.workers,
+        log_access=False,
+        respawn_failed_workers=True,
+    ).serve()
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply Alembic migrations."""
+    from app.db.migrate import upgrade
+
+    settings = _settings()
+    if settings.is_sqlite:
+        from pathlib import Path
+
+        from sqlalchemy.engine.url import make_url
+
+        database = make_url(settings.database_url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url, revision)
+    click.echo(f"database at {revision}")
+
+
+@main.group()
+def user() -> None:
+    """Staff accounts."""
+
+
+@user.command("create")
+@click.argument("username")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--name", "display_name", default="")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def user_create(username: str, role: str, display_name: str, password_stdin: bool) -> None:
+    """Create a staff member (asks for the password)."""
+    from app.staff import service
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("password: ")
+    try:
+        data = msgspec.convert(
+            {
+                "username": username,
+                "password": password,
+                "role": role,
+                "display_name": display_name,
+            },
+            StaffCreate,
+        )
+    except msgspec.ValidationError as exc:
+        raise click.ClickException(f"invalid: {exc}") from exc
+    created = _in_transaction(_settings(), lambda db: service.create_user(db, None, data))
+    click.echo(f"created {created.username} ({role})")
+
+
+@main.group()
+def token() -> None:
+    """API tokens for the JSON API."""
+
+
+@token.command("create")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--name", required=True)
+def token_create(role: str, name: str) -> None:
+    """Create a token; the token alone is printed on the last line."""
+    from app.staff import service
+
+    data = msgspec.convert({"name": name, "role": role}, ApiTokenCreate)
+    _, raw = _in_transaction(_settings(), lambda db: service.create_token(db, None, data))
+    click.echo(f"token for {name} ({role}); it is shown only once:", err=True)
+    click.echo(raw)
+
+
+@main.command()
+def demo() -> None:
+    """Seed demo content (idempotent) and print the admin login."""
+    from app.demo.service import seed
+
+    settings = _settings()
+    login = _in_transaction(
+        settings,
+        lambda db: seed(
+            db,
+            admin_username=settings.admin_username,
+            admin_password=settings.admin_password,
+            data_dir=settings.data_dir,
+        ),
+    )
+    url = f"http://{settings.host}:{settings.port}/staff/login"
+    click.echo("")
+    click.echo("=" * 60)
+    click.echo(f"  leadkit staff login: {url}")
+    click.echo(f"  username: {login.username}")
+    if login.password:
+        click.echo(f"  password: {login.password}")
+        click.echo(
+            "  (demo staff marketer / host / sales share this password)"
+            if login.created or login.password
+            else ""
+        )
+    else:
+        click.echo("  password: (changed since first run; not shown)")
+    click.echo("=" * 60)
+
+
+@main.command()
+def check() -> None:
+    """Report the configuration and whether the database and Redis answer."""
+    settings = _settings()
+    secrets = {"secret_key", "admin_password"}
+    for field, name in env_names().items():
+        value: Any = getattr(settings, field)
+        if field in secrets and value:
+            value = "(set)"
+        click.echo(f"{name:32} {value}")
+    ok = asyncio.run(_connectivity(settings))
+    sys.exit(0 if ok else 1)
+
+
+async def _connectivity(settings: Settings) -> bool:
+    from sqlalchemy import text
+
+    from app.core.redis import make_redis
+    from app.db.migrate import current_head
+
+    ok = True
+    engine = make_engine(settings)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+            try:
+                version = (
+                    await conn.execute(text("SELECT version_num FROM alembic_version"))
+                ).scalar()
+            except Exception:
+                version = None
+        head = current_head()
+        state = (
+            "up to date"
+            if version == head
+            else f"at {version}, head is {head}: run `leadkit db upgrade`"
+        )
+        click.echo(f"database: ok ({state})")
+        ok = ok and version == head
+    except Exception as exc:
+        click.echo(f"database: FAILED ({exc.__class__.__name__}: {exc})")
+        ok = False
+    finally:
+        await engine.dispose()
+    redis = make_redis(settings)
+    if redis is None:
+        click.echo("redis: absent (embedded mode)")
+    else:
+        try:
+            await redis.ping()
+            click.echo("redis: ok")
+        except Exception as exc:
+            click.echo(f"redis: FAILED ({exc.__class__.__name__}: {exc})")
+            ok = False
+        finally:
+            await redis.aclose()
+    return ok

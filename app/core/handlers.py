@@ -1,0 +1,129 @@
+"""The one place where errors become responses: a Chinese (or English) page for browsers,
+RFC 9457 problem JSON for /api/."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import quote
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.response import Redirect, Template
+
+from app.core.errors import DomainError, LoginRequired
+from app.core.i18n import N_
+from app.core.i18n import gettext as _
+
+log = logging.getLogger("leadkit.errors")
+
+# Messages for framework errors, by status; msgids are translated per request.
+STATUS_MESSAGES = {
+    400: N_("The request was not understood. Please check what you entered."),
+    401: N_("Please sign in first."),
+    403: N_(
+        "You do not have permission to do this, or the form has expired. Reload and try again."
+    ),
+    404: N_("The page or item was not found."),
+    405: N_("This action is not allowed here."),
+    409: N_("This conflicts with an existing item."),
+    413: N_("What you sent is too large."),
+    415: N_("This content type is not supported."),
+    429: N_("Too many attempts. Please wait and try again."),
+    500: N_("Something went wrong on our side. Please try again in a moment."),
+    503: N_("The service is temporarily unavailable. Please try again in a moment."),
+}
+STATUS_TITLES = {
+    400: N_("Invalid request"),
+    401: N_("Sign-in required"),
+    403: N_("Not allowed"),
+    404: N_("Not found"),
+    405: N_("Not allowed"),
+    409: N_("Conflict"),
+    413: N_("Too large"),
+    415: N_("Unsupported content"),
+    429: N_("Too many attempts"),
+    500: N_("Server error"),
+    503: N_("Unavailable"),
+}
+
+
+def _wants_json(request: Request[Any, Any, Any]) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def render_error(
+    request: Request[Any, Any, Any],
+    status: int,
+    code: str,
+    message: str,
+    fields: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[Any]:
+    title = _(STATUS_TITLES.get(status, "Error"))
+    if _wants_json(request):
+        body: dict[str, Any] = {
+            "type": f"about:blank#{code}",
+            "title": title,
+            "status": status,
+            "code": code,
+            "detail": message,
+        }
+        if fields:
+            body["errors"] = fields
+        return Response(
+            body, status_code=status, media_type="application/problem+json", headers=headers
+        )
+    return Template(
+        "error.html",
+        context={"status": status, "title": title, "message": message, "fields": fields or {}},
+        status_code=status,
+        media_type=MediaType.HTML,
+        headers=headers,
+    )
+
+
+def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+    if isinstance(exc, LoginRequired) and not _wants_json(request):
+        return Redirect(f"/staff/login?next={quote(request.url.path)}")
+    headers = {"Retry-After": str(exc.retry_after)} if hasattr(exc, "retry_after") else None
+    return render_error(request, exc.status, exc.code, _(exc.message), exc.fields, headers)
+
+
+def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    if status >= 500:
+        log.error(
+            "%s on %s %s: %r", status, request.method, request.url.path, exc.detail, exc_info=exc
+        )
+    fields: dict[str, str] = {}
+    if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
+        for item in exc.extra:
+            if isinstance(item, dict):
+                key = str(item.get("key") or item.get("source") or "body")
+                fields[key] = str(item.get("message", ""))[:300]
+    message = _(STATUS_MESSAGES.get(status, STATUS_MESSAGES[400 if status < 500 else 500]))
+    code = {
+        400: "bad_request",
+        403: "forbidden",
+        404: "not_found",
+        405: "method_not_allowed",
+        413: "too_large",
+        429: "rate_limited",
+    }.get(status, f"http_{status}")
+    headers = {
+        k: v for k, v in (exc.headers or {}).items() if k.lower() in {"allow", "retry-after"}
+    }
+    return render_error(request, status, code, message, fields, headers or None)
+
+
+def server_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return render_error(request, 500, "server_error", _(STATUS_MESSAGES[500]))
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    DomainError: domain_error_handler,
+    HTTPException: http_error_handler,
+    Exception: server_error_handler,
+}

@@ -1,0 +1,109 @@
+"""Fixed-window rate limits with one interface and two stores: SQL (embedded) and Redis.
+
+The SQL store is the embedded default so several worker processes on one SQLite file share
+their counters; the Redis store carries the same contract in production.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from redis.asyncio import Redis
+from sqlalchemy import delete
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.core.models import rate_counter
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    allowed: bool
+    count: int
+    retry_after: int
+
+
+@runtime_checkable
+class RateLimiter(Protocol):
+    async def hit(self, key: str, limit: int, window: int) -> Verdict:
+        """Count one event for ``key``; allowed while the window's count stays ≤ ``limit``."""
+        ...
+
+    async def peek(self, key: str, limit: int, window: int) -> Verdict:
+        """The verdict a hit would get, without counting one."""
+        ...
+
+    async def reset(self, key: str) -> None:
+        """Forget ``key`` (e.g. after a successful login)."""
+        ...
+
+
+def _window(window: int, now: float) -> tuple[int, int]:
+    start = int(now) // window * window
+    return start, start + window - int(now)
+
+
+class SQLRateLimiter:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+        self._last_sweep = 0.0
+
+    async def hit(self, key: str, limit: int, window: int) -> Verdict:
+        now = time.time()
+        start, retry = _window(window, now)
+        stmt = self._insert(rate_counter).values(
+            key=key, window_start=start, count=1, expires_at=start + window
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["key", "window_start"], set_={"count": rate_counter.c.count + 1}
+        ).returning(rate_counter.c.count)
+        async with self._engine.begin() as conn:
+            count = (await conn.execute(stmt)).scalar_one()
+            if now - self._last_sweep > 60:
+                self._last_sweep = now
+                await conn.execute(delete(rate_counter).where(rate_counter.c.expires_at < now))
+        return Verdict(count <= limit, count, retry)
+
+    async def peek(self, key: str, limit: int, window: int) -> Verdict:
+        start, retry = _window(window, time.time())
+        async with self._engine.connect() as conn:
+            count = (
+                await conn.execute(
+                    rate_counter.select()
+                    .with_only_columns(rate_counter.c.count)
+                    .where(rate_counter.c.key == key, rate_counter.c.window_start == start)
+                )
+            ).scalar() or 0
+        return Verdict(count < limit, count, retry)
+
+    async def reset(self, key: str) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(delete(rate_counter).where(rate_counter.c.key == key))
+
+
+class RedisRateLimiter:
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = f"{prefix}rl:"
+
+    async def hit(self, key: str, limit: int, window: int) -> Verdict:
+        start, retry = _window(window, time.time())
+        name = f"{self._prefix}{key}:{start}"
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(name)
+            pipe.expire(name, window + 1)
+            count, _ = await pipe.execute()
+        return Verdict(int(count) <= limit, int(count), retry)
+
+    async def peek(self, key: str, limit: int, window: int) -> Verdict:
+        start, retry = _window(window, time.time())
+        count = int(await self._redis.get(f"{self._prefix}{key}:{start}") or 0)
+        return Verdict(count < limit, count, retry)
+
+    async def reset(self, key: str) -> None:
+        async for name in self._redis.scan_iter(match=f"{self._prefix}{key}:*"):
+            await self._redis.delete(name)

@@ -1,0 +1,36 @@
+"""GET /healthz: liveness plus the state of the database and Redis, for load balancers."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from litestar import Request, get
+from litestar.response import Response
+from sqlalchemy import text
+
+
+@get("/healthz")
+async def healthz(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
+    state = request.app.state
+    body = {"status": "ok", "database": "ok", "redis": "absent"}
+    try:
+        async with asyncio.timeout(3), state.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception:  # any failure here means "not ready", whatever the driver raised
+        body["database"] = "down"
+    if state.redis is not None:
+        try:
+            async with asyncio.timeout(2):
+                await state.redis.ping()
+            body["redis"] = "ok"
+        except Exception:
+            body["redis"] = "down"
+    healthy = body["database"] == "ok" and body["redis"] != "down"
+    body["status"] = "ok" if healthy else "degraded"
+    return Response(
+        body, status_code=200 if healthy else 503, headers={"Cache-Control": "no-store"}
+    )
+
+
+ROUTES = [healthz]

@@ -1,0 +1,227 @@
+"""Staff pages: sign in and out, the dashboard, staff and API-token administration."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath, FromQuery
+from litestar.response import Redirect, Template
+from litestar_htmx import HTMXRequest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.errors import DomainError
+from app.core.i18n import gettext as _
+from app.core.ratelimit import RateLimiter
+from app.settings import Settings
+from app.staff import service
+from app.staff.auth import (
+    SESSION_COOKIE,
+    raw_session_token,
+    requires_role,
+    requires_staff,
+    session_cookie,
+)
+from app.staff.schemas import ROLES, ApiTokenCreate, LoginForm, Staff, StaffCreate, StaffUpdate
+
+Form = Body(media_type=RequestEncodingType.URL_ENCODED)
+
+
+def safe_next(target: str) -> str:
+    """Only same-site paths: '/x' but never '//evil' or '/\\evil'."""
+    if target.startswith("/") and not target.startswith(("//", "/\\")):
+        return target
+    return "/staff/"
+
+
+class AuthController(Controller):
+    path = "/staff"
+
+    @get("/login")
+    async def login_page(
+        self, staff: NamedDependency[Staff | None], next: str = ""
+    ) -> Template | Redirect:
+        if staff is not None:
+            return Redirect(safe_next(next))
+        return Template("staff/login.html", context={"next": next[:512], "error": None})
+
+    @post("/login", status_code=303)
+    async def login(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+        limiter: NamedDependency[RateLimiter],
+        ip: NamedDependency[str],
+        data: Annotated[LoginForm, Form],
+    ) -> Template | Redirect:
+        try:
+            user = await service.authenticate(
+                db_session,
+                limiter,
+                username=data.username,
+                password=data.password,
+                ip=ip,
+                max_per_ip=settings.login_max_per_ip,
+                max_per_user=settings.login_max_per_user,
+                window=settings.login_window_seconds,
+            )
+        except DomainError as exc:
+            return Template(
+                "staff/login.html",
+                status_code=exc.status,
+                context={
+                    "next": data.next,
+                    "error": _(exc.message),
+                    "username": data.username[:64],
+                },
+            )
+        raw = await service.start_session(
+            db_session,
+            user,
+            ttl_hours=settings.session_ttl_hours,
+            ip=ip,
+            user_agent=request.headers.get("user-agent", ""),
+        )
+        return Redirect(
+            safe_next(data.next), cookies=[session_cookie(settings, raw)], status_code=303
+        )
+
+    @post("/logout", status_code=303)
+    async def logout(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        settings: NamedDependency[Settings],
+    ) -> Redirect:
+        raw = raw_session_token(settings, request.cookies.get(SESSION_COOKIE))
+        if raw:
+            await service.end_session(db_session, raw)
+        return Redirect("/staff/login", cookies=[session_cookie(settings, None)], status_code=303)
+
+    @get("/", guards=[requires_staff])
+    async def dashboard(self, staff: NamedDependency[Staff]) -> Template:
+        return Template("staff/dashboard.html", context={"staff": staff})
+
+
+class AdminController(Controller):
+    path = "/staff/admin"
+    guards = [requires_role("admin")]  # noqa: RUF012
+
+    async def _users_page(
+        self,
+        request: HTMXRequest,
+        db: AsyncSession,
+        staff: Staff,
+        error: str | None = None,
+        status: int = 200,
+        form: dict[str, str] | None = None,
+    ) -> Template:
+        context = {
+            "staff": staff,
+            "users": await service.list_users(db),
+            "roles": ROLES,
+            "error": error,
+            "form": form or {},
+        }
+        name = "staff/_users.html" if request.htmx else "staff/users.html"
+        return Template(name, context=context, status_code=status)
+
+    @get("/users")
+    async def users(
+        self,
+        request: HTMXRequest,
+        db_session: NamedDependency[AsyncSession],
+        staff: NamedDependency[Staff],
+    ) -> Template:
+        return await self._users_page(request, db_session, staff)
+
+    @post("/users", status_code=200)
+    async def create_user(
+        self,
+        request: HTMXRequest,
+        db_session: NamedDependency[AsyncSession],
+        staff: NamedDependency[Staff],
+        ip: NamedDependency[str],
+        data: Annotated[StaffCreate, Form],
+    ) -> Template:
+        try:
+            await service.create_user(db_session, staff, data, ip)
+        except DomainError as exc:
+            form = {"username": data.username, "display_name": data.display_name, "role": data.role}
+            return await self._users_page(
+                request, db_session, staff, _(exc.message), exc.status, form
+            )
+        return await self._users_page(request, db_session, staff)
+
+    @post("/users/{user_id:int}", status_code=200)
+    async def update_user(
+        self,
+        request: HTMXRequest,
+        db_session: NamedDependency[AsyncSession],
+        staff: NamedDependency[Staff],
+        ip: NamedDependency[str],
+        user_id: FromPath[int],
+        data: Annotated[StaffUpdate, Form],
+    ) -> Template:
+        try:
+            await service.update_user(db_session, staff, user_id, data, ip)
+        except DomainError as exc:
+            await db_session.rollback()
+            return await self._users_page(request, db_session, staff, _(exc.message), exc.status)
+        return await self._users_page(request, db_session, staff)
+
+    @get("/tokens")
+    async def tokens(
+        self, db_session: NamedDependency[AsyncSession], staff: NamedDependency[Staff]
+    ) -> Template:
+        return Template(
+            "staff/tokens.html",
+            context={
+                "staff": staff,
+                "tokens": await service.list_tokens(db_session),
+                "roles": ROLES,
+                "new_token": None,
+            },
+        )
+
+    @post("/tokens", status_code=200)
+    async def create_token(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        staff: NamedDependency[Staff],
+        ip: NamedDependency[str],
+        data: Annotated[ApiTokenCreate, Form],
+    ) -> Template:
+        token, raw = await service.create_token(db_session, staff, data, ip)
+        return Template(
+            "staff/tokens.html",
+            context={
+                "staff": staff,
+                "tokens": await service.list_tokens(db_session),
+                "roles": ROLES,
+                "new_token": raw,
+            },
+        )
+
+    @post("/tokens/{token_id:int}/revoke", status_code=303)
+    async def revoke_token(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        staff: NamedDependency[Staff],
+        ip: NamedDependency[str],
+        token_id: FromPath[int],
+    ) -> Redirect:
+        await service.revoke_token(db_session, staff, token_id, ip)
+        return Redirect("/staff/admin/tokens", status_code=303)
+
+
+@get("/api/v1/me", guards=[requires_staff])
+async def api_me(staff: NamedDependency[Staff]) -> dict[str, Any]:
+    """Who the bearer token belongs to; integrations use it to check a token."""
+    return {"name": staff.display_name, "role": staff.role, "via": staff.via}
+
+
+ROUTES = [AuthController, AdminController, api_me]

@@ -1,0 +1,59 @@
+"""Staff forms and API bodies. HTML forms are parsed into these, so validation lives here."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+from app.core.i18n import N_
+
+Role = Literal["admin", "marketer", "host", "sales"]
+ROLES: tuple[str, ...] = ("admin", "marketer", "host", "sales")
+# Role names are shown translated: _(role).
+ROLE_LABELS = (N_("admin"), N_("marketer"), N_("host"), N_("sales"))
+
+Username = Annotated[str, msgspec.Meta(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
+Password = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+NewPassword = Annotated[str, msgspec.Meta(min_length=10, max_length=256)]
+DisplayName = Annotated[str, msgspec.Meta(max_length=64)]
+TokenName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class LoginForm(msgspec.Struct, kw_only=True):
+    username: Annotated[str, msgspec.Meta(max_length=256)] = ""
+    password: Annotated[str, msgspec.Meta(max_length=256)] = ""
+    next: Annotated[str, msgspec.Meta(max_length=512)] = ""
+
+
+class StaffCreate(msgspec.Struct, kw_only=True):
+    username: Username
+    password: NewPassword
+    role: Role
+    display_name: DisplayName = ""
+
+
+class StaffUpdate(msgspec.Struct, kw_only=True):
+    role: Role
+    is_active: bool = False
+    display_name: DisplayName = ""
+    password: Annotated[str, msgspec.Meta(max_length=256)] = ""
+
+
+class ApiTokenCreate(msgspec.Struct, kw_only=True):
+    name: TokenName
+    role: Role
+
+
+class Staff(msgspec.Struct, kw_only=True, frozen=True):
+    """The authenticated staff member (or API token) behind a request."""
+
+    id: int
+    username: str
+    display_name: str
+    role: str
+    via: Literal["session", "token"] = "session"
+
+    def has_role(self, *roles: str) -> bool:
+        # admin can act in every role; the others only in their own.
+        return self.role == "admin" or self.role in roles

@@ -1,0 +1,149 @@
+"""Fixtures: the real app on a real database, once per backend.
+
+Storage-dependent tests take ``client`` (or ``app``) and run on SQLite and again on
+PostgreSQL + Redis when 127.0.0.1:5432 and :6379 answer; each test gets a clean database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+import redis
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from app.asgi import create_app
+from app.db.migrate import upgrade
+from app.settings import Settings, load_settings
+from tests.helpers import Browserish
+
+PG_HOST = os.environ.get("LEADKIT_TEST_PG_HOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("LEADKIT_TEST_PG_PORT", "5432"))
+PG_USER = os.environ.get("LEADKIT_TEST_PG_USER", "postgres")
+REDIS_TEST_URL = os.environ.get("LEADKIT_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
+TEST_SECRET = "test-secret-key-0123456789-abcdefghijklmnop"
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+PG_UP = _answers(PG_HOST, PG_PORT)
+REDIS_UP = _answers("127.0.0.1", int(REDIS_TEST_URL.split(":")[-1].split("/")[0]))
+POSTGRES_SKIP = (
+    None
+    if PG_UP and REDIS_UP
+    else f"PostgreSQL ({PG_HOST}:{PG_PORT}: {'up' if PG_UP else 'absent'}) and Redis "
+    f"({REDIS_TEST_URL}: {'up' if REDIS_UP else 'absent'}) are needed for the postgres backend"
+)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    if POSTGRES_SKIP:
+        return [f"leadkit backends: sqlite only; SKIPPING postgres+redis: {POSTGRES_SKIP}"]
+    return ["leadkit backends: sqlite, postgres+redis"]
+
+
+def _base_settings(tmp: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "secret_key": TEST_SECRET,
+        "data_dir": str(tmp),
+        "redis_url": "",
+        "admin_password": "",
+        "log_level": "WARNING",
+    }
+    values.update(overrides)
+    return load_settings({}, **values)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    name = f"leadkit_test_{os.getpid()}"
+    admin_dsn = f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/postgres"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(admin_dsn)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    url = f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
+    upgrade(url)
+    yield url
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _clean_postgres(url: str) -> None:
+    dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+
+    async def truncate() -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            tables = [
+                r["tablename"]
+                for r in await conn.fetch(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                    "AND tablename <> 'alembic_version'"
+                )
+            ]
+            if tables:
+                await conn.execute(
+                    "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"
+                )
+        finally:
+            await conn.close()
+
+    asyncio.run(truncate())
+    redis.Redis.from_url(REDIS_TEST_URL).flushdb()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgres" and POSTGRES_SKIP:
+        pytest.skip(POSTGRES_SKIP)
+    return str(request.param)
+
+
+@pytest.fixture
+def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Settings:
+    if backend == "sqlite":
+        db = tmp_path / "leadkit.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), db)
+        return _base_settings(tmp_path, database_url=f"sqlite+aiosqlite:///{db}")
+    url = request.getfixturevalue("pg_url")
+    _clean_postgres(url)
+    return _base_settings(
+        tmp_path, database_url=url, redis_url=REDIS_TEST_URL, redis_prefix="leadkit-test:"
+    )
+
+
+@pytest.fixture
+def app(settings: Settings) -> Litestar:
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app: Litestar) -> Iterator[Browserish]:
+    with TestClient(app=app, base_url="http://testserver.local") as test_client:
+        yield Browserish(test_client)

@@ -1,0 +1,69 @@
+"""Test helpers: a client that reads pages like a browser would (CSRF tokens, forms)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from bs4 import BeautifulSoup
+from litestar.testing import TestClient
+
+from app.staff import service
+from app.staff.schemas import StaffCreate
+
+PASSWORD = "correct-horse-battery"
+
+
+def soup(response: httpx.Response) -> BeautifulSoup:
+    return BeautifulSoup(response.text, "html.parser")
+
+
+class Browserish:
+    """Wraps Litestar's TestClient with the habits of a browser: it reads the CSRF token
+    from the page it was given and posts forms with it."""
+
+    def __init__(self, client: TestClient) -> None:
+        self.raw = client
+        self.app = client.app
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.raw, name)
+
+    def csrf(self, page: str = "/staff/login") -> str:
+        response = self.raw.get(page)
+        meta = soup(response).find("meta", attrs={"name": "csrf-token"})
+        assert meta is not None, f"{page} has no csrf meta"
+        return str(meta["content"])
+
+    def submit(
+        self, path: str, data: dict[str, str], *, page: str = "/staff/login", **kwargs: Any
+    ) -> httpx.Response:
+        payload = {"_csrf_token": self.csrf(page), **data}
+        return self.raw.post(path, data=payload, **kwargs)
+
+    def login(self, username: str, password: str = PASSWORD) -> httpx.Response:
+        return self.submit(
+            "/staff/login", {"username": username, "password": password}, follow_redirects=False
+        )
+
+    def run(self, coro_fn: Any, *args: Any) -> Any:
+        """Run ``coro_fn(db, *args)`` in the app's loop, inside a committed transaction."""
+
+        async def work() -> Any:
+            async with self.app.state.sessionmaker() as db, db.begin():
+                return await coro_fn(db, *args)
+
+        return self.raw.blocking_portal.call(work)
+
+    def make_staff(self, username: str, role: str, password: str = PASSWORD) -> None:
+        self.run(
+            service.create_user, None, StaffCreate(username=username, password=password, role=role)
+        )  # type: ignore[arg-type]
+
+    def count(self, table: str) -> int:
+        from sqlalchemy import text
+
+        async def work(db: Any) -> int:
+            return int((await db.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())  # noqa: S608
+
+        return int(self.run(work))

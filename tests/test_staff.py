@@ -1,0 +1,160 @@
+"""Staff accounts: sign-in, sessions, roles, the admin pages, API tokens."""
+
+from __future__ import annotations
+
+from app.staff.auth import SESSION_COOKIE
+from tests.helpers import PASSWORD, Browserish, soup
+
+
+def test_home_and_health(client: Browserish) -> None:
+    home = client.get("/")
+    assert home.status_code == 200
+    assert "实用小工具" in home.text
+    health = client.get("/healthz")
+    assert health.status_code == 200
+    expected_redis = "ok" if client.app.state.redis is not None else "absent"
+    assert health.json() == {"status": "ok", "database": "ok", "redis": expected_redis}
+
+
+def test_admin_signs_in_and_out(client: Browserish) -> None:
+    client.make_staff("boss", "admin")
+    response = client.login("boss")
+    assert response.status_code == 303
+    assert response.headers["location"] == "/staff/"
+    cookie = response.cookies.get(SESSION_COOKIE)
+    assert cookie and "HttpOnly" in response.headers["set-cookie"]
+    page = client.get("/staff/")
+    assert page.status_code == 200
+    assert "boss" in page.text
+    out = client.submit("/staff/logout", {}, page="/staff/", follow_redirects=False)
+    assert out.status_code == 303
+    assert client.count("staff_session") == 0
+    again = client.get("/staff/", follow_redirects=False)
+    assert again.status_code in (302, 303)
+    assert again.headers["location"].startswith("/staff/login")
+
+
+def test_wrong_password_is_refused_and_changes_nothing(client: Browserish) -> None:
+    client.make_staff("boss", "admin")
+    response = client.login("boss", "not-the-password")
+    assert response.status_code == 401
+    alert = soup(response).find(class_="alert")
+    assert alert is not None and "用户名或密码错误" in alert.text
+    assert SESSION_COOKIE not in response.cookies
+    assert client.count("staff_session") == 0
+    unknown = client.login("nobody", "whatever")
+    assert unknown.status_code == 401
+
+
+def test_login_attempts_are_rate_limited(client: Browserish) -> None:
+    client.make_staff("boss", "admin")
+    limit = client.app.state.settings.login_max_per_user
+    for _ in range(limit):
+        assert client.login("boss", "wrong").status_code == 401
+    blocked = client.login("boss")  # even the right password waits out the window
+    assert blocked.status_code == 429
+    assert "登录尝试次数过多" in blocked.text
+    assert client.count("staff_session") == 0
+
+
+def test_forged_csrf_token_is_refused(client: Browserish) -> None:
+    client.make_staff("boss", "admin")
+    client.csrf()
+    forged = client.raw.post(
+        "/staff/login", data={"username": "boss", "password": PASSWORD, "_csrf_token": "forged"}
+    )
+    assert forged.status_code == 403
+    missing = client.raw.post("/staff/login", data={"username": "boss", "password": PASSWORD})
+    assert missing.status_code == 403
+    assert client.count("staff_session") == 0
+
+
+def test_admin_creates_sales_user_who_cannot_open_admin(client: Browserish) -> None:
+    client.make_staff("boss", "admin")
+    client.login("boss")
+    created = client.submit(
+        "/staff/admin/users",
+        {
+            "username": "xiaozhang",
+            "password": "sales-password-1",
+            "role": "sales",
+            "display_name": "小张",
+        },
+        page="/staff/admin/users",
+    )
+    assert created.status_code == 200
+    rows = [row.get("id") for row in soup(created).select("#staff-list tbody tr")]
+    assert len(rows) == 2
+    assert "xiaozhang" in created.text
+    client.submit("/staff/logout", {}, page="/staff/")
+    assert client.login("xiaozhang", "sales-password-1").status_code == 303
+    assert client.get("/staff/").status_code == 200
+    denied = client.get("/staff/admin/users")
+    assert denied.status_code == 403
+    assert "没有权限" in denied.text
+
+
+def test_duplicate_username_is_a_clear_error(client: Browserish) -> None:
+    client.make_staff("boss", "admin")
+    client.login("boss")
+    data = {"username": "Boss", "password": "another-password", "role": "sales"}
+    response = client.submit("/staff/admin/users", data, page="/staff/admin/users")
+    assert response.status_code == 409
+    assert "该用户名已被占用" in response.text
+    assert client.count("staff_user") == 1
+
+
+def test_invalid_staff_form_changes_nothing(client: Browserish) -> None:
+    client.make_staff("boss", "admin")
+    client.login("boss")
+    for bad in (
+        {"username": "x", "password": "long-enough-pw", "role": "sales"},
+        {"username": "ok_name", "password": "short", "role": "sales"},
+        {"username": "ok_name", "password": "long-enough-pw", "role": "emperor"},
+        {"username": "<script>alert(1)</script>", "password": "long-enough-pw", "role": "sales"},
+        {"username": "a" * 5000, "password": "long-enough-pw", "role": "sales"},
+        {"password": "long-enough-pw", "role": "sales"},
+    ):
+        response = client.submit("/staff/admin/users", bad, page="/staff/admin/users")
+        assert response.status_code == 400, bad
+        assert "请求无法识别" in response.text
+        assert "<script>alert(1)</script>" not in response.text
+    assert client.count("staff_user") == 1
+
+
+def test_role_change_ends_sessions_and_last_admin_is_kept(client: Browserish) -> None:
+    client.make_staff("boss", "admin")
+    client.login("boss")
+    users = client.get("/staff/admin/users")
+    boss_id = soup(users).select_one("#staff-list tbody tr")["id"].removeprefix("staff-")
+    demote = client.submit(
+        f"/staff/admin/users/{boss_id}",
+        {"role": "sales", "is_active": "true"},
+        page="/staff/admin/users",
+    )
+    assert demote.status_code == 409
+    assert "最后一个启用的管理员" in demote.text
+    client.make_staff("xiaoli", "host")
+    other = Browserish(client.raw)
+    assert other.get("/staff/admin/users").status_code == 200
+
+
+def test_api_tokens(client: Browserish) -> None:
+    client.make_staff("boss", "admin")
+    client.login("boss")
+    page = client.submit(
+        "/staff/admin/tokens", {"name": "crm", "role": "marketer"}, page="/staff/admin/tokens"
+    )
+    token = soup(page).select_one("#new-token").text.strip()
+    assert token.startswith("lk_")
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200
+    assert me.json() == {"name": "crm", "role": "marketer", "via": "token"}
+    # Session cookies do not authenticate the JSON API.
+    assert client.get("/api/v1/me").status_code == 401
+    assert client.get("/api/v1/me", headers={"Authorization": "Bearer lk_nope"}).status_code == 401
+    token_id = soup(page).select_one("form[action$='/revoke']")["action"].split("/")[-2]
+    client.submit(f"/staff/admin/tokens/{token_id}/revoke", {}, page="/staff/admin/tokens")
+    revoked = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert revoked.status_code == 401
+    assert revoked.headers["content-type"].startswith("application/problem+json")
