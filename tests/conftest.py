@@ -28,6 +28,8 @@ PG_HOST = os.environ.get("LEADKIT_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("LEADKIT_TEST_PG_PORT", "5432"))
 PG_USER = os.environ.get("LEADKIT_TEST_PG_USER", "postgres")
 REDIS_TEST_URL = os.environ.get("LEADKIT_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
+# Our own key prefix, per run, so parallel runs on one Redis never touch each other's keys.
+REDIS_PREFIX = f"leadkit-test-{os.getpid()}:"
 TEST_SECRET = "test-secret-key-0123456789-abcdefghijklmnop"
 
 
@@ -115,7 +117,9 @@ def _clean_postgres(url: str) -> None:
             await conn.close()
 
     asyncio.run(truncate())
-    redis.Redis.from_url(REDIS_TEST_URL).flushdb()
+    client = redis.Redis.from_url(REDIS_TEST_URL)
+    for key in client.scan_iter(match=f"{REDIS_PREFIX}*", count=1000):
+        client.delete(key)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

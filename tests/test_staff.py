@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.staff.auth import SESSION_COOKIE
+from app.staff import service
 from tests.helpers import PASSWORD, Browserish, soup
 
 
@@ -158,3 +159,30 @@ def test_api_tokens(client: Browserish) -> None:
     revoked = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
     assert revoked.status_code == 401
     assert revoked.headers["content-type"].startswith("application/problem+json")
+
+
+def test_json_api_creates_staff_with_admin_token(client: Browserish) -> None:
+    from app.staff.schemas import ApiTokenCreate
+
+    _, admin_token = client.run(
+        service.create_token, None, ApiTokenCreate(name="ops", role="admin")
+    )
+    _, sales_token = client.run(service.create_token, None, ApiTokenCreate(name="s", role="sales"))
+    body = {"username": "api_user", "password": "api-password-1", "role": "host"}
+    created = client.post(
+        "/api/v1/admin/staff", json=body, headers={"Authorization": f"Bearer {admin_token}"}
+    )
+    assert created.status_code == 201
+    assert created.json()["username"] == "api_user"
+    again = client.post(
+        "/api/v1/admin/staff", json=body, headers={"Authorization": f"Bearer {admin_token}"}
+    )
+    assert again.status_code == 409
+    assert again.json()["code"] == "conflict"
+    denied = client.post(
+        "/api/v1/admin/staff",
+        json={**body, "username": "other"},
+        headers={"Authorization": f"Bearer {sales_token}"},
+    )
+    assert denied.status_code == 403
+    assert client.count("staff_user") == 1

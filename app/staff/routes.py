@@ -224,4 +224,21 @@ async def api_me(staff: NamedDependency[Staff]) -> dict[str, Any]:
     return {"name": staff.display_name, "role": staff.role, "via": staff.via}
 
 
-ROUTES = [AuthController, AdminController, api_me]
+@post("/api/v1/admin/staff", guards=[requires_role("admin")], status_code=201)
+async def api_create_staff(
+    db_session: NamedDependency[AsyncSession],
+    staff: NamedDependency[Staff],
+    ip: NamedDependency[str],
+    data: StaffCreate,
+) -> dict[str, Any]:
+    """Create a staff member from JSON (admin token)."""
+    user = await service.create_user(db_session, staff, data, ip)
+    return {
+        "id": user.id,
+        "username": user.username,
+        "role": user.role,
+        "display_name": user.display_name,
+    }
+
+
+ROUTES = [AuthController, AdminController, api_me, api_create_staff]
