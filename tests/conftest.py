@@ -138,7 +138,7 @@ def settings(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Se
     url = request.getfixturevalue("pg_url")
     _clean_postgres(url)
     return _base_settings(
-        tmp_path, database_url=url, redis_url=REDIS_TEST_URL, redis_prefix="leadkit-test:"
+        tmp_path, database_url=url, redis_url=REDIS_TEST_URL, redis_prefix=REDIS_PREFIX
     )
 
 
