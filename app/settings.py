@@ -11,7 +11,7 @@ from typing import Literal
 
 import msgspec
 
-DEV_SECRET_KEY = "dev-insecure-secret-key-change-me-0000000000"
+DEV_SECRET_KEY = "dev-insecure-secret-key-change-me-0000000000"  # noqa: S105 (refused in prod)
 
 # Fields whose variable is not simply LEADKIT_<FIELD>: these follow widespread conventions.
 _CONVENTIONAL_NAMES = {
@@ -101,10 +101,10 @@ def _check(settings: Settings) -> None:
         raise SettingsError(
             "DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
         )
-    if settings.is_prod:
-        if settings.secret_key == DEV_SECRET_KEY or len(settings.secret_key) < 32:
-            raise SettingsError(
-                "LEADKIT_ENV=prod refuses the default or a short LEADKIT_SECRET_KEY: "
-                "set it to at least 32 random characters (python -c 'import secrets; "
-                "print(secrets.token_urlsafe(48))')"
-            )
+    weak_secret = settings.secret_key == DEV_SECRET_KEY or len(settings.secret_key) < 32
+    if settings.is_prod and weak_secret:
+        raise SettingsError(
+            "LEADKIT_ENV=prod refuses the default or a short LEADKIT_SECRET_KEY: "
+            "set it to at least 32 random characters (python -c 'import secrets; "
+            "print(secrets.token_urlsafe(48))')"
+        )

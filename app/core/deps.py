@@ -15,11 +15,13 @@ from app.staff.schemas import Staff
 
 
 def provide_settings(request: Request[Any, Any, Any]) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    settings: Settings = request.app.state.settings
+    return settings
 
 
 def provide_limiter(request: Request[Any, Any, Any]) -> RateLimiter:
-    return request.app.state.limiter  # type: ignore[no-any-return]
+    limiter: RateLimiter = request.app.state.limiter
+    return limiter
 
 
 def provide_ip(request: Request[Any, Any, Any]) -> str:

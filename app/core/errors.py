@@ -13,12 +13,12 @@ from app.core.i18n import N_
 class DomainError(Exception):
     status: ClassVar[int] = 400
     code: ClassVar[str] = "invalid"
-    message: ClassVar[str] = N_("The request could not be processed.")
+    default_message: ClassVar[str] = N_("The request could not be processed.")
 
     def __init__(
         self, message: str | None = None, *, fields: dict[str, str] | None = None, **params: Any
     ) -> None:
-        self.message = message or type(self).message
+        self.message: str = message or type(self).default_message
         self.fields = fields or {}
         self.params = params
         super().__init__(self.message)
@@ -27,43 +27,43 @@ class DomainError(Exception):
 class InvalidInput(DomainError):
     status = 400
     code = "invalid_input"
-    message = N_("Some fields are not valid.")
+    default_message = N_("Some fields are not valid.")
 
 
 class AuthenticationFailed(DomainError):
     status = 401
     code = "authentication_failed"
-    message = N_("Wrong username or password.")
+    default_message = N_("Wrong username or password.")
 
 
 class LoginRequired(DomainError):
     status = 401
     code = "login_required"
-    message = N_("Please sign in first.")
+    default_message = N_("Please sign in first.")
 
 
 class PermissionDenied(DomainError):
     status = 403
     code = "permission_denied"
-    message = N_("You do not have permission to do this.")
+    default_message = N_("You do not have permission to do this.")
 
 
 class NotFound(DomainError):
     status = 404
     code = "not_found"
-    message = N_("The page or item was not found.")
+    default_message = N_("The page or item was not found.")
 
 
 class Conflict(DomainError):
     status = 409
     code = "conflict"
-    message = N_("This conflicts with an existing item.")
+    default_message = N_("This conflicts with an existing item.")
 
 
 class RateLimited(DomainError):
     status = 429
     code = "rate_limited"
-    message = N_("Too many attempts. Please wait and try again.")
+    default_message = N_("Too many attempts. Please wait and try again.")
 
     def __init__(self, message: str | None = None, *, retry_after: int = 60, **params: Any) -> None:
         super().__init__(message, **params)

@@ -55,12 +55,14 @@ class SQLRateLimiter:
     async def hit(self, key: str, limit: int, window: int) -> Verdict:
         now = time.time()
         start, retry = _window(window, now)
-        stmt = self._insert(rate_counter).values(
-            key=key, window_start=start, count=1, expires_at=start + window
+        stmt = (
+            self._insert(rate_counter)
+            .values(key=key, window_start=start, count=1, expires_at=start + window)
+            .on_conflict_do_update(
+                index_elements=["key", "window_start"], set_={"count": rate_counter.c.count + 1}
+            )
+            .returning(rate_counter.c.count)
         )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["key", "window_start"], set_={"count": rate_counter.c.count + 1}
-        ).returning(rate_counter.c.count)
         async with self._engine.begin() as conn:
             count = (await conn.execute(stmt)).scalar_one()
             if now - self._last_sweep > 60:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs
 
@@ -31,7 +32,7 @@ def security_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
     return headers
 
 
-def web_middleware(settings: Settings):  # type: ignore[no-untyped-def]
+def web_middleware(settings: Settings) -> Callable[[ASGIApp], ASGIApp]:
     """Sets the request's locale and adds security headers to every HTTP response."""
     extra = security_headers(settings)
 

@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.staff import service as staff_service
 from app.staff.models import StaffUser
-from app.staff.schemas import StaffCreate
+from app.staff.schemas import Role, StaffCreate
 
-DEMO_STAFF = (
+DEMO_STAFF: tuple[tuple[str, Role, str], ...] = (
     ("marketer", "marketer", "市场 小王"),
     ("host", "host", "主播 小李"),
     ("sales", "sales", "销售 小张"),
@@ -64,7 +64,7 @@ async def seed(
                 db,
                 None,
                 StaffCreate(username=username, password=password, role=role, display_name=name),
-            )  # type: ignore[arg-type]
+            )
     if not admin_password:
         creds.parent.mkdir(parents=True, exist_ok=True)
         creds.write_text(password + "\n")

@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar import Request, get
 from litestar.response import Response
+from litestar.types import ControllerRouterHandler
 from sqlalchemy import text
 
 
@@ -33,4 +34,4 @@ async def healthz(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
     )
 
 
-ROUTES = [healthz]
+ROUTES: list[ControllerRouterHandler] = [healthz]

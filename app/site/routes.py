@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import get
 from litestar.response import Template
+from litestar.types import ControllerRouterHandler
 
 
 @get("/", sync_to_thread=False)
@@ -11,4 +12,4 @@ def home() -> Template:
     return Template("home.html")
 
 
-ROUTES = [home]
+ROUTES: list[ControllerRouterHandler] = [home]

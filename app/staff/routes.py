@@ -7,8 +7,9 @@ from typing import Annotated, Any
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery
+from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
+from litestar.types import ControllerRouterHandler
 from litestar_htmx import HTMXRequest
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -195,7 +196,7 @@ class AdminController(Controller):
         ip: NamedDependency[str],
         data: Annotated[ApiTokenCreate, Form],
     ) -> Template:
-        token, raw = await service.create_token(db_session, staff, data, ip)
+        _, raw = await service.create_token(db_session, staff, data, ip)
         return Template(
             "staff/tokens.html",
             context={
@@ -241,4 +242,4 @@ async def api_create_staff(
     }
 
 
-ROUTES = [AuthController, AdminController, api_me, api_create_staff]
+ROUTES: list[ControllerRouterHandler] = [AuthController, AdminController, api_me, api_create_staff]
