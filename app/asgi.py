@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import httpx
 from advanced_alchemy.extensions.litestar import (
     AsyncSessionConfig,
     SQLAlchemyAsyncConfig,
@@ -17,6 +18,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from litestar_htmx import HTMXPlugin
 
+from app.core.crypto import DataCipher
 from app.core.deps import DEPENDENCIES
 from app.core.handlers import EXCEPTION_HANDLERS
 from app.core.ratelimit import RedisRateLimiter, SQLRateLimiter
@@ -24,11 +26,23 @@ from app.core.redis import make_redis
 from app.core.templating import STATIC, make_environment
 from app.core.web import web_middleware
 from app.db.engine import make_engine, make_sessionmaker
+from app.events.routes import ROUTES as EVENT_ROUTES
+from app.events.service import Tracker
+from app.gate.routes import ROUTES as GATE_ROUTES
+from app.gate.routes import dev_sms
+from app.gate.service import Gate
+from app.gate.sms import make_provider
+from app.gate.store import RedisOtpStore, SQLOtpStore
 from app.health.routes import ROUTES as HEALTH_ROUTES
 from app.settings import Settings, load_settings
 from app.site.routes import ROUTES as SITE_ROUTES
 from app.staff.auth import auth_middleware
 from app.staff.routes import ROUTES as STAFF_ROUTES
+from app.tools.routes import ROUTES as TOOL_ROUTES
+from app.visitors.web import visitor_cookie_hook
+
+# The development SMS inbox does not exist in production.
+GATE_ROUTES_PROD = [route for route in GATE_ROUTES if route is not dev_sms]
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -44,6 +58,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         if redis is not None
         else SQLRateLimiter(engine)
     )
+    otp_store = (
+        RedisOtpStore(redis, settings.redis_prefix) if redis is not None else SQLOtpStore(engine)
+    )
+    http = httpx.AsyncClient(timeout=settings.sms_timeout_seconds)
+    cipher = DataCipher(settings)
+    gate = Gate(settings, otp_store, limiter, make_provider(settings, http), cipher)
+    tracker = Tracker(engine, settings.events_flush_seconds)
     db_config = SQLAlchemyAsyncConfig(
         engine_instance=engine,
         session_dependency_key="db_session",
@@ -53,7 +74,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     env = make_environment()
 
-    async def close_redis() -> None:
+    async def shutdown() -> None:
+        await tracker.stop()
+        await http.aclose()
         if redis is not None:
             await redis.aclose()
 
@@ -62,6 +85,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *SITE_ROUTES,
             *HEALTH_ROUTES,
             *STAFF_ROUTES,
+            *TOOL_ROUTES,
+            *EVENT_ROUTES,
+            *(GATE_ROUTES if not settings.is_prod else GATE_ROUTES_PROD),
             create_static_files_router(
                 "/static",
                 directories=[STATIC],
@@ -89,9 +115,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "sessionmaker": sessionmaker,
                 "redis": redis,
                 "limiter": limiter,
+                "tracker": tracker,
+                "gate": gate,
+                "cipher": cipher,
             }
         ),
-        on_shutdown=[close_redis],
+        on_startup=[tracker.start],
+        on_shutdown=[shutdown],
+        before_send=[visitor_cookie_hook(settings)],
         openapi_config=None,
         debug=False,
     )

@@ -49,6 +49,27 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     admin_username: str = "admin"
     admin_password: str = ""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    data_key: str = ""
+    privacy_notice_version: str = "2026-11-01"
+    visitor_cookie_days: int = 365
+    events_flush_seconds: float = 1.0
+    events_batch_max: int = 100
+    events_ip_per_minute: int = 1200
+    sms_provider: Literal["console", "aliyun", "tencent"] = "console"
+    sms_endpoint: str = ""
+    sms_access_key_id: str = ""
+    sms_access_key_secret: str = ""
+    sms_sign_name: str = ""
+    sms_template: str = ""
+    sms_app_id: str = ""
+    sms_region: str = "ap-guangzhou"
+    sms_timeout_seconds: float = 5.0
+    otp_ttl_seconds: int = 300
+    otp_max_attempts: int = 5
+    otp_resend_seconds: int = 60
+    otp_phone_hourly_cap: int = 5
+    otp_phone_daily_cap: int = 10
+    otp_ip_daily_cap: int = 30
 
     @property
     def is_prod(self) -> bool:
@@ -107,4 +128,14 @@ def _check(settings: Settings) -> None:
             "LEADKIT_ENV=prod refuses the default or a short LEADKIT_SECRET_KEY: "
             "set it to at least 32 random characters (python -c 'import secrets; "
             "print(secrets.token_urlsafe(48))')"
+        )
+    if settings.is_prod and settings.sms_provider == "console":
+        raise SettingsError(
+            "LEADKIT_ENV=prod needs a real LEADKIT_SMS_PROVIDER (aliyun or tencent): "
+            "the console provider sends nothing"
+        )
+    if settings.is_prod and len(settings.data_key) < 32:
+        raise SettingsError(
+            "LEADKIT_ENV=prod needs LEADKIT_DATA_KEY (at least 32 random characters): it "
+            "encrypts phone numbers at rest; keep it apart from LEADKIT_SECRET_KEY and back it up"
         )

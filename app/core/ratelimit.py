@@ -40,6 +40,11 @@ class RateLimiter(Protocol):
         """Forget ``key`` (e.g. after a successful login)."""
         ...
 
+    async def cooldown(self, key: str, seconds: int) -> int:
+        """Take ``key`` for ``seconds`` unless it is already taken; returns 0 when taken now,
+        else the seconds left (e.g. "60 s between two codes to one phone")."""
+        ...
+
 
 def _window(window: int, now: float) -> tuple[int, int]:
     start = int(now) // window * window
@@ -86,6 +91,32 @@ class SQLRateLimiter:
         async with self._engine.begin() as conn:
             await conn.execute(delete(rate_counter).where(rate_counter.c.key == key))
 
+    async def cooldown(self, key: str, seconds: int) -> int:
+        now = int(time.time())
+        # One row per key at window_start 0; the upsert only fires when the old one expired.
+        stmt = (
+            self._insert(rate_counter)
+            .values(key=key, window_start=0, count=1, expires_at=now + seconds)
+            .on_conflict_do_update(
+                index_elements=["key", "window_start"],
+                set_={"count": 1, "expires_at": now + seconds},
+                where=rate_counter.c.expires_at <= now,
+            )
+            .returning(rate_counter.c.expires_at)
+        )
+        async with self._engine.begin() as conn:
+            taken = (await conn.execute(stmt)).scalar()
+            if taken is not None:
+                return 0
+            expires = (
+                await conn.execute(
+                    rate_counter.select()
+                    .with_only_columns(rate_counter.c.expires_at)
+                    .where(rate_counter.c.key == key, rate_counter.c.window_start == 0)
+                )
+            ).scalar() or now
+        return max(1, int(expires) - now)
+
 
 class RedisRateLimiter:
     def __init__(self, redis: Redis, prefix: str) -> None:
@@ -109,3 +140,9 @@ class RedisRateLimiter:
     async def reset(self, key: str) -> None:
         async for name in self._redis.scan_iter(match=f"{self._prefix}{key}:*"):
             await self._redis.delete(name)
+
+    async def cooldown(self, key: str, seconds: int) -> int:
+        name = f"{self._prefix}cd:{key}"
+        if await self._redis.set(name, 1, nx=True, ex=seconds):
+            return 0
+        return max(1, int(await self._redis.ttl(name)))

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.staff import service as staff_service
 from app.staff.models import StaffUser
+from app.tools.models import Tool
 from app.staff.schemas import Role, StaffCreate
 
 DEMO_STAFF: tuple[tuple[str, Role, str], ...] = (
@@ -65,6 +66,7 @@ async def seed(
                 None,
                 StaffCreate(username=username, password=password, role=role, display_name=name),
             )
+    await seed_tools(db)
     if not admin_password:
         creds.parent.mkdir(parents=True, exist_ok=True)
         creds.write_text(password + "\n")
@@ -77,3 +79,69 @@ def _matches(password_hash: str, password: str) -> bool:
         return PasswordHasher().verify(password_hash, password)
     except VerificationError:
         return False
+
+
+DEMO_GUIDE = {
+    "title": "2026 装修避坑指南：预算、合同、验收 30 条",
+    "summary": "从量房到验收，业内设计师整理的 30 条避坑清单，帮你少花冤枉钱。",
+    "teaser": [
+        "报价单里最容易被加价的 6 个项目",
+        "签合同前必须写清楚的 8 个条款",
+        "水电、防水、瓷砖三次关键验收要点",
+    ],
+    "content": [
+        {
+            "heading": "一、预算：先定总价，再分项",
+            "paragraphs": [
+                "按套内面积和档次估算总价，预留 10%–15% 的增项预算。",
+                "主材与辅材分开报价，辅材写明品牌、型号和用量。",
+            ],
+        },
+        {
+            "heading": "二、合同：增项和工期写进条款",
+            "paragraphs": [
+                "约定增项上限与确认流程，未经书面确认的增项不付款。",
+                "写明开工、水电验收、竣工的日期与延期责任。",
+            ],
+        },
+        {
+            "heading": "三、验收：三次关键节点",
+            "paragraphs": [
+                "水电：打压测试 30 分钟不掉压，线管横平竖直。",
+                "防水：闭水试验 48 小时，楼下无渗漏。",
+                "瓷砖：空鼓率低于 5%，缝隙均匀。",
+            ],
+        },
+    ],
+    "cta": {"label": "预约免费量房", "href": "/t/guide-demo#result"},
+}
+
+
+async def seed_tools(db: AsyncSession) -> None:
+    """A published guide, two accounts and their tracked links (idempotent)."""
+    from app.links.models import Account, TrackedLink
+    from app.tools import service as tools
+
+    if await db.scalar(select(Tool.id).where(Tool.slug == "guide-demo")) is None:
+        await tools.create_and_publish(
+            db, slug="guide-demo", kind="guide", title=DEMO_GUIDE["title"],
+            definition=DEMO_GUIDE, by="demo",
+        )
+    accounts = {}
+    for kind, name, platform in (("brand", "装修家·官方号", "douyin"),
+                                 ("employee", "设计师小林", "douyin"),
+                                 ("partner", "合作达人·家居日记", "wechat")):
+        account = (await db.execute(
+            select(Account).where(Account.kind == kind, Account.name == name))).scalar()
+        if account is None:
+            account = Account(kind=kind, name=name, platform=platform)
+            db.add(account)
+            await db.flush()
+        accounts[kind] = account
+    for code, kind, channel, campaign in (("live01", "brand", "live", "双11直播"),
+                                          ("video01", "employee", "video", "避坑系列"),
+                                          ("share01", "partner", "share", "")):
+        if await db.scalar(select(TrackedLink.id).where(TrackedLink.code == code)) is None:
+            db.add(TrackedLink(code=code, account_id=accounts[kind].id, channel=channel,
+                               campaign=campaign, target_slug="guide-demo"))
+    await db.flush()

@@ -1,0 +1,140 @@
+"""Funnel events: one Struct per name. The list is closed (docs/events.md); the client may send
+only the names in CLIENT_EVENTS."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+Short = Annotated[str, msgspec.Meta(max_length=64)]
+
+
+class Event(msgspec.Struct, tag_field="name", kw_only=True, frozen=True):
+    """Base of every funnel event; the subclass's tag is the event name."""
+
+
+class LinkOpened(Event, tag="link_opened"):
+    code: Short
+
+
+class ToolViewed(Event, tag="tool_viewed"):
+    src: Short = ""
+    known_src: bool = True
+
+
+class StepStarted(Event, tag="step_started"):
+    step: Short = ""
+
+
+class StepCompleted(Event, tag="step_completed"):
+    step: Short = ""
+
+
+class TeaserShown(Event, tag="teaser_shown"):
+    pass
+
+
+class GateShown(Event, tag="gate_shown"):
+    pass
+
+
+class CodeSent(Event, tag="code_sent"):
+    method: Short = "sms"
+
+
+class CodeRejected(Event, tag="code_rejected"):
+    reason: Short
+
+
+class PhoneVerified(Event, tag="phone_verified"):
+    method: Short
+    level: Short
+
+
+class LeadCreated(Event, tag="lead_created"):
+    pass
+
+
+class LeadMerged(Event, tag="lead_merged"):
+    pass
+
+
+class ResultShown(Event, tag="result_shown"):
+    pass
+
+
+class Download(Event, tag="download"):
+    item: Short = ""
+
+
+class Shared(Event, tag="shared"):
+    target: Short = ""
+
+
+class CtaClicked(Event, tag="cta_clicked"):
+    cta: Short = ""
+
+
+class ConsentWithdrawn(Event, tag="consent_withdrawn"):
+    pass
+
+
+class DataDeleted(Event, tag="data_deleted"):
+    pass
+
+
+ALL_EVENTS: tuple[type[Event], ...] = (
+    LinkOpened,
+    ToolViewed,
+    StepStarted,
+    StepCompleted,
+    TeaserShown,
+    GateShown,
+    CodeSent,
+    CodeRejected,
+    PhoneVerified,
+    LeadCreated,
+    LeadMerged,
+    ResultShown,
+    Download,
+    Shared,
+    CtaClicked,
+    ConsentWithdrawn,
+    DataDeleted,
+)
+EVENT_NAMES: tuple[str, ...] = tuple(str(e.__struct_config__.tag) for e in ALL_EVENTS)
+# Steps a page reports from the browser; everything else is recorded by the server itself.
+CLIENT_EVENTS = StepStarted | StepCompleted | Shared | CtaClicked | Download
+# The funnel a tool is read by, in order.
+FUNNEL_STEPS: tuple[str, ...] = (
+    "tool_viewed",
+    "step_started",
+    "teaser_shown",
+    "gate_shown",
+    "code_sent",
+    "phone_verified",
+    "result_shown",
+)
+
+
+class ClientEvent(msgspec.Struct, kw_only=True, frozen=True):
+    """One event as posted to POST /api/v1/events: ``{"event": {"name": ..., ...}, "tool"}``."""
+
+    event: CLIENT_EVENTS
+    tool: Annotated[str, msgspec.Meta(max_length=64)] = ""
+
+
+class EventBatch(msgspec.Struct, kw_only=True, frozen=True):
+    events: Annotated[list[ClientEvent], msgspec.Meta(min_length=1, max_length=100)]
+
+
+class EventContext(msgspec.Struct, kw_only=True, frozen=True):
+    """Who and where: filled by the edge from the visitor and the tool being shown."""
+
+    visitor_id: int | None = None
+    lead_id: int | None = None
+    link_id: int | None = None
+    platform: str = "browser"
+    tool_id: int | None = None
+    tool_version: int | None = None

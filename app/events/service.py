@@ -1,0 +1,111 @@
+"""``track()``: the one way funnel events are recorded.
+
+Events are buffered in memory and written in batches by a background task (at least every
+LEADKIT_EVENTS_FLUSH_SECONDS, and on shutdown), so a page view costs no extra write of its own.
+A lead's timeline is read through its visitors, so events buffered before the phone was
+authorised still land on the lead's timeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import msgspec
+from sqlalchemy import insert, or_, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from app.events.models import FunnelEvent
+from app.events.schemas import Event, EventContext
+from app.visitors.models import Visitor
+
+log = logging.getLogger("leadkit.events")
+Listener = Callable[[EventContext, Event, dt.datetime], None]
+
+
+class Tracker:
+    def __init__(
+        self, engine: AsyncEngine, flush_seconds: float = 1.0, max_buffer: int = 200_000
+    ) -> None:
+        self._engine = engine
+        self._flush_seconds = flush_seconds
+        self._max_buffer = max_buffer
+        self._buffer: list[dict[str, Any]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self.listeners: list[Listener] = []
+
+    def track(self, ctx: EventContext, event: Event, at: dt.datetime | None = None) -> None:
+        """Record ``event`` in context ``ctx``. Never blocks and never raises for I/O."""
+        at = at or dt.datetime.now(dt.UTC)
+        props = msgspec.to_builtins(event)
+        name = props.pop("name")
+        self._buffer.append(
+            {
+                "at": at,
+                "name": name,
+                "tool_id": ctx.tool_id,
+                "tool_version": ctx.tool_version,
+                "visitor_id": ctx.visitor_id,
+                "lead_id": ctx.lead_id,
+                "link_id": ctx.link_id,
+                "platform": ctx.platform,
+                "props": props,
+            }
+        )
+        for listener in self.listeners:
+            listener(ctx, event, at)
+        if len(self._buffer) >= self._max_buffer:
+            # A stalled database must not eat the process's memory: keep the newest events.
+            dropped = len(self._buffer) - self._max_buffer // 2
+            del self._buffer[:dropped]
+            log.error("event buffer full: dropped %d oldest events", dropped)
+
+    async def flush(self) -> int:
+        """Write everything buffered so far; on failure the batch goes back to the buffer."""
+        async with self._lock:
+            batch, self._buffer = self._buffer, []
+            if not batch:
+                return 0
+            try:
+                async with self._engine.begin() as conn:
+                    await conn.execute(insert(FunnelEvent), batch)
+            except Exception:
+                log.exception("could not write %d events; will retry", len(batch))
+                self._buffer[:0] = batch
+                return 0
+            return len(batch)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._flush_seconds)
+            await self.flush()
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="leadkit-event-flusher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        await self.flush()
+
+
+async def timeline(db: AsyncSession, lead_id: int, limit: int = 500) -> Sequence[FunnelEvent]:
+    """Every event of the lead, including those from before the phone was authorised."""
+    visitor_ids = select(Visitor.id).where(Visitor.lead_id == lead_id)
+    rows = await db.execute(
+        select(FunnelEvent)
+        .where(or_(FunnelEvent.lead_id == lead_id, FunnelEvent.visitor_id.in_(visitor_ids)))
+        .order_by(FunnelEvent.at, FunnelEvent.id)
+        .limit(limit)
+    )
+    return rows.scalars().all()

@@ -1,0 +1,50 @@
+"""The gate's inputs and its result, PhoneAuthorization, which every gate method produces."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+import msgspec
+
+PhoneInput = Annotated[str, msgspec.Meta(max_length=32)]
+CodeInput = Annotated[str, msgspec.Meta(max_length=16)]
+
+
+class PhoneAuthorization(msgspec.Struct, frozen=True, kw_only=True):
+    """A phone number the visitor proved they control.
+
+    ``level``: "otp" when they typed a code we sent; "platform" when a mini-program platform
+    vouched for the number (WeChat/Douyin phone authorisation)."""
+
+    phone: str  # E.164
+    method: Literal["sms", "wechat", "douyin"]
+    level: Literal["otp", "platform"]
+    verified_at: dt.datetime
+
+
+class ConsentGiven(msgspec.Struct, frozen=True, kw_only=True):
+    notice_version: str
+    ip: str = ""
+    user_agent: str = ""
+
+
+class CodeRequest(msgspec.Struct, kw_only=True, frozen=True):
+    """POST /api/v1/gate/code. ``consent`` must be literally true (the unticked box)."""
+
+    phone: PhoneInput
+    consent: bool = False
+
+
+class CodeVerify(msgspec.Struct, kw_only=True, frozen=True):
+    phone: PhoneInput
+    code: CodeInput
+
+
+class CodeRequestForm(msgspec.Struct, kw_only=True, frozen=True):
+    """The gate partial's form: the checkbox posts "on" when ticked and nothing otherwise."""
+
+    phone: PhoneInput = ""
+    consent: Annotated[str, msgspec.Meta(max_length=8)] = ""
+    code: CodeInput = ""
+    next: Annotated[str, msgspec.Meta(max_length=256)] = ""

@@ -1,0 +1,36 @@
+"""Tools (published lead magnets) and their immutable versions."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from advanced_alchemy.base import BigIntAuditBase, BigIntBase
+from advanced_alchemy.types import DateTimeUTC
+from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+
+class Tool(BigIntAuditBase):
+    __tablename__ = "tool"
+
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # calculator | guide | grab | draw
+    title: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16), default="draft")  # draft|published|archived
+    current_version: Mapped[int | None] = mapped_column(Integer)
+    draft: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class ToolVersion(BigIntBase):
+    """Frozen at publish; everything a visitor produced records the version it used."""
+
+    __tablename__ = "tool_version"
+    __table_args__ = (UniqueConstraint("tool_id", "number"),)
+
+    tool_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("tool.id", ondelete="CASCADE"), index=True
+    )
+    number: Mapped[int] = mapped_column(Integer)
+    definition: Mapped[dict] = mapped_column(JSON)
+    published_at: Mapped[dt.datetime] = mapped_column(DateTimeUTC(timezone=True))
+    published_by: Mapped[str] = mapped_column(String(64), default="")

@@ -1,0 +1,83 @@
+"""Visitor-facing tool pages: tracked links ``/s/{code}`` and tools ``/t/{slug}``."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from litestar import Request, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+from litestar.response import Redirect, Template
+from litestar.types import ControllerRouterHandler
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.errors import NotFound
+from app.events.schemas import GateShown, LinkOpened, ResultShown, ToolViewed
+from app.events.service import Tracker
+from app.gate.routes import gate_context
+from app.settings import Settings
+from app.tools import service as tools
+from app.visitors import service as visitors
+from app.visitors.models import Visitor
+from app.visitors.web import context
+
+
+@get("/s/{code:str}")
+async def short_link(
+    request: Request[Any, Any, Any],
+    code: FromPath[str],
+    db_session: NamedDependency[AsyncSession],
+    tracker: NamedDependency[Tracker],
+    visitor: NamedDependency[Visitor],
+) -> Redirect:
+    """A tracked link: attribute the visitor to its account and channel, then go to the tool."""
+    link = await visitors.resolve_link(db_session, code)
+    if link is None:
+        raise NotFound()
+    touch = visitors.Touch.from_query(request.query_params)
+    await visitors.attribute(
+        db_session, visitor, visitors.Touch(src=link.code, utm=touch.utm, ref=touch.ref), link
+    )
+    tracker.track(context(visitor), LinkOpened(code=link.code))
+    passthrough = {k: v for k, v in touch.utm.items()}
+    if touch.ref:
+        passthrough["ref"] = touch.ref
+    query = f"?{urlencode(passthrough)}" if passthrough else ""
+    return Redirect(f"/t/{link.target_slug}{query}", status_code=302)
+
+
+@get("/t/{slug:str}")
+async def tool_page(
+    request: Request[Any, Any, Any],
+    slug: FromPath[str],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    tracker: NamedDependency[Tracker],
+    visitor: NamedDependency[Visitor],
+) -> Template:
+    """A published tool. ``?src=CODE&utm_*=…&ref=…`` are recorded; unknown codes are kept raw."""
+    tool, version = await tools.published(db_session, slug)
+    touch = visitors.Touch.from_query(request.query_params)
+    link = await visitors.resolve_link(db_session, touch.src) if touch.src else None
+    await visitors.attribute(db_session, visitor, touch, link)
+    ctx = context(visitor, tool.id, version.number)
+    tracker.track(ctx, ToolViewed(src=touch.src, known_src=link is not None or not touch.src))
+    authorised = visitor.lead_id is not None
+    if authorised:
+        tracker.track(ctx, ResultShown())
+    else:
+        tracker.track(ctx, GateShown())
+    page = {
+        "tool": tool,
+        "definition": version.definition,
+        "version": version.number,
+        "authorised": authorised,
+    }
+    return Template(
+        f"tools/{tool.kind}.html",
+        context={**page, **gate_context(settings, next=f"/t/{tool.slug}")},
+    )
+
+
+ROUTES: list[ControllerRouterHandler] = [short_link, tool_page]

@@ -1,0 +1,103 @@
+"""Visitors: find or create by cookie id, detect the platform, keep attribution."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from typing import Any
+
+import msgspec
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.links.models import TrackedLink
+from app.visitors.models import Visitor
+
+UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
+RAW_MAX = 64
+
+
+class Touch(msgspec.Struct, frozen=True, kw_only=True):
+    """Where a visit came from: the raw ``src`` (kept even when unknown), UTM tags, share ref."""
+
+    src: str = ""
+    utm: dict[str, str] = msgspec.field(default_factory=dict)
+    ref: str = ""
+
+    @property
+    def empty(self) -> bool:
+        return not (self.src or self.utm or self.ref)
+
+    @classmethod
+    def from_query(cls, query: Any) -> Touch:
+        def clean(value: Any) -> str:
+            text = value if isinstance(value, str) else ""
+            return "".join(ch for ch in text if ch.isprintable())[:RAW_MAX]
+
+        utm = {key: clean(query.get(key)) for key in UTM_KEYS if query.get(key)}
+        return cls(src=clean(query.get("src")), utm=utm, ref=clean(query.get("ref")))
+
+
+def detect_platform(user_agent: str) -> str:
+    if "ToutiaoMicroApp" in user_agent:
+        return "douyin"
+    if "miniProgram" in user_agent or "MicroMessenger" in user_agent:
+        return "wechat"
+    return "browser"
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+async def find(db: AsyncSession, public_id: str | None) -> Visitor | None:
+    if not public_id:
+        return None
+    return (await db.execute(select(Visitor).where(Visitor.public_id == public_id))).scalar()
+
+
+async def get_or_create(
+    db: AsyncSession, public_id: str | None, user_agent: str
+) -> tuple[Visitor, bool]:
+    """The visitor behind ``public_id``, or a new one. Returns (visitor, created)."""
+    visitor = await find(db, public_id)
+    if visitor is not None:
+        return visitor, False
+    at = now()
+    visitor = Visitor(
+        public_id=secrets.token_urlsafe(16),
+        platform=detect_platform(user_agent),
+        user_agent=user_agent[:255],
+        first_seen_at=at,
+        last_seen_at=at,
+        first_touch={},
+        last_touch={},
+    )
+    db.add(visitor)
+    await db.flush()
+    return visitor, True
+
+
+async def resolve_link(db: AsyncSession, code: str) -> TrackedLink | None:
+    if not code or len(code) > 32:
+        return None
+    link = (await db.execute(select(TrackedLink).where(TrackedLink.code == code))).scalar()
+    return link if link is not None and link.is_active else None
+
+
+async def attribute(
+    db: AsyncSession, visitor: Visitor, touch: Touch, link: TrackedLink | None
+) -> None:
+    """Record a touch: first touch once, last touch every time there is one."""
+    visitor.last_seen_at = now()
+    if touch.empty and link is None:
+        return
+    payload = {"utm": touch.utm, "ref": touch.ref, "at": visitor.last_seen_at.isoformat()}
+    src = (link.code if link else touch.src)[:RAW_MAX]
+    if visitor.first_link_id is None and not visitor.first_src:
+        visitor.first_link_id = link.id if link else None
+        visitor.first_src = src
+        visitor.first_touch = payload
+    visitor.last_link_id = link.id if link else None
+    visitor.last_src = src
+    visitor.last_touch = payload

@@ -1,0 +1,80 @@
+"""The visitor at the edge: the signed cookie, and the per-request event context."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from itsdangerous import BadSignature, URLSafeSerializer
+from litestar import Request
+from litestar.types import Message, Scope
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.web import _cookie
+from app.events.schemas import EventContext
+from app.settings import Settings
+from app.visitors import service
+from app.visitors.models import Visitor
+
+VISITOR_COOKIE = "lk_vid"
+_STATE_KEY = "leadkit_set_visitor"
+
+
+def _signer(settings: Settings) -> URLSafeSerializer:
+    return URLSafeSerializer(settings.secret_key, salt="leadkit.visitor")
+
+
+def public_id_from(settings: Settings, scope: Scope) -> str | None:
+    value = _cookie(scope, VISITOR_COOKIE)
+    if not value:
+        return None
+    try:
+        public_id = _signer(settings).loads(value)
+    except BadSignature:
+        return None
+    return public_id if isinstance(public_id, str) else None
+
+
+async def provide_visitor(request: Request[Any, Any, Any], db_session: AsyncSession) -> Visitor:
+    """The visitor making this request, created on first sight (cookie set on the way out)."""
+    settings: Settings = request.app.state.settings
+    public_id = public_id_from(settings, request.scope)
+    visitor, created = await service.get_or_create(
+        db_session, public_id, request.headers.get("user-agent", "")
+    )
+    if created:
+        request.scope.setdefault("state", {})[_STATE_KEY] = visitor.public_id
+    return visitor
+
+
+def visitor_cookie_hook(settings: Settings):  # type: ignore[no-untyped-def]
+    """A before_send hook that sets the visitor cookie when this request created one."""
+    secure = "; Secure" if settings.is_prod else ""
+    max_age = settings.visitor_cookie_days * 86_400
+
+    async def before_send(message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start":
+            return
+        public_id = scope.get("state", {}).get(_STATE_KEY)
+        if not public_id:
+            return
+        value = _signer(settings).dumps(public_id)
+        cookie = (
+            f"{VISITOR_COOKIE}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
+        )
+        message.setdefault("headers", [])
+        message["headers"] = [*message["headers"], (b"set-cookie", cookie.encode())]
+
+    return before_send
+
+
+def context(
+    visitor: Visitor, tool_id: int | None = None, tool_version: int | None = None
+) -> EventContext:
+    return EventContext(
+        visitor_id=visitor.id,
+        lead_id=visitor.lead_id,
+        link_id=visitor.last_link_id,
+        platform=visitor.platform,
+        tool_id=tool_id,
+        tool_version=tool_version,
+    )

@@ -1,0 +1,137 @@
+"""The visitor spine: tracked link → tool page → gate → lead with the whole path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from app.demo.service import seed_tools
+from app.events.schemas import Event, EventContext
+from app.leads.models import Lead
+from tests.helpers import Browserish, soup
+
+PHONE = "13812345678"
+
+
+@pytest.fixture
+def events(client: Browserish) -> list[tuple[str, EventContext]]:
+    """Every event tracked during the test, as (name, context)."""
+    seen: list[tuple[str, EventContext]] = []
+
+    def listen(ctx: EventContext, event: Event, at: Any) -> None:
+        seen.append((str(event.__struct_config__.tag), ctx))
+
+    client.app.state.tracker.listeners.append(listen)
+    return seen
+
+
+@pytest.fixture
+def demo(client: Browserish) -> None:
+    client.run(seed_tools)
+
+
+def flush(client: Browserish) -> None:
+    client.raw.blocking_portal.call(client.app.state.tracker.flush)
+
+
+def dev_code(client: Browserish, phone: str = PHONE) -> str:
+    response = client.get("/dev/sms", params={"phone": phone})
+    assert response.status_code == 200, response.text
+    return str(response.json()["code"])
+
+
+def test_link_to_lead_with_full_timeline(client: Browserish, demo: None, events: list) -> None:
+    opened = client.get("/s/live01", follow_redirects=False)
+    assert opened.status_code == 302
+    assert opened.headers["location"] == "/t/guide-demo"
+    assert "lk_vid" in opened.headers["set-cookie"]
+    page = client.get("/t/guide-demo")
+    assert page.status_code == 200
+    gate = soup(page).select_one("#gate")
+    assert gate is not None
+    consent = gate.select_one("input[name=consent]")
+    assert consent is not None and not consent.has_attr("checked")
+    assert "/privacy" in str(gate)
+
+    sent = client.post("/api/v1/gate/code", json={"phone": PHONE, "consent": True})
+    assert sent.status_code == 202, sent.text
+    verified = client.post("/api/v1/gate/verify", json={"phone": PHONE, "code": dev_code(client)})
+    assert verified.status_code == 200, verified.text
+
+    unlocked = client.get("/t/guide-demo")
+    assert soup(unlocked).select_one("#gate") is None
+    assert soup(unlocked).select_one("#result") is not None
+
+    names = [name for name, _ in events]
+    assert names == [
+        "link_opened", "tool_viewed", "gate_shown", "code_sent", "phone_verified",
+        "lead_created", "tool_viewed", "result_shown",
+    ]
+    flush(client)
+    assert client.count("lead") == 1
+    assert client.count("consent") == 1
+    assert client.count("funnel_event") == len(names)
+
+    async def lead_and_timeline(db: Any) -> tuple[Lead, list[str], str]:
+        from sqlalchemy import select
+
+        from app.events.service import timeline
+        from app.links.models import TrackedLink
+
+        lead = (await db.execute(select(Lead))).scalar_one()
+        link = await db.get(TrackedLink, lead.first_link_id)
+        return lead, [e.name for e in await timeline(db, lead.id)], link.code
+
+    lead, timeline_names, code = client.run(lead_and_timeline)
+    assert code == "live01"
+    assert lead.phone_masked == "138****5678"
+    assert PHONE not in lead.phone_cipher
+    assert timeline_names == names
+
+
+def test_unknown_src_is_kept_raw(client: Browserish, demo: None, events: list) -> None:
+    hostile = "<script>x</script>" + "y" * 500
+    page = client.get("/t/guide-demo", params={"src": hostile, "utm_source": "douyin"})
+    assert page.status_code == 200
+    assert "<script>x</script>" not in page.text
+
+    async def visitor(db: Any) -> Any:
+        from sqlalchemy import select
+
+        from app.visitors.models import Visitor
+
+        return (await db.execute(select(Visitor))).scalar_one()
+
+    v = client.run(visitor)
+    assert v.first_link_id is None
+    assert v.first_src == hostile[:64]
+    assert v.first_touch["utm"] == {"utm_source": "douyin"}
+
+
+def test_one_authorisation_opens_every_gate(client: Browserish, demo: None) -> None:
+    client.get("/t/guide-demo")
+    client.post("/api/v1/gate/code", json={"phone": PHONE, "consent": True})
+    client.post("/api/v1/gate/verify", json={"phone": PHONE, "code": dev_code(client)})
+    again = client.post("/api/v1/gate/code", json={"phone": PHONE, "consent": True})
+    assert again.status_code == 429  # 60 s between codes
+
+
+def test_gate_through_the_page_forms(client: Browserish, demo: None) -> None:
+    client.get("/t/guide-demo")
+    token = client.csrf("/t/guide-demo")
+    no_consent = client.post("/gate/code", data={"_csrf_token": token, "phone": PHONE,
+                                                 "next": "/t/guide-demo"},
+                             headers={"HX-Request": "true"})
+    assert no_consent.status_code == 400
+    assert "隐私" in soup(no_consent).select_one(".alert").text
+    sent = client.post("/gate/code", data={"_csrf_token": token, "phone": PHONE, "consent": "on",
+                                           "next": "/t/guide-demo"},
+                       headers={"HX-Request": "true"})
+    assert sent.status_code == 200
+    assert soup(sent).select_one("input[name=code]") is not None
+    done = client.post("/gate/verify", data={"_csrf_token": token, "phone": PHONE,
+                                             "code": dev_code(client), "next": "/t/guide-demo"},
+                       headers={"HX-Request": "true"})
+    assert done.status_code == 200
+    assert done.headers["HX-Redirect"] == "/t/guide-demo"
