@@ -34,6 +34,7 @@ from app.gate.service import Gate
 from app.gate.sms import make_provider
 from app.gate.store import RedisOtpStore, SQLOtpStore
 from app.health.routes import ROUTES as HEALTH_ROUTES
+from app.leads.routes import ROUTES as PRIVACY_ROUTES
 from app.settings import Settings, load_settings
 from app.site.routes import ROUTES as SITE_ROUTES
 from app.staff.auth import auth_middleware
@@ -86,6 +87,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *HEALTH_ROUTES,
             *STAFF_ROUTES,
             *TOOL_ROUTES,
+            *PRIVACY_ROUTES,
             *EVENT_ROUTES,
             *(GATE_ROUTES if not settings.is_prod else GATE_ROUTES_PROD),
             create_static_files_router(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
@@ -16,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.staff import service as staff_service
 from app.staff.models import StaffUser
-from app.tools.models import Tool
 from app.staff.schemas import Role, StaffCreate
+from app.tools.models import Tool
 
 DEMO_STAFF: tuple[tuple[str, Role, str], ...] = (
     ("marketer", "marketer", "市场 小王"),
@@ -81,8 +82,9 @@ def _matches(password_hash: str, password: str) -> bool:
         return False
 
 
-DEMO_GUIDE = {
-    "title": "2026 装修避坑指南：预算、合同、验收 30 条",
+DEMO_GUIDE_TITLE = "2026 装修避坑指南：预算、合同、验收 30 条"
+DEMO_GUIDE: dict[str, Any] = {
+    "title": DEMO_GUIDE_TITLE,
     "summary": "从量房到验收，业内设计师整理的 30 条避坑清单，帮你少花冤枉钱。",
     "teaser": [
         "报价单里最容易被加价的 6 个项目",
@@ -124,24 +126,40 @@ async def seed_tools(db: AsyncSession) -> None:
 
     if await db.scalar(select(Tool.id).where(Tool.slug == "guide-demo")) is None:
         await tools.create_and_publish(
-            db, slug="guide-demo", kind="guide", title=DEMO_GUIDE["title"],
-            definition=DEMO_GUIDE, by="demo",
+            db,
+            slug="guide-demo",
+            kind="guide",
+            title=DEMO_GUIDE_TITLE,
+            definition=DEMO_GUIDE,
+            by="demo",
         )
     accounts = {}
-    for kind, name, platform in (("brand", "装修家·官方号", "douyin"),
-                                 ("employee", "设计师小林", "douyin"),
-                                 ("partner", "合作达人·家居日记", "wechat")):
-        account = (await db.execute(
-            select(Account).where(Account.kind == kind, Account.name == name))).scalar()
+    for kind, name, platform in (
+        ("brand", "装修家·官方号", "douyin"),
+        ("employee", "设计师小林", "douyin"),
+        ("partner", "合作达人·家居日记", "wechat"),
+    ):
+        account = (
+            await db.execute(select(Account).where(Account.kind == kind, Account.name == name))
+        ).scalar()
         if account is None:
             account = Account(kind=kind, name=name, platform=platform)
             db.add(account)
             await db.flush()
         accounts[kind] = account
-    for code, kind, channel, campaign in (("live01", "brand", "live", "双11直播"),
-                                          ("video01", "employee", "video", "避坑系列"),
-                                          ("share01", "partner", "share", "")):
+    for code, kind, channel, campaign in (
+        ("live01", "brand", "live", "双11直播"),
+        ("video01", "employee", "video", "避坑系列"),
+        ("share01", "partner", "share", ""),
+    ):
         if await db.scalar(select(TrackedLink.id).where(TrackedLink.code == code)) is None:
-            db.add(TrackedLink(code=code, account_id=accounts[kind].id, channel=channel,
-                               campaign=campaign, target_slug="guide-demo"))
+            db.add(
+                TrackedLink(
+                    code=code,
+                    account_id=accounts[kind].id,
+                    channel=channel,
+                    campaign=campaign,
+                    target_slug="guide-demo",
+                )
+            )
     await db.flush()

@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Request, post
 from litestar.di import NamedDependency
+from litestar.params import JSONBody
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,7 +29,7 @@ async def ingest(
     tracker: NamedDependency[Tracker],
     limiter: NamedDependency[RateLimiter],
     ip: NamedDependency[str],
-    data: EventBatch,
+    data: JSONBody[EventBatch],
 ) -> dict[str, Any]:
     """Accept a batch of client events for the visitor in the cookie; all or nothing."""
     if len(data.events) > settings.events_batch_max:

@@ -14,73 +14,73 @@ class Event(msgspec.Struct, tag_field="name", kw_only=True, frozen=True):
     """Base of every funnel event; the subclass's tag is the event name."""
 
 
-class LinkOpened(Event, tag="link_opened"):
+class LinkOpened(Event, tag="link_opened", frozen=True):
     code: Short
 
 
-class ToolViewed(Event, tag="tool_viewed"):
+class ToolViewed(Event, tag="tool_viewed", frozen=True):
     src: Short = ""
     known_src: bool = True
 
 
-class StepStarted(Event, tag="step_started"):
+class StepStarted(Event, tag="step_started", frozen=True):
     step: Short = ""
 
 
-class StepCompleted(Event, tag="step_completed"):
+class StepCompleted(Event, tag="step_completed", frozen=True):
     step: Short = ""
 
 
-class TeaserShown(Event, tag="teaser_shown"):
+class TeaserShown(Event, tag="teaser_shown", frozen=True):
     pass
 
 
-class GateShown(Event, tag="gate_shown"):
+class GateShown(Event, tag="gate_shown", frozen=True):
     pass
 
 
-class CodeSent(Event, tag="code_sent"):
+class CodeSent(Event, tag="code_sent", frozen=True):
     method: Short = "sms"
 
 
-class CodeRejected(Event, tag="code_rejected"):
+class CodeRejected(Event, tag="code_rejected", frozen=True):
     reason: Short
 
 
-class PhoneVerified(Event, tag="phone_verified"):
+class PhoneVerified(Event, tag="phone_verified", frozen=True):
     method: Short
     level: Short
 
 
-class LeadCreated(Event, tag="lead_created"):
+class LeadCreated(Event, tag="lead_created", frozen=True):
     pass
 
 
-class LeadMerged(Event, tag="lead_merged"):
+class LeadMerged(Event, tag="lead_merged", frozen=True):
     pass
 
 
-class ResultShown(Event, tag="result_shown"):
+class ResultShown(Event, tag="result_shown", frozen=True):
     pass
 
 
-class Download(Event, tag="download"):
+class Download(Event, tag="download", frozen=True):
     item: Short = ""
 
 
-class Shared(Event, tag="shared"):
+class Shared(Event, tag="shared", frozen=True):
     target: Short = ""
 
 
-class CtaClicked(Event, tag="cta_clicked"):
+class CtaClicked(Event, tag="cta_clicked", frozen=True):
     cta: Short = ""
 
 
-class ConsentWithdrawn(Event, tag="consent_withdrawn"):
+class ConsentWithdrawn(Event, tag="consent_withdrawn", frozen=True):
     pass
 
 
-class DataDeleted(Event, tag="data_deleted"):
+class DataDeleted(Event, tag="data_deleted", frozen=True):
     pass
 
 

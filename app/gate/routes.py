@@ -3,12 +3,11 @@ development SMS inbox."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromQuery
+from litestar.params import FromQuery, JSONBody, URLEncodedBody
 from litestar.response import Redirect, Template
 from litestar.types import ControllerRouterHandler
 from litestar_htmx import HTMXRequest
@@ -25,8 +24,6 @@ from app.leads import service as leads
 from app.settings import Settings
 from app.visitors.models import Visitor
 from app.visitors.web import context
-
-Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 
 
 def safe_next(target: str) -> str:
@@ -78,7 +75,7 @@ async def _authorise(
         ip=ip,
         user_agent=request.headers.get("user-agent", ""),
     )
-    lead, created = await leads.authorize(db, cipher, visitor, auth, consent)
+    _, created = await leads.authorize(db, cipher, visitor, auth, consent)
     ctx = context(visitor)
     tracker.track(ctx, PhoneVerified(method=auth.method, level=auth.level))
     tracker.track(ctx, LeadCreated() if created else LeadMerged())
@@ -92,7 +89,7 @@ async def gate_code_form(
     tracker: NamedDependency[Tracker],
     visitor: NamedDependency[Visitor],
     ip: NamedDependency[str],
-    data: Annotated[CodeRequestForm, Form],
+    data: URLEncodedBody[CodeRequestForm],
 ) -> Template:
     """The gate partial's "send code" button."""
     try:
@@ -123,7 +120,7 @@ async def gate_verify_form(
     tracker: NamedDependency[Tracker],
     visitor: NamedDependency[Visitor],
     ip: NamedDependency[str],
-    data: Annotated[CodeRequestForm, Form],
+    data: URLEncodedBody[CodeRequestForm],
 ) -> Template | Response[Any]:
     """The gate partial's "verify" button: on success the page reloads with the gate open."""
     try:
@@ -152,7 +149,7 @@ async def api_gate_code(
     tracker: NamedDependency[Tracker],
     visitor: NamedDependency[Visitor],
     ip: NamedDependency[str],
-    data: CodeRequest,
+    data: JSONBody[CodeRequest],
 ) -> dict[str, Any]:
     """Send a one-time code: 202, or 400 (bad phone, no consent), 429 (too many)."""
     phone = await gate.send_code(data.phone, consent=data.consent is True, ip=ip)
@@ -175,7 +172,7 @@ async def api_gate_verify(
     tracker: NamedDependency[Tracker],
     visitor: NamedDependency[Visitor],
     ip: NamedDependency[str],
-    data: CodeVerify,
+    data: JSONBody[CodeVerify],
 ) -> dict[str, Any]:
     """Check the code: 200 and the visitor is authorised, 400 otherwise."""
     await _authorise(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -33,7 +33,8 @@ class CodeRequest(msgspec.Struct, kw_only=True, frozen=True):
     """POST /api/v1/gate/code. ``consent`` must be literally true (the unticked box)."""
 
     phone: PhoneInput
-    consent: bool = False
+    # Any, not bool: the body decoder would turn "true" or 1 into True; only JSON true counts.
+    consent: Any = None
 
 
 class CodeVerify(msgspec.Struct, kw_only=True, frozen=True):

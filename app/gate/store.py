@@ -12,7 +12,7 @@ import hmac
 from typing import Literal, Protocol, runtime_checkable
 
 from redis.asyncio import Redis
-from sqlalchemy import case, select, update
+from sqlalchemy import case, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.gate.models import OtpCode
@@ -57,7 +57,7 @@ class SQLOtpStore:
                 .values(state="dead")
             )
             await conn.execute(
-                OtpCode.__table__.insert().values(
+                insert(OtpCode).values(
                     phone_hash=phone_hash,
                     code_hash=code_hash(phone_hash, code),
                     created_at=now,
@@ -144,12 +144,13 @@ class RedisOtpStore:
 
     async def issue(self, phone_hash: str, code: str, ttl: int, dev_code: str = "") -> None:
         key = self._prefix + phone_hash
-        mapping = {"hash": code_hash(phone_hash, code), "state": "live", "attempts": 0}
-        if dev_code:
-            mapping["dev"] = dev_code
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(key)
-            pipe.hset(key, mapping=mapping)
+            pipe.hset(
+                key, mapping={"hash": code_hash(phone_hash, code), "state": "live", "attempts": 0}
+            )
+            if dev_code:
+                pipe.hset(key, "dev", dev_code)
             # A used or dead code lingers past its TTL only as long as the TTL itself.
             pipe.expire(key, ttl)
             await pipe.execute()
@@ -167,4 +168,4 @@ class RedisOtpStore:
         state, dev = await self._redis.hmget(key, ["state", "dev"])
         if state != b"live" or not dev:
             return None
-        return dev.decode()
+        return dev.decode() if isinstance(dev, bytes) else str(dev)

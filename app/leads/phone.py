@@ -10,6 +10,8 @@ from app.core.errors import InvalidInput
 from app.core.i18n import N_
 
 MAINLAND_MOBILE = re.compile(r"^1[3-9]\d{9}$")
+# What people type around a number; letters, control characters and the rest are refused.
+ALLOWED = re.compile(r"^\+?[\d\s().\-]+$")
 _MAX_INPUT = 32
 
 
@@ -21,7 +23,7 @@ class InvalidPhone(InvalidInput):
 def normalise(raw: str, default_region: str = "CN") -> str:
     """E.164 (``+8613812345678``) for a mainland mobile or a valid foreign number."""
     text = raw.strip() if isinstance(raw, str) else ""
-    if not text or len(text) > _MAX_INPUT:
+    if not text or len(text) > _MAX_INPUT or not ALLOWED.match(text):
         raise InvalidPhone(fields={"phone": "invalid"})
     try:
         number = phonenumbers.parse(text, default_region)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
-from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath
+from litestar.params import FromPath, FromQuery, JSONBody, URLEncodedBody
 from litestar.response import Redirect, Template
 from litestar.types import ControllerRouterHandler
 from litestar_htmx import HTMXRequest
@@ -27,8 +26,6 @@ from app.staff.auth import (
 )
 from app.staff.schemas import ROLES, ApiTokenCreate, LoginForm, Staff, StaffCreate, StaffUpdate
 
-Form = Body(media_type=RequestEncodingType.URL_ENCODED)
-
 
 def safe_next(target: str) -> str:
     """Only same-site paths: '/x' but never '//evil' or '/\\evil'."""
@@ -42,7 +39,7 @@ class AuthController(Controller):
 
     @get("/login")
     async def login_page(
-        self, staff: NamedDependency[Staff | None], next: str = ""
+        self, staff: NamedDependency[Staff | None], next: FromQuery[str] = ""
     ) -> Template | Redirect:
         if staff is not None:
             return Redirect(safe_next(next))
@@ -56,7 +53,7 @@ class AuthController(Controller):
         settings: NamedDependency[Settings],
         limiter: NamedDependency[RateLimiter],
         ip: NamedDependency[str],
-        data: Annotated[LoginForm, Form],
+        data: URLEncodedBody[LoginForm],
     ) -> Template | Redirect:
         try:
             user = await service.authenticate(
@@ -146,7 +143,7 @@ class AdminController(Controller):
         db_session: NamedDependency[AsyncSession],
         staff: NamedDependency[Staff],
         ip: NamedDependency[str],
-        data: Annotated[StaffCreate, Form],
+        data: URLEncodedBody[StaffCreate],
     ) -> Template:
         try:
             await service.create_user(db_session, staff, data, ip)
@@ -165,7 +162,7 @@ class AdminController(Controller):
         staff: NamedDependency[Staff],
         ip: NamedDependency[str],
         user_id: FromPath[int],
-        data: Annotated[StaffUpdate, Form],
+        data: URLEncodedBody[StaffUpdate],
     ) -> Template:
         try:
             await service.update_user(db_session, staff, user_id, data, ip)
@@ -194,7 +191,7 @@ class AdminController(Controller):
         db_session: NamedDependency[AsyncSession],
         staff: NamedDependency[Staff],
         ip: NamedDependency[str],
-        data: Annotated[ApiTokenCreate, Form],
+        data: URLEncodedBody[ApiTokenCreate],
     ) -> Template:
         _, raw = await service.create_token(db_session, staff, data, ip)
         return Template(
@@ -230,7 +227,7 @@ async def api_create_staff(
     db_session: NamedDependency[AsyncSession],
     staff: NamedDependency[Staff],
     ip: NamedDependency[str],
-    data: StaffCreate,
+    data: JSONBody[StaffCreate],
 ) -> dict[str, Any]:
     """Create a staff member from JSON (admin token)."""
     user = await service.create_user(db_session, staff, data, ip)

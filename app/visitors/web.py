@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
 from litestar import Request
+from litestar.di import NamedDependency
 from litestar.types import Message, Scope
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,7 +36,9 @@ def public_id_from(settings: Settings, scope: Scope) -> str | None:
     return public_id if isinstance(public_id, str) else None
 
 
-async def provide_visitor(request: Request[Any, Any, Any], db_session: AsyncSession) -> Visitor:
+async def provide_visitor(
+    request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
+) -> Visitor:
     """The visitor making this request, created on first sight (cookie set on the way out)."""
     settings: Settings = request.app.state.settings
     public_id = public_id_from(settings, request.scope)
@@ -46,7 +50,7 @@ async def provide_visitor(request: Request[Any, Any, Any], db_session: AsyncSess
     return visitor
 
 
-def visitor_cookie_hook(settings: Settings):  # type: ignore[no-untyped-def]
+def visitor_cookie_hook(settings: Settings) -> Callable[[Message, Scope], Awaitable[None]]:
     """A before_send hook that sets the visitor cookie when this request created one."""
     secure = "; Secure" if settings.is_prod else ""
     max_age = settings.visitor_cookie_days * 86_400

@@ -1,0 +1,168 @@
+"""Visitor-facing privacy pages: the notice, and withdrawing consent or deleting one's data
+after proving the phone again with a fresh code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from litestar import Request, get, post
+from litestar.datastructures import Cookie
+from litestar.di import NamedDependency
+from litestar.params import URLEncodedBody
+from litestar.response import Redirect, Template
+from litestar.types import ControllerRouterHandler
+from msgspec.structs import replace
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.crypto import DataCipher
+from app.core.errors import DomainError
+from app.core.i18n import gettext as _
+from app.events.schemas import ConsentWithdrawn, DataDeleted
+from app.events.service import Tracker
+from app.gate.schemas import CodeRequestForm
+from app.gate.service import Gate
+from app.leads import service as leads
+from app.settings import Settings
+from app.visitors.models import Visitor
+from app.visitors.web import context
+
+PRIVACY_COOKIE = "lk_priv"
+PROOF_SECONDS = 600
+
+
+def _signer(settings: Settings) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(settings.secret_key, salt="leadkit.privacy")
+
+
+def _proven_lead_id(request: Request[Any, Any, Any], settings: Settings) -> int | None:
+    value = request.cookies.get(PRIVACY_COOKIE)
+    if not value:
+        return None
+    try:
+        lead_id = _signer(settings).loads(value, max_age=PROOF_SECONDS)
+    except (BadSignature, SignatureExpired):
+        return None
+    return lead_id if isinstance(lead_id, int) else None
+
+
+def _cookie(settings: Settings, lead_id: int | None) -> Cookie:
+    return Cookie(
+        key=PRIVACY_COOKIE,
+        value=_signer(settings).dumps(lead_id) if lead_id else "",
+        max_age=PROOF_SECONDS if lead_id else 0,
+        path="/privacy",
+        httponly=True,
+        samesite="lax",
+        secure=settings.is_prod,
+    )
+
+
+def _page(step: str, settings: Settings, status: int = 200, **extra: Any) -> Template:
+    """The manage page at ``step``: phone → code → actions (or none / withdrawn / deleted)."""
+    page = {
+        "step": step,
+        "notice_version": settings.privacy_notice_version,
+        "phone": "",
+        "error": None,
+        **extra,
+    }
+    return Template("privacy/manage.html", context=page, status_code=status)
+
+
+@get("/privacy")
+async def notice(settings: NamedDependency[Settings]) -> Template:
+    return Template(
+        "privacy/notice.html", context={"notice_version": settings.privacy_notice_version}
+    )
+
+
+@get("/privacy/manage")
+async def manage(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+) -> Template:
+    lead_id = _proven_lead_id(request, settings)
+    if lead_id is None:
+        return _page("phone", settings)
+    lead = await leads.get(db_session, lead_id)
+    return _page(
+        "actions",
+        settings,
+        masked=lead.phone_masked,
+        consents=await leads.consents(db_session, lead.id),
+    )
+
+
+@post("/privacy/code", status_code=200)
+async def send_code(
+    settings: NamedDependency[Settings],
+    gate: NamedDependency[Gate],
+    ip: NamedDependency[str],
+    data: URLEncodedBody[CodeRequestForm],
+) -> Template:
+    try:
+        phone = await gate.send_code(data.phone, consent=data.consent == "on", ip=ip)
+    except DomainError as exc:
+        return _page("phone", settings, exc.status, phone=data.phone, error=_(exc.message))
+    return _page("code", settings, phone=phone)
+
+
+@post("/privacy/verify", status_code=303)
+async def verify(
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    gate: NamedDependency[Gate],
+    cipher: NamedDependency[DataCipher],
+    data: URLEncodedBody[CodeRequestForm],
+) -> Template | Redirect:
+    try:
+        auth = await gate.verify(data.phone, data.code)
+    except DomainError as exc:
+        return _page("code", settings, exc.status, phone=data.phone, error=_(exc.message))
+    lead = await leads.find_by_phone(db_session, cipher, auth.phone)
+    if lead is None:
+        return _page("none", settings)
+    return Redirect("/privacy/manage", status_code=303, cookies=[_cookie(settings, lead.id)])
+
+
+@post("/privacy/withdraw", status_code=200)
+async def withdraw(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    tracker: NamedDependency[Tracker],
+    visitor: NamedDependency[Visitor],
+) -> Template | Redirect:
+    lead_id = _proven_lead_id(request, settings)
+    if lead_id is None:
+        return Redirect("/privacy/manage", status_code=303)
+    lead = await leads.get(db_session, lead_id)
+    await leads.withdraw_consent(db_session, lead)
+    tracker.track(replace(context(visitor), lead_id=lead.id), ConsentWithdrawn())
+    return _page("withdrawn", settings)
+
+
+@post("/privacy/delete", status_code=200)
+async def delete(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    tracker: NamedDependency[Tracker],
+    visitor: NamedDependency[Visitor],
+) -> Template | Redirect:
+    lead_id = _proven_lead_id(request, settings)
+    if lead_id is None:
+        return Redirect("/privacy/manage", status_code=303)
+    lead = await leads.get(db_session, lead_id)
+    # Events still in the buffer must be written before they are anonymised.
+    await tracker.flush()
+    await leads.delete_lead(db_session, lead)
+    tracker.track(replace(context(visitor), lead_id=None), DataDeleted())
+    template = _page("deleted", settings)
+    template.cookies = [_cookie(settings, None)]
+    return template
+
+
+ROUTES: list[ControllerRouterHandler] = [notice, manage, send_code, verify, withdraw, delete]
