@@ -36,10 +36,22 @@ def verify(client: Browserish, code: str, phone: str = PHONE) -> object:
     return client.post("/api/v1/gate/verify", json={"phone": phone, "code": code})
 
 
-@pytest.mark.parametrize("phone", [
-    "12345", "1381234567", "138123456789", "23812345678", "+8612812345678", "abc",
-    "<script>", "1" * 500, "", "+1 202 555 01", "13812345678\x00",
-])
+@pytest.mark.parametrize(
+    "phone",
+    [
+        "12345",
+        "1381234567",
+        "138123456789",
+        "23812345678",
+        "+8612812345678",
+        "abc",
+        "<script>",
+        "1" * 500,
+        "",
+        "+1 202 555 01",
+        "13812345678\x00",
+    ],
+)
 def test_malformed_phones_are_refused(visitor: Browserish, phone: str) -> None:
     response = send(visitor, phone)
     assert response.status_code == 400, phone
@@ -48,10 +60,15 @@ def test_malformed_phones_are_refused(visitor: Browserish, phone: str) -> None:
     assert visitor.count("otp_code") == 0
 
 
-@pytest.mark.parametrize(("raw", "e164"), [
-    ("138 1234 5678", "+8613812345678"), ("+86 138-1234-5678", "+8613812345678"),
-    ("+44 7911 123456", "+447911123456"), ("+1 202-555-0143", "+12025550143"),
-])
+@pytest.mark.parametrize(
+    ("raw", "e164"),
+    [
+        ("138 1234 5678", "+8613812345678"),
+        ("+86 138-1234-5678", "+8613812345678"),
+        ("+44 7911 123456", "+447911123456"),
+        ("+1 202-555-0143", "+12025550143"),
+    ],
+)
 def test_foreign_and_formatted_numbers_normalise(visitor: Browserish, raw: str, e164: str) -> None:
     response = send(visitor, raw)
     assert response.status_code == 202, response.text
@@ -66,10 +83,17 @@ def test_consent_must_be_literally_true(visitor: Browserish, consent: object) ->
 
 
 def test_wrong_types_and_missing_fields(visitor: Browserish) -> None:
-    for body in ({"consent": True}, {"phone": 13812345678, "consent": True}, [], "x", {"phone": None}):
+    for body in (
+        {"consent": True},
+        {"phone": 13812345678, "consent": True},
+        [],
+        "x",
+        {"phone": None},
+    ):
         assert visitor.post("/api/v1/gate/code", json=body).status_code == 400
-    bad_json = visitor.post("/api/v1/gate/code", content=b"{nope",
-                            headers={"content-type": "application/json"})
+    bad_json = visitor.post(
+        "/api/v1/gate/code", content=b"{nope", headers={"content-type": "application/json"}
+    )
     assert bad_json.status_code == 400
     assert bad_json.headers["content-type"].startswith("application/problem+json")
     assert verify(visitor, "12ab56").status_code == 400

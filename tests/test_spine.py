@@ -65,8 +65,14 @@ def test_link_to_lead_with_full_timeline(client: Browserish, demo: None, events:
 
     names = [name for name, _ in events]
     assert names == [
-        "link_opened", "tool_viewed", "gate_shown", "code_sent", "phone_verified",
-        "lead_created", "tool_viewed", "result_shown",
+        "link_opened",
+        "tool_viewed",
+        "gate_shown",
+        "code_sent",
+        "phone_verified",
+        "lead_created",
+        "tool_viewed",
+        "result_shown",
     ]
     flush(client)
     assert client.count("lead") == 1
@@ -120,18 +126,29 @@ def test_one_authorisation_opens_every_gate(client: Browserish, demo: None) -> N
 def test_gate_through_the_page_forms(client: Browserish, demo: None) -> None:
     client.get("/t/guide-demo")
     token = client.csrf("/t/guide-demo")
-    no_consent = client.post("/gate/code", data={"_csrf_token": token, "phone": PHONE,
-                                                 "next": "/t/guide-demo"},
-                             headers={"HX-Request": "true"})
+    no_consent = client.post(
+        "/gate/code",
+        data={"_csrf_token": token, "phone": PHONE, "next": "/t/guide-demo"},
+        headers={"HX-Request": "true"},
+    )
     assert no_consent.status_code == 400
     assert "隐私" in soup(no_consent).select_one(".alert").text
-    sent = client.post("/gate/code", data={"_csrf_token": token, "phone": PHONE, "consent": "on",
-                                           "next": "/t/guide-demo"},
-                       headers={"HX-Request": "true"})
+    sent = client.post(
+        "/gate/code",
+        data={"_csrf_token": token, "phone": PHONE, "consent": "on", "next": "/t/guide-demo"},
+        headers={"HX-Request": "true"},
+    )
     assert sent.status_code == 200
     assert soup(sent).select_one("input[name=code]") is not None
-    done = client.post("/gate/verify", data={"_csrf_token": token, "phone": PHONE,
-                                             "code": dev_code(client), "next": "/t/guide-demo"},
-                       headers={"HX-Request": "true"})
+    done = client.post(
+        "/gate/verify",
+        data={
+            "_csrf_token": token,
+            "phone": PHONE,
+            "code": dev_code(client),
+            "next": "/t/guide-demo",
+        },
+        headers={"HX-Request": "true"},
+    )
     assert done.status_code == 200
     assert done.headers["HX-Redirect"] == "/t/guide-demo"
