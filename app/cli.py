@@ -181,14 +181,24 @@ def demo() -> None:
 def check() -> None:
     """Report the configuration and whether the database and Redis answer."""
     settings = _settings()
-    secrets = {"secret_key", "admin_password"}
     for field, name in env_names().items():
-        value: Any = getattr(settings, field)
-        if field in secrets and value:
-            value = "(set)"
-        click.echo(f"{name:32} {value}")
+        click.echo(f"{name:32} {_shown(field, getattr(settings, field))}")
     ok = asyncio.run(_connectivity(settings))
     sys.exit(0 if ok else 1)
+
+
+def _shown(field: str, value: Any) -> Any:
+    """A setting as `check` prints it: secrets, and passwords inside URLs, are never shown."""
+    if field.endswith(("_key", "_secret", "_password")):
+        return "(set)" if value else ""
+    if field.endswith("_url") and value:
+        from sqlalchemy.engine.url import make_url
+
+        try:
+            return make_url(value).render_as_string(hide_password=True)
+        except Exception:  # not a URL SQLAlchemy can parse: show nothing rather than leak
+            return "(set)"
+    return value
 
 
 async def _connectivity(settings: Settings) -> bool:

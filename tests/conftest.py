@@ -24,6 +24,9 @@ from app.db.migrate import upgrade
 from app.settings import Settings, load_settings
 from tests.helpers import Browserish
 
+# Fake third parties (SMS gateways, …) as fixtures: fake_aliyun, fake_tencent.
+pytest_plugins = ["tests.fakes.plugin"]
+
 PG_HOST = os.environ.get("LEADKIT_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("LEADKIT_TEST_PG_PORT", "5432"))
 PG_USER = os.environ.get("LEADKIT_TEST_PG_USER", "postgres")

@@ -15,6 +15,7 @@ from app.visitors.models import Visitor
 
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
 RAW_MAX = 64
+SEEN_GRANULARITY = dt.timedelta(minutes=5)
 
 
 class Touch(msgspec.Struct, frozen=True, kw_only=True):
@@ -36,6 +37,10 @@ class Touch(msgspec.Struct, frozen=True, kw_only=True):
 
         utm = {key: clean(query.get(key)) for key in UTM_KEYS if query.get(key)}
         return cls(src=clean(query.get("src")), utm=utm, ref=clean(query.get("ref")))
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def detect_platform(user_agent: str) -> str:
@@ -89,9 +94,13 @@ async def attribute(
     db: AsyncSession, visitor: Visitor, touch: Touch, link: TrackedLink | None
 ) -> None:
     """Record a touch: first touch once, last touch every time there is one."""
-    visitor.last_seen_at = now()
+    at = now()
     if touch.empty and link is None:
+        # A plain page view writes nothing unless the visitor was away for a while.
+        if at - _aware(visitor.last_seen_at) > SEEN_GRANULARITY:
+            visitor.last_seen_at = at
         return
+    visitor.last_seen_at = at
     payload = {"utm": touch.utm, "ref": touch.ref, "at": visitor.last_seen_at.isoformat()}
     src = (link.code if link else touch.src)[:RAW_MAX]
     if visitor.first_link_id is None and not visitor.first_src:

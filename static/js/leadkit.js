@@ -11,4 +11,19 @@
     var question = form && form.getAttribute && form.getAttribute("data-confirm");
     if (question && !window.confirm(question)) event.preventDefault();
   }, true);
+  // Client-side funnel steps: <a data-event="cta_clicked" data-tool="slug" data-cta="...">.
+  document.addEventListener("click", function (event) {
+    var el = event.target && event.target.closest && event.target.closest("[data-event]");
+    if (!el) return;
+    var item = { name: el.getAttribute("data-event") };
+    ["step", "target", "cta", "item"].forEach(function (key) {
+      var value = el.getAttribute("data-" + key);
+      if (value) item[key] = value;
+    });
+    var body = JSON.stringify({ events: [{ event: item, tool: el.getAttribute("data-tool") || "" }] });
+    try {
+      fetch("/api/v1/events", { method: "POST", body: body, keepalive: true, credentials: "same-origin",
+        headers: { "content-type": "application/json" } });
+    } catch (e) { /* tracking never breaks the page */ }
+  });
 })();

@@ -1,0 +1,236 @@
+"""Tencent Cloud SMS ``SendSms``, version 2021-01-11, signed with TC3-HMAC-SHA256 (API 3.0).
+
+One POST of a JSON body to the endpoint; the signature covers the method, "/", an empty query,
+the ``content-type`` and ``host`` headers and the SHA-256 of the exact body bytes, under a
+credential scope ``<UTC date>/sms/tc3_request``. The host we sign is taken from the endpoint URL
+(port included when it has one) and sent as the Host header, so a fake gateway on 127.0.0.1
+verifies the same string.
+
+Answers are HTTP 200 with ``{"Response": {...}}``: either ``SendStatusSet`` (one entry per
+number, ``Code`` "Ok" on success) or ``Error: {Code, Message}`` for the whole request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from app.gate.sms import SmsResult
+from app.settings import Settings
+
+log = logging.getLogger("leadkit.sms.tencent")
+
+DEFAULT_ENDPOINT = "https://sms.tencentcloudapi.com/"
+SERVICE = "sms"
+ACTION = "SendSms"
+API_VERSION = "2021-01-11"
+ALGORITHM = "TC3-HMAC-SHA256"
+CONTENT_TYPE = "application/json; charset=utf-8"
+SIGNED_HEADERS = "content-type;host"
+
+_OUT_OF_CREDIT = {"FailedOperation.InsufficientBalanceInSmsPackage"}
+# Besides InternalError*: the API-level call rate limit and a busy backend.
+_RETRYABLE_CODES = {"RequestLimitExceeded", "ResourceUnavailable"}
+
+
+def _sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _hmac(key: bytes, msg: str) -> bytes:
+    return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).digest()
+
+
+def canonical_request(host: str, payload: bytes) -> str:
+    """POST, "/", empty query, the two signed headers, then the payload hash."""
+    return (
+        "POST\n/\n\n"
+        f"content-type:{CONTENT_TYPE}\nhost:{host}\n\n"
+        f"{SIGNED_HEADERS}\n"
+        f"{_sha256_hex(payload)}"
+    )
+
+
+def credential_scope(timestamp: int, service: str = SERVICE) -> str:
+    date = datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
+    return f"{date}/{service}/tc3_request"
+
+
+def tc3_signature(
+    secret_key: str, *, timestamp: int, canonical: str, service: str = SERVICE
+) -> str:
+    """hex(HMAC(SecretSigning, StringToSign)) with the TC3 key derivation."""
+    scope = credential_scope(timestamp, service)
+    date = scope.split("/", 1)[0]
+    to_sign = f"{ALGORITHM}\n{timestamp}\n{scope}\n{_sha256_hex(canonical.encode('utf-8'))}"
+    secret_date = _hmac(("TC3" + secret_key).encode("utf-8"), date)
+    secret_service = _hmac(secret_date, service)
+    secret_signing = _hmac(secret_service, "tc3_request")
+    return hmac.new(secret_signing, to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def authorization(
+    secret_id: str,
+    secret_key: str,
+    *,
+    host: str,
+    payload: bytes,
+    timestamp: int,
+    service: str = SERVICE,
+) -> str:
+    signature = tc3_signature(
+        secret_key,
+        timestamp=timestamp,
+        canonical=canonical_request(host, payload),
+        service=service,
+    )
+    scope = credential_scope(timestamp, service)
+    return (
+        f"{ALGORITHM} Credential={secret_id}/{scope}, "
+        f"SignedHeaders={SIGNED_HEADERS}, Signature={signature}"
+    )
+
+
+def mask_phone(phone: str) -> str:
+    """For logs: "+8613812345678" -> "+86138****5678"."""
+    if len(phone) < 8:
+        return "*" * len(phone)
+    return phone[:-8] + "****" + phone[-4:]
+
+
+def _failure(code: str, message: str) -> SmsResult:
+    rate_limited = code.startswith("LimitExceeded.")
+    retryable = code.startswith("InternalError") or code in _RETRYABLE_CODES
+    return SmsResult(
+        ok=False,
+        error_code=code,
+        error_message=message,
+        retryable=retryable and not rate_limited,
+        rate_limited=rate_limited,
+    )
+
+
+class TencentProvider:
+    """SendSms through Tencent Cloud SMS. ``clock`` (epoch seconds) is for tests."""
+
+    name = "tencent"
+
+    def __init__(
+        self,
+        settings: Settings,
+        http: httpx.AsyncClient,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._settings = settings
+        self._http = http
+        self._clock = clock
+        endpoint = settings.sms_endpoint or DEFAULT_ENDPOINT
+        self._url = endpoint.rstrip("/") + "/"
+        self._host = urlsplit(endpoint).netloc.lower()
+
+    def request_parts(self, phone_e164: str, code: str) -> tuple[bytes, dict[str, str]]:
+        """The exact body bytes and headers of one signed SendSms."""
+        s = self._settings
+        payload = json.dumps(
+            {
+                "PhoneNumberSet": [phone_e164],
+                "SmsSdkAppId": s.sms_app_id,
+                "SignName": s.sms_sign_name,
+                "TemplateId": s.sms_template,
+                "TemplateParamSet": [code],
+            },
+            ensure_ascii=False,
+            separators=(",", ":"),
+        ).encode("utf-8")
+        timestamp = int(self._clock())
+        headers = {
+            "Authorization": authorization(
+                s.sms_access_key_id,
+                s.sms_access_key_secret,
+                host=self._host,
+                payload=payload,
+                timestamp=timestamp,
+            ),
+            "Content-Type": CONTENT_TYPE,
+            "Host": self._host,
+            "X-TC-Action": ACTION,
+            "X-TC-Timestamp": str(timestamp),
+            "X-TC-Version": API_VERSION,
+            "X-TC-Region": s.sms_region,
+        }
+        return payload, headers
+
+    async def send_code(self, phone_e164: str, code: str) -> SmsResult:
+        payload, headers = self.request_parts(phone_e164, code)
+        timeout = self._settings.sms_timeout_seconds
+        masked = mask_phone(phone_e164)
+        try:
+            async with asyncio.timeout(timeout):
+                response = await self._http.post(
+                    self._url, content=payload, headers=headers, timeout=timeout
+                )
+        except (TimeoutError, httpx.TimeoutException):
+            log.warning("tencent SendSms to %s timed out after %ss", masked, timeout)
+            return SmsResult(
+                ok=False, error_code="timeout", error_message="gateway timed out", retryable=True
+            )
+        except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
+            log.warning("tencent SendSms to %s failed: %s", masked, type(exc).__name__)
+            return SmsResult(
+                ok=False, error_code="network_error", error_message=str(exc), retryable=True
+            )
+        return self._interpret(response, masked)
+
+    def _interpret(self, response: httpx.Response, masked: str) -> SmsResult:
+        status = response.status_code
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        reply: Any = body.get("Response") if isinstance(body, dict) else None
+        if not isinstance(reply, dict):
+            log.warning("tencent SendSms to %s: HTTP %s without a JSON answer", masked, status)
+            return SmsResult(
+                ok=False,
+                error_code=f"http_{status}" if status >= 400 else "bad_response",
+                error_message=response.text[:200],
+                retryable=True,
+            )
+        error = reply.get("Error")
+        if isinstance(error, dict):
+            return self._refused(str(error.get("Code", "")), str(error.get("Message", "")), masked)
+        statuses = reply.get("SendStatusSet")
+        first = statuses[0] if isinstance(statuses, list) and statuses else None
+        if not isinstance(first, dict):
+            log.warning("tencent SendSms to %s: no SendStatusSet in the answer", masked)
+            return SmsResult(
+                ok=False,
+                error_code="bad_response",
+                error_message="no SendStatusSet",
+                retryable=True,
+            )
+        code = str(first.get("Code", ""))
+        # Documented as "Ok"; accepted in any case in case the spelling differs.
+        if code.lower() == "ok":
+            return SmsResult(ok=True, provider_id=str(first.get("SerialNo", "")))
+        return self._refused(code, str(first.get("Message", "")), masked)
+
+    def _refused(self, code: str, message: str, masked: str) -> SmsResult:
+        if code in _OUT_OF_CREDIT:
+            log.error("tencent SMS package is exhausted (%s): %s; top it up", code, message)
+        elif code.startswith(("AuthFailure", "UnauthorizedOperation")):
+            log.error("tencent SendSms refused the credentials (%s): %s", code, message)
+        else:
+            log.warning("tencent SendSms to %s refused: %s %s", masked, code, message)
+        return _failure(code, message)
