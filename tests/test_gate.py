@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import msgspec
 import pytest
@@ -164,3 +165,51 @@ def test_resend_gap_per_phone(visitor: Browserish) -> None:
 def test_dev_inbox_is_absent_without_a_code(visitor: Browserish) -> None:
     assert visitor.get("/dev/sms", params={"phone": PHONE}).status_code == 404
     assert visitor.get("/dev/sms", params={"phone": "nonsense"}).status_code == 400
+
+
+@pytest.fixture(params=["fake_aliyun", "fake_tencent"])
+def gateway_client(
+    request: pytest.FixtureRequest, settings: Settings
+) -> Iterator[tuple[Browserish, Any]]:
+    gateway = request.getfixturevalue(request.param)
+    app = create_app(msgspec.structs.replace(settings, **gateway.settings_overrides()))
+    with TestClient(app=app, base_url="http://testserver.local") as raw:
+        client = Browserish(raw)
+        client.run(seed_tools)
+        client.get("/t/guide-demo")
+        yield client, gateway
+
+
+def test_real_gateway_protocol_end_to_end(gateway_client: tuple[Browserish, Any]) -> None:
+    client, gateway = gateway_client
+    assert send(client).status_code == 202
+    code = gateway.last_code("+8613812345678")
+    assert code is not None and len(code) == 6
+    # Only the console provider feeds the development inbox.
+    assert client.get("/dev/sms", params={"phone": PHONE}).status_code == 404
+    assert verify(client, code).status_code == 200
+    assert client.count("lead") == 1
+
+
+def test_gateway_failure_is_a_clear_503(gateway_client: tuple[Browserish, Any]) -> None:
+    client, gateway = gateway_client
+    gateway.fail_next(
+        "isp.SYSTEM_ERROR"
+        if gateway.__class__.__name__ == "FakeAliyun"
+        else "InternalError.Timeout"
+    )
+    response = send(client)
+    assert response.status_code == 503
+    assert response.json()["code"] == "sms_unavailable"
+    assert client.count("lead") == 0
+
+
+def test_gateway_frequency_limit_is_a_429(gateway_client: tuple[Browserish, Any]) -> None:
+    client, gateway = gateway_client
+    gateway.fail_next(
+        "isv.BUSINESS_LIMIT_CONTROL"
+        if gateway.__class__.__name__ == "FakeAliyun"
+        else "LimitExceeded.PhoneNumberDailyLimit"
+    )
+    response = send(client)
+    assert response.status_code == 429

@@ -1,0 +1,225 @@
+"""Fixtures for the browser tests: a real server (granian, as `leadkit serve` runs it) on a
+fresh SQLite database, and Debian's Chromium driven by Playwright.
+
+Playwright never downloads a browser here: it launches /usr/bin/chromium, which
+`make test` installs through `.ci/system-deps test`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+ADMIN_USERNAME = "admin"
+ADMIN_PASSWORD = "e2e-admin-password-2026"
+SECRET_KEY = "e2e-test-secret-key-0123456789-abcdefghi"  # 40 characters
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+BIN = Path(sys.executable).parent
+STARTUP_SECONDS = 30.0
+
+PHONE_UA = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.49(0x18003130) NetType/WIFI "
+    "Language/zh_CN"
+)
+PHONE: dict[str, Any] = {
+    "viewport": {"width": 390, "height": 844},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+    "user_agent": PHONE_UA,
+    "locale": "zh-CN",
+}
+DESKTOP: dict[str, Any] = {
+    "viewport": {"width": 1280, "height": 800},
+    "locale": "zh-CN",
+}
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _leadkit(*args: str, env: dict[str, str], log: Path) -> None:
+    with log.open("ab") as out:
+        result = subprocess.run(
+            [str(BIN / "leadkit"), *args],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=120,
+            check=False,
+        )
+    if result.returncode != 0:
+        pytest.fail(
+            f"`leadkit {' '.join(args)}` exited {result.returncode}:\n{log.read_text()}",
+            pytrace=False,
+        )
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:  # noqa: S310
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@pytest.fixture(scope="session")
+def live_server() -> Iterator[str]:
+    """The app served by `leadkit serve` (granian) on a free port; yields the base URL."""
+    port = _free_port()
+    with tempfile.TemporaryDirectory(prefix="leadkit-e2e-") as tmp:
+        env = {
+            **os.environ,
+            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/leadkit.db",
+            "LEADKIT_DATA_DIR": tmp,
+            "LEADKIT_ADMIN_USERNAME": ADMIN_USERNAME,
+            "LEADKIT_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "LEADKIT_SECRET_KEY": SECRET_KEY,
+            "LEADKIT_ENV": "dev",
+            "REDIS_URL": "",
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "PYTHONUNBUFFERED": "1",
+        }
+        log = Path(tmp) / "server.log"
+        _leadkit("db", "upgrade", env=env, log=log)
+        _leadkit("demo", env=env, log=log)
+        url = f"http://127.0.0.1:{port}"
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                [str(BIN / "leadkit"), "serve", "--host", "127.0.0.1", "--port", str(port)],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            deadline = time.monotonic() + STARTUP_SECONDS
+            while not _healthy(url):
+                if proc.poll() is not None:
+                    pytest.fail(
+                        f"leadkit serve exited {proc.returncode} before answering:\n"
+                        f"{log.read_text()}",
+                        pytrace=False,
+                    )
+                if time.monotonic() > deadline:
+                    pytest.fail(
+                        f"leadkit serve did not answer GET {url}/healthz with 200 within "
+                        f"{STARTUP_SECONDS:.0f}s:\n{log.read_text()}",
+                        pytrace=False,
+                    )
+                time.sleep(0.2)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium, headless. Missing Chromium is a failure, never a skip.
+
+    Module-scoped on purpose: while the sync Playwright API is open, the main thread has a
+    running asyncio loop, so `asyncio.run()` in the rest of the suite would fail; it must be
+    closed before the next test module starts.
+    """
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.fail(
+            f"{CHROMIUM} is missing: the browser tests drive Debian's Chromium and never "
+            "download one. `make test` installs it via `.ci/system-deps test` "
+            "(or: sudo apt-get install chromium).",
+            pytrace=False,
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+class Tab:
+    """A page in its own browser context that records console errors and page errors.
+
+    A CSP violation (inline script or style) shows up as a console error, so `assert_clean`
+    also proves the page runs within the Content-Security-Policy. Chromium also logs
+    "Failed to load resource" for every 4xx/5xx response; each one the test provokes on
+    purpose is announced first (`goto(..., status=...)` or `expect_failed_load(url)`) and
+    excused once.
+    """
+
+    def __init__(self, context: Any) -> None:
+        self.context = context
+        self.page = context.new_page()
+        self.errors: list[str] = []
+        self._expected_failures: Counter[str] = Counter()
+        self.page.on("console", self._on_console)
+        self.page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
+
+    def _on_console(self, message: Any) -> None:
+        if message.type != "error":
+            return
+        where = (message.location or {}).get("url", "")
+        if message.text.startswith("Failed to load resource") and self._expected_failures[where]:
+            self._expected_failures[where] -= 1
+            return
+        self.errors.append(f"console.error at {where}: {message.text}")
+
+    def expect_failed_load(self, url: str) -> None:
+        self._expected_failures[url] += 1
+
+    def goto(self, url: str, status: int = 200) -> Any:
+        if status >= 400:
+            self.expect_failed_load(url)
+        response = self.page.goto(url, wait_until="networkidle")
+        assert response is not None, url
+        assert response.status == status, f"GET {url}: {response.status}, expected {status}"
+        return response
+
+    def screenshot(self, name: str, full_page: bool = True) -> Path:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        path = ARTIFACTS / f"{name}.png"
+        self.page.screenshot(path=str(path), full_page=full_page)
+        return path
+
+    def assert_clean(self) -> None:
+        assert not self.errors, "browser reported errors:\n" + "\n".join(self.errors)
+
+
+@pytest.fixture
+def open_tab(browser: Any) -> Iterator[Callable[..., Tab]]:
+    """Opens a fresh browser context (own cookies) with a phone or desktop profile."""
+    tabs: list[Tab] = []
+
+    def open_(profile: str = "phone") -> Tab:
+        options = PHONE if profile == "phone" else DESKTOP
+        tab = Tab(browser.new_context(**options))
+        tabs.append(tab)
+        return tab
+
+    yield open_
+    for tab in tabs:
+        tab.context.close()
