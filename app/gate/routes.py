@@ -21,6 +21,7 @@ from app.events.service import Tracker
 from app.gate.schemas import CodeRequest, CodeRequestForm, CodeVerify, ConsentGiven
 from app.gate.service import Gate
 from app.leads import service as leads
+from app.leads.phone import display
 from app.settings import Settings
 from app.visitors.models import Visitor
 from app.visitors.web import context
@@ -41,10 +42,12 @@ def gate_context(
     error: str | None = None,
     wait: int = 0,
 ) -> dict[str, Any]:
+    """What the gate partial needs; ``phone`` is E.164 once a code was sent."""
     return {
         "gate": {
             "next": safe_next(next),
             "phone": phone,
+            "display": display(phone) if sent and phone.startswith("+") else phone,
             "sent": sent,
             "error": error,
             "wait": wait,

@@ -44,3 +44,14 @@ def mask(e164: str) -> str:
         national = e164[3:]
         return f"{national[:3]}****{national[-4:]}"
     return f"{e164[:4]}****{e164[-2:]}"
+
+
+def display(e164: str) -> str:
+    """How a visitor reads their own number back: ``137 0000 1111`` (foreign: international)."""
+    try:
+        number = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return e164
+    style = (phonenumbers.PhoneNumberFormat.NATIONAL if number.country_code == 86
+             else phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    return phonenumbers.format_number(number, style)
