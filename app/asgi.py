@@ -35,6 +35,8 @@ from app.gate.sms import make_provider
 from app.gate.store import RedisOtpStore, SQLOtpStore
 from app.health.routes import ROUTES as HEALTH_ROUTES
 from app.leads.routes import ROUTES as PRIVACY_ROUTES
+from app.leads.staff_routes import ROUTES as LEAD_STAFF_ROUTES
+from app.links.routes import ROUTES as LINK_ROUTES
 from app.settings import Settings, load_settings
 from app.site.routes import ROUTES as SITE_ROUTES
 from app.staff.auth import auth_middleware
@@ -87,7 +89,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *HEALTH_ROUTES,
             *STAFF_ROUTES,
             *TOOL_ROUTES,
+            *LINK_ROUTES,
             *PRIVACY_ROUTES,
+            *LEAD_STAFF_ROUTES,
             *EVENT_ROUTES,
             *(GATE_ROUTES if not settings.is_prod else GATE_ROUTES_PROD),
             create_static_files_router(

@@ -1,0 +1,301 @@
+"""Staff pages for accounts and tracked links: lists, forms, QR codes, CSV import."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, MultipartBody, URLEncodedBody
+from litestar.response import Template
+from litestar.types import ControllerRouterHandler
+from litestar_htmx import HTMXRequest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.errors import DomainError
+from app.core.i18n import N_
+from app.core.i18n import gettext as _
+from app.links import csv_import, service
+from app.links.schemas import (
+    ACCOUNT_CAPS,
+    CHANNEL_LABELS,
+    KIND_LABELS,
+    PLATFORM_LABELS,
+    AccountCreate,
+    LinkActive,
+    LinkCreate,
+    LinkFilter,
+    LinkImport,
+)
+from app.staff.auth import requires_role
+from app.staff.schemas import Staff
+
+# Room for a 1 MB file and a 1 MB text box; anything between the two limits gets our own
+# message rather than the framework's.
+IMPORT_BODY_LIMIT = 2 * csv_import.MAX_IMPORT_BYTES + 65_536
+LABELS = {"kinds": KIND_LABELS, "channels": CHANNEL_LABELS, "platforms": PLATFORM_LABELS}
+
+
+def _filter(kind: str, channel: str, account: int | None) -> LinkFilter:
+    """Only known values filter; anything else means no filter."""
+    return LinkFilter(
+        kind=kind if kind in KIND_LABELS else "",
+        channel=channel if channel in CHANNEL_LABELS else "",
+        account_id=account if account and account > 0 else None,
+    )
+
+
+def _base_url(request: Request[Any, Any, Any]) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _say(exc: DomainError) -> str:
+    """The error's message, translated, with its parameters."""
+    message = _(exc.message)
+    return message % exc.params if exc.params else message
+
+
+class ImportTooLarge(DomainError):
+    status = 413
+    code = "too_large"
+    default_message = N_("The file is larger than 1 MB: split it and import the parts.")
+
+
+class LinksController(Controller):
+    path = "/staff/links"
+    guards = [requires_role("marketer")]  # noqa: RUF012
+
+    async def _page(
+        self,
+        request: HTMXRequest,
+        db: AsyncSession,
+        staff: Staff,
+        where: LinkFilter,
+        *,
+        status: int = 200,
+        **extra: Any,
+    ) -> Template:
+        accounts = await service.list_accounts(db)
+        counts = await service.account_counts(db)
+        context = {
+            "staff": staff,
+            "where": where,
+            "accounts": accounts,
+            "counts": counts,
+            "caps": ACCOUNT_CAPS,
+            "links": await service.list_links(db, where),
+            "limit": service.LIST_LIMIT,
+            "owners": await service.owners(db),
+            "slugs": await service.tool_slugs(db),
+            "base_url": _base_url(request),
+            "account_error": None,
+            "link_error": None,
+            "account_form": {},
+            "link_form": {},
+            "created": None,
+            **LABELS,
+            **extra,
+        }
+        name = "staff/_links.html" if request.htmx else "staff/links.html"
+        return Template(name, context=context, status_code=status)
+
+    @get("/")
+    async def index(
+        self,
+        request: HTMXRequest,
+        db_session: NamedDependency[AsyncSession],
+        staff: NamedDependency[Staff],
+        kind: FromQuery[str] = "",
+        channel: FromQuery[str] = "",
+        account: FromQuery[int | None] = None,
+    ) -> Template:
+        return await self._page(request, db_session, staff, _filter(kind, channel, account))
+
+    @post("/accounts", status_code=200)
+    async def create_account(
+        self,
+        request: HTMXRequest,
+        db_session: NamedDependency[AsyncSession],
+        staff: NamedDependency[Staff],
+        ip: NamedDependency[str],
+        data: URLEncodedBody[AccountCreate],
+        kind: FromQuery[str] = "",
+        channel: FromQuery[str] = "",
+        account: FromQuery[int | None] = None,
+    ) -> Template:
+        where = _filter(kind, channel, account)
+        try:
+            await service.create_account(db_session, staff, data, ip)
+        except DomainError as exc:
+            await db_session.rollback()
+            return await self._page(
+                request,
+                db_session,
+                staff,
+                where,
+                status=exc.status,
+                account_error=_say(exc),
+                account_form={
+                    "kind": data.kind,
+                    "name": data.name,
+                    "platform": data.platform,
+                    "owner_id": data.owner_id,
+                },
+            )
+        return await self._page(request, db_session, staff, where)
+
+    @post("/", status_code=200)
+    async def create_link(
+        self,
+        request: HTMXRequest,
+        db_session: NamedDependency[AsyncSession],
+        staff: NamedDependency[Staff],
+        ip: NamedDependency[str],
+        data: URLEncodedBody[LinkCreate],
+        kind: FromQuery[str] = "",
+        channel: FromQuery[str] = "",
+        account: FromQuery[int | None] = None,
+    ) -> Template:
+        where = _filter(kind, channel, account)
+        try:
+            link = await service.create_link(db_session, staff, data, ip)
+        except DomainError as exc:
+            await db_session.rollback()
+            return await self._page(
+                request,
+                db_session,
+                staff,
+                where,
+                status=exc.status,
+                link_error=_say(exc),
+                link_form={
+                    "account_id": data.account_id,
+                    "channel": data.channel,
+                    "target_slug": data.target_slug,
+                    "code": data.code,
+                    "campaign": data.campaign,
+                },
+            )
+        return await self._page(request, db_session, staff, where, created=link.code)
+
+    @post("/{link_id:int}/active", status_code=200)
+    async def set_active(
+        self,
+        request: HTMXRequest,
+        db_session: NamedDependency[AsyncSession],
+        staff: NamedDependency[Staff],
+        ip: NamedDependency[str],
+        link_id: FromPath[int],
+        data: URLEncodedBody[LinkActive],
+        kind: FromQuery[str] = "",
+        channel: FromQuery[str] = "",
+        account: FromQuery[int | None] = None,
+    ) -> Template:
+        await service.set_link_active(db_session, staff, link_id, data.active, ip)
+        return await self._page(request, db_session, staff, _filter(kind, channel, account))
+
+    @get("/{link_id:int}/qr.svg")
+    async def qr_svg(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        link_id: FromPath[int],
+    ) -> Response[bytes]:
+        link = await service.get_link(db_session, link_id)
+        url = service.public_url(_base_url(request), link.code)
+        return _download(service.qr_svg(url), "image/svg+xml", link.code, "svg")
+
+    @get("/{link_id:int}/qr.png")
+    async def qr_png(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: NamedDependency[AsyncSession],
+        link_id: FromPath[int],
+    ) -> Response[bytes]:
+        link = await service.get_link(db_session, link_id)
+        url = service.public_url(_base_url(request), link.code)
+        return _download(service.qr_png(url), "image/png", link.code, "png")
+
+    @get("/import")
+    async def import_page(
+        self, db_session: NamedDependency[AsyncSession], staff: NamedDependency[Staff]
+    ) -> Template:
+        return await _import_page(db_session, staff)
+
+    @post("/import", status_code=200, request_max_body_size=IMPORT_BODY_LIMIT)
+    async def import_csv(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        staff: NamedDependency[Staff],
+        ip: NamedDependency[str],
+        data: MultipartBody[LinkImport],
+    ) -> Template:
+        try:
+            text = await _import_text(data)
+            summary = await csv_import.import_csv(db_session, staff, text, ip)
+        except csv_import.ImportRejected as exc:
+            await db_session.rollback()
+            return await _import_page(
+                db_session,
+                staff,
+                status=exc.status,
+                error=_say(exc),
+                errors=exc.errors,
+                text=data.text,
+            )
+        except DomainError as exc:
+            await db_session.rollback()
+            return await _import_page(
+                db_session, staff, status=exc.status, error=_say(exc), text=data.text
+            )
+        return await _import_page(db_session, staff, summary=summary)
+
+
+async def _import_text(data: LinkImport) -> str:
+    """The CSV text from the upload, or else from the text box; at most 1 MB either way."""
+    if data.file is not None:
+        raw = await data.file.read(csv_import.MAX_IMPORT_BYTES + 1)
+        await data.file.close()
+        if len(raw) > csv_import.MAX_IMPORT_BYTES:
+            raise ImportTooLarge()
+        if raw:
+            return csv_import.decode(raw)
+    if len(data.text.encode()) > csv_import.MAX_IMPORT_BYTES:
+        raise ImportTooLarge()
+    return data.text
+
+
+async def _import_page(
+    db: AsyncSession, staff: Staff, *, status: int = 200, **extra: Any
+) -> Template:
+    context = {
+        "staff": staff,
+        "columns": csv_import.COLUMNS,
+        "caps": ACCOUNT_CAPS,
+        "counts": await service.account_counts(db),
+        "slugs": await service.tool_slugs(db),
+        "max_rows": csv_import.MAX_ROWS,
+        "error": None,
+        "errors": [],
+        "summary": None,
+        "text": "",
+        **LABELS,
+        **extra,
+    }
+    return Template("staff/links_import.html", context=context, status_code=status)
+
+
+def _download(body: bytes, media_type: str, code: str, extension: str) -> Response[bytes]:
+    safe = re.sub(r"[^A-Za-z0-9_-]", "_", code)
+    return Response(
+        body,
+        media_type=media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="qr-{safe}.{extension}"',
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+ROUTES: list[ControllerRouterHandler] = [LinksController]
