@@ -8,12 +8,16 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.crypto import DataCipher
-from app.core.errors import NotFound
+from app.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from app.core.i18n import N_
 from app.events.models import FunnelEvent
 from app.gate.schemas import ConsentGiven, PhoneAuthorization
 from app.leads.models import Consent, Lead
 from app.leads.phone import mask
+from app.leads.schemas import LEAD_STATUSES, LeadUpdate, china_time
+from app.staff.models import StaffUser
+from app.staff.schemas import Staff
+from app.staff.service import audit
 from app.visitors.models import Visitor
 
 
@@ -117,3 +121,66 @@ async def delete_lead(db: AsyncSession, lead: Lead) -> None:
         .values(lead_id=None, authorized_at=None, auth_method="", user_agent="")
     )
     await db.delete(lead)
+
+
+async def update_lead(
+    db: AsyncSession, actor: Staff, lead: Lead, data: LeadUpdate, ip: str = ""
+) -> list[str]:
+    """Apply the lead page's form: status, owner and a new note (notes are append-only).
+
+    Everything is checked before anything changes; each change is audited. Returns the names
+    of the fields that changed."""
+    if data.status not in LEAD_STATUSES:
+        raise InvalidInput(N_("Unknown lead status."), fields={"status": "unknown"})
+    if data.status != lead.status:
+        if data.status == "withdrawn":
+            raise InvalidInput(
+                N_("Only the visitor can withdraw consent."), fields={"status": "withdrawn"}
+            )
+        if lead.status == "withdrawn":
+            raise Conflict(
+                N_("This lead withdrew consent; the status changes only if they authorise again."),
+                fields={"status": "withdrawn"},
+            )
+    owner_id = int(data.owner_id) if data.owner_id else None
+    if owner_id is not None and owner_id != lead.owner_id:
+        owner = await db.get(StaffUser, owner_id)
+        if owner is None or not owner.is_active or owner.role != "sales":
+            raise InvalidInput(
+                N_("A lead can be assigned only to an active sales staff member."),
+                fields={"owner_id": "invalid"},
+            )
+    note = data.note.strip()
+    target = f"lead:{lead.id}"
+    changed: list[str] = []
+    if data.status != lead.status:
+        await audit(db, actor, "lead.status", target, {"from": lead.status, "to": data.status}, ip)
+        lead.status = data.status
+        changed.append("status")
+    if owner_id != lead.owner_id:
+        await audit(db, actor, "lead.owner", target, {"from": lead.owner_id, "to": owner_id}, ip)
+        lead.owner_id = owner_id
+        changed.append("owner")
+    if note:
+        entry = f"{china_time(now())} · {actor.display_name or actor.username}\n{note}"
+        lead.notes = f"{lead.notes}\n\n{entry}" if lead.notes else entry
+        await audit(db, actor, "lead.note", target, {"length": len(note)}, ip)
+        changed.append("notes")
+    await db.flush()
+    return changed
+
+
+async def reveal_phone(
+    db: AsyncSession, cipher: DataCipher, actor: Staff, lead: Lead, ip: str = ""
+) -> str:
+    """The full number (E.164) for staff who must call the lead; every reveal is audited."""
+    if not actor.has_role("sales"):
+        raise PermissionDenied()
+    if lead.status == "withdrawn":
+        raise Conflict(
+            N_("This lead withdrew consent; their number is no longer shown."),
+            fields={"status": "withdrawn"},
+        )
+    phone = cipher.decrypt(lead.phone_cipher)
+    await audit(db, actor, "lead.reveal_phone", f"lead:{lead.id}", {}, ip)
+    return phone

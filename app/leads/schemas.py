@@ -1,0 +1,192 @@
+"""Staff views of leads: the lead form, list filters, date ranges in China time, and labels.
+
+Labels are msgids, shown translated where they are rendered: ``_(STATUS_LABELS[status])``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+from urllib.parse import urlencode
+
+import msgspec
+
+from app.core.errors import InvalidInput
+from app.core.i18n import N_
+from app.links.schemas import CHANNEL_LABELS, PLATFORM_LABELS
+
+# Mainland China has kept UTC+8 without daylight saving since 1991, so a fixed offset is exact
+# for every date a lead can have and needs no tz database on the server.
+CHINA_TZ = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
+PAGE_SIZE = 50
+
+LEAD_STATUSES: tuple[str, ...] = ("new", "contacted", "qualified", "won", "lost", "withdrawn")
+# "withdrawn" follows the visitor's own withdrawal of consent; staff never set it.
+STAFF_STATUSES: tuple[str, ...] = LEAD_STATUSES[:-1]
+STATUS_LABELS: dict[str, str] = {
+    "new": N_("New"),
+    "contacted": N_("Contacted"),
+    "qualified": N_("Qualified"),
+    "won": N_("Won"),
+    "lost": N_("Lost"),
+    "withdrawn": N_("Consent withdrawn"),
+}
+
+EVENT_LABELS: dict[str, str] = {
+    "link_opened": N_("Opened a tracked link"),
+    "tool_viewed": N_("Viewed the tool"),
+    "step_started": N_("Started a step"),
+    "step_completed": N_("Completed a step"),
+    "teaser_shown": N_("Saw the teaser"),
+    "gate_shown": N_("Saw the phone gate"),
+    "code_sent": N_("Code sent"),
+    "code_rejected": N_("Code rejected"),
+    "phone_verified": N_("Phone verified"),
+    "lead_created": N_("Lead created"),
+    "lead_merged": N_("Merged into an existing lead"),
+    "result_shown": N_("Saw the full result"),
+    "download": N_("Downloaded"),
+    "shared": N_("Shared"),
+    "cta_clicked": N_("Clicked the call to action"),
+    "consent_withdrawn": N_("Withdrew consent"),
+    "data_deleted": N_("Deleted their data"),
+}
+
+# Where a visitor opened the page (visitor platforms, not account platforms).
+VISITOR_PLATFORM_LABELS: dict[str, str] = {
+    "douyin": PLATFORM_LABELS["douyin"],
+    "wechat": PLATFORM_LABELS["wechat"],
+    "browser": N_("Browser"),
+}
+
+UNATTRIBUTED = N_("Unattributed")
+ORGANIC = N_("Organic traffic")
+# Filter value for "came through no tracked link".
+NO_LINK = "none"
+
+Note = Annotated[str, msgspec.Meta(max_length=2000)]
+OwnerField = Annotated[str, msgspec.Meta(max_length=20, pattern=r"^[0-9]*$")]
+
+
+class LeadUpdate(msgspec.Struct, kw_only=True, frozen=True):
+    """The lead page's form. Status is checked by the service so a bad value gets a clear
+    message; ``owner_id`` empty means unassigned; ``note`` empty adds no note."""
+
+    status: Annotated[str, msgspec.Meta(max_length=32)]
+    owner_id: OwnerField = ""
+    note: Note = ""
+
+
+class DayRange(msgspec.Struct, kw_only=True, frozen=True):
+    """Whole days in China time, ``start`` to ``end`` inclusive; a missing bound is open."""
+
+    start: dt.date | None = None
+    end: dt.date | None = None
+
+    @property
+    def start_utc(self) -> dt.datetime | None:
+        if self.start is None:
+            return None
+        return dt.datetime.combine(self.start, dt.time(), CHINA_TZ).astimezone(dt.UTC)
+
+    @property
+    def end_utc(self) -> dt.datetime | None:
+        """The first instant after the range (an exclusive bound)."""
+        if self.end is None:
+            return None
+        after = self.end + dt.timedelta(days=1)
+        return dt.datetime.combine(after, dt.time(), CHINA_TZ).astimezone(dt.UTC)
+
+
+def china_today(now: dt.datetime | None = None) -> dt.date:
+    return (now or dt.datetime.now(dt.UTC)).astimezone(CHINA_TZ).date()
+
+
+def china_time(at: dt.datetime | None) -> str:
+    """``2026-03-01 09:30`` in China time, for display."""
+    if at is None:
+        return ""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=dt.UTC)
+    return at.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
+
+
+def parse_day(raw: str, field: str) -> dt.date | None:
+    """``YYYY-MM-DD`` or empty; anything else is a clear InvalidInput."""
+    text = raw.strip()
+    if not text:
+        return None
+    try:
+        if len(text) != 10:
+            raise ValueError(text)
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(
+            N_("Dates must be real dates written as YYYY-MM-DD, for example 2026-03-01."),
+            fields={field: "invalid_date"},
+        ) from None
+
+
+def day_range(raw_from: str, raw_to: str) -> DayRange:
+    """The days between two optional ``YYYY-MM-DD`` dates (open where one is empty)."""
+    start, end = parse_day(raw_from, "from"), parse_day(raw_to, "to")
+    if start is not None and end is not None and start > end:
+        raise InvalidInput(N_("The start date is after the end date."), fields={"from": "after_to"})
+    return DayRange(start=start, end=end)
+
+
+def closed_day_range(
+    raw_from: str, raw_to: str, *, default_days: int = 30, today: dt.date | None = None
+) -> DayRange:
+    """Like day_range, with both bounds: the last ``default_days`` days up to today by
+    default, up to today from a lone start date, ``default_days`` back from a lone end date."""
+    days = day_range(raw_from, raw_to)
+    today = today or china_today()
+    end = days.end or max(today, days.start or today)
+    start = days.start or end - dt.timedelta(days=default_days - 1)
+    return DayRange(start=start, end=end)
+
+
+class LeadFilter(msgspec.Struct, kw_only=True, frozen=True):
+    """What the leads list shows; empty values mean no filter."""
+
+    status: str = ""
+    channel: str = ""  # a channel code, or NO_LINK
+    account_id: int | None = None
+    tool: str = ""  # a tool slug
+    days: DayRange = DayRange()
+    page: int = 1
+
+    @classmethod
+    def parse(
+        cls, *, status: str, channel: str, account: str, tool: str, start: str, end: str, page: str
+    ) -> LeadFilter:
+        if status and status not in LEAD_STATUSES:
+            raise InvalidInput(N_("Unknown lead status."), fields={"status": "unknown"})
+        if channel and channel != NO_LINK and channel not in CHANNEL_LABELS:
+            raise InvalidInput(N_("Unknown channel."), fields={"channel": "unknown"})
+        if account and not account.isdigit():
+            raise InvalidInput(N_("Unknown account."), fields={"account": "unknown"})
+        number = int(page) if page.isdigit() and 0 < len(page) < 7 else 1
+        return cls(
+            status=status,
+            channel=channel,
+            account_id=int(account) if account else None,
+            tool=tool.strip()[:64],
+            days=day_range(start, end),
+            page=max(number, 1),
+        )
+
+    def query(self, page: int | None = None) -> str:
+        """The list URL's query string for these filters (and ``page``)."""
+        parts = {
+            "status": self.status,
+            "channel": self.channel,
+            "account": str(self.account_id or ""),
+            "tool": self.tool,
+            "from": self.days.start.isoformat() if self.days.start else "",
+            "to": self.days.end.isoformat() if self.days.end else "",
+            "page": str(page) if page and page > 1 else "",
+        }
+        kept = {k: v for k, v in parts.items() if v}
+        return f"?{urlencode(kept)}" if kept else ""

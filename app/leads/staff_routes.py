@@ -1,0 +1,239 @@
+"""Staff pages for leads and funnels: the leads list, one lead, the "show number" action, and
+a tool's funnel. Phone numbers are masked everywhere except in the audited reveal."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, get, post
+from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath, FromQuery, QueryParameter
+from litestar.response import Template
+from litestar.types import ControllerRouterHandler
+from litestar_htmx import HTMXRequest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.crypto import DataCipher
+from app.core.errors import DomainError
+from app.core.i18n import gettext as _
+from app.events.funnel import BREAKDOWNS, funnel
+from app.leads import queries, service
+from app.leads.schemas import (
+    EVENT_LABELS,
+    LEAD_STATUSES,
+    NO_LINK,
+    STAFF_STATUSES,
+    STATUS_LABELS,
+    VISITOR_PLATFORM_LABELS,
+    LeadFilter,
+    LeadUpdate,
+    closed_day_range,
+)
+from app.links.schemas import CHANNEL_LABELS, KIND_LABELS
+from app.staff.auth import requires_role
+from app.staff.schemas import Staff
+
+Form = Body(media_type=RequestEncodingType.URL_ENCODED)
+QueryText = Annotated[str, QueryParameter(max_length=64)]
+# Kept from caches and history: a page that carries a full phone number.
+NO_STORE = {"Cache-Control": "no-store"}
+LABELS = {
+    "status": STATUS_LABELS,
+    "event": EVENT_LABELS,
+    "channel": CHANNEL_LABELS,
+    "kind": KIND_LABELS,
+    "platform": VISITOR_PLATFORM_LABELS,
+}
+
+
+class LeadsController(Controller):
+    path = "/staff/leads"
+    guards = [requires_role("sales", "marketer")]  # noqa: RUF012
+
+    @get("/")
+    async def leads(
+        self,
+        request: HTMXRequest,
+        db_session: NamedDependency[AsyncSession],
+        staff: NamedDependency[Staff],
+        status: FromQuery[QueryText] = "",
+        channel: FromQuery[QueryText] = "",
+        account: FromQuery[QueryText] = "",
+        tool: FromQuery[QueryText] = "",
+        start: Annotated[str, QueryParameter(name="from", max_length=16)] = "",
+        end: Annotated[str, QueryParameter(name="to", max_length=16)] = "",
+        page: FromQuery[QueryText] = "",
+    ) -> Template:
+        """Leads, newest first, 50 a page; bad filters re-show the form with a message."""
+        error, status_code = None, 200
+        try:
+            wanted = LeadFilter.parse(
+                status=status,
+                channel=channel,
+                account=account,
+                tool=tool,
+                start=start,
+                end=end,
+                page=page,
+            )
+            listing = await queries.list_leads(db_session, wanted)
+        except DomainError as exc:
+            error, status_code = _(exc.message), exc.status
+            listing = await queries.empty_page(db_session)
+        context = {
+            "staff": staff,
+            "listing": listing,
+            "raw": {
+                "status": status,
+                "channel": channel,
+                "account": account,
+                "tool": tool,
+                "from": start,
+                "to": end,
+            },
+            "error": error,
+            "statuses": LEAD_STATUSES,
+            "no_link": NO_LINK,
+            "labels": LABELS,
+        }
+        name = "staff/_leads.html" if request.htmx else "staff/leads.html"
+        return Template(name, context=context, status_code=status_code)
+
+    async def _lead_page(
+        self,
+        request: HTMXRequest,
+        db: AsyncSession,
+        staff: Staff,
+        lead_id: int,
+        *,
+        partial: str = "staff/_lead_manage.html",
+        error: str | None = None,
+        saved: bool = False,
+        status_code: int = 200,
+        phone: dict[str, str] | None = None,
+    ) -> Template:
+        context = {
+            "staff": staff,
+            "lead": await queries.lead_detail(db, lead_id),
+            "statuses": STAFF_STATUSES,
+            "labels": LABELS,
+            "can_edit": staff.has_role("sales"),
+            "can_reveal": staff.has_role("sales"),
+            "error": error,
+            "saved": saved,
+            "phone": phone,
+        }
+        name = partial if request.htmx else "staff/lead.html"
+        return Template(
+            name, context=context, status_code=status_code, headers=NO_STORE if phone else None
+        )
+
+    @get("/{lead_id:int}")
+    async def lead(
+        self,
+        request: HTMXRequest,
+        db_session: NamedDependency[AsyncSession],
+        staff: NamedDependency[Staff],
+        lead_id: FromPath[int],
+    ) -> Template:
+        """One lead: needs, consents, status, owner, notes and the whole timeline."""
+        return await self._lead_page(request, db_session, staff, lead_id)
+
+    @post("/{lead_id:int}", status_code=200, guards=[requires_role("sales")])
+    async def update(
+        self,
+        request: HTMXRequest,
+        db_session: NamedDependency[AsyncSession],
+        staff: NamedDependency[Staff],
+        ip: NamedDependency[str],
+        lead_id: FromPath[int],
+        data: Annotated[LeadUpdate, Form],
+    ) -> Template:
+        """Status, owner, a new note: all checked first, each change audited."""
+        lead = await service.get(db_session, lead_id)
+        try:
+            await service.update_lead(db_session, staff, lead, data, ip)
+        except DomainError as exc:
+            await db_session.rollback()
+            return await self._lead_page(
+                request, db_session, staff, lead_id, error=_(exc.message), status_code=exc.status
+            )
+        return await self._lead_page(request, db_session, staff, lead_id, saved=True)
+
+    @post("/{lead_id:int}/phone", status_code=200, guards=[requires_role("sales")])
+    async def reveal_phone(
+        self,
+        request: HTMXRequest,
+        db_session: NamedDependency[AsyncSession],
+        staff: NamedDependency[Staff],
+        cipher: NamedDependency[DataCipher],
+        ip: NamedDependency[str],
+        lead_id: FromPath[int],
+    ) -> Template:
+        """The full number, on an explicit request, recorded in the audit trail."""
+        lead = await service.get(db_session, lead_id)
+        phone = await service.reveal_phone(db_session, cipher, staff, lead, ip)
+        return await self._lead_page(
+            request,
+            db_session,
+            staff,
+            lead_id,
+            partial="staff/_lead_phone.html",
+            phone={"display": national(phone), "tel": phone},
+        )
+
+
+def national(phone: str) -> str:
+    """``+8613812345678`` → ``13812345678``, what a Chinese phone dials; others stay E.164."""
+    return phone[3:] if phone.startswith("+86") and len(phone) == 14 else phone
+
+
+class FunnelController(Controller):
+    path = "/staff/funnels"
+    guards = [requires_role("marketer")]  # noqa: RUF012
+
+    @get("/")
+    async def funnels(
+        self,
+        request: HTMXRequest,
+        db_session: NamedDependency[AsyncSession],
+        staff: NamedDependency[Staff],
+        tool: FromQuery[QueryText] = "",
+        start: Annotated[str, QueryParameter(name="from", max_length=16)] = "",
+        end: Annotated[str, QueryParameter(name="to", max_length=16)] = "",
+        by: FromQuery[QueryText] = "none",
+    ) -> Template:
+        """A tool's funnel for a date range (last 30 days by default), by account or channel."""
+        tools = await queries.tool_options(db_session)
+        chosen = next(
+            (t for t in tools if t.slug == tool), None if tool else next(iter(tools), None)
+        )
+        error, status_code, table, days = None, 200, None, None
+        try:
+            days = closed_day_range(start, end)
+        except DomainError as exc:
+            error, status_code = _(exc.message), exc.status
+        if tool and chosen is None:
+            error, status_code = _("Unknown tool."), 404
+        if by not in BREAKDOWNS:
+            by = "none"
+        if error is None and chosen is not None and days is not None:
+            assert days.start_utc is not None and days.end_utc is not None
+            table = await funnel(db_session, chosen.id, days.start_utc, days.end_utc, by)
+        context: dict[str, Any] = {
+            "staff": staff,
+            "tools": tools,
+            "tool": chosen,
+            "days": days,
+            "raw": {"from": start, "to": end},
+            "by": by,
+            "funnel": table,
+            "error": error,
+            "labels": LABELS,
+        }
+        name = "staff/_funnel.html" if request.htmx else "staff/funnel.html"
+        return Template(name, context=context, status_code=status_code)
+
+
+ROUTES: list[ControllerRouterHandler] = [LeadsController, FunnelController]
