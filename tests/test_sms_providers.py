@@ -26,7 +26,6 @@ from app.gate.sms_tencent import TencentProvider, canonical_request, tc3_signatu
 from app.settings import load_settings
 from tests.fakes import SIGN_NAME, FakeAliyun, FakeTencent
 
-
 PHONE = "+8613812345678"
 CODE = "482913"
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from app.staff.auth import SESSION_COOKIE
 from app.staff import service
+from app.staff.auth import SESSION_COOKIE
 from tests.helpers import PASSWORD, Browserish, soup
 
 

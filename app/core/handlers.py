@@ -10,6 +10,7 @@ from urllib.parse import quote
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Redirect, Template
+from sqlalchemy.exc import DBAPIError
 
 from app.core.errors import DomainError, LoginRequired
 from app.core.i18n import N_
@@ -122,8 +123,25 @@ def server_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Res
     return render_error(request, 500, "server_error", _(STATUS_MESSAGES[500]))
 
 
+def recursion_error_handler(request: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
+    # msgspec gives up on JSON nested deeper than the recursion limit: that is bad input.
+    if "while deserializing" in str(exc):
+        return render_error(request, 400, "bad_request", _(STATUS_MESSAGES[400]))
+    return server_error_handler(request, exc)
+
+
+def database_error_handler(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Any]:
+    # PostgreSQL refuses NUL in text (SQLSTATE 22021) where SQLite stores it; only what the
+    # client sent can carry one, so it is bad input, and the transaction is rolled back.
+    if getattr(exc.orig, "sqlstate", None) == "22021":
+        return render_error(request, 400, "bad_request", _(STATUS_MESSAGES[400]))
+    return server_error_handler(request, exc)
+
+
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     DomainError: domain_error_handler,
     HTTPException: http_error_handler,
+    RecursionError: recursion_error_handler,
+    DBAPIError: database_error_handler,
     Exception: server_error_handler,
 }

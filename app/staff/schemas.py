@@ -13,15 +13,18 @@ ROLES: tuple[str, ...] = ("admin", "marketer", "host", "sales")
 # Role names are shown translated: _(role).
 ROLE_LABELS = (N_("admin"), N_("marketer"), N_("host"), N_("sales"))
 
-Username = Annotated[str, msgspec.Meta(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")]
+Username = Annotated[str, msgspec.Meta(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+\Z")]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 NewPassword = Annotated[str, msgspec.Meta(min_length=10, max_length=256)]
-DisplayName = Annotated[str, msgspec.Meta(max_length=64)]
-TokenName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+# No control characters (NUL, newlines; PostgreSQL refuses NUL in text) and no invisible
+# format characters (zero-width, bidi overrides) that make one name look like another.
+PLAIN_TEXT = r"^[^\x00-\x1f\x7f-\x9f\u00ad\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]*\Z"
+DisplayName = Annotated[str, msgspec.Meta(max_length=64, pattern=PLAIN_TEXT)]
+TokenName = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=PLAIN_TEXT)]
 
 
 class LoginForm(msgspec.Struct, kw_only=True):
-    username: Annotated[str, msgspec.Meta(max_length=256)] = ""
+    username: Annotated[str, msgspec.Meta(max_length=256, pattern=PLAIN_TEXT)] = ""
     password: Annotated[str, msgspec.Meta(max_length=256)] = ""
     next: Annotated[str, msgspec.Meta(max_length=512)] = ""
 

@@ -1,0 +1,477 @@
+"""`make bench`: performance figures for leadkit, each with a baseline from the same run.
+
+Starts a real server (`leadkit db upgrade`, `leadkit demo`, `leadkit serve`) on a free loopback
+port with a throwaway SQLite database, drives a fixed concurrency at a few pages for a fixed
+time, and prints requests/s and p50/p99 latency with the ratio to GET /healthz measured by the
+same server in the same run. Also prints the gzipped weight of the visitor page and its CSS and
+JS against the 30 KB budget. With --postgres, the same again on PostgreSQL + Redis (a database
+``leadkit_bench_<pid>`` is created and dropped) when 127.0.0.1:5432 and :6379 answer.
+
+Figures are for comparing changes on one machine, never for pass/fail tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gzip
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+BUDGET_BYTES = 30 * 1024
+GZIP_LEVEL = 6  # what nginx and most CDNs use by default
+ADMIN = "admin"
+
+
+def venv_bin() -> Path:
+    """The virtualenv's bin directory: the one running us, else the repository's .venv."""
+    here = Path(sys.executable).parent
+    return here if (here / "leadkit").exists() else ROOT / ".venv" / "bin"
+
+
+# --- the server under test ------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+class Server:
+    """`leadkit serve` as a child process in its own process group, always cleaned up."""
+
+    running: list[Server] = []  # noqa: RUF012 (every server started, for the signal handler)
+
+    def __init__(self, env: dict[str, str], workers: int, workdir: Path) -> None:
+        self.env = env
+        self.workers = workers
+        self.port = free_port()
+        self.log_path = workdir / f"server-{self.port}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def _cli(self, *args: str) -> None:
+        result = subprocess.run(
+            [str(venv_bin() / "leadkit"), *args],
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"leadkit {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+
+    def start(self) -> None:
+        self._cli("db", "upgrade")
+        self._cli("demo")
+        log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [
+                str(venv_bin() / "leadkit"),
+                "serve",
+                "--host",
+                HOST,
+                "--port",
+                str(self.port),
+                "--workers",
+                str(self.workers),
+            ],
+            env=self.env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: the workers go down with it
+        )
+        log.close()
+        Server.running.append(self)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited early:\n{self.log_tail()}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"server did not answer /healthz within 30 s:\n{self.log_tail()}")
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if self in Server.running:
+            Server.running.remove(self)
+        if proc is None or proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+
+
+def _on_signal(signum: int, _frame: FrameType | None) -> None:
+    # Turn SIGTERM/SIGHUP into an exception so every `finally` (server, database) runs.
+    raise SystemExit(128 + signum)
+
+
+# --- a small HTTP/1.1 keep-alive load generator --------------------------------------------
+
+
+@dataclass
+class Result:
+    name: str
+    path: str
+    seconds: float
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+
+    @property
+    def rps(self) -> float:
+        return len(self.latencies) / self.seconds if self.seconds else 0.0
+
+    def percentile(self, q: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
+    """Read one response; returns (status, server closes the connection)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        if name:
+            headers[name.strip().lower()] = value.strip().lower()
+    if "content-length" in headers:
+        await reader.readexactly(int(headers["content-length"]))
+    elif "chunked" in headers.get("transfer-encoding", ""):
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
+            if size == 0:
+                while await reader.readuntil(b"\r\n") != b"\r\n":  # trailers
+                    pass
+                break
+            await reader.readexactly(size + 2)
+    return status, headers.get("connection") == "close"
+
+
+async def _worker(port: int, request: bytes, stop_at: float, result: Result) -> None:
+    reader, writer = await asyncio.open_connection(HOST, port)
+    try:
+        while (started := time.perf_counter()) < stop_at:
+            writer.write(request)
+            status, close = await _read_response(reader)
+            result.latencies.append(time.perf_counter() - started)
+            if status != 200:
+                result.errors += 1
+            if close:
+                writer.close()
+                reader, writer = await asyncio.open_connection(HOST, port)
+    finally:
+        writer.close()
+        with contextlib.suppress(Exception):
+            await writer.wait_closed()
+
+
+async def load(
+    port: int, name: str, path: str, cookies: dict[str, str], concurrency: int, seconds: float
+) -> Result:
+    cookie = "; ".join(f"{k}={v}" for k, v in cookies.items())
+    request = (
+        f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nUser-Agent: leadkit-bench\r\n"
+        "Accept: text/html,application/json\r\nAccept-Encoding: identity\r\n"
+        + (f"Cookie: {cookie}\r\n" if cookie else "")
+        + "\r\n"
+    ).encode("latin-1")
+    result = Result(name, path, seconds)
+    started = time.perf_counter()
+    stop_at = started + seconds
+    await asyncio.gather(*(_worker(port, request, stop_at, result) for _ in range(concurrency)))
+    result.seconds = time.perf_counter() - started  # includes the last in-flight requests
+    return result
+
+
+# --- what gets measured ---------------------------------------------------------------------
+
+
+def staff_cookies(base: str, password: str) -> dict[str, str]:
+    """Sign in through the form like a browser: CSRF cookie + hidden token, then the POST."""
+    with httpx.Client(base_url=base, timeout=10) as client:
+        page = client.get("/staff/login")
+        match = re.search(r'name="_csrf_token" value="([^"]+)"', page.text)
+        if page.status_code != 200 or match is None or "lk_csrf" not in client.cookies:
+            raise RuntimeError(f"/staff/login gave no CSRF token (status {page.status_code})")
+        signed_in = client.post(
+            "/staff/login",
+            data={"_csrf_token": match.group(1), "username": ADMIN, "password": password},
+        )
+        if signed_in.status_code != 303 or "lk_staff" not in client.cookies:
+            raise RuntimeError(f"sign-in failed: {signed_in.status_code} {signed_in.text[:300]}")
+        if client.get("/staff/").status_code != 200:
+            raise RuntimeError("signed in, but /staff/ did not answer 200")
+        return dict(client.cookies.items())
+
+
+def first_visit_cookies(base: str, path: str) -> dict[str, str]:
+    """The cookies a browser would have after its first visit (a returning visitor)."""
+    with httpx.Client(base_url=base, timeout=10) as client:
+        response = client.get(path)
+        if response.status_code != 200:
+            raise RuntimeError(f"GET {path}: {response.status_code}")
+        return dict(client.cookies.items())
+
+
+def page_weight(base: str) -> list[tuple[str, int, int]]:
+    """(asset, bytes, gzipped bytes) for the visitor page and the CSS and JS it loads."""
+    with httpx.Client(base_url=base, timeout=10) as client:
+        html = client.get("/").text
+        assets = re.findall(r'<link[^>]+rel="stylesheet"[^>]+href="([^"]+)"', html)
+        assets += re.findall(r'<script[^>]+src="([^"]+)"', html)
+        rows = [("/ (HTML)", html.encode())]
+        for asset in assets:
+            response = client.get(asset)
+            response.raise_for_status()
+            rows.append((asset, response.content))
+    return [(name, len(body), len(gzip.compress(body, GZIP_LEVEL))) for name, body in rows]
+
+
+def run_backend(
+    label: str, env: dict[str, str], args: argparse.Namespace, workdir: Path
+) -> list[Result]:
+    server = Server(env, args.workers, workdir)
+    print(f"\n== {label}: starting leadkit serve --workers {args.workers} on {server.url}")
+    server.start()
+    try:
+        base = server.url
+        targets = [
+            ("healthz (baseline)", "/healthz", {}),
+            ("visitor page", "/", first_visit_cookies(base, "/")),
+            ("staff login page", "/staff/login", first_visit_cookies(base, "/staff/login")),
+            ("staff dashboard", "/staff/", staff_cookies(base, env["LEADKIT_ADMIN_PASSWORD"])),
+            ("healthz (again)", "/healthz", {}),
+        ]
+        results = []
+        for name, path, cookies in targets:
+            asyncio.run(load(server.port, name, path, cookies, args.concurrency, args.warmup))
+            result = asyncio.run(
+                load(server.port, name, path, cookies, args.concurrency, args.duration)
+            )
+            results.append(result)
+            print(f"   {name:<20} {result.rps:8.0f} req/s  ({len(result.latencies)} requests)")
+        print_table(label, results, args.concurrency)
+        if label.startswith("SQLite"):
+            print_weight(page_weight(base))
+        return results
+    finally:
+        server.stop()
+
+
+def print_table(label: str, results: list[Result], concurrency: int) -> None:
+    base = results[0]
+    noise = abs(results[-1].rps - base.rps) / base.rps if base.rps else float("nan")
+    print(
+        f"\n{label}: {len(results)} runs of {results[0].seconds:.1f} s, "
+        f"{concurrency} concurrent keep-alive connections"
+    )
+    header = (
+        f"  {'endpoint':<20} {'path':<14} {'req/s':>8} {'x healthz':>10} "
+        f"{'p50 ms':>8} {'x healthz':>10} {'p99 ms':>8} {'errors':>7}"
+    )
+    print(header)
+    print("  " + "-" * (len(header) - 2))
+    for r in results:
+        p50 = r.percentile(0.50)
+        print(
+            f"  {r.name:<20} {r.path:<14} {r.rps:8.0f} {r.rps / base.rps:10.2f} "
+            f"{p50 * 1000:8.2f} {p50 / base.percentile(0.5):10.2f} "
+            f"{r.percentile(0.99) * 1000:8.2f} {r.errors:7d}"
+        )
+    print(
+        f"  run-to-run noise: healthz again differs from the baseline by {noise:.0%}; "
+        "ratios closer than that are not a difference"
+    )
+    print(
+        "  /healthz opens a database connection (and pings Redis when configured), so pages "
+        "that never touch the database can beat it (x healthz > 1)"
+    )
+
+
+def print_weight(rows: list[tuple[str, int, int]]) -> None:
+    total = sum(gz for _, _, gz in rows)
+    print(f"\nVisitor page weight (gzip level {GZIP_LEVEL}), budget {BUDGET_BYTES / 1024:.0f} KB")
+    for name, raw, gz in rows:
+        print(f"  {name:<44} {raw / 1024:7.1f} KB  -> {gz / 1024:6.1f} KB gzipped")
+    verdict = "within" if total <= BUDGET_BYTES else "OVER"
+    print(
+        f"  {'total':<44} {'':>7}        {total / 1024:6.1f} KB gzipped = "
+        f"{total / BUDGET_BYTES:.0%} of the budget ({verdict})"
+    )
+
+
+# --- backends -------------------------------------------------------------------------------
+
+
+def base_env(workdir: Path, password: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADKIT_")}
+    for name in ("DATABASE_URL", "REDIS_URL", "HOST", "PORT"):
+        env.pop(name, None)
+    env.update(
+        {
+            "LEADKIT_ENV": "dev",
+            "LEADKIT_DATA_DIR": str(workdir / "data"),
+            "LEADKIT_ADMIN_USERNAME": ADMIN,
+            "LEADKIT_ADMIN_PASSWORD": password,
+            "LEADKIT_LOG_LEVEL": "WARNING",
+            "HOST": HOST,
+            # One bench run signs in once, but never let the limiter skew a rerun.
+            "LEADKIT_LOGIN_MAX_PER_IP": "1000",
+        }
+    )
+    return env
+
+
+@contextlib.contextmanager
+def postgres_database(user: str) -> Iterator[str]:
+    import asyncpg
+
+    name = f"leadkit_bench_{os.getpid()}"
+    admin_dsn = f"postgresql://{user}@{HOST}:5432/postgres"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(admin_dsn)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        yield f"postgresql+asyncpg://{user}@{HOST}:5432/{name}"
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        print(f"   dropped database {name}")
+
+
+@contextlib.contextmanager
+def redis_prefix(url: str) -> Iterator[str]:
+    import redis
+
+    prefix = f"leadkit-bench-{os.getpid()}:"
+    try:
+        yield prefix
+    finally:
+        client = redis.Redis.from_url(url)
+        try:
+            for key in client.scan_iter(match=f"{prefix}*", count=1000):
+                client.delete(key)
+        finally:
+            client.close()
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per endpoint")
+    parser.add_argument("--warmup", type=float, default=0.5, help="seconds before each")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes")
+    parser.add_argument(
+        "--postgres", action="store_true", help="also run on PostgreSQL + Redis when they answer"
+    )
+    parser.add_argument("--pg-user", default=os.environ.get("LEADKIT_TEST_PG_USER", "postgres"))
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGHUP, _on_signal)
+    cores = os.cpu_count() or 1
+    print(
+        f"leadkit bench: {cores} CPU cores, shared by the server ({args.workers} worker "
+        f"process{'es' if args.workers > 1 else ''}) and this load generator (one asyncio "
+        "process, up to one core) on loopback; absolute figures are low and noisy on a small "
+        "machine, the ratios to /healthz in the same run are what to compare."
+    )
+    password = "bench-" + secrets.token_urlsafe(12)
+    started = time.monotonic()
+    try:
+        with tempfile.TemporaryDirectory(prefix="leadkit-bench-") as tmp:
+            workdir = Path(tmp)
+            env = base_env(workdir, password)
+            env["DATABASE_URL"] = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
+            run_backend("SQLite (embedded mode)", env, args, workdir)
+            if args.postgres:
+                if not (answers(HOST, 5432) and answers(HOST, 6379)):
+                    print("\n== PostgreSQL + Redis: skipped, 127.0.0.1:5432 or :6379 not answering")
+                else:
+                    with (
+                        postgres_database(args.pg_user) as url,
+                        redis_prefix(args.redis_url) as prefix,
+                    ):
+                        pg_env = base_env(workdir, password)
+                        pg_env.update(
+                            {
+                                "DATABASE_URL": url,
+                                "REDIS_URL": args.redis_url,
+                                "LEADKIT_REDIS_PREFIX": prefix,
+                                "LEADKIT_DATA_DIR": str(workdir / "data-pg"),
+                            }
+                        )
+                        run_backend("PostgreSQL + Redis", pg_env, args, workdir)
+    except (RuntimeError, OSError) as exc:
+        print(f"\nbench failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        for server in list(Server.running):
+            server.stop()
+    print(f"\ndone in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
