@@ -58,7 +58,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 
     settings = _settings()
     Granian(
-        "app.asgi:create_app",
+        "app.asgi:create_served_app",
         factory=True,
         interface=Interfaces.ASGI,
         address=host or settings.host,

@@ -118,6 +118,46 @@ class SQLRateLimiter:
         return max(1, int(expires) - now)
 
 
+class MemoryRateLimiter:
+    """Counters in this process only. For the embedded default's highest-volume limits (event
+    ingest), where a database write per request would cost more than the limit protects;
+    with several workers each counts on its own, so the effective limit is per worker."""
+
+    def __init__(self) -> None:
+        self._counts: dict[tuple[str, int], int] = {}
+        self._cooldowns: dict[str, float] = {}
+
+    def _sweep(self, start: int) -> None:
+        if len(self._counts) > 10_000:
+            for key in [k for k in self._counts if k[1] < start]:
+                del self._counts[key]
+
+    async def hit(self, key: str, limit: int, window: int) -> Verdict:
+        start, retry = _window(window, time.time())
+        self._sweep(start)
+        count = self._counts.get((key, start), 0) + 1
+        self._counts[(key, start)] = count
+        return Verdict(count <= limit, count, retry)
+
+    async def peek(self, key: str, limit: int, window: int) -> Verdict:
+        start, retry = _window(window, time.time())
+        count = self._counts.get((key, start), 0)
+        return Verdict(count < limit, count, retry)
+
+    async def reset(self, key: str) -> None:
+        for name in [k for k in self._counts if k[0] == key]:
+            del self._counts[name]
+        self._cooldowns.pop(key, None)
+
+    async def cooldown(self, key: str, seconds: int) -> int:
+        now = time.time()
+        until = self._cooldowns.get(key, 0.0)
+        if until > now:
+            return max(1, int(until - now))
+        self._cooldowns[key] = now + seconds
+        return 0
+
+
 class RedisRateLimiter:
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._redis = redis

@@ -22,14 +22,17 @@ SQLITE_PRAGMAS = (
 def make_engine(settings: Settings) -> AsyncEngine:
     """An async engine for ``settings.database_url``; SQLite gets WAL and sane pragmas."""
     url = make_url(settings.database_url)
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    kwargs: dict[str, Any] = {}
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         return engine
-    kwargs.update(pool_size=settings.db_pool_size, max_overflow=settings.db_pool_size)
+    # A server-side restart or a failover drops pooled connections: check them on checkout.
+    kwargs.update(
+        pool_size=settings.db_pool_size, max_overflow=settings.db_pool_size, pool_pre_ping=True
+    )
     return create_async_engine(url, **kwargs)
 
 

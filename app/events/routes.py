@@ -12,7 +12,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import InvalidInput, RateLimited
 from app.core.i18n import N_
-from app.core.ratelimit import RateLimiter
 from app.events.schemas import EventBatch
 from app.events.service import Tracker
 from app.settings import Settings
@@ -27,14 +26,15 @@ async def ingest(
     db_session: NamedDependency[AsyncSession],
     settings: NamedDependency[Settings],
     tracker: NamedDependency[Tracker],
-    limiter: NamedDependency[RateLimiter],
     ip: NamedDependency[str],
     data: JSONBody[EventBatch],
 ) -> dict[str, Any]:
     """Accept a batch of client events for the visitor in the cookie; all or nothing."""
     if len(data.events) > settings.events_batch_max:
         raise InvalidInput(N_("Too many events in one batch."), fields={"events": "too_many"})
-    verdict = await limiter.hit(f"events:ip:{ip}", settings.events_ip_per_minute, 60)
+    verdict = await request.app.state.event_limiter.hit(
+        f"events:ip:{ip}", settings.events_ip_per_minute, 60
+    )
     if not verdict.allowed:
         raise RateLimited(retry_after=verdict.retry_after)
     visitor = await visitors.find(db_session, public_id_from(settings, request.scope))

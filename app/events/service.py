@@ -24,6 +24,7 @@ from app.events.schemas import Event, EventContext
 from app.visitors.models import Visitor
 
 log = logging.getLogger("leadkit.events")
+CHUNK = 500
 Listener = Callable[[EventContext, Event, dt.datetime], None]
 
 
@@ -66,19 +67,24 @@ class Tracker:
             log.error("event buffer full: dropped %d oldest events", dropped)
 
     async def flush(self) -> int:
-        """Write everything buffered so far; on failure the batch goes back to the buffer."""
+        """Write everything buffered so far, in short transactions of at most CHUNK rows so
+        that neither the event loop nor SQLite's write lock is held for long; a chunk that
+        fails goes back to the buffer and is retried on the next flush."""
         async with self._lock:
             batch, self._buffer = self._buffer, []
-            if not batch:
-                return 0
-            try:
-                async with self._engine.begin() as conn:
-                    await conn.execute(insert(FunnelEvent), batch)
-            except Exception:
-                log.exception("could not write %d events; will retry", len(batch))
-                self._buffer[:0] = batch
-                return 0
-            return len(batch)
+            written = 0
+            for start in range(0, len(batch), CHUNK):
+                chunk = batch[start : start + CHUNK]
+                try:
+                    async with self._engine.begin() as conn:
+                        await conn.execute(insert(FunnelEvent), chunk)
+                except Exception:
+                    log.exception("could not write %d events; will retry", len(batch) - start)
+                    self._buffer[:0] = batch[start:]
+                    break
+                written += len(chunk)
+                await asyncio.sleep(0)  # let waiting requests run between chunks
+            return written
 
     async def _run(self) -> None:
         while True:
