@@ -16,7 +16,7 @@ from app.core.errors import DomainError
 from app.core.i18n import gettext as _
 from app.core.ratelimit import RateLimiter
 from app.settings import Settings
-from app.staff import service
+from app.staff import dashboard, service
 from app.staff.auth import (
     SESSION_COOKIE,
     raw_session_token,
@@ -100,8 +100,11 @@ class AuthController(Controller):
         return Redirect("/staff/login", cookies=[session_cookie(settings, None)], status_code=303)
 
     @get("/", guards=[requires_staff])
-    async def dashboard(self, staff: NamedDependency[Staff]) -> Template:
-        return Template("staff/dashboard.html", context={"staff": staff})
+    async def dashboard(
+        self, db_session: NamedDependency[AsyncSession], staff: NamedDependency[Staff]
+    ) -> Template:
+        figures = await dashboard.summary(db_session)
+        return Template("staff/dashboard.html", context={"staff": staff, "figures": figures})
 
 
 class AdminController(Controller):
