@@ -152,3 +152,43 @@ def test_gate_through_the_page_forms(client: Browserish, demo: None) -> None:
     )
     assert done.status_code == 200
     assert done.headers["HX-Redirect"] == "/t/guide-demo"
+
+
+@pytest.mark.parametrize(
+    ("agent", "platform"),
+    [
+        ("Mozilla/5.0 (iPhone) AppleWebKit/605 ToutiaoMicroApp/2.80 aweme/29.0", "douyin"),
+        ("Mozilla/5.0 (iPhone) MicroMessenger/8.0.50 NetType/WIFI miniProgram", "wechat"),
+        ("Mozilla/5.0 (Linux; Android 14) MicroMessenger/8.0.49", "wechat"),
+        ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0) Safari/604.1", "browser"),
+        ("", "browser"),
+    ],
+)
+def test_platform_from_user_agent(
+    client: Browserish, demo: None, events: list, agent: str, platform: str
+) -> None:
+    client.get("/t/guide-demo", headers={"user-agent": agent})
+    assert events[0][1].platform == platform
+
+
+def test_first_touch_stays_last_touch_moves(client: Browserish, demo: None) -> None:
+    client.get("/s/live01")
+    client.get("/t/guide-demo")  # a plain revisit changes no attribution
+    client.get("/s/video01")
+
+    async def touches(db: Any) -> tuple[str, str]:
+        from sqlalchemy import select
+
+        from app.visitors.models import Visitor
+
+        visitor = (await db.execute(select(Visitor))).scalar_one()
+        return visitor.first_src, visitor.last_src
+
+    assert client.run(touches) == ("live01", "video01")
+    assert client.count("visitor") == 1
+
+
+def test_unknown_short_link_is_a_friendly_404(client: Browserish, demo: None) -> None:
+    response = client.get("/s/nope-nope")
+    assert response.status_code == 404
+    assert "页面不存在" in response.text
