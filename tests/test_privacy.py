@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from app.demo.service import seed_tools
@@ -141,3 +143,53 @@ def _wait_out_resend_gap(client: Browserish) -> None:
         client.raw.blocking_portal.call(
             client.app.state.redis.delete, f"{client.app.state.settings.redis_prefix}rl:cd:{key}"
         )
+
+
+def test_answers_join_the_lead_and_leave_with_it(client: Browserish) -> None:
+    """A tool's submission from before the gate becomes the lead's needs; deleting the lead's
+    data deletes the answers too."""
+    import datetime as dt
+
+    from sqlalchemy import select
+
+    from app.tools.models import Submission, Tool
+    from app.visitors.models import Visitor
+
+    client.run(seed_tools)
+    client.get("/t/guide-demo")
+
+    async def submit(db: Any) -> None:
+        visitor = (await db.execute(select(Visitor))).scalar_one()
+        tool = (await db.execute(select(Tool))).scalar_one()
+        db.add(
+            Submission(
+                tool_id=tool.id,
+                tool_version=1,
+                visitor_id=visitor.id,
+                created_at=dt.datetime.now(dt.UTC),
+                inputs={"area": 90},
+                outputs={"total": [25, 32]},
+                summary={"建筑面积": "90 m²"},
+            )
+        )
+
+    client.run(submit)
+    client.post("/api/v1/gate/code", json={"phone": PHONE, "consent": True})
+    code = client.get("/dev/sms", params={"phone": PHONE}).json()["code"]
+    client.post("/api/v1/gate/verify", json={"phone": PHONE, "code": code})
+
+    async def needs(db: Any) -> tuple[dict, int | None]:
+        from app.leads.models import Lead
+
+        lead = (await db.execute(select(Lead))).scalar_one()
+        sub = (await db.execute(select(Submission))).scalar_one()
+        return lead.needs, sub.lead_id if sub.lead_id == lead.id else None
+
+    lead_needs, linked = client.run(needs)
+    assert linked is not None
+    assert list(lead_needs.values()) == [{"建筑面积": "90 m²"}]
+    _wait_out_resend_gap(client)
+    prove(client)
+    token = client.csrf("/privacy/manage")
+    assert client.post("/privacy/delete", data={"_csrf_token": token}).status_code == 200
+    assert client.count("submission") == 0

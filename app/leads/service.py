@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.crypto import DataCipher
@@ -18,6 +18,7 @@ from app.leads.schemas import LEAD_STATUSES, LeadUpdate, china_time
 from app.staff.models import StaffUser
 from app.staff.schemas import Staff
 from app.staff.service import audit
+from app.tools.models import Submission, Tool
 from app.visitors.models import Visitor
 
 
@@ -67,6 +68,7 @@ async def authorize(
     lead.last_seen_at = auth.verified_at
     await db.flush()
     visitor.lead_id = lead.id
+    await _collect_answers(db, visitor, lead)
     visitor.authorized_at = auth.verified_at
     visitor.auth_method = auth.method
     db.add(
@@ -82,6 +84,32 @@ async def authorize(
     )
     await db.flush()
     return lead, created
+
+
+async def _collect_answers(db: AsyncSession, visitor: Visitor, lead: Lead) -> None:
+    """Give the lead what the visitor told the tools before authorising: their submissions
+    join the lead, and the newest answers per tool become the lead's needs."""
+    await db.execute(
+        update(Submission)
+        .where(Submission.visitor_id == visitor.id, Submission.lead_id.is_(None))
+        .values(lead_id=lead.id)
+    )
+    await refresh_needs(db, lead)
+
+
+async def refresh_needs(db: AsyncSession, lead: Lead) -> None:
+    """``lead.needs`` = {tool title: {label: shown value}}, from each tool's newest submission."""
+    rows = await db.execute(
+        select(Tool.title, Submission.summary)
+        .join(Tool, Tool.id == Submission.tool_id)
+        .where(Submission.lead_id == lead.id)
+        .order_by(Submission.created_at, Submission.id)
+    )
+    needs = dict(lead.needs or {})
+    for title, summary in rows:
+        if summary:
+            needs[title] = summary
+    lead.needs = needs
 
 
 async def get(db: AsyncSession, lead_id: int) -> Lead:
@@ -114,6 +142,12 @@ async def delete_lead(db: AsyncSession, lead: Lead) -> None:
         update(FunnelEvent)
         .where((FunnelEvent.lead_id == lead.id) | FunnelEvent.visitor_id.in_(visitor_ids))
         .values(lead_id=None, props={})
+    )
+    # What they entered in the tools is theirs too.
+    await db.execute(
+        delete(Submission).where(
+            (Submission.lead_id == lead.id) | Submission.visitor_id.in_(visitor_ids)
+        )
     )
     await db.execute(
         update(Visitor)

@@ -6,7 +6,7 @@ import datetime as dt
 
 from advanced_alchemy.base import BigIntAuditBase, BigIntBase
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 
@@ -34,3 +34,25 @@ class ToolVersion(BigIntBase):
     definition: Mapped[dict] = mapped_column(JSON)
     published_at: Mapped[dt.datetime] = mapped_column(DateTimeUTC(timezone=True))
     published_by: Mapped[str] = mapped_column(String(64), default="")
+
+
+class Submission(BigIntBase):
+    """What a visitor entered in a tool and what it answered, with the version used. Linked to
+    the lead when the visitor authorises a phone; replayed against drafts in the editor."""
+
+    __tablename__ = "submission"
+    __table_args__ = (Index("ix_submission_tool_at", "tool_id", "created_at"),)
+
+    tool_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("tool.id", ondelete="CASCADE"))
+    tool_version: Mapped[int] = mapped_column(Integer)
+    visitor_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("visitor.id", ondelete="SET NULL"), index=True
+    )
+    lead_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("lead.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(DateTimeUTC(timezone=True))
+    inputs: Mapped[dict] = mapped_column(JSON)
+    outputs: Mapped[dict] = mapped_column(JSON)
+    # Human-readable answers (field label → shown value) for the lead page.
+    summary: Mapped[dict] = mapped_column(JSON, default=dict)
