@@ -186,3 +186,23 @@ def test_json_api_creates_staff_with_admin_token(client: Browserish) -> None:
     )
     assert denied.status_code == 403
     assert client.count("staff_user") == 1
+
+
+def test_expired_session_during_htmx_sends_the_whole_page_to_login(client: Browserish) -> None:
+    client.make_staff("boss", "admin")
+    response = client.get("/staff/admin/users", headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert response.headers["HX-Redirect"] == "/staff/login?next=/staff/admin/users"
+
+
+def test_validation_details_on_pages_are_in_chinese(client: Browserish) -> None:
+    client.make_staff("boss", "admin")
+    client.login("boss")
+    response = client.submit(
+        "/staff/admin/users",
+        {"username": "ok_name", "password": "short", "role": "sales"},
+        page="/staff/admin/users",
+    )
+    assert response.status_code == 400
+    assert "缺失、过长或格式不正确" in response.text
+    assert "Expected" not in response.text

@@ -75,9 +75,13 @@ def render_error(
         return Response(
             body, status_code=status, media_type="application/problem+json", headers=headers
         )
+    # Browsers get the field names with one translated hint; the validator's own wording
+    # (English, about types and lengths) stays in the JSON problem for developers.
+    hint = _("missing, too long or not in the expected format")
+    shown = {key: hint for key in (fields or {})}
     return Template(
         "error.html",
-        context={"status": status, "title": title, "message": message, "fields": fields or {}},
+        context={"status": status, "title": title, "message": message, "fields": shown},
         status_code=status,
         media_type=MediaType.HTML,
         headers=headers,
@@ -86,7 +90,11 @@ def render_error(
 
 def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
     if isinstance(exc, LoginRequired) and not _wants_json(request):
-        return Redirect(f"/staff/login?next={quote(request.url.path)}")
+        target = f"/staff/login?next={quote(request.url.path)}"
+        if request.headers.get("hx-request") == "true":
+            # An htmx swap would put the login page inside the panel: send the whole page.
+            return Response(b"", status_code=200, headers={"HX-Redirect": target})
+        return Redirect(target)
     headers = {"Retry-After": str(exc.retry_after)} if hasattr(exc, "retry_after") else None
     return render_error(request, exc.status, exc.code, _(exc.message), exc.fields, headers)
 
