@@ -7,6 +7,7 @@ RPC signature HMAC-SHA1), ``tencent`` (SMS SendSms 2021-01-11, TC3-HMAC-SHA256).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Protocol
 
@@ -47,6 +48,33 @@ class ConsoleProvider:
     async def send_code(self, phone_e164: str, code: str) -> SmsResult:
         log.warning("SMS to %s: code %s (console provider: nothing was sent)", phone_e164, code)
         return SmsResult(ok=True, provider_id="console")
+
+
+async def post(
+    http: httpx.AsyncClient,
+    url: str,
+    *,
+    gateway: str,
+    masked_phone: str,
+    timeout: float,  # noqa: ASYNC109 (also the per-phase httpx timeout)
+    content: bytes,
+    headers: dict[str, str],
+) -> httpx.Response | SmsResult:
+    """POST to a gateway under a hard deadline. Transport failures (timeouts, refused or reset
+    connections, bad URLs) come back as retryable results, never as exceptions."""
+    try:
+        async with asyncio.timeout(timeout):
+            return await http.post(url, content=content, headers=headers, timeout=timeout)
+    except (TimeoutError, httpx.TimeoutException):
+        log.warning("%s SendSms to %s timed out after %ss", gateway, masked_phone, timeout)
+        return SmsResult(
+            ok=False, error_code="timeout", error_message="gateway timed out", retryable=True
+        )
+    except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
+        log.warning("%s SendSms to %s failed: %s", gateway, masked_phone, type(exc).__name__)
+        return SmsResult(
+            ok=False, error_code="network_error", error_message=str(exc), retryable=True
+        )
 
 
 def make_provider(settings: Settings, http: httpx.AsyncClient) -> SmsProvider:

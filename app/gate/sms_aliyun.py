@@ -15,7 +15,6 @@ errors as HTTP 4xx with the same JSON shape.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -30,7 +29,7 @@ from urllib.parse import quote
 
 import httpx
 
-from app.gate.sms import SmsResult
+from app.gate.sms import SmsResult, post
 from app.settings import Settings
 
 log = logging.getLogger("leadkit.sms.aliyun")
@@ -169,25 +168,18 @@ class AliyunProvider:
         url = f"{self._url}?Signature={percent_encode(query['Signature'])}&{canonical_query(query)}"
         timeout = self._settings.sms_timeout_seconds
         masked = mask_phone(phone_e164)
-        try:
-            async with asyncio.timeout(timeout):
-                response = await self._http.post(
-                    url,
-                    content=canonical_query(body).encode("ascii"),
-                    headers={"Content-Type": "application/x-www-form-urlencoded"},
-                    timeout=timeout,
-                )
-        except (TimeoutError, httpx.TimeoutException):
-            log.warning("aliyun SendSms to %s timed out after %ss", masked, timeout)
-            return SmsResult(
-                ok=False, error_code="timeout", error_message="gateway timed out", retryable=True
-            )
-        except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
-            log.warning("aliyun SendSms to %s failed: %s", masked, type(exc).__name__)
-            return SmsResult(
-                ok=False, error_code="network_error", error_message=str(exc), retryable=True
-            )
-        return self._interpret(response, masked)
+        answer = await post(
+            self._http,
+            url,
+            gateway="aliyun",
+            masked_phone=masked,
+            timeout=timeout,
+            content=canonical_query(body).encode("ascii"),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        if isinstance(answer, SmsResult):
+            return answer
+        return self._interpret(answer, masked)
 
     def _interpret(self, response: httpx.Response, masked: str) -> SmsResult:
         status = response.status_code

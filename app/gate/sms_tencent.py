@@ -12,7 +12,6 @@ number, ``Code`` "Ok" on success) or ``Error: {Code, Message}`` for the whole re
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
@@ -25,7 +24,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from app.gate.sms import SmsResult
+from app.gate.sms import SmsResult, post
 from app.settings import Settings
 
 log = logging.getLogger("leadkit.sms.tencent")
@@ -175,22 +174,18 @@ class TencentProvider:
         payload, headers = self.request_parts(phone_e164, code)
         timeout = self._settings.sms_timeout_seconds
         masked = mask_phone(phone_e164)
-        try:
-            async with asyncio.timeout(timeout):
-                response = await self._http.post(
-                    self._url, content=payload, headers=headers, timeout=timeout
-                )
-        except (TimeoutError, httpx.TimeoutException):
-            log.warning("tencent SendSms to %s timed out after %ss", masked, timeout)
-            return SmsResult(
-                ok=False, error_code="timeout", error_message="gateway timed out", retryable=True
-            )
-        except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
-            log.warning("tencent SendSms to %s failed: %s", masked, type(exc).__name__)
-            return SmsResult(
-                ok=False, error_code="network_error", error_message=str(exc), retryable=True
-            )
-        return self._interpret(response, masked)
+        answer = await post(
+            self._http,
+            self._url,
+            gateway="tencent",
+            masked_phone=masked,
+            timeout=timeout,
+            content=payload,
+            headers=headers,
+        )
+        if isinstance(answer, SmsResult):
+            return answer
+        return self._interpret(answer, masked)
 
     def _interpret(self, response: httpx.Response, masked: str) -> SmsResult:
         status = response.status_code
