@@ -123,7 +123,7 @@ def test_one_authorisation_opens_every_gate(client: Browserish, demo: None) -> N
     assert again.status_code == 429  # 60 s between codes
 
 
-def test_gate_through_the_page_forms(client: Browserish, demo: None) -> None:
+def test_gate_through_the_page_forms(client: Browserish, demo: None, events: list) -> None:
     client.get("/t/guide-demo")
     token = client.csrf("/t/guide-demo")
     no_consent = client.post(
@@ -152,6 +152,11 @@ def test_gate_through_the_page_forms(client: Browserish, demo: None) -> None:
     )
     assert done.status_code == 200
     assert done.headers["HX-Redirect"] == "/t/guide-demo"
+    # The gate's events count for the tool it guards (its funnel), and the lead is on them.
+    gate_events = {name: ctx for name, ctx in events if name in ("code_sent", "phone_verified")}
+    tool_id = next(ctx.tool_id for name, ctx in events if name == "tool_viewed")
+    assert {ctx.tool_id for ctx in gate_events.values()} == {tool_id}
+    assert gate_events["phone_verified"].lead_id is not None
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ development SMS inbox."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from litestar import Request, Response, get, post
@@ -11,18 +12,27 @@ from litestar.params import FromQuery, JSONBody, URLEncodedBody
 from litestar.response import Redirect, Template
 from litestar.types import ControllerRouterHandler
 from litestar_htmx import HTMXRequest
+from msgspec.structs import replace
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.crypto import DataCipher
 from app.core.errors import DomainError, NotFound
 from app.core.i18n import gettext as _
-from app.events.schemas import CodeRejected, CodeSent, LeadCreated, LeadMerged, PhoneVerified
+from app.events.schemas import (
+    CodeRejected,
+    CodeSent,
+    EventContext,
+    LeadCreated,
+    LeadMerged,
+    PhoneVerified,
+)
 from app.events.service import Tracker
 from app.gate.schemas import CodeRequest, CodeRequestForm, CodeVerify, ConsentGiven
 from app.gate.service import Gate
 from app.leads import service as leads
 from app.leads.phone import display
 from app.settings import Settings
+from app.tools import service as tools
 from app.visitors.models import Visitor
 from app.visitors.web import context
 
@@ -56,6 +66,18 @@ def gate_context(
     }
 
 
+async def gate_events(db: AsyncSession, visitor: Visitor, tool_slug: str) -> EventContext:
+    """The gate's events belong to the tool it guards, when the caller says which."""
+    tool = await tools.find_published(db, tool_slug) if tool_slug else None
+    return context(visitor, tool.id, tool.current_version) if tool else context(visitor)
+
+
+def slug_of(next_path: str) -> str:
+    """``/t/renovation?x`` → ``renovation``: the gate partial knows its page, not its tool."""
+    match = re.match(r"^/t/([A-Za-z0-9_-]{1,64})(?:[/?#]|$)", next_path)
+    return match.group(1) if match else ""
+
+
 async def _authorise(
     request: Request[Any, Any, Any],
     db: AsyncSession,
@@ -67,11 +89,12 @@ async def _authorise(
     phone: str,
     code: str,
     ip: str,
+    tool_slug: str,
 ) -> None:
     try:
         auth = await gate.verify(phone, code)
     except DomainError as exc:
-        tracker.track(context(visitor), CodeRejected(reason=exc.code))
+        tracker.track(await gate_events(db, visitor, tool_slug), CodeRejected(reason=exc.code))
         raise
     consent = ConsentGiven(
         notice_version=settings.privacy_notice_version,
@@ -79,7 +102,7 @@ async def _authorise(
         user_agent=request.headers.get("user-agent", ""),
     )
     _, created = await leads.authorize(db, cipher, visitor, auth, consent)
-    ctx = context(visitor)
+    ctx = replace(await gate_events(db, visitor, tool_slug), lead_id=visitor.lead_id)
     tracker.track(ctx, PhoneVerified(method=auth.method, level=auth.level))
     tracker.track(ctx, LeadCreated() if created else LeadMerged())
 
@@ -87,6 +110,7 @@ async def _authorise(
 @post("/gate/code", status_code=200)
 async def gate_code_form(
     request: HTMXRequest,
+    db_session: NamedDependency[AsyncSession],
     settings: NamedDependency[Settings],
     gate: NamedDependency[Gate],
     tracker: NamedDependency[Tracker],
@@ -106,7 +130,7 @@ async def gate_code_form(
             wait=getattr(exc, "retry_after", 0) if exc.status == 429 else 0,
         )
         return _gate_template(request, ctx, exc.status)
-    tracker.track(context(visitor), CodeSent(method="sms"))
+    tracker.track(await gate_events(db_session, visitor, slug_of(data.next)), CodeSent())
     ctx = gate_context(
         settings, next=data.next, phone=phone, sent=True, wait=settings.otp_resend_seconds
     )
@@ -128,7 +152,17 @@ async def gate_verify_form(
     """The gate partial's "verify" button: on success the page reloads with the gate open."""
     try:
         await _authorise(
-            request, db_session, gate, cipher, tracker, visitor, settings, data.phone, data.code, ip
+            request,
+            db_session,
+            gate,
+            cipher,
+            tracker,
+            visitor,
+            settings,
+            data.phone,
+            data.code,
+            ip,
+            slug_of(data.next),
         )
     except DomainError as exc:
         ctx = gate_context(
@@ -148,6 +182,7 @@ def _gate_template(request: HTMXRequest, ctx: dict[str, Any], status: int) -> Te
 
 @post("/api/v1/gate/code", status_code=202)
 async def api_gate_code(
+    db_session: NamedDependency[AsyncSession],
     gate: NamedDependency[Gate],
     tracker: NamedDependency[Tracker],
     visitor: NamedDependency[Visitor],
@@ -156,7 +191,7 @@ async def api_gate_code(
 ) -> dict[str, Any]:
     """Send a one-time code: 202, or 400 (bad phone, no consent), 429 (too many)."""
     phone = await gate.send_code(data.phone, consent=data.consent is True, ip=ip)
-    tracker.track(context(visitor), CodeSent(method="sms"))
+    tracker.track(await gate_events(db_session, visitor, data.tool), CodeSent())
     return {
         "status": "sent",
         "phone": phone,
@@ -179,7 +214,17 @@ async def api_gate_verify(
 ) -> dict[str, Any]:
     """Check the code: 200 and the visitor is authorised, 400 otherwise."""
     await _authorise(
-        request, db_session, gate, cipher, tracker, visitor, settings, data.phone, data.code, ip
+        request,
+        db_session,
+        gate,
+        cipher,
+        tracker,
+        visitor,
+        settings,
+        data.phone,
+        data.code,
+        ip,
+        data.tool,
     )
     return {"status": "authorized", "method": "sms"}
 

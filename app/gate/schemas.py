@@ -33,6 +33,8 @@ class CodeRequest(msgspec.Struct, kw_only=True, frozen=True):
     """POST /api/v1/gate/code. ``consent`` must be literally true (the unticked box)."""
 
     phone: PhoneInput
+    # The tool whose gate this is (its slug), so the gate's events count in its funnel.
+    tool: Annotated[str, msgspec.Meta(max_length=64)] = ""
     # Any, not bool: the body decoder would turn "true" or 1 into True; only JSON true counts.
     consent: Any = None
 
@@ -40,6 +42,7 @@ class CodeRequest(msgspec.Struct, kw_only=True, frozen=True):
 class CodeVerify(msgspec.Struct, kw_only=True, frozen=True):
     phone: PhoneInput
     code: CodeInput
+    tool: Annotated[str, msgspec.Meta(max_length=64)] = ""
 
 
 class CodeRequestForm(msgspec.Struct, kw_only=True, frozen=True):

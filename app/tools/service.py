@@ -33,6 +33,13 @@ async def published(db: AsyncSession, slug: str) -> tuple[Tool, ToolVersion]:
     return row[0], row[1]
 
 
+async def find_published(db: AsyncSession, slug: str) -> Tool | None:
+    """The published tool at ``slug``, or None (for attributing events, never for pages)."""
+    return (
+        await db.execute(select(Tool).where(Tool.slug == slug, Tool.status == "published"))
+    ).scalar()
+
+
 async def list_tools(db: AsyncSession) -> list[Tool]:
     return list((await db.execute(select(Tool).order_by(Tool.id))).scalars())
 
