@@ -1,0 +1,459 @@
+"""The formula language: checked formulas turned into closures, and evaluated.
+
+``syntax.parse`` looks at one formula alone (whitelist, size limits) and collects the names it
+uses; ``build`` then resolves those names against the definition (their types, the lookup
+tables), checks types and returns an ``Expression``, a tree of small closures. This two-stage
+checking lets a whole definition be checked together. Evaluation never raises for a checked
+formula: division by zero, an impossible power, a missing table key or an overflow give a defined
+result and a warning.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Literal
+
+from app.calculators import errors
+from app.calculators.errors import InvalidFormula
+from app.calculators.syntax import (
+    FUNCTIONS,
+    MAX_DEPTH,
+    MAX_LITERAL,
+    MAX_NODES,
+    MAX_SOURCE,
+    MAX_TEXT,
+    RESERVED,
+    Parsed,
+    Value,
+    constant,
+    literal_number,
+    parse,
+)
+
+__all__ = [
+    "FUNCTIONS",
+    "MAX_DEPTH",
+    "MAX_NODES",
+    "MAX_SOURCE",
+    "MAX_TEXT",
+    "RESERVED",
+    "Expression",
+    "Parsed",
+    "Symbol",
+    "Table",
+    "Value",
+    "ValueType",
+    "build",
+    "canonical_key",
+    "compile_expression",
+    "parse",
+    "round_half_up",
+]
+
+MAX_POW_EXPONENT = 100  # |y| in pow(x, y), checked at run time
+MAX_POW_BASE = 1e6  # |x| in pow(x, y), checked at run time
+
+ValueType = Literal["number", "bool", "text"]
+Env = Mapping[str, Value]
+Fn = Callable[[Env, list[str]], Value]
+
+_ARITHMETIC: dict[type[ast.operator], Callable[[float, float], float]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+}
+_ZERO_CHECKED: dict[type[ast.operator], Callable[[float, float], float]] = {
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+}
+_COMPARE: dict[type[ast.cmpop], Callable[[Value, Value], bool]] = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Symbol:
+    """What a name stands for: its type, and the keys its value can take when they are known
+    (a select field's option values, a city field's tiers), so lookups and ``==`` can be checked
+    when the formula is saved."""
+
+    type: ValueType
+    options: frozenset[str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """A lookup table: one or two axes of canonical keys and a value per cell."""
+
+    key: str
+    axes: tuple[frozenset[str], ...]
+    cells: Mapping[tuple[str, ...], float]
+    default: float | None = None
+
+
+def canonical_key(value: Value) -> str:
+    """The text a lookup key is compared by: 2, 2.0 and "2" are one key; True is "true"."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    number = float(value)
+    if number.is_integer() and abs(number) < MAX_LITERAL:
+        return str(int(number))
+    return repr(number)
+
+
+class Expression:
+    """A checked formula, ready to evaluate."""
+
+    __slots__ = ("_fn", "names", "options", "path", "source", "tables", "type")
+
+    def __init__(
+        self,
+        *,
+        source: str,
+        path: str,
+        type: ValueType,
+        options: frozenset[str] | None,
+        names: frozenset[str],
+        tables: frozenset[str],
+        fn: Fn,
+    ) -> None:
+        self.source = source
+        self.path = path
+        self.type: ValueType = type
+        self.options = options
+        self.names = names
+        self.tables = tables
+        self._fn = fn
+
+    def evaluate(self, values: Env, warnings: list[str] | None = None) -> Value:
+        """The value for ``values`` (one per name the formula uses). A number result is always a
+        finite float: anything else becomes 0.0 with a warning appended to ``warnings``."""
+        sink = warnings if warnings is not None else []
+        result = self._fn(values, sink)
+        if self.type == "number":
+            number = float(result)
+            if not math.isfinite(number):
+                sink.append(errors.WARN_NOT_FINITE.format(path=self.path))
+                return 0.0
+            return number
+        if self.type == "bool":
+            return bool(result)
+        return str(result)
+
+    def __repr__(self) -> str:
+        return f"Expression({self.path}: {self.source!r})"
+
+
+def build(parsed: Parsed, symbols: Mapping[str, Symbol], tables: Mapping[str, Table]) -> Expression:
+    """Resolve names, check types and turn the tree into closures."""
+    builder = _Builder(parsed, symbols, tables)
+    fn, kind = builder.build(parsed.tree)
+    return Expression(
+        source=parsed.source,
+        path=parsed.path,
+        type=kind,
+        options=builder.options(parsed.tree),
+        names=frozenset(parsed.names),
+        tables=frozenset(parsed.tables),
+        fn=fn,
+    )
+
+
+def compile_expression(
+    source: str,
+    symbols: Mapping[str, Symbol],
+    tables: Mapping[str, Table] | None = None,
+    path: str = "formula",
+) -> Expression:
+    """Parse, check and build one formula in one go."""
+    return build(parse(source, path), symbols, tables or {})
+
+
+def _is_numeric(kind: ValueType) -> bool:
+    return kind != "text"
+
+
+class _Builder:
+    """Type checking and closure building for a tree that already passed ``_Checker``."""
+
+    def __init__(
+        self, parsed: Parsed, symbols: Mapping[str, Symbol], tables: Mapping[str, Table]
+    ) -> None:
+        self.parsed = parsed
+        self.symbols = symbols
+        self.tables = tables
+        self.path = parsed.path
+
+    def fail(self, node: ast.AST, reason: str) -> InvalidFormula:
+        return self.parsed.fail(node, reason)
+
+    def numeric(self, node: ast.expr, what: str = "这里") -> Fn:
+        fn, kind = self.build(node)
+        if not _is_numeric(kind):
+            raise self.fail(node, f"{what}需要数字，不能用文字")
+        return fn
+
+    def options(self, node: ast.expr) -> frozenset[str] | None:
+        """The keys a value can take, when they can be known before it runs."""
+        if isinstance(node, ast.Constant):
+            return frozenset({canonical_key(constant(node))})
+        if isinstance(node, ast.Name):
+            symbol = self.symbols.get(node.id)
+            return symbol.options if symbol else None
+        if isinstance(node, ast.IfExp):
+            body, orelse = self.options(node.body), self.options(node.orelse)
+            return body | orelse if body is not None and orelse is not None else None
+        return None
+
+    def build(self, node: ast.expr) -> tuple[Fn, ValueType]:
+        method: Callable[[ast.expr], tuple[Fn, ValueType]] = getattr(
+            self, f"build_{type(node).__name__}"
+        )
+        return method(node)
+
+    def build_Constant(self, node: ast.Constant) -> tuple[Fn, ValueType]:
+        value = constant(node)
+        kind: ValueType = (
+            "bool" if isinstance(value, bool) else "text" if isinstance(value, str) else "number"
+        )
+        return (lambda env, warn: value), kind
+
+    def build_Name(self, node: ast.Name) -> tuple[Fn, ValueType]:
+        name = node.id
+        symbol = self.symbols.get(name)
+        if symbol is None:
+            hint = f"；{name} 是表，要用 lookup({name}, …) 查" if name in self.tables else ""
+            raise self.fail(node, f"不认识的名字 {name}{hint}")
+        return (lambda env, warn: env[name]), symbol.type
+
+    def build_BinOp(self, node: ast.BinOp) -> tuple[Fn, ValueType]:
+        left = self.numeric(node.left, "计算")
+        right = self.numeric(node.right, "计算")
+        op_type = type(node.op)
+        path = self.path
+        if op_type in _ARITHMETIC:
+            op = _ARITHMETIC[op_type]
+            return (lambda env, warn: op(left(env, warn), right(env, warn))), "number"  # type: ignore[arg-type]
+        if op_type in _ZERO_CHECKED:
+            zop = _ZERO_CHECKED[op_type]
+            message = errors.WARN_DIVISION_BY_ZERO.format(path=path)
+
+            def divide(env: Env, warn: list[str]) -> Value:
+                a, b = left(env, warn), right(env, warn)
+                if b == 0:
+                    warn.append(message)
+                    return 0.0
+                return zop(a, b)  # type: ignore[arg-type]
+
+            return divide, "number"
+        exponent = literal_number(node.right)
+        assert exponent is not None  # the checker allows ** only with a literal exponent
+        message = errors.WARN_BAD_POWER.format(path=path)
+
+        def power(env: Env, warn: list[str]) -> Value:
+            return _power(float(left(env, warn)), exponent, warn, message)
+
+        return power, "number"
+
+    def build_UnaryOp(self, node: ast.UnaryOp) -> tuple[Fn, ValueType]:
+        if isinstance(node.op, ast.Not):
+            operand = self.numeric(node.operand, "not 后面")
+            return (lambda env, warn: not operand(env, warn)), "bool"
+        operand = self.numeric(node.operand, "正负号后面")
+        if isinstance(node.op, ast.USub):
+            return (lambda env, warn: -operand(env, warn)), "number"  # type: ignore[operator]
+        return (lambda env, warn: +operand(env, warn)), "number"  # type: ignore[operator]
+
+    def build_BoolOp(self, node: ast.BoolOp) -> tuple[Fn, ValueType]:
+        parts = tuple(self.numeric(value, "and/or 两边") for value in node.values)
+        if isinstance(node.op, ast.And):
+
+            def all_of(env: Env, warn: list[str]) -> Value:
+                return all(part(env, warn) for part in parts)
+
+            return all_of, "bool"
+
+        def any_of(env: Env, warn: list[str]) -> Value:
+            return any(part(env, warn) for part in parts)
+
+        return any_of, "bool"
+
+    def _check_choice(self, subject: ast.expr, value: ast.Constant) -> None:
+        known = self.options(subject)
+        if known is not None and isinstance(value.value, str) and value.value not in known:
+            name = subject.id if isinstance(subject, ast.Name) else "它"
+            raise self.fail(value, f"「{value.value}」不是 {name} 的可选值")
+
+    def build_Compare(self, node: ast.Compare) -> tuple[Fn, ValueType]:
+        if isinstance(node.ops[0], ast.In | ast.NotIn):
+            subject, kind = self.build(node.left)
+            choices = node.comparators[0]
+            assert isinstance(choices, ast.Tuple | ast.List | ast.Set)
+            members: set[Value] = set()
+            for item in choices.elts:
+                assert isinstance(item, ast.Constant)
+                if isinstance(item.value, str) != (kind == "text"):
+                    raise self.fail(item, "不能比较文字和数字")
+                self._check_choice(node.left, item)
+                members.add(constant(item))
+            frozen = frozenset(members)
+            if isinstance(node.ops[0], ast.In):
+                return (lambda env, warn: subject(env, warn) in frozen), "bool"
+            return (lambda env, warn: subject(env, warn) not in frozen), "bool"
+        operands = [node.left, *node.comparators]
+        built = [self.build(operand) for operand in operands]
+        for index, op in enumerate(node.ops):
+            (_, left_kind), (_, right_kind) = built[index], built[index + 1]
+            left, right = operands[index], operands[index + 1]
+            if (left_kind == "text") != (right_kind == "text"):
+                raise self.fail(right, "不能比较文字和数字")
+            if left_kind == "text" and not isinstance(op, ast.Eq | ast.NotEq):
+                raise self.fail(right, "文字只能用 == 或 != 比较")
+            if isinstance(right, ast.Constant):
+                self._check_choice(left, right)
+            if isinstance(left, ast.Constant):
+                self._check_choice(right, left)
+        fns = tuple(fn for fn, _ in built)
+        ops = tuple(_COMPARE[type(op)] for op in node.ops)
+        if len(ops) == 1:
+            first, second, only = fns[0], fns[1], ops[0]
+            return (lambda env, warn: only(first(env, warn), second(env, warn))), "bool"
+
+        def chain(env: Env, warn: list[str]) -> Value:
+            current = fns[0](env, warn)
+            for op, fn in zip(ops, fns[1:], strict=True):
+                following = fn(env, warn)
+                if not op(current, following):
+                    return False
+                current = following
+            return True
+
+        return chain, "bool"
+
+    def build_IfExp(self, node: ast.IfExp) -> tuple[Fn, ValueType]:
+        test = self.numeric(node.test, "条件")
+        body, body_kind = self.build(node.body)
+        orelse, else_kind = self.build(node.orelse)
+        if (body_kind == "text") != (else_kind == "text"):
+            raise self.fail(node.orelse, "if 两边的结果要同是文字或同是数字")
+        kind: ValueType = body_kind if body_kind == else_kind else "number"
+        return (lambda env, warn: body(env, warn) if test(env, warn) else orelse(env, warn)), kind
+
+    def build_Call(self, node: ast.Call) -> tuple[Fn, ValueType]:
+        assert isinstance(node.func, ast.Name)
+        name = node.func.id
+        if name == "lookup":
+            return self._lookup(node)
+        args = tuple(self.numeric(arg, f"{name} 的参数") for arg in node.args)
+        path = self.path
+        if name in ("min", "max", "sum"):
+            combine: Callable[[list[Value]], Value] = {"min": min, "max": max, "sum": sum}[name]  # type: ignore[assignment]
+            if len(args) == 1:
+                return args[0], "number"
+            return (lambda env, warn: combine([arg(env, warn) for arg in args])), "number"
+        if name == "round":
+            value = args[0]
+            if len(args) == 1:
+                return (lambda env, warn: round_half_up(float(value(env, warn)), 0.0)), "number"
+            digits = args[1]
+            return (
+                lambda env, warn: round_half_up(float(value(env, warn)), float(digits(env, warn)))
+            ), "number"
+        if name in ("ceil", "floor", "abs"):
+            unary: Callable[[float], float] = _ceil if name == "ceil" else _floor
+            if name == "abs":
+                unary = abs
+            only = args[0]
+            return (lambda env, warn: unary(float(only(env, warn)))), "number"
+        if name == "clamp":
+            value, low, high = args
+            return (
+                lambda env, warn: min(max(value(env, warn), low(env, warn)), high(env, warn))
+            ), "number"
+        assert name == "pow"
+        base, exponent = args
+        message = errors.WARN_BAD_POWER.format(path=path)
+
+        def bounded_pow(env: Env, warn: list[str]) -> Value:
+            x, y = float(base(env, warn)), float(exponent(env, warn))
+            if abs(y) > MAX_POW_EXPONENT or abs(x) > MAX_POW_BASE:
+                warn.append(message)
+                return 0.0
+            return _power(x, y, warn, message)
+
+        return bounded_pow, "number"
+
+    def _lookup(self, node: ast.Call) -> tuple[Fn, ValueType]:
+        table_node = node.args[0]
+        assert isinstance(table_node, ast.Name)
+        table = self.tables.get(table_node.id)
+        if table is None:
+            raise self.fail(table_node, f"不认识的表 {table_node.id}")
+        key_nodes = node.args[1:]
+        if len(key_nodes) != len(table.axes):
+            raise self.fail(
+                node, f"表 {table.key} 是 {len(table.axes)} 维的，需要 {len(table.axes)} 个键"
+            )
+        keys = tuple(self.build(key)[0] for key in key_nodes)
+        if table.default is None:
+            for key_node, axis in zip(key_nodes, table.axes, strict=True):
+                known = self.options(key_node)
+                missing = sorted(known - axis) if known is not None else []
+                if missing:
+                    raise self.fail(key_node, f"表 {table.key} 缺少键 {'、'.join(missing)}")
+        cells, default = table.cells, table.default
+        message = errors.WARN_LOOKUP_MISS.format(path=self.path, table=table.key, keys="{keys}")
+
+        def find(env: Env, warn: list[str]) -> Value:
+            found = tuple(canonical_key(key(env, warn)) for key in keys)
+            value = cells.get(found)
+            if value is not None:
+                return value
+            if default is not None:
+                return default
+            warn.append(message.replace("{keys}", " × ".join(found)))
+            return 0.0
+
+        return find, "number"
+
+
+def _power(base: float, exponent: float, warn: list[str], message: str) -> float:
+    try:
+        result = base**exponent
+    except (OverflowError, ZeroDivisionError):
+        warn.append(message)
+        return 0.0
+    if isinstance(result, complex):
+        warn.append(message)
+        return 0.0
+    return result
+
+
+def round_half_up(value: float, digits: float) -> float:
+    """Round half away from zero (2.5 -> 3), as people do by hand; Python's round() does not."""
+    if not math.isfinite(value) or abs(value) >= MAX_LITERAL:
+        return value
+    places = int(max(-10.0, min(10.0, digits))) if math.isfinite(digits) else 0
+    quantum = Decimal(1).scaleb(-places)
+    return float(Decimal(repr(value)).quantize(quantum, rounding=ROUND_HALF_UP))
+
+
+def _ceil(value: float) -> float:
+    return float(math.ceil(value)) if math.isfinite(value) else value
+
+
+def _floor(value: float) -> float:
+    return float(math.floor(value)) if math.isfinite(value) else value
