@@ -1,0 +1,124 @@
+"""A Report to PDF bytes: Jinja (templates/reports/report.html) then WeasyPrint, offline.
+
+Synchronous and CPU-bound: the service runs it in worker processes, never on the event loop.
+The parsed stylesheet and the Jinja environment are built once per process.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cache
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import msgspec
+from jinja2 import Environment
+from weasyprint import CSS, HTML
+from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+from app.core import i18n
+from app.core.templating import ROOT, STATIC, TEMPLATES, make_environment
+from app.leads.schemas import CHINA_TZ
+from app.reports.schemas import Report, ReportRow, ReportSection
+
+TEMPLATE = "reports/report.html"
+TEMPLATE_PATH = TEMPLATES / TEMPLATE
+STYLESHEET = STATIC / "css" / "report.css"
+# Enough copies of the watermark to cover an A4 page once the grid is rotated.
+WATERMARK_ROWS = 14
+WATERMARK_COLUMNS = 4
+
+
+class LocalFetcher(URLFetcher):
+    """Fetches only files under static/; refuses every other URL (http, https, data, ftp, …).
+
+    Report text is escaped, so no URL should reach this at all; this is the second wall.
+    ``asked`` records every URL WeasyPrint asked for, for tests.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(allowed_protocols=["file"], allow_redirects=False)
+        self.asked: list[str] = []
+
+    def fetch(self, url: str, headers: dict[str, str] | None = None) -> URLFetcherResponse:
+        self.asked.append(url)
+        parts = urlsplit(url)
+        if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+            raise ValueError(f"report resources are local files only, not {url[:80]!r}")
+        path = Path(unquote(parts.path)).resolve()
+        if not path.is_relative_to(STATIC.resolve()):
+            raise ValueError(f"report resources must live under static/, not {path}")
+        return super().fetch(path.as_uri(), headers)
+
+
+@cache
+def _environment() -> Environment:
+    return make_environment()
+
+
+@cache
+def _stylesheet() -> CSS:
+    return CSS(filename=str(STYLESHEET), url_fetcher=LocalFetcher())
+
+
+def _when(at: dt.datetime) -> str:
+    if at.tzinfo is not None:
+        at = at.astimezone(CHINA_TZ)
+    return at.strftime("%Y-%m-%d %H:%M")
+
+
+def render_html(report: Report) -> str:
+    """The report as an HTML string, in the report's locale; every text is escaped."""
+    previous = i18n.current_locale()
+    i18n.set_locale(report.locale)
+    try:
+        return (
+            _environment()
+            .get_template(TEMPLATE)
+            .render(
+                report=report,
+                generated=_when(report.generated_at),
+                watermark_rows=range(WATERMARK_ROWS),
+                watermark_columns=range(WATERMARK_COLUMNS),
+            )
+        )
+    finally:
+        i18n.set_locale(previous)
+
+
+def render_pdf(report: Report, *, url_fetcher: LocalFetcher | None = None) -> bytes:
+    """The report as PDF bytes (A4, CJK fonts embedded as subsets, nothing fetched remotely)."""
+    fetcher = url_fetcher or LocalFetcher()
+    document = HTML(string=render_html(report), base_url=str(ROOT), url_fetcher=fetcher)
+    pdf = document.write_pdf(stylesheets=[_stylesheet()])
+    assert pdf is not None  # write_pdf returns bytes when given no target
+    return pdf
+
+
+_WARM_UP = Report(
+    title="预热",
+    brand="leadkit",
+    generated_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    watermark="138****0000",
+    sections=[
+        ReportSection(
+            heading="预热 Warm-up 0123456789",
+            emphasis=ReportRow(label="合计", value="1.0 万元"),
+            rows=[ReportRow(label="项目", value="¥1,000", note="说明")],
+            paragraphs=["段落"],
+        )
+    ],
+    disclaimer="免责声明",
+    cta="联系我们",
+)
+
+
+def warm_up() -> None:
+    """Imports, fonts, template and stylesheet loaded once, so a worker's first real report
+    costs what every later one does."""
+    render_pdf(_WARM_UP)
+
+
+def render_payload(payload: bytes) -> bytes:
+    """The worker's entry point: a msgpack-encoded Report in, PDF bytes out."""
+    return render_pdf(msgspec.msgpack.decode(payload, type=Report))

@@ -1,0 +1,281 @@
+"""PDF reports off the event loop: a process pool renders, a directory caches.
+
+The cache is a directory of files (``<data_dir>/reports/<sha256>.pdf``) so every app process on
+a machine shares it and it survives restarts. A file name hashes the caller's key together with
+a fingerprint of the template, the stylesheet and the WeasyPrint version, so a deploy that
+changes the look never serves an old layout. Files are written whole (temporary file, then
+``os.replace``) and the directory is kept under a size cap by deleting the least recently used
+files first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import gc
+import hashlib
+import logging
+import multiprocessing
+import os
+import tempfile
+import time
+from collections.abc import Mapping
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import ClassVar
+
+import msgspec
+import weasyprint
+
+from app.core.errors import DomainError
+from app.core.i18n import N_
+from app.reports import render
+from app.reports.schemas import Report
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_CACHE_BYTES = 256 * 1024 * 1024
+DEFAULT_TIMEOUT_SECONDS = 30.0
+
+
+class ReportUnavailable(DomainError):
+    status = 503
+    code = "report_unavailable"
+    default_message = N_("The report could not be generated just now. Please try again shortly.")
+
+
+def report_cache_key(
+    *, tool: str, version: int | str, inputs: Mapping[str, object], watermark: str, locale: str
+) -> str:
+    """The cache key of one tool version's report for these inputs and this masked phone.
+
+    The watermark is part of the key: two visitors with the same inputs get different files.
+    """
+    parts = {
+        "tool": tool,
+        "version": str(version),
+        "inputs": inputs,
+        "watermark": watermark,
+        "locale": locale,
+    }
+    return msgspec.json.encode(parts, order="sorted").decode()
+
+
+def layout_fingerprint() -> str:
+    """A hash of the template, the stylesheet and the WeasyPrint version: part of every cache
+    file name."""
+    digest = hashlib.sha256(weasyprint.__version__.encode())
+    for path in (render.TEMPLATE_PATH, render.STYLESHEET):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _is_pdf(data: bytes) -> bool:
+    # A file cut short by a crash or a full disk lacks the trailer; render it again.
+    return data.startswith(b"%PDF-") and b"%%EOF" in data[-64:]
+
+
+def _start_method() -> str:
+    # Not fork: the parent runs an event loop and threads whose locks a forked child would copy.
+    methods = multiprocessing.get_all_start_methods()
+    return "forkserver" if "forkserver" in methods else "spawn"
+
+
+def _worker_init() -> None:
+    try:
+        render.warm_up()
+    except Exception:
+        # Leave the worker running: each render then reports its own error to the caller.
+        log.exception("report worker warm-up failed")
+    # WeasyPrint, fonts and caches live as long as the worker: keep them out of the collector's
+    # full passes, which otherwise land in the next render (measured: +90 ms on the first).
+    gc.collect()
+    gc.freeze()
+
+
+class ReportRenderer:
+    """Renders reports in ``workers`` processes and caches them under ``data_dir``/reports.
+
+    ``start()`` at application start-up, ``stop()`` at shutdown. ``renders`` counts the reports
+    this instance sent to the pool (cache misses), for metrics and tests.
+    """
+
+    cache_suffix: ClassVar[str] = ".pdf"
+
+    def __init__(
+        self,
+        data_dir: str,
+        workers: int = 1,
+        *,
+        max_cache_bytes: int = DEFAULT_MAX_CACHE_BYTES,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+    ) -> None:
+        self.directory = Path(data_dir) / "reports"
+        self.workers = max(1, workers)
+        self.max_cache_bytes = max_cache_bytes
+        self.timeout_seconds = timeout_seconds
+        self.renders = 0
+        self._fingerprint = layout_fingerprint()
+        self._executor: concurrent.futures.ProcessPoolExecutor | None = None
+        self._warming: list[concurrent.futures.Future[int]] = []
+        self._inflight: dict[str, asyncio.Task[bytes]] = {}
+        self._cache_bytes = 0
+
+    # --- life cycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Creates the cache directory and the pool, and warms every worker in the background."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._sweep_temporaries()
+        self._cache_bytes = self._scan()[1]
+        self._executor = self._new_executor()
+        # Workers start on demand; as many concurrent no-op tasks as workers start them all now,
+        # each running the warm-up initializer before its first task.
+        self._warming = [self._executor.submit(int) for _ in range(self.workers)]
+
+    def stop(self) -> None:
+        """Stops the pool; queued renders are cancelled, a running one is awaited."""
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    async def ready(self) -> None:
+        """Waits until every worker has warmed up (for benchmarks and tests)."""
+        await asyncio.gather(*(asyncio.wrap_future(f) for f in self._warming))
+
+    def _new_executor(self) -> concurrent.futures.ProcessPoolExecutor:
+        context = multiprocessing.get_context(_start_method())
+        if isinstance(context, multiprocessing.context.ForkServerContext):
+            # The fork server imports WeasyPrint once; each worker forks from it already loaded.
+            context.set_forkserver_preload([render.__name__])
+        return concurrent.futures.ProcessPoolExecutor(
+            max_workers=self.workers, mp_context=context, initializer=_worker_init
+        )
+
+    # --- the one entry point ------------------------------------------------------------------
+
+    def path_for(self, cache_key: str) -> Path:
+        """The cache file of ``cache_key`` under the current layout."""
+        name = hashlib.sha256(f"{self._fingerprint}\0{cache_key}".encode()).hexdigest()
+        return self.directory / f"{name}{self.cache_suffix}"
+
+    async def pdf(self, report: Report, cache_key: str) -> bytes:
+        """The report's PDF: from the cache when there, else rendered once in the pool and kept.
+
+        Concurrent calls with one key share one render. Raises ReportUnavailable when the pool
+        is not running, fails or times out.
+        """
+        path = self.path_for(cache_key)
+        task = self._inflight.get(path.name)
+        if task is None:
+            task = asyncio.ensure_future(self._load_or_render(report, path))
+            self._inflight[path.name] = task
+            task.add_done_callback(lambda done: self._finished(path.name, done))
+        # Shielded: a caller that goes away does not cancel the render the others wait for.
+        return await asyncio.shield(task)
+
+    def _finished(self, name: str, task: asyncio.Task[bytes]) -> None:
+        if self._inflight.get(name) is task:
+            del self._inflight[name]
+        if not task.cancelled():
+            task.exception()  # retrieved, so an unawaited failure is not logged twice
+
+    async def _load_or_render(self, report: Report, path: Path) -> bytes:
+        cached = await asyncio.to_thread(self._read, path)
+        if cached is not None:
+            return cached
+        data = await self._render(report)
+        try:
+            await asyncio.to_thread(self._store, path, data)
+        except OSError:
+            # A full or read-only disk costs the next caller a render, not this one its report.
+            log.exception("could not cache report %s", path.name)
+        return data
+
+    async def _render(self, report: Report) -> bytes:
+        executor = self._executor
+        if executor is None:
+            raise ReportUnavailable()
+        self.renders += 1
+        payload = msgspec.msgpack.encode(report)
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self.timeout_seconds):
+                return await loop.run_in_executor(executor, render.render_payload, payload)
+        except BrokenProcessPool as exc:
+            # A worker died (killed, out of memory): replace the pool so the next call works.
+            log.error("report pool broken; starting a new one")
+            if self._executor is executor:
+                self._executor = self._new_executor()
+                executor.shutdown(wait=False, cancel_futures=True)
+            raise ReportUnavailable() from exc
+        except TimeoutError as exc:
+            log.error("report render exceeded %.0f s", self.timeout_seconds)
+            raise ReportUnavailable() from exc
+        except Exception as exc:
+            log.exception("report render failed")
+            raise ReportUnavailable() from exc
+
+    # --- the directory cache (blocking; run in a thread) --------------------------------------
+
+    def _read(self, path: Path) -> bytes | None:
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        if not _is_pdf(data):
+            log.warning("discarding a corrupt cached report %s", path.name)
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            return None
+        # Touch, so eviction removes the least recently used files first.
+        with contextlib.suppress(FileNotFoundError):
+            os.utime(path)
+        return data
+
+    def _store(self, path: Path, data: bytes) -> None:
+        fd, temporary = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+            raise
+        self._cache_bytes += len(data)
+        if self._cache_bytes > self.max_cache_bytes:
+            self._evict()
+
+    def _scan(self) -> tuple[list[tuple[float, int, Path]], int]:
+        entries: list[tuple[float, int, Path]] = []
+        for entry in os.scandir(self.directory):
+            if not entry.name.endswith(self.cache_suffix) or not entry.is_file():
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                stat = entry.stat()
+                entries.append((stat.st_mtime, stat.st_size, Path(entry.path)))
+        return entries, sum(size for _, size, _ in entries)
+
+    def _sweep_temporaries(self) -> None:
+        # Left by a process killed mid-write; an hour old, so no live writer still owns them.
+        cutoff = time.time() - 3600
+        for path in self.directory.glob(".tmp-*.part"):
+            with contextlib.suppress(FileNotFoundError):
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+
+    def _evict(self) -> None:
+        # The running total is this process's estimate; other processes write here too, so the
+        # directory itself is the truth once the estimate crosses the cap.
+        entries, total = self._scan()
+        entries.sort()
+        target = self.max_cache_bytes * 9 // 10  # some headroom, so eviction is not per write
+        for _, size, path in entries:
+            if total <= target:
+                break
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            total -= size
+        self._cache_bytes = total
