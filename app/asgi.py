@@ -19,6 +19,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from litestar_htmx import HTMXPlugin
 
+from app.calculators.routes import ROUTES as CALCULATOR_ROUTES
 from app.core.crypto import DataCipher
 from app.core.deps import DEPENDENCIES
 from app.core.handlers import EXCEPTION_HANDLERS
@@ -38,6 +39,7 @@ from app.health.routes import ROUTES as HEALTH_ROUTES
 from app.leads.routes import ROUTES as PRIVACY_ROUTES
 from app.leads.staff_routes import ROUTES as LEAD_STAFF_ROUTES
 from app.links.routes import ROUTES as LINK_ROUTES
+from app.reports.service import ReportRenderer
 from app.settings import Settings, load_settings
 from app.site.routes import ROUTES as SITE_ROUTES
 from app.staff.auth import auth_middleware
@@ -53,6 +55,8 @@ def create_served_app() -> Litestar:
     """The app as ``leadkit serve`` runs it: one per worker process, with the process-wide
     garbage-collector tuning that only a long-running server should have."""
     app = create_app()
+    # Warm the PDF workers at boot, so the first visitor's report is fast.
+    app.on_startup.append(app.state.reports.start)
     app.on_startup.append(freeze_startup_objects)
     return app
 
@@ -92,6 +96,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     cipher = DataCipher(settings)
     gate = Gate(settings, otp_store, limiter, make_provider(settings, http), cipher)
     tracker = Tracker(engine, settings.events_flush_seconds)
+    reports = ReportRenderer(settings.data_dir, workers=settings.report_workers)
     db_config = SQLAlchemyAsyncConfig(
         engine_instance=engine,
         session_dependency_key="db_session",
@@ -103,6 +108,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     async def shutdown() -> None:
         await tracker.stop()
+        reports.stop()
         await http.aclose()
         if redis is not None:
             await redis.aclose()
@@ -114,6 +120,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *HEALTH_ROUTES,
             *STAFF_ROUTES,
             *TOOL_ROUTES,
+            *CALCULATOR_ROUTES,
             *LINK_ROUTES,
             *PRIVACY_ROUTES,
             *LEAD_STAFF_ROUTES,
@@ -148,6 +155,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "limiter": limiter,
                 "event_limiter": event_limiter,
                 "tracker": tracker,
+                "reports": reports,
                 "gate": gate,
                 "cipher": cipher,
             }

@@ -50,6 +50,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     admin_password: str = ""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     data_key: str = ""
+    brand_name: str = "leadkit"
+    report_workers: int = 1
     privacy_notice_version: str = "2026-11-01"
     visitor_cookie_days: int = 365
     events_flush_seconds: float = 1.0

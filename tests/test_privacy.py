@@ -160,7 +160,7 @@ def test_answers_join_the_lead_and_leave_with_it(client: Browserish) -> None:
 
     async def submit(db: Any) -> None:
         visitor = (await db.execute(select(Visitor))).scalar_one()
-        tool = (await db.execute(select(Tool))).scalar_one()
+        tool = (await db.execute(select(Tool).where(Tool.slug == "guide-demo"))).scalar_one()
         db.add(
             Submission(
                 tool_id=tool.id,

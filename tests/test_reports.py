@@ -351,16 +351,19 @@ async def test_the_cache_evicts_least_recently_used_files_past_its_cap(tmp_path:
 
 
 async def test_a_render_that_fails_is_a_503_domain_error(tmp_path: Path) -> None:
-    stopped = ReportRenderer(str(tmp_path))
-    with pytest.raises(ReportUnavailable) as raised:
-        await stopped.pdf(budget_report(), "k")
-    assert raised.value.status == 503
+    lazy = ReportRenderer(str(tmp_path / "lazy"))
+    try:
+        # Not started at boot: the first call starts the pool.
+        assert (await lazy.pdf(budget_report(), "k")).startswith(b"%PDF-")
+    finally:
+        lazy.stop()
 
     slow = ReportRenderer(str(tmp_path), timeout_seconds=0.001)
     slow.start()
     try:
-        with pytest.raises(ReportUnavailable):
+        with pytest.raises(ReportUnavailable) as raised:
             await slow.pdf(budget_report(), "k")
+        assert raised.value.status == 503
         assert not slow.path_for("k").exists()
     finally:
         slow.stop()

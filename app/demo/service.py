@@ -10,11 +10,13 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.calculators.builtins import BUILTIN_SLUGS, builtin
 from app.staff import service as staff_service
 from app.staff.models import StaffUser
 from app.staff.schemas import Role, StaffCreate
@@ -133,6 +135,17 @@ async def seed_tools(db: AsyncSession) -> None:
             definition=DEMO_GUIDE,
             by="demo",
         )
+    for slug in BUILTIN_SLUGS:
+        if await db.scalar(select(Tool.id).where(Tool.slug == slug)) is None:
+            definition = msgspec.to_builtins(builtin(slug))
+            await tools.create_and_publish(
+                db,
+                slug=slug,
+                kind="calculator",
+                title=definition["title"],
+                definition=definition,
+                by="demo",
+            )
     accounts = {}
     for kind, name, platform in (
         ("brand", "装修家·官方号", "douyin"),

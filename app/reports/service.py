@@ -163,8 +163,8 @@ class ReportRenderer:
     async def pdf(self, report: Report, cache_key: str) -> bytes:
         """The report's PDF: from the cache when there, else rendered once in the pool and kept.
 
-        Concurrent calls with one key share one render. Raises ReportUnavailable when the pool
-        is not running, fails or times out.
+        Concurrent calls with one key share one render; the pool starts on first use if it was
+        not started at boot. Raises ReportUnavailable when the pool fails or times out.
         """
         path = self.path_for(cache_key)
         task = self._inflight.get(path.name)
@@ -194,6 +194,9 @@ class ReportRenderer:
         return data
 
     async def _render(self, report: Report) -> bytes:
+        if self._executor is None:
+            # Started on first use where start() was not called at boot (tests, one-off apps).
+            self.start()
         executor = self._executor
         if executor is None:
             raise ReportUnavailable()

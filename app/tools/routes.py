@@ -12,6 +12,8 @@ from litestar.response import Redirect, Template
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.calculators import service as calculators
+from app.calculators.routes import page_context
 from app.core.errors import NotFound
 from app.events.schemas import GateShown, LinkOpened, ResultShown, ToolViewed
 from app.events.service import Tracker
@@ -64,6 +66,17 @@ async def tool_page(
     ctx = context(visitor, tool.id, version.number)
     tracker.track(ctx, ToolViewed(src=touch.src, known_src=link is not None or not touch.src))
     authorised = visitor.lead_id is not None
+    if tool.kind == "calculator":
+        # The gate and the result come after the visitor's answers (see app/calculators).
+        submission = await calculators.latest(db_session, tool, visitor)
+        evaluation = None
+        if submission is not None and submission.tool_version == version.number:
+            evaluation = calculators.compiled(version).evaluate(submission.inputs)
+            tracker.track(ctx, ResultShown() if authorised else GateShown())
+        return Template(
+            "tools/calculator.html",
+            context=page_context(tool, version, evaluation, authorised, settings),
+        )
     if authorised:
         tracker.track(ctx, ResultShown())
     else:

@@ -33,11 +33,27 @@ async def published(db: AsyncSession, slug: str) -> tuple[Tool, ToolVersion]:
     return row[0], row[1]
 
 
+async def version(db: AsyncSession, tool_id: int, number: int) -> ToolVersion:
+    found = (
+        await db.execute(
+            select(ToolVersion).where(ToolVersion.tool_id == tool_id, ToolVersion.number == number)
+        )
+    ).scalar()
+    if found is None:
+        raise NotFound(N_("This tool does not exist or is no longer available."))
+    return found
+
+
 async def find_published(db: AsyncSession, slug: str) -> Tool | None:
     """The published tool at ``slug``, or None (for attributing events, never for pages)."""
     return (
         await db.execute(select(Tool).where(Tool.slug == slug, Tool.status == "published"))
     ).scalar()
+
+
+async def list_published(db: AsyncSession) -> list[Tool]:
+    rows = await db.execute(select(Tool).where(Tool.status == "published").order_by(Tool.id))
+    return list(rows.scalars())
 
 
 async def list_tools(db: AsyncSession) -> list[Tool]:

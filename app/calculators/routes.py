@@ -1,0 +1,178 @@
+"""Calculator pages for visitors: evaluate (teaser, then the gate, then the full result), the
+PDF report, and the JSON evaluate API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
+from litestar.response import Template
+from litestar.types import ControllerRouterHandler
+from litestar_htmx import HTMXRequest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.calculators import service
+from app.calculators.compiled import Evaluation
+from app.core.errors import DomainError, NotFound
+from app.core.i18n import N_
+from app.events.schemas import GateShown, ResultShown, StepCompleted, TeaserShown
+from app.events.service import Tracker
+from app.gate.guards import requires_phone
+from app.gate.routes import gate_context
+from app.leads import service as leads
+from app.reports.service import ReportRenderer, report_cache_key
+from app.settings import Settings
+from app.tools import service as tools
+from app.tools.models import Tool, ToolVersion
+from app.visitors.models import Visitor
+from app.visitors.web import context
+
+MAX_FIELDS = 100
+
+
+class InputErrors(DomainError):
+    status = 422
+    code = "invalid_inputs"
+    default_message = N_("Some answers need a second look.")
+
+
+class EvaluateRequest(msgspec.Struct, kw_only=True, frozen=True):
+    inputs: dict[str, str | int | float | bool | None]
+
+
+async def _calculator(db: AsyncSession, slug: str) -> tuple[Tool, ToolVersion]:
+    tool, version = await tools.published(db, slug)
+    if tool.kind != "calculator":
+        raise NotFound()
+    return tool, version
+
+
+def page_context(
+    tool: Tool,
+    version: ToolVersion,
+    evaluation: Evaluation | None,
+    authorised: bool,
+    settings: Settings,
+) -> dict[str, Any]:
+    """What tools/calculator.html and its partials need."""
+    calc = service.compiled(version)
+    values = evaluation.inputs if evaluation else calc.sample_inputs()
+    return {
+        "tool": tool,
+        "definition": calc.definition,
+        "version": version.number,
+        "fields": {f.key: f for f in calc.visible_fields(values)},
+        "values": values,
+        "evaluation": evaluation,
+        "authorised": authorised,
+        **gate_context(settings, next=f"/t/{tool.slug}"),
+    }
+
+
+@post("/t/{slug:str}/evaluate", status_code=200)
+async def evaluate_form(
+    request: HTMXRequest,
+    slug: FromPath[str],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    tracker: NamedDependency[Tracker],
+    visitor: NamedDependency[Visitor],
+) -> Template:
+    """The calculator form: the teaser (and the full result once the phone is authorised)."""
+    tool, version = await _calculator(db_session, slug)
+    form = await request.form()
+    inputs = {key: form.get(key) for key in list(form.keys())[:MAX_FIELDS] if key != "_csrf_token"}
+    evaluation = await service.submit(db_session, tool, version, visitor, inputs)
+    authorised = visitor.lead_id is not None
+    ctx = context(visitor, tool.id, version.number)
+    status = 200
+    if evaluation.errors:
+        status = 422
+    else:
+        tracker.track(ctx, StepCompleted(step="inputs"))
+        tracker.track(ctx, TeaserShown())
+        tracker.track(ctx, ResultShown() if authorised else GateShown())
+        if authorised:
+            lead = await leads.get(db_session, visitor.lead_id)  # type: ignore[arg-type]
+            await leads.refresh_needs(db_session, lead)
+    page = page_context(tool, version, evaluation, authorised, settings)
+    name = "tools/_calc_body.html" if request.htmx else "tools/calculator.html"
+    return Template(name, context=page, status_code=status)
+
+
+@get("/t/{slug:str}/report.pdf", guards=[requires_phone])
+async def report_pdf(
+    request: Request[Any, Any, Any],
+    slug: FromPath[str],
+    db_session: NamedDependency[AsyncSession],
+    visitor: NamedDependency[Visitor],
+) -> Response[bytes]:
+    """The full result as a branded PDF, watermarked with the visitor's masked phone."""
+    tool, _ = await _calculator(db_session, slug)
+    submission = await service.latest(db_session, tool, visitor)
+    if submission is None:
+        raise NotFound(N_("Fill in the calculator first."))
+    calc = service.compiled(await tools.version(db_session, tool.id, submission.tool_version))
+    evaluation = calc.evaluate(submission.inputs)
+    lead = await leads.get(db_session, visitor.lead_id)  # type: ignore[arg-type]
+    renderer: ReportRenderer = request.app.state.reports
+    key = report_cache_key(
+        tool=tool.slug,
+        version=submission.tool_version,
+        inputs=evaluation.inputs,
+        watermark=lead.phone_masked,
+        locale="zh_CN",
+    )
+    pdf = await renderer.pdf(
+        service.report(
+            calc,
+            evaluation,
+            brand=request.app.state.settings.brand_name,
+            watermark=lead.phone_masked,
+        ),
+        key,
+    )
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": f'inline; filename="{tool.slug}-report.pdf"',
+            "Cache-Control": "private, no-store",
+        },
+    )
+
+
+@post("/api/v1/calculators/{slug:str}/evaluate", status_code=200)
+async def evaluate_api(
+    slug: FromPath[str],
+    db_session: NamedDependency[AsyncSession],
+    tracker: NamedDependency[Tracker],
+    visitor: NamedDependency[Visitor],
+    data: JSONBody[EvaluateRequest],
+) -> dict[str, Any]:
+    """The teaser, plus the full result only for an authorised visitor; 422 with field errors."""
+    tool, version = await _calculator(db_session, slug)
+    if len(data.inputs) > MAX_FIELDS:
+        raise InputErrors(fields={"inputs": "too many"})
+    evaluation = await service.submit(db_session, tool, version, visitor, data.inputs)
+    if evaluation.errors:
+        raise InputErrors(fields=evaluation.errors)
+    authorised = visitor.lead_id is not None
+    ctx = context(visitor, tool.id, version.number)
+    tracker.track(ctx, TeaserShown())
+    tracker.track(ctx, ResultShown() if authorised else GateShown())
+    body: dict[str, Any] = {
+        "tool": tool.slug,
+        "version": version.number,
+        "authorised": authorised,
+        "teaser": msgspec.to_builtins(evaluation.teaser),
+    }
+    if authorised:
+        body["full"] = msgspec.to_builtins(evaluation.full)
+    return body
+
+
+ROUTES: list[ControllerRouterHandler] = [evaluate_form, report_pdf, evaluate_api]

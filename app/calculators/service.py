@@ -1,0 +1,144 @@
+"""Calculators in use: compile a published version once, evaluate a visitor's inputs, keep the
+submission, and turn a result into a PDF report."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from functools import lru_cache
+
+import msgspec
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.calculators.compiled import Evaluation
+from app.calculators.engine import CompiledCalculator, compile_definition
+from app.calculators.schemas import CalculatorDef
+from app.reports.schemas import Report, ReportRow, ReportSection
+from app.tools.models import Submission, Tool, ToolVersion
+from app.visitors.models import Visitor
+
+
+@lru_cache(maxsize=256)
+def _compile(tool_id: int, version: int, definition_json: bytes) -> CompiledCalculator:
+    return compile_definition(msgspec.json.decode(definition_json, type=CalculatorDef))
+
+
+def compiled(version: ToolVersion) -> CompiledCalculator:
+    """The published version, compiled once per process (versions never change)."""
+    return _compile(version.tool_id, version.number, msgspec.json.encode(version.definition))
+
+
+def summary(calc: CompiledCalculator, evaluation: Evaluation) -> dict[str, str]:
+    """Label → shown value, for the lead page: what they entered, then what they were told."""
+    labels = {field.key: field for field in calc.definition.fields}
+    shown: dict[str, str] = {}
+    for key, value in evaluation.inputs.items():
+        field = labels.get(key)
+        if field is None:
+            continue
+        option = next((o.label or str(o.value) for o in field.options if o.value == value), None)
+        text = (
+            option
+            if option is not None
+            else (
+                "是"
+                if value is True
+                else "否"
+                if value is False
+                else f"{value:g}"
+                if isinstance(value, float)
+                else str(value)
+            )
+        )
+        shown[field.label] = f"{text} {field.unit}".strip()
+    for output in evaluation.teaser:
+        shown[output.label] = output.display
+    return shown
+
+
+async def submit(
+    db: AsyncSession,
+    tool: Tool,
+    version: ToolVersion,
+    visitor: Visitor,
+    inputs: Mapping[str, object],
+) -> Evaluation:
+    """Evaluate ``inputs``; a valid submission is stored (with the lead once there is one)."""
+    calc = compiled(version)
+    evaluation = calc.evaluate(inputs)
+    if evaluation.errors:
+        return evaluation
+    db.add(
+        Submission(
+            tool_id=tool.id,
+            tool_version=version.number,
+            visitor_id=visitor.id,
+            lead_id=visitor.lead_id,
+            created_at=dt.datetime.now(dt.UTC),
+            inputs=evaluation.inputs,
+            outputs={o.key: o.value for o in [*evaluation.teaser, *evaluation.full]},
+            summary=summary(calc, evaluation),
+        )
+    )
+    await db.flush()
+    return evaluation
+
+
+async def latest(db: AsyncSession, tool: Tool, visitor: Visitor) -> Submission | None:
+    return (
+        await db.execute(
+            select(Submission)
+            .where(Submission.tool_id == tool.id, Submission.visitor_id == visitor.id)
+            .order_by(Submission.id.desc())
+            .limit(1)
+        )
+    ).scalar()
+
+
+def report(
+    calc: CompiledCalculator, evaluation: Evaluation, *, brand: str, watermark: str
+) -> Report:
+    """The full result as a report: the headline, each group's lines, the inputs, the notes."""
+    definition = calc.definition
+    sections: list[ReportSection] = []
+    head = evaluation.teaser[0] if evaluation.teaser else None
+    groups: dict[str, list[ReportRow]] = {}
+    for output in evaluation.full:
+        groups.setdefault(output.group or "结果", []).append(
+            ReportRow(label=output.label, value=output.display, note=output.note[:500])
+        )
+    for index, (group, rows) in enumerate(groups.items()):
+        sections.append(
+            ReportSection(
+                heading=group,
+                rows=rows,
+                emphasis=ReportRow(label=head.label, value=head.display)
+                if head and index == 0
+                else None,
+            )
+        )
+    sections.append(
+        ReportSection(
+            heading="您填写的信息",
+            rows=[
+                ReportRow(label=label, value=value)
+                for label, value in summary(
+                    calc,
+                    Evaluation(
+                        inputs=evaluation.inputs, errors={}, teaser=[], full=[], warnings=[]
+                    ),
+                ).items()
+            ],
+        )
+    )
+    return Report(
+        title=definition.title,
+        brand=brand,
+        generated_at=dt.datetime.now(dt.UTC),
+        watermark=watermark,
+        sections=sections,
+        disclaimer=definition.disclaimer,
+        subtitle=definition.intro[:200],
+        cta=definition.cta.text or definition.cta.label,
+    )

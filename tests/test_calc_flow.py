@@ -1,0 +1,109 @@
+"""Calculators for visitors: answers → teaser → gate → full result → PDF; the JSON API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from app.demo.service import seed_tools
+from tests.helpers import Browserish, soup
+
+PHONE = "13612345678"
+
+
+@pytest.fixture
+def visitor(client: Browserish) -> Browserish:
+    client.run(seed_tools)
+    page = client.get("/t/renovation")
+    assert page.status_code == 200
+    return client
+
+
+def form_values(client: Browserish, path: str) -> dict[str, str]:
+    page = soup(client.get(path))
+    values: dict[str, str] = {}
+    for field in page.select("form.calc-form input, form.calc-form select"):
+        name = field.get("name")
+        if not name or (
+            field.get("type") in ("checkbox", "radio") and not field.has_attr("checked")
+        ):
+            continue
+        if field.name == "select":
+            chosen = field.select_one("option[selected]") or field.select_one("option")
+            values[str(name)] = str(chosen["value"]) if chosen else ""
+        else:
+            values[str(name)] = str(field.get("value", ""))
+    return values
+
+
+def authorise(client: Browserish) -> None:
+    client.post("/api/v1/gate/code", json={"phone": PHONE, "consent": True, "tool": "renovation"})
+    code = client.get("/dev/sms", params={"phone": PHONE}).json()["code"]
+    assert (
+        client.post("/api/v1/gate/verify", json={"phone": PHONE, "code": code}).status_code == 200
+    )
+
+
+def test_teaser_then_gate_then_full_result_and_pdf(visitor: Browserish) -> None:
+    values = form_values(visitor, "/t/renovation")
+    assert values, "the calculator form has fields"
+    result = visitor.post("/t/renovation/evaluate", data=values, headers={"HX-Request": "true"})
+    assert result.status_code == 200, result.text[:500]
+    page = soup(result)
+    assert page.select_one("#result .headline") is not None
+    assert page.select_one("#gate") is not None
+    assert page.select_one("table.breakdown") is None
+    assert visitor.get("/t/renovation/report.pdf").status_code == 401
+
+    authorise(visitor)
+    unlocked = soup(visitor.get("/t/renovation"))
+    assert unlocked.select_one("table.breakdown") is not None
+    assert unlocked.select_one("#gate") is None
+    pdf = visitor.get("/t/renovation/report.pdf")
+    assert pdf.status_code == 200
+    assert pdf.content.startswith(b"%PDF-")
+    again = visitor.get("/t/renovation/report.pdf")
+    assert again.content == pdf.content
+    assert visitor.app.state.reports.renders == 1  # the second download came from the cache
+
+    async def needs(db: Any) -> dict:
+        from sqlalchemy import select
+
+        from app.leads.models import Lead
+
+        return (await db.execute(select(Lead))).scalar_one().needs
+
+    lead_needs = visitor.run(needs)
+    assert any("装修" in title for title in lead_needs), lead_needs
+
+
+def test_bad_answers_get_field_errors_and_store_nothing(visitor: Browserish) -> None:
+    values = form_values(visitor, "/t/renovation")
+    bad = {**values, "area": "-999999999"}
+    response = visitor.post("/t/renovation/evaluate", data=bad, headers={"HX-Request": "true"})
+    assert response.status_code == 422
+    assert soup(response).select_one(".field-error") is not None
+    assert visitor.count("submission") == 0
+
+
+def test_json_api(visitor: Browserish) -> None:
+    values = form_values(visitor, "/t/insurance")
+    teaser = visitor.post("/api/v1/calculators/insurance/evaluate", json={"inputs": values})
+    assert teaser.status_code == 200, teaser.text
+    body = teaser.json()
+    assert body["teaser"] and "full" not in body and body["authorised"] is False
+    wrong = visitor.post(
+        "/api/v1/calculators/insurance/evaluate", json={"inputs": {**values, "age": "abc"}}
+    )
+    assert wrong.status_code == 422
+    assert wrong.json()["code"] == "invalid_inputs"
+    assert "age" in wrong.json()["errors"]
+    assert visitor.post("/api/v1/calculators/nope/evaluate", json={"inputs": {}}).status_code == 404
+    assert (
+        visitor.post("/api/v1/calculators/guide-demo/evaluate", json={"inputs": {}}).status_code
+        == 404
+    )
+    authorise(visitor)
+    full = visitor.post("/api/v1/calculators/insurance/evaluate", json={"inputs": values})
+    assert full.json()["full"]
