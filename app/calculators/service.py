@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calculators.compiled import Evaluation
 from app.calculators.engine import CompiledCalculator, compile_definition
-from app.calculators.schemas import CalculatorDef
+from app.calculators.schemas import CalculatorDef, FieldDef
 from app.reports.schemas import Report, ReportRow, ReportSection
 from app.tools.models import Submission, Tool, ToolVersion
 from app.visitors.models import Visitor
@@ -29,32 +29,32 @@ def compiled(version: ToolVersion) -> CompiledCalculator:
     return _compile(version.tool_id, version.number, msgspec.json.encode(version.definition))
 
 
+def _shown(field: FieldDef, value: object) -> str:
+    option = next((o.label or str(o.value) for o in field.options if o.value == value), None)
+    if option is not None:
+        text = option
+    elif isinstance(value, bool):
+        text = "是" if value else "否"
+    elif isinstance(value, float):
+        text = f"{value:g}"
+    else:
+        text = str(value)
+    return f"{text} {field.unit}".strip()
+
+
+def answers(calc: CompiledCalculator, inputs: Mapping[str, object]) -> dict[str, str]:
+    """What the visitor entered, as field label → shown value."""
+    fields = {field.key: field for field in calc.definition.fields}
+    return {
+        fields[key].label: _shown(fields[key], value)
+        for key, value in inputs.items()
+        if key in fields
+    }
+
+
 def summary(calc: CompiledCalculator, evaluation: Evaluation) -> dict[str, str]:
-    """Label → shown value, for the lead page: what they entered, then what they were told."""
-    labels = {field.key: field for field in calc.definition.fields}
-    shown: dict[str, str] = {}
-    for key, value in evaluation.inputs.items():
-        field = labels.get(key)
-        if field is None:
-            continue
-        option = next((o.label or str(o.value) for o in field.options if o.value == value), None)
-        text = (
-            option
-            if option is not None
-            else (
-                "是"
-                if value is True
-                else "否"
-                if value is False
-                else f"{value:g}"
-                if isinstance(value, float)
-                else str(value)
-            )
-        )
-        shown[field.label] = f"{text} {field.unit}".strip()
-    for output in evaluation.teaser:
-        shown[output.label] = output.display
-    return shown
+    """For the lead page: what they entered, then what they were told before the gate."""
+    return answers(calc, evaluation.inputs) | {o.label: o.display for o in evaluation.teaser}
 
 
 async def submit(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs
@@ -42,10 +43,10 @@ def web_middleware(settings: Settings) -> Callable[[ASGIApp], ASGIApp]:
                 await app(scope, receive, send)
                 return
             query = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("lang", [None])
-            cookie = _cookie(scope, LOCALE_COOKIE)
-            locale = pick_locale(query[0], cookie, settings.default_locale)
+            remembered = cookie(scope, LOCALE_COOKIE)
+            locale = pick_locale(query[0], remembered, settings.default_locale)
             set_locale(locale)
-            remember = query[0] in LOCALES and query[0] != cookie
+            remember = query[0] in LOCALES and query[0] != remembered
 
             async def send_wrapper(message: Message) -> None:
                 if message["type"] == "http.response.start":
@@ -70,17 +71,30 @@ def web_middleware(settings: Settings) -> Callable[[ASGIApp], ASGIApp]:
     return factory
 
 
-def _cookie(scope: Scope, name: str) -> str | None:
-    for key, value in scope.get("headers", []):
-        if key == b"cookie":
-            jar: SimpleCookie = SimpleCookie()
-            try:
-                jar.load(value.decode("latin-1"))
-            except Exception:  # a malformed Cookie header is the client's problem
-                return None
-            if name in jar:
-                return jar[name].value
-    return None
+_COOKIES = "leadkit.cookies"
+
+
+def cookie(scope: Scope, name: str) -> str | None:
+    """A request cookie's value. The header is parsed once per request, however many pieces
+    (locale, staff session, visitor) ask."""
+    jar: dict[str, str] | None = scope.get(_COOKIES)  # type: ignore[assignment]
+    if jar is None:
+        jar = {}
+        for key, value in scope.get("headers", []):
+            if key == b"cookie":
+                parsed: SimpleCookie = SimpleCookie()
+                with contextlib.suppress(Exception):  # a malformed header: no cookies
+                    parsed.load(value.decode("latin-1"))
+                jar.update((k, morsel.value) for k, morsel in parsed.items())
+        scope[_COOKIES] = jar  # type: ignore[literal-required]
+    return jar.get(name)
+
+
+def safe_next(target: str, default: str = "/") -> str:
+    """A same-site path to go to after a form: '/x', never '//evil', '/\\evil' or 'https://…'."""
+    if target.startswith("/") and not target.startswith(("//", "/\\")):
+        return target
+    return default
 
 
 def client_ip(scope: Scope, trust_proxy: bool) -> str:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.crypto import DataCipher
 from app.core.errors import DomainError, NotFound
 from app.core.i18n import gettext as _
+from app.core.web import safe_next
 from app.events.schemas import (
     CodeRejected,
     CodeSent,
@@ -35,12 +36,6 @@ from app.settings import Settings
 from app.tools import service as tools
 from app.visitors.models import Visitor
 from app.visitors.web import context
-
-
-def safe_next(target: str) -> str:
-    if target.startswith("/") and not target.startswith(("//", "/\\")):
-        return target
-    return "/"
 
 
 def gate_context(

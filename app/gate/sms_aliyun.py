@@ -30,6 +30,7 @@ from urllib.parse import quote
 import httpx
 
 from app.gate.sms import SmsResult, post
+from app.leads.phone import mask
 from app.settings import Settings
 
 log = logging.getLogger("leadkit.sms.aliyun")
@@ -103,13 +104,6 @@ def aliyun_phone(phone_e164: str) -> str:
     return digits
 
 
-def mask_phone(phone: str) -> str:
-    """For logs: "+8613812345678" -> "+86138****5678"."""
-    if len(phone) < 8:
-        return "*" * len(phone)
-    return phone[:-8] + "****" + phone[-4:]
-
-
 def _timestamp(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -167,7 +161,7 @@ class AliyunProvider:
         # the values we signed.
         url = f"{self._url}?Signature={percent_encode(query['Signature'])}&{canonical_query(query)}"
         timeout = self._settings.sms_timeout_seconds
-        masked = mask_phone(phone_e164)
+        masked = mask(phone_e164)
         answer = await post(
             self._http,
             url,

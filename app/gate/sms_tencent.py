@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from app.gate.sms import SmsResult, post
+from app.leads.phone import mask
 from app.settings import Settings
 
 log = logging.getLogger("leadkit.sms.tencent")
@@ -100,13 +101,6 @@ def authorization(
     )
 
 
-def mask_phone(phone: str) -> str:
-    """For logs: "+8613812345678" -> "+86138****5678"."""
-    if len(phone) < 8:
-        return "*" * len(phone)
-    return phone[:-8] + "****" + phone[-4:]
-
-
 def _failure(code: str, message: str) -> SmsResult:
     rate_limited = code.startswith("LimitExceeded.")
     retryable = code.startswith("InternalError") or code in _RETRYABLE_CODES
@@ -173,7 +167,7 @@ class TencentProvider:
     async def send_code(self, phone_e164: str, code: str) -> SmsResult:
         payload, headers = self.request_parts(phone_e164, code)
         timeout = self._settings.sms_timeout_seconds
-        masked = mask_phone(phone_e164)
+        masked = mask(phone_e164)
         answer = await post(
             self._http,
             self._url,

@@ -23,6 +23,7 @@ from app.events.service import Tracker
 from app.gate.schemas import CodeRequestForm
 from app.gate.service import Gate
 from app.leads import service as leads
+from app.leads.models import Lead
 from app.settings import Settings
 from app.visitors.models import Visitor
 from app.visitors.web import context
@@ -44,6 +45,14 @@ def _proven_lead_id(request: Request[Any, Any, Any], settings: Settings) -> int 
     except (BadSignature, SignatureExpired):
         return None
     return lead_id if isinstance(lead_id, int) else None
+
+
+async def _proven_lead(
+    request: Request[Any, Any, Any], db: AsyncSession, settings: Settings
+) -> Lead | None:
+    """The lead whose phone this browser re-verified in the last PROOF_SECONDS, if any."""
+    lead_id = _proven_lead_id(request, settings)
+    return None if lead_id is None else await leads.get(db, lead_id)
 
 
 def _cookie(settings: Settings, lead_id: int | None) -> Cookie:
@@ -83,10 +92,9 @@ async def manage(
     db_session: NamedDependency[AsyncSession],
     settings: NamedDependency[Settings],
 ) -> Template:
-    lead_id = _proven_lead_id(request, settings)
-    if lead_id is None:
+    lead = await _proven_lead(request, db_session, settings)
+    if lead is None:
         return _page("phone", settings)
-    lead = await leads.get(db_session, lead_id)
     return _page(
         "actions",
         settings,
@@ -135,10 +143,9 @@ async def withdraw(
     tracker: NamedDependency[Tracker],
     visitor: NamedDependency[Visitor],
 ) -> Template | Redirect:
-    lead_id = _proven_lead_id(request, settings)
-    if lead_id is None:
+    lead = await _proven_lead(request, db_session, settings)
+    if lead is None:
         return Redirect("/privacy/manage", status_code=303)
-    lead = await leads.get(db_session, lead_id)
     await leads.withdraw_consent(db_session, lead)
     tracker.track(replace(context(visitor), lead_id=lead.id), ConsentWithdrawn())
     return _page("withdrawn", settings)
@@ -152,10 +159,9 @@ async def delete(
     tracker: NamedDependency[Tracker],
     visitor: NamedDependency[Visitor],
 ) -> Template | Redirect:
-    lead_id = _proven_lead_id(request, settings)
-    if lead_id is None:
+    lead = await _proven_lead(request, db_session, settings)
+    if lead is None:
         return Redirect("/privacy/manage", status_code=303)
-    lead = await leads.get(db_session, lead_id)
     # Events still in the buffer must be written before they are anonymised.
     await tracker.flush()
     await leads.delete_lead(db_session, lead)

@@ -7,6 +7,7 @@ cookie can never be replayed cross-site against the JSON API.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -17,7 +18,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from app.core.errors import LoginRequired, PermissionDenied
-from app.core.web import _cookie
+from app.core.web import cookie
 from app.settings import Settings
 from app.staff import service
 from app.staff.schemas import Staff
@@ -27,7 +28,12 @@ _SKIP_PREFIXES = ("/static/", "/healthz")
 
 
 def session_signer(settings: Settings) -> URLSafeSerializer:
-    return URLSafeSerializer(settings.secret_key, salt="leadkit.staff-session")
+    return _session_signer(settings.secret_key)
+
+
+@cache
+def _session_signer(secret: str) -> URLSafeSerializer:
+    return URLSafeSerializer(secret, salt="leadkit.staff-session")
 
 
 def session_cookie(settings: Settings, raw_token: str | None) -> Cookie:
@@ -74,7 +80,7 @@ def auth_middleware(
                 return None
             async with sessionmaker() as db, db.begin():
                 return await service.resolve_token(db, bearer)
-        raw = raw_session_token(settings, _cookie(scope, SESSION_COOKIE))
+        raw = raw_session_token(settings, cookie(scope, SESSION_COOKIE))
         if raw is None:
             return None
         async with sessionmaker() as db:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.errors import DomainError
 from app.core.i18n import gettext as _
 from app.core.ratelimit import RateLimiter
+from app.core.web import safe_next
 from app.settings import Settings
 from app.staff import dashboard, service
 from app.staff.auth import (
@@ -27,13 +28,6 @@ from app.staff.auth import (
 from app.staff.schemas import ROLES, ApiTokenCreate, LoginForm, Staff, StaffCreate, StaffUpdate
 
 
-def safe_next(target: str) -> str:
-    """Only same-site paths: '/x' but never '//evil' or '/\\evil'."""
-    if target.startswith("/") and not target.startswith(("//", "/\\")):
-        return target
-    return "/staff/"
-
-
 class AuthController(Controller):
     path = "/staff"
 
@@ -42,7 +36,7 @@ class AuthController(Controller):
         self, staff: NamedDependency[Staff | None], next: FromQuery[str] = ""
     ) -> Template | Redirect:
         if staff is not None:
-            return Redirect(safe_next(next))
+            return Redirect(safe_next(next, "/staff/"))
         return Template("staff/login.html", context={"next": next[:512], "error": None})
 
     @post("/login", status_code=303)
@@ -84,7 +78,9 @@ class AuthController(Controller):
             user_agent=request.headers.get("user-agent", ""),
         )
         return Redirect(
-            safe_next(data.next), cookies=[session_cookie(settings, raw)], status_code=303
+            safe_next(data.next, "/staff/"),
+            cookies=[session_cookie(settings, raw)],
+            status_code=303,
         )
 
     @post("/logout", status_code=303)

@@ -56,10 +56,6 @@ async def list_published(db: AsyncSession) -> list[Tool]:
     return list(rows.scalars())
 
 
-async def list_tools(db: AsyncSession) -> list[Tool]:
-    return list((await db.execute(select(Tool).order_by(Tool.id))).scalars())
-
-
 async def slugs(db: AsyncSession) -> list[str]:
     return list((await db.execute(select(Tool.slug).order_by(Tool.slug))).scalars())
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import cache
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -11,7 +12,7 @@ from litestar.di import NamedDependency
 from litestar.types import Message, Scope
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.web import _cookie
+from app.core.web import cookie
 from app.events.schemas import EventContext
 from app.settings import Settings
 from app.visitors import service
@@ -21,16 +22,17 @@ VISITOR_COOKIE = "lk_vid"
 _STATE_KEY = "leadkit_set_visitor"
 
 
-def _signer(settings: Settings) -> URLSafeSerializer:
-    return URLSafeSerializer(settings.secret_key, salt="leadkit.visitor")
+@cache
+def _signer(secret: str) -> URLSafeSerializer:
+    return URLSafeSerializer(secret, salt="leadkit.visitor")
 
 
 def public_id_from(settings: Settings, scope: Scope) -> str | None:
-    value = _cookie(scope, VISITOR_COOKIE)
+    value = cookie(scope, VISITOR_COOKIE)
     if not value:
         return None
     try:
-        public_id = _signer(settings).loads(value)
+        public_id = _signer(settings.secret_key).loads(value)
     except BadSignature:
         return None
     return public_id if isinstance(public_id, str) else None
@@ -61,7 +63,7 @@ def visitor_cookie_hook(settings: Settings) -> Callable[[Message, Scope], Awaita
         public_id = scope.get("state", {}).get(_STATE_KEY)
         if not public_id:
             return
-        value = _signer(settings).dumps(public_id)
+        value = _signer(settings.secret_key).dumps(public_id)
         cookie = (
             f"{VISITOR_COOKIE}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
         )
