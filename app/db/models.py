@@ -7,6 +7,7 @@ from advanced_alchemy.base import orm_registry
 from app.core import models as _core_models  # noqa: F401
 from app.events import models as _event_models  # noqa: F401
 from app.gate import models as _gate_models  # noqa: F401
+from app.grabs import models as _grab_models  # noqa: F401
 from app.leads import models as _lead_models  # noqa: F401
 from app.links import models as _link_models  # noqa: F401
 from app.staff import models as _staff_models  # noqa: F401
