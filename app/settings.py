@@ -72,6 +72,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     otp_phone_hourly_cap: int = 5
     otp_phone_daily_cap: int = 10
     otp_ip_daily_cap: int = 30
+    grab_ip_per_minute: int = 600
+    grab_visitor_per_minute: int = 30
+    voucher_undo_minutes: int = 10
 
     @property
     def is_prod(self) -> bool:

@@ -84,6 +84,26 @@ class DataDeleted(Event, tag="data_deleted", frozen=True):
     pass
 
 
+class GrabClicked(Event, tag="grab_clicked", frozen=True):
+    pass
+
+
+class GrabWon(Event, tag="grab_won", frozen=True):
+    n: int = 1
+
+
+class GrabRefused(Event, tag="grab_refused", frozen=True):
+    reason: Short  # sold_out | already_claimed | not_open | rate_limited
+
+
+class VoucherRedeemed(Event, tag="voucher_redeemed", frozen=True):
+    store: Short = ""
+
+
+class VoucherRedemptionUndone(Event, tag="voucher_redemption_undone", frozen=True):
+    store: Short = ""
+
+
 ALL_EVENTS: tuple[type[Event], ...] = (
     LinkOpened,
     ToolViewed,
@@ -102,6 +122,11 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     CtaClicked,
     ConsentWithdrawn,
     DataDeleted,
+    GrabClicked,
+    GrabWon,
+    GrabRefused,
+    VoucherRedeemed,
+    VoucherRedemptionUndone,
 )
 EVENT_NAMES: tuple[str, ...] = tuple(str(e.__struct_config__.tag) for e in ALL_EVENTS)
 # Steps a page reports from the browser; everything else is recorded by the server itself.
