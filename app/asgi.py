@@ -19,6 +19,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from litestar_htmx import HTMXPlugin
 
+from app.calculators.editor_routes import ROUTES as EDITOR_ROUTES
 from app.calculators.routes import ROUTES as CALCULATOR_ROUTES
 from app.core.crypto import DataCipher
 from app.core.deps import DEPENDENCIES
@@ -35,6 +36,8 @@ from app.gate.routes import dev_sms
 from app.gate.service import Gate
 from app.gate.sms import make_provider
 from app.gate.store import RedisOtpStore, SQLOtpStore
+from app.grabs.routes import ROUTES as GRAB_ROUTES
+from app.grabs.service import make_grabs
 from app.health.routes import ROUTES as HEALTH_ROUTES
 from app.leads.routes import ROUTES as PRIVACY_ROUTES
 from app.leads.staff_routes import ROUTES as LEAD_STAFF_ROUTES
@@ -46,6 +49,7 @@ from app.staff.auth import auth_middleware
 from app.staff.routes import ROUTES as STAFF_ROUTES
 from app.tools.routes import ROUTES as TOOL_ROUTES
 from app.visitors.web import visitor_cookie_hook
+from app.vouchers.routes import ROUTES as VOUCHER_ROUTES
 
 # The development SMS inbox does not exist in production.
 GATE_ROUTES_PROD = [route for route in GATE_ROUTES if route is not dev_sms]
@@ -97,6 +101,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     gate = Gate(settings, otp_store, limiter, make_provider(settings, http), cipher)
     tracker = Tracker(engine, settings.events_flush_seconds)
     reports = ReportRenderer(settings.data_dir, workers=settings.report_workers)
+    grabs = make_grabs(settings, engine, sessionmaker, redis, limiter)
     db_config = SQLAlchemyAsyncConfig(
         engine_instance=engine,
         session_dependency_key="db_session",
@@ -107,6 +112,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     env = make_environment()
 
     async def shutdown() -> None:
+        await grabs.stop()
         await tracker.stop()
         reports.stop()
         await http.aclose()
@@ -121,9 +127,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *STAFF_ROUTES,
             *TOOL_ROUTES,
             *CALCULATOR_ROUTES,
+            *GRAB_ROUTES,
+            *EDITOR_ROUTES,
             *LINK_ROUTES,
             *PRIVACY_ROUTES,
             *LEAD_STAFF_ROUTES,
+            *VOUCHER_ROUTES,
             *EVENT_ROUTES,
             *(GATE_ROUTES if not settings.is_prod else GATE_ROUTES_PROD),
             create_static_files_router(
@@ -158,9 +167,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "reports": reports,
                 "gate": gate,
                 "cipher": cipher,
+                "grabs": grabs,
             }
         ),
-        on_startup=[tracker.start],
+        on_startup=[tracker.start, grabs.start],
         on_shutdown=[shutdown],
         before_send=[visitor_cookie_hook(settings)],
         openapi_config=None,

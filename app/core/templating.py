@@ -9,6 +9,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from app.core import i18n
+from app.leads.schemas import china_time
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 TEMPLATES = ROOT / "templates"
@@ -40,5 +41,6 @@ def make_environment() -> Environment:
     env.install_gettext_callables(  # type: ignore[attr-defined]
         i18n.gettext, i18n.ngettext, newstyle=True
     )
+    env.filters["china_time"] = china_time
     env.globals.update(asset=asset, current_locale=i18n.current_locale, LOCALES=i18n.LOCALES)
     return env
