@@ -50,6 +50,8 @@ EVENT_LABELS: dict[str, str] = {
     "cta_clicked": N_("Clicked the call to action"),
     "consent_withdrawn": N_("Withdrew consent"),
     "data_deleted": N_("Deleted their data"),
+    "voucher_redeemed": N_("Redeemed a voucher"),
+    "voucher_redemption_undone": N_("Voucher redemption undone"),
 }
 
 # Where a visitor opened the page (visitor platforms, not account platforms).

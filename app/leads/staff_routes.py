@@ -33,6 +33,8 @@ from app.leads.schemas import (
 from app.links.schemas import CHANNEL_LABELS, KIND_LABELS
 from app.staff.auth import requires_role
 from app.staff.schemas import Staff
+from app.vouchers import service as vouchers
+from app.vouchers.schemas import STATUS_LABELS as VOUCHER_STATUS_LABELS
 
 Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 QueryText = Annotated[str, QueryParameter(max_length=64)]
@@ -44,6 +46,7 @@ LABELS = {
     "channel": CHANNEL_LABELS,
     "kind": KIND_LABELS,
     "platform": VISITOR_PLATFORM_LABELS,
+    "voucher": VOUCHER_STATUS_LABELS,
 }
 
 
@@ -116,6 +119,7 @@ class LeadsController(Controller):
         context = {
             "staff": staff,
             "lead": await queries.lead_detail(db, lead_id),
+            "vouchers": await vouchers.for_lead(db, lead_id),
             "statuses": STAFF_STATUSES,
             "labels": LABELS,
             "can_edit": staff.has_role("sales"),

@@ -1,0 +1,1 @@
+"""Vouchers: staff look up, redeem and undo the codes visitors won (issue 5)."""

@@ -1,0 +1,267 @@
+"""The staff redemption page (phone-first: type or scan, look up, confirm) and the till API."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote, unquote
+
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import Cookie
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody, URLEncodedBody
+from litestar.response import Template
+from litestar.types import ControllerRouterHandler
+from litestar_htmx import HTMXRequest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.errors import DomainError
+from app.core.handlers import render_error
+from app.core.i18n import gettext as _
+from app.core.ratelimit import RateLimiter
+from app.events.service import Tracker
+from app.settings import Settings
+from app.staff.auth import requires_role
+from app.staff.schemas import Staff
+from app.vouchers import service
+from app.vouchers.schemas import STATUS_LABELS, RedeemResult, VoucherForm, VoucherRedeem
+
+STAFF_ROLES = ("sales", "host", "marketer")  # and admin, who holds every role
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _say(exc: DomainError) -> str:
+    message = _(exc.message)
+    return message % exc.params if exc.params else message
+
+
+def _store_cookie_name(staff: Staff) -> str:
+    # Per staff member: a shared counter phone remembers each person's own store.
+    return f"lk_store_{staff.id}"
+
+
+def remembered_store(request: Request[Any, Any, Any], staff: Staff) -> str:
+    raw = request.cookies.get(_store_cookie_name(staff), "")
+    try:
+        return service.clean_store(unquote(raw))
+    except DomainError:
+        return ""
+
+
+def typed_store(request: Request[Any, Any, Any], staff: Staff, raw: str) -> str:
+    """The store the form named, if it is a valid one; else the remembered one."""
+    try:
+        return service.clean_store(raw)
+    except DomainError:
+        return remembered_store(request, staff)
+
+
+def _store_cookie(staff: Staff, store: str) -> Cookie:
+    return Cookie(
+        key=_store_cookie_name(staff),
+        value=quote(store, safe=""),
+        max_age=365 * 86400,
+        path="/staff/vouchers",
+        httponly=True,
+        samesite="lax",
+    )
+
+
+class VoucherController(Controller):
+    path = "/staff/vouchers"
+    guards = [requires_role(*STAFF_ROLES)]  # noqa: RUF012
+
+    async def _panel(
+        self,
+        request: HTMXRequest,
+        db: AsyncSession,
+        staff: Staff,
+        settings: Settings,
+        *,
+        store: str,
+        status: int = 200,
+        remember: bool = False,
+        **extra: Any,
+    ) -> Template:
+        context: dict[str, Any] = {
+            "staff": staff,
+            "store": store,
+            "voucher": None,
+            "outcome": None,
+            "error": None,
+            "typed": "",
+            "recent": await service.recent(db, staff, store, settings.voucher_undo_minutes),
+            "undo_minutes": settings.voucher_undo_minutes,
+            "status_labels": STATUS_LABELS,
+            **extra,
+        }
+        name = "staff/_vouchers.html" if request.htmx else "staff/vouchers.html"
+        return Template(
+            name,
+            context=context,
+            status_code=status,
+            headers=NO_STORE,
+            cookies=[_store_cookie(staff, store)] if remember and store else None,
+        )
+
+    @get("/")
+    async def page(
+        self,
+        request: HTMXRequest,
+        db_session: NamedDependency[AsyncSession],
+        staff: NamedDependency[Staff],
+        settings: NamedDependency[Settings],
+    ) -> Template:
+        """The redemption page: store, code (typed or scanned), today's redemptions here."""
+        store = remembered_store(request, staff)
+        return await self._panel(request, db_session, staff, settings, store=store)
+
+    @post("/lookup", status_code=200)
+    async def lookup(
+        self,
+        request: HTMXRequest,
+        db_session: NamedDependency[AsyncSession],
+        staff: NamedDependency[Staff],
+        settings: NamedDependency[Settings],
+        limiter: NamedDependency[RateLimiter],
+        ip: NamedDependency[str],
+        data: URLEncodedBody[VoucherForm],
+    ) -> Template:
+        """Show the voucher behind a code before redeeming it; refusals say why."""
+        store = typed_store(request, staff, data.store)
+        try:
+            voucher = await service.lookup(
+                db_session, limiter, staff, data, ip, settings.voucher_undo_minutes
+            )
+        except DomainError as exc:
+            await db_session.rollback()
+            return await self._panel(
+                request,
+                db_session,
+                staff,
+                settings,
+                store=store,
+                status=exc.status,
+                remember=True,
+                error=_say(exc),
+                typed=data.code[:64],
+            )
+        return await self._panel(
+            request,
+            db_session,
+            staff,
+            settings,
+            store=store,
+            remember=True,
+            voucher=voucher,
+            outcome="found",
+        )
+
+    @post("/redeem", status_code=200)
+    async def redeem(
+        self,
+        request: HTMXRequest,
+        db_session: NamedDependency[AsyncSession],
+        staff: NamedDependency[Staff],
+        settings: NamedDependency[Settings],
+        limiter: NamedDependency[RateLimiter],
+        tracker: NamedDependency[Tracker],
+        ip: NamedDependency[str],
+        data: URLEncodedBody[VoucherForm],
+    ) -> Template:
+        """Redeem the voucher shown: once, atomically, audited."""
+        store = typed_store(request, staff, data.store)
+        try:
+            voucher = await service.redeem(
+                db_session, limiter, tracker, staff, data, ip, settings.voucher_undo_minutes
+            )
+        except DomainError as exc:
+            await db_session.rollback()
+            return await self._panel(
+                request,
+                db_session,
+                staff,
+                settings,
+                store=store,
+                status=exc.status,
+                error=_say(exc),
+                typed=data.code[:64],
+            )
+        return await self._panel(
+            request,
+            db_session,
+            staff,
+            settings,
+            store=store,
+            remember=True,
+            voucher=voucher,
+            outcome="redeemed",
+        )
+
+    @post("/{claim_id:int}/undo", status_code=200)
+    async def undo(
+        self,
+        request: HTMXRequest,
+        db_session: NamedDependency[AsyncSession],
+        staff: NamedDependency[Staff],
+        settings: NamedDependency[Settings],
+        tracker: NamedDependency[Tracker],
+        ip: NamedDependency[str],
+        claim_id: FromPath[int],
+    ) -> Template:
+        """Undo a redemption: the staff member who made it, or an admin, within the window."""
+        store = remembered_store(request, staff)
+        try:
+            voucher = await service.undo(
+                db_session, tracker, staff, claim_id, ip, settings.voucher_undo_minutes, store
+            )
+        except DomainError as exc:
+            await db_session.rollback()
+            return await self._panel(
+                request,
+                db_session,
+                staff,
+                settings,
+                store=store,
+                status=exc.status,
+                error=_say(exc),
+            )
+        return await self._panel(
+            request, db_session, staff, settings, store=store, voucher=voucher, outcome="undone"
+        )
+
+
+@post("/api/v1/vouchers/redeem", guards=[requires_role(*STAFF_ROLES)], status_code=200)
+async def api_redeem(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    staff: NamedDependency[Staff],
+    settings: NamedDependency[Settings],
+    limiter: NamedDependency[RateLimiter],
+    tracker: NamedDependency[Tracker],
+    ip: NamedDependency[str],
+    data: JSONBody[VoucherRedeem],
+) -> Response[Any]:
+    """A store's till redeems a code (bearer token with a staff role); refusals are problem
+    JSON with a ``code`` (unknown, already_redeemed, expired, void, malformed, …)."""
+    form = VoucherForm(code=data.code, store=data.store)
+    try:
+        voucher = await service.redeem(
+            db_session, limiter, tracker, staff, form, ip, settings.voucher_undo_minutes
+        )
+    except DomainError as exc:
+        await db_session.rollback()
+        headers = {"Retry-After": str(exc.retry_after)} if hasattr(exc, "retry_after") else None
+        return render_error(request, exc.status, exc.code, _say(exc), exc.fields, headers)
+    result = RedeemResult(
+        code=voucher.code,
+        status=voucher.status,
+        title=voucher.title,
+        offer=voucher.offer,
+        store=voucher.redeemed_store,
+        redeemed_at=voucher.redeemed_at,
+        undo_minutes=settings.voucher_undo_minutes,
+    )
+    return Response(result, status_code=200)
+
+
+ROUTES: list[ControllerRouterHandler] = [VoucherController, api_redeem]

@@ -1,0 +1,582 @@
+"""Voucher redemption by staff: look-up, redeem once (atomically), refusals with clear
+messages, undo within the window, the audit trail, the lead's timeline and the lead page."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+
+from app.core.ratelimit import MemoryRateLimiter
+from app.grabs.codes import display, new_code
+from app.grabs.models import Grab, GrabClaim, VoucherAudit
+from app.leads.models import Lead
+from app.leads.phone import mask
+from app.leads.schemas import china_time
+from app.staff.models import StaffUser
+from app.staff.schemas import Staff
+from app.tools.models import Tool
+from app.vouchers import service
+from app.vouchers.schemas import VoucherForm
+from tests.helpers import Browserish, soup
+
+PHONE = "+8613812345678"
+STORE = "徐汇旗舰店"
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def make_voucher(
+    client: Browserish,
+    *,
+    code: str | None = None,
+    expires_in: dt.timedelta = dt.timedelta(days=30),
+    status: str = "issued",
+    phone: str = PHONE,
+    slug: str = "grab-demo",
+) -> dict[str, Any]:
+    """A published grab tool, its grab, a lead and one won claim (the voucher), written
+    straight to the database: the grab engine is not needed to test redemption."""
+    cipher = client.app.state.cipher
+
+    async def work(db: Any) -> dict[str, Any]:
+        tool = (await db.execute(select(Tool).where(Tool.slug == slug))).scalar()
+        if tool is None:
+            tool = Tool(slug=slug, kind="grab", title="到店免费量房", status="published")
+            db.add(tool)
+            await db.flush()
+            db.add(
+                Grab(
+                    tool_id=tool.id,
+                    offer="价值 299 元的上门量房，免费",
+                    initial_stock=10,
+                    stock=9,
+                    voucher_prefix="LK",
+                    voucher_where="全国门店",
+                )
+            )
+            await db.flush()
+        grab = (await db.execute(select(Grab).where(Grab.tool_id == tool.id))).scalar_one()
+        lead = (
+            await db.execute(select(Lead).where(Lead.phone_hash == cipher.lookup_hash(phone)))
+        ).scalar()
+        if lead is None:
+            lead = Lead(
+                phone_cipher=cipher.encrypt(phone),
+                phone_hash=cipher.lookup_hash(phone),
+                phone_masked=mask(phone),
+                needs={},
+            )
+            db.add(lead)
+            await db.flush()
+        n = 1 + len((await db.execute(select(GrabClaim.id))).all())
+        claim = GrabClaim(
+            grab_id=grab.id,
+            phone_hash=lead.phone_hash,
+            n=n,
+            lead_id=lead.id,
+            claimed_at=now(),
+            code=code or new_code("LK"),
+            expires_at=now() + expires_in,
+            status=status,
+        )
+        db.add(claim)
+        await db.flush()
+        return {"id": claim.id, "code": claim.code, "lead_id": lead.id, "tool_id": tool.id}
+
+    return dict(client.run(work))
+
+
+def claim(client: Browserish, claim_id: int) -> GrabClaim:
+    async def work(db: Any) -> GrabClaim:
+        return (await db.execute(select(GrabClaim).where(GrabClaim.id == claim_id))).scalar_one()
+
+    found: GrabClaim = client.run(work)
+    return found
+
+
+def audits(client: Browserish) -> list[tuple[str, str, str, str]]:
+    """(action, reason, store, staff username) per audit row, oldest first."""
+
+    async def work(db: Any) -> list[tuple[str, str, str, str]]:
+        rows = await db.execute(
+            select(VoucherAudit, StaffUser.username)
+            .outerjoin(StaffUser, StaffUser.id == VoucherAudit.staff_id)
+            .order_by(VoucherAudit.id)
+        )
+        return [(a.action, a.reason, a.store, name or "") for a, name in rows]
+
+    return list(client.run(work))
+
+
+def login(client: Browserish, username: str) -> None:
+    """Sign in, with English pages: the assertions read the msgids, whatever the catalogs
+    hold (the Chinese wording is checked in the browser test)."""
+    client.raw.cookies.clear()
+    assert client.login(username).status_code == 303
+    client.raw.cookies.set("lk_lang", "en")
+
+
+def post(client: Browserish, path: str, data: dict[str, str], htmx: bool = True) -> httpx.Response:
+    headers = {"HX-Request": "true"} if htmx else {}
+    return client.submit(path, data, page="/staff/vouchers", headers=headers)
+
+
+def result_text(response: httpx.Response) -> str:
+    found = soup(response).select_one("#voucher-result")
+    assert found is not None, response.text[:2000]
+    return found.get_text(" ", strip=True)
+
+
+@pytest.fixture
+def staff(client: Browserish) -> Browserish:
+    for username, role in (
+        ("sam", "sales"),
+        ("sue", "sales"),
+        ("hana", "host"),
+        ("mara", "marketer"),
+        ("ada", "admin"),
+    ):
+        client.make_staff(username, role)
+    return client
+
+
+def flush(client: Browserish) -> None:
+    client.raw.blocking_portal.call(client.app.state.tracker.flush)
+
+
+def test_look_up_then_redeem(staff: Browserish) -> None:
+    voucher = make_voucher(staff)
+    login(staff, "sam")
+    page = staff.get("/staff/vouchers")
+    assert page.status_code == 200
+    code_input = soup(page).select_one("#voucher-code")
+    assert code_input is not None
+    assert code_input["autocapitalize"] == "characters" and code_input["inputmode"] == "text"
+    assert soup(page).select_one("#voucher-scan") is not None
+    assert 'src="/static/vendor/jsQR-1.4.0.min.js' in page.text
+
+    found = post(staff, "/staff/vouchers/lookup", {"code": voucher["code"], "store": STORE})
+    assert found.status_code == 200
+    shown = result_text(found)
+    assert "到店免费量房" in shown and "138****5678" in shown and "Not yet redeemed" in shown
+    assert display(voucher["code"]) in shown
+    assert "13812345678" not in found.text
+    assert claim(staff, voucher["id"]).status == "issued"  # a look-up changes nothing
+    assert "lk_store_" in found.headers.get("set-cookie", "")
+
+    done = post(staff, "/staff/vouchers/redeem", {"code": voucher["code"], "store": STORE})
+    assert done.status_code == 200
+    assert "Redeemed." in result_text(done)
+    row = claim(staff, voucher["id"])
+    assert row.status == "redeemed" and row.redeemed_store == STORE
+    assert row.redeemed_at is not None and row.redeemed_by is not None
+    assert audits(staff) == [("redeem", "", STORE, "sam")]
+    recent = soup(done).select("#voucher-recent tbody tr")
+    assert len(recent) == 1 and display(voucher["code"]) in recent[0].get_text()
+
+    # The store is remembered for this staff member: the next page load has it filled in.
+    again = staff.get("/staff/vouchers")
+    store_input = soup(again).select_one("#voucher-store")
+    assert store_input is not None and store_input["value"] == STORE
+
+
+def test_redeeming_twice_is_refused_with_when_who_where(staff: Browserish) -> None:
+    voucher = make_voucher(staff)
+    login(staff, "sam")
+    assert (
+        post(staff, "/staff/vouchers/redeem", {"code": voucher["code"], "store": STORE}).status_code
+        == 200
+    )
+    first = claim(staff, voucher["id"])
+
+    login(staff, "sue")
+    for path in ("/staff/vouchers/lookup", "/staff/vouchers/redeem"):
+        again = post(staff, path, {"code": voucher["code"], "store": "静安店"})
+        assert again.status_code == 409
+        message = result_text(again)
+        assert "Already redeemed on " in message and "cannot be redeemed again" in message
+        assert f" by sam at {STORE}." in message
+        assert china_time(first.redeemed_at) in message
+    after = claim(staff, voucher["id"])
+    assert (after.status, after.redeemed_by, after.redeemed_store, after.redeemed_at) == (
+        "redeemed",
+        first.redeemed_by,
+        STORE,
+        first.redeemed_at,
+    )
+    assert audits(staff) == [
+        ("redeem", "", STORE, "sam"),
+        ("refused", "already_redeemed", "静安店", "sue"),
+        ("refused", "already_redeemed", "静安店", "sue"),
+    ]
+
+
+def test_expired_unknown_and_void_are_refused(staff: Browserish) -> None:
+    expired = make_voucher(staff, expires_in=-dt.timedelta(minutes=1))
+    void = make_voucher(staff, status="void")
+    login(staff, "sam")
+
+    refused = post(staff, "/staff/vouchers/redeem", {"code": expired["code"], "store": STORE})
+    assert refused.status_code == 409
+    assert "This voucher expired on " in result_text(refused)
+    assert claim(staff, expired["id"]).status == "issued"
+
+    unknown = post(staff, "/staff/vouchers/lookup", {"code": "LK 0000 0000 0000", "store": STORE})
+    assert unknown.status_code == 404
+    assert "No voucher has this code" in result_text(unknown)
+
+    voided = post(staff, "/staff/vouchers/redeem", {"code": void["code"], "store": STORE})
+    assert voided.status_code == 409
+    assert "has been voided" in result_text(voided)
+    assert claim(staff, void["id"]).status == "void"
+
+    assert [(a, r) for a, r, _, _ in audits(staff)] == [
+        ("refused", "expired"),
+        ("refused", "unknown"),
+        ("refused", "void"),
+    ]
+
+
+def test_normalised_input(staff: Browserish) -> None:
+    login(staff, "sam")
+    # A body with zeros and ones, typed with lowercase, spaces, dashes and the look-alikes.
+    voucher = make_voucher(staff, code="LK0A1B0C1D0E1F")
+    typed = " lk-oa1b  Oc1d-oeif "  # o→0, i→1, lower case, separators
+    found = post(staff, "/staff/vouchers/lookup", {"code": typed, "store": STORE})
+    assert found.status_code == 200, result_text(found)
+    assert display("LK0A1B0C1D0E1F") in result_text(found)
+    done = post(
+        staff, "/staff/vouchers/redeem", {"code": "LK 0A1B 0C1D 0E1F".lower(), "store": STORE}
+    )
+    assert done.status_code == 200
+    assert claim(staff, voucher["id"]).status == "redeemed"
+    # A Chinese keyboard in full-width mode.
+    wide = make_voucher(staff, code="LK7K3M9QX2PF4H")
+    found = post(
+        staff,
+        "/staff/vouchers/lookup",
+        {"code": "ｌｋ７Ｋ３Ｍ　９ＱＸ２－ＰＦ４Ｈ", "store": STORE},
+    )
+    assert found.status_code == 200 and display(wide["code"]) in result_text(found)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"code": "", "store": STORE}, "Enter a voucher code."),
+        ({"code": "x" * 200, "store": STORE}, "This is not a voucher code"),
+        ({"code": "<script>alert(1)</script>", "store": STORE}, "No voucher has this code"),
+        ({"code": "LK' OR 1=1 --", "store": STORE}, "This is not a voucher code"),
+        (
+            {"code": "LK 7K3M 9QX2 PF4H 7K3M 9QX2 PF4H", "store": STORE},
+            "This is not a voucher code",
+        ),
+        ({"code": "LK\x007K3M9QX2PF4H", "store": STORE}, "No voucher has this code"),
+        ({"code": "{code}", "store": ""}, "Enter the store you are redeeming at first."),
+        ({"code": "{code}", "store": "店\x00"}, "The store name must be at most 64 characters"),
+        ({"code": "{code}", "store": "店" * 65}, "The store name must be at most 64 characters"),
+        ({"code": "{code}", "store": "\u202eevil"}, "The store name must be at most 64 characters"),
+    ],
+)
+def test_hostile_input_gets_a_clear_message_and_changes_nothing(
+    staff: Browserish, data: dict[str, str], message: str
+) -> None:
+    voucher = make_voucher(staff)
+    login(staff, "sam")
+    form = {key: value.replace("{code}", voucher["code"]) for key, value in data.items()}
+    for path in ("/staff/vouchers/lookup", "/staff/vouchers/redeem"):
+        response = post(staff, path, form)
+        assert 400 <= response.status_code < 500
+        assert message in result_text(response)
+    assert claim(staff, voucher["id"]).status == "issued"
+    assert all(action == "refused" for action, *_ in audits(staff))
+
+
+def test_huge_body_is_refused_by_the_framework_with_a_message(staff: Browserish) -> None:
+    voucher = make_voucher(staff)
+    login(staff, "sam")
+    response = post(staff, "/staff/vouchers/redeem", {"code": "A" * 5000, "store": STORE})
+    assert response.status_code == 400
+    assert "Please check what you entered" in response.text
+    assert claim(staff, voucher["id"]).status == "issued"
+    assert audits(staff) == []
+
+
+def test_roles_login_and_csrf(staff: Browserish) -> None:
+    voucher = make_voucher(staff)
+    staff.raw.cookies.clear()
+    anonymous = staff.get("/staff/vouchers", follow_redirects=False)
+    assert anonymous.status_code in (302, 303)
+    assert anonymous.headers["location"].startswith("/staff/login?next=/staff/vouchers")
+    htmx = staff.raw.post(
+        "/staff/vouchers/redeem",
+        data={"code": voucher["code"], "store": STORE},
+        headers={"HX-Request": "true"},
+    )
+    assert htmx.status_code in (200, 403)  # CSRF first, or the whole page to the login
+
+    for username in ("sam", "hana", "mara", "ada"):
+        login(staff, username)
+        assert staff.get("/staff/vouchers").status_code == 200
+
+    login(staff, "sam")
+    no_csrf = staff.raw.post(
+        "/staff/vouchers/redeem", data={"code": voucher["code"], "store": STORE}
+    )
+    assert no_csrf.status_code == 403
+    assert claim(staff, voucher["id"]).status == "issued"
+    assert audits(staff) == []
+
+    # API: bearer token with a staff role only; a session cookie is no credential there.
+    api = staff.raw.post("/api/v1/vouchers/redeem", json={"code": voucher["code"], "store": STORE})
+    assert api.status_code == 401
+    assert claim(staff, voucher["id"]).status == "issued"
+
+
+def test_a_role_outside_staff_roles_is_forbidden(staff: Browserish) -> None:
+    """Every staff role may redeem; a token or user with an unknown role may not."""
+
+    async def odd_role(db: Any) -> None:
+        await db.execute(update(StaffUser).where(StaffUser.username == "hana").values(role="kiosk"))
+
+    staff.run(odd_role)
+    login(staff, "hana")
+    assert staff.get("/staff/vouchers").status_code == 403
+
+
+def test_concurrent_redemption_exactly_one_wins(staff: Browserish) -> None:
+    voucher = make_voucher(staff)
+    app = staff.app
+    ids = staff.run(lambda db: _staff_ids(db, ["sam", "sue", "hana", "mara"]))
+
+    async def race() -> list[str]:
+        async def one(staff_id: int, username: str) -> str:
+            who = Staff(id=staff_id, username=username, display_name=username, role="sales")
+            async with app.state.sessionmaker() as db:
+                try:
+                    await service.redeem(
+                        db,
+                        MemoryRateLimiter(),
+                        app.state.tracker,
+                        who,
+                        VoucherForm(code=voucher["code"], store=f"{username}店"),
+                        "127.0.0.1",
+                        10,
+                    )
+                except service.AlreadyRedeemed:
+                    return "refused"
+                return "redeemed"
+
+        return list(await asyncio.gather(*(one(i, name) for name, i in ids.items())))
+
+    outcomes = staff.raw.blocking_portal.call(race)
+    assert sorted(outcomes) == ["redeemed", "refused", "refused", "refused"]
+    rows = audits(staff)
+    assert sorted(a for a, *_ in rows) == ["redeem", "refused", "refused", "refused"]
+    winner = next(store for action, _, store, _ in rows if action == "redeem")
+    assert claim(staff, voucher["id"]).redeemed_store == winner
+
+
+async def _staff_ids(db: Any, names: list[str]) -> dict[str, int]:
+    rows = await db.execute(
+        select(StaffUser.username, StaffUser.id).where(StaffUser.username.in_(names))
+    )
+    return dict(rows.all())
+
+
+def _age_redemption(client: Browserish, claim_id: int, minutes: int) -> None:
+    async def work(db: Any) -> None:
+        await db.execute(
+            update(GrabClaim)
+            .where(GrabClaim.id == claim_id)
+            .values(redeemed_at=now() - dt.timedelta(minutes=minutes))
+        )
+
+    client.run(work)
+
+
+def test_undo_inside_and_outside_the_window(staff: Browserish) -> None:
+    voucher = make_voucher(staff)
+    login(staff, "sam")
+    post(staff, "/staff/vouchers/redeem", {"code": voucher["code"], "store": STORE})
+
+    # Someone else (not an admin) may not undo it.
+    login(staff, "sue")
+    other = post(staff, f"/staff/vouchers/{voucher['id']}/undo", {})
+    assert other.status_code == 403
+    assert "Only the staff member who redeemed this voucher" in result_text(other)
+    assert claim(staff, voucher["id"]).status == "redeemed"
+
+    login(staff, "sam")
+    page = staff.get("/staff/vouchers")
+    assert soup(page).select_one(f"#redeemed-{voucher['id']} form[hx-post$='/undo']") is not None
+    undone = post(staff, f"/staff/vouchers/{voucher['id']}/undo", {})
+    assert undone.status_code == 200
+    assert "Redemption undone" in result_text(undone)
+    row = claim(staff, voucher["id"])
+    assert (row.status, row.redeemed_at, row.redeemed_by, row.redeemed_store) == (
+        "issued",
+        None,
+        None,
+        "",
+    )
+    # Undone twice: nothing to undo.
+    twice = post(staff, f"/staff/vouchers/{voucher['id']}/undo", {})
+    assert twice.status_code == 409 and "nothing to undo" in result_text(twice)
+
+    # Redeemed again, then the window passes: too late, even for the redeemer.
+    post(staff, "/staff/vouchers/redeem", {"code": voucher["code"], "store": STORE})
+    _age_redemption(staff, voucher["id"], 11)
+    late = post(staff, f"/staff/vouchers/{voucher['id']}/undo", {})
+    assert late.status_code == 409
+    assert "only within 10 minutes" in result_text(late)
+    assert claim(staff, voucher["id"]).status == "redeemed"
+    assert soup(staff.get("/staff/vouchers")).select_one(f"#redeemed-{voucher['id']} form") is None
+
+    # An admin may undo someone else's redemption inside the window, not after it.
+    login(staff, "ada")
+    assert post(staff, f"/staff/vouchers/{voucher['id']}/undo", {}).status_code == 409
+    _age_redemption(staff, voucher["id"], 3)
+    assert post(staff, f"/staff/vouchers/{voucher['id']}/undo", {}).status_code == 200
+    assert claim(staff, voucher["id"]).status == "issued"
+
+    assert [(a, r, who) for a, r, _, who in audits(staff)] == [
+        ("redeem", "", "sam"),
+        ("refused", "undo_not_allowed", "sue"),
+        ("undo", "", "sam"),
+        ("refused", "not_redeemed", "sam"),
+        ("redeem", "", "sam"),
+        ("refused", "undo_too_late", "sam"),
+        ("refused", "undo_too_late", "ada"),
+        ("undo", "", "ada"),
+    ]
+    # Each row names the store the voucher was redeemed at; "nothing to undo" has none (and
+    # this browser remembers none: signing in again cleared its cookies).
+    assert [store for _, _, store, _ in audits(staff)] == [STORE] * 3 + [""] + [STORE] * 4
+
+
+def test_audit_records_ip(staff: Browserish) -> None:
+    voucher = make_voucher(staff)
+    login(staff, "sam")
+    post(staff, "/staff/vouchers/redeem", {"code": voucher["code"], "store": STORE})
+
+    async def work(db: Any) -> tuple[str, int | None, str]:
+        row = (await db.execute(select(VoucherAudit))).scalar_one()
+        return row.ip, row.claim_id, row.code
+
+    ip, claim_id, code = staff.run(work)
+    assert ip and claim_id == voucher["id"] and code == voucher["code"]
+
+
+def test_timeline_and_lead_page(staff: Browserish) -> None:
+    voucher = make_voucher(staff)
+    make_voucher(staff, expires_in=-dt.timedelta(days=1))
+    login(staff, "sam")
+    post(staff, "/staff/vouchers/redeem", {"code": voucher["code"], "store": STORE})
+    post(staff, f"/staff/vouchers/{voucher['id']}/undo", {})
+    post(staff, "/staff/vouchers/redeem", {"code": voucher["code"], "store": STORE})
+    flush(staff)
+
+    page = staff.get(f"/staff/leads/{voucher['lead_id']}")
+    assert page.status_code == 200
+    events = [
+        (row["data-event"], row.select("td.tool")[0].get_text(strip=True))
+        for row in soup(page).select("#timeline tbody tr[data-event]")
+    ]
+    assert events == [
+        ("voucher_redeemed", "到店免费量房"),
+        ("voucher_redemption_undone", "到店免费量房"),
+        ("voucher_redeemed", "到店免费量房"),
+    ]
+    timeline = soup(page).select("#timeline")[0].get_text(" ", strip=True)
+    assert "Redeemed a voucher" in timeline and "Voucher redemption undone" in timeline
+    assert f"store: {STORE}" in timeline
+
+    vouchers = soup(page).select("#lead-vouchers tbody tr")
+    assert len(vouchers) == 2
+    texts = [row.get_text(" ", strip=True) for row in vouchers]
+    redeemed = next(t for t in texts if display(voucher["code"]) in t)
+    assert "Redeemed" in redeemed and STORE in redeemed and "sam" in redeemed
+    assert any("Expired" in t for t in texts)
+
+
+def test_lookups_are_rate_limited_per_staff_member(
+    staff: Browserish, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(service, "LOOKUPS_PER_MINUTE", 5)
+    # Fixed one-minute windows: start well inside one so the count is not reset halfway.
+    if time.time() % 60 > 50:
+        time.sleep(61 - time.time() % 60)
+    login(staff, "sam")
+    csrf = staff.csrf("/staff/vouchers")
+    statuses = [
+        staff.raw.post(
+            "/staff/vouchers/lookup",
+            data={"_csrf_token": csrf, "code": f"LK{i:012d}", "store": STORE},
+            headers={"HX-Request": "true"},
+        ).status_code
+        for i in range(service.LOOKUPS_PER_MINUTE + 1)
+    ]
+    assert statuses[:-1] == [404] * service.LOOKUPS_PER_MINUTE
+    last = staff.raw.post(
+        "/staff/vouchers/lookup",
+        data={"_csrf_token": csrf, "code": "LK000000000001", "store": STORE},
+        headers={"HX-Request": "true"},
+    )
+    assert statuses[-1] == 429 and last.status_code == 429
+    assert "Too many voucher look-ups" in result_text(last)
+    # Another staff member is not held up by sam's count.
+    login(staff, "sue")
+    assert (
+        post(
+            staff, "/staff/vouchers/lookup", {"code": "LK000000000001", "store": STORE}
+        ).status_code
+        == 404
+    )
+
+
+def test_api_redeem_with_a_bearer_token(staff: Browserish) -> None:
+    from app.staff import service as staff_service
+    from app.staff.schemas import ApiTokenCreate
+
+    voucher = make_voucher(staff)
+
+    async def token(db: Any) -> str:
+        admin = Staff(id=0, username="system", display_name="system", role="admin")
+        _, raw = await staff_service.create_token(
+            db, admin, ApiTokenCreate(name="门店收银", role="sales")
+        )
+        return str(raw)
+
+    bearer = {"Authorization": f"Bearer {staff.run(token)}"}
+    staff.raw.cookies.clear()
+    done = staff.raw.post(
+        "/api/v1/vouchers/redeem",
+        json={"code": voucher["code"].lower(), "store": STORE},
+        headers=bearer,
+    )
+    assert done.status_code == 200, done.text
+    body = done.json()
+    assert (
+        body["status"] == "redeemed" and body["store"] == STORE and body["code"] == voucher["code"]
+    )
+    again = staff.raw.post(
+        "/api/v1/vouchers/redeem", json={"code": voucher["code"], "store": STORE}, headers=bearer
+    )
+    assert again.status_code == 409
+    problem = again.json()
+    assert problem["code"] == "already_redeemed"
+    assert "cannot be redeemed again" in problem["detail"]
+    assert "%(" not in problem["detail"]
+    bad = staff.raw.post(
+        "/api/v1/vouchers/redeem", json={"code": "?", "store": STORE}, headers=bearer
+    )
+    assert bad.status_code == 400 and bad.json()["code"] == "malformed"
