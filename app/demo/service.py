@@ -6,6 +6,7 @@ print the login every time until the admin changes it.
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,32 @@ DEMO_GUIDE: dict[str, Any] = {
 }
 
 
+async def seed_grab(db: AsyncSession) -> None:
+    """grab-demo: 100 free measure-and-design slots, opening two minutes after seeding so the
+    first `make run` shows the countdown, then the grab."""
+    from app.grabs.schemas import GrabCreate
+    from app.grabs.service import create_grab
+
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(minutes=2)
+    await create_grab(
+        db,
+        GrabCreate(
+            slug="grab-demo",
+            title="限量 100 份：免费上门量房 + 设计方案",
+            stock=100,
+            per_phone_limit=1,
+            starts_at=start,
+            ends_at=start + dt.timedelta(days=7),
+            offer="设计师上门量房，3 天内出平面布局和效果图方案，不满意不收费。"
+            "每个手机号限抢 1 份。",
+            voucher_prefix="LF",
+            voucher_valid_days=30,
+            voucher_where="装修家体验店（任一门店），凭券码或二维码到店核销。",
+        ),
+        by="demo",
+    )
+
+
 async def seed_tools(db: AsyncSession) -> None:
     """A published guide, two accounts and their tracked links (idempotent)."""
     from app.links.models import Account, TrackedLink
@@ -135,6 +162,8 @@ async def seed_tools(db: AsyncSession) -> None:
             definition=DEMO_GUIDE,
             by="demo",
         )
+    if await db.scalar(select(Tool.id).where(Tool.slug == "grab-demo")) is None:
+        await seed_grab(db)
     for slug in BUILTIN_SLUGS:
         if await db.scalar(select(Tool.id).where(Tool.slug == slug)) is None:
             definition = msgspec.to_builtins(builtin(slug))

@@ -18,6 +18,7 @@ from app.core.errors import NotFound
 from app.events.schemas import GateShown, LinkOpened, ResultShown, ToolViewed
 from app.events.service import Tracker
 from app.gate.routes import gate_context
+from app.grabs.routes import grab_page
 from app.settings import Settings
 from app.tools import service as tools
 from app.visitors import service as visitors
@@ -66,6 +67,8 @@ async def tool_page(
     ctx = context(visitor, tool.id, version.number)
     tracker.track(ctx, ToolViewed(src=touch.src, known_src=link is not None or not touch.src))
     authorised = visitor.lead_id is not None
+    if tool.kind == "grab":
+        return await grab_page(request, tool.slug)
     if tool.kind == "calculator":
         # The gate and the result come after the visitor's answers (see app/calculators).
         submission = await calculators.latest(db_session, tool, visitor)

@@ -1,0 +1,427 @@
+"""Grabs over HTTP: the visitor's grab button (page part and JSON), the live stock stream,
+the admin JSON API and the host console."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+import segno
+from litestar import Controller, Request, Response, Router, get, post
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, JSONBody, URLEncodedBody
+from litestar.response import ServerSentEvent, Template
+from litestar.response.sse import ServerSentEventMessage
+from litestar.types import ControllerRouterHandler
+from litestar_htmx import HTMXRequest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.errors import DomainError, RateLimited
+from app.core.i18n import gettext as _
+from app.events.schemas import EventContext, GateShown, GrabClicked, GrabRefused, GrabWon
+from app.events.service import Tracker
+from app.gate.routes import gate_context
+from app.gate.service import GateRequired
+from app.grabs.schemas import ClaimAnswer, ClaimForm, GrabCreate, GrabForm, GrabStatus, Voucher
+from app.grabs.service import Grabs, parse_form
+from app.grabs.store import Claimant, GrabInfo
+from app.leads.schemas import china_time
+from app.settings import Settings
+from app.staff.auth import requires_role
+from app.staff.schemas import Staff
+from app.visitors.web import public_id_from
+
+STREAM_SECONDS = 300  # an EventSource reconnects by itself; no stream lives forever
+HEARTBEAT_SECONDS = 15
+HOSTS = requires_role("host", "marketer")
+
+
+def provide_grabs(request: Request[Any, Any, Any]) -> Grabs:
+    grabs: Grabs = request.app.state.grabs
+    return grabs
+
+
+def _ctx(grab: GrabInfo, who: Claimant | None) -> EventContext:
+    if who is None:
+        return EventContext(tool_id=grab.tool_id, tool_version=grab.tool_version)
+    return EventContext(
+        visitor_id=who.visitor_id,
+        lead_id=who.lead_id,
+        link_id=who.link_id,
+        platform=who.platform,
+        tool_id=grab.tool_id,
+        tool_version=grab.tool_version,
+    )
+
+
+def _track(tracker: Tracker, grab: GrabInfo, who: Claimant, answer: ClaimAnswer) -> None:
+    ctx = _ctx(grab, who)
+    tracker.track(ctx, GrabClicked())
+    if answer.result == "won" and answer.voucher is not None:
+        tracker.track(ctx, GrabWon(n=answer.voucher.n))
+    else:
+        tracker.track(ctx, GrabRefused(reason=answer.result))
+
+
+def qr_data_uri(code: str) -> str:
+    """The voucher code as a QR image (a data: URI, which the CSP allows for images)."""
+    return str(segno.make_qr(code, error="m").svg_data_uri(scale=6, border=2))
+
+
+def voucher_view(v: Voucher) -> dict[str, Any]:
+    return {
+        "code": v.code,
+        "display": v.display,
+        "n": v.n,
+        "expires": china_time(v.expires_at),
+        "where": v.where,
+        "qr": qr_data_uri(v.code),
+    }
+
+
+async def page_context(
+    grabs: Grabs,
+    settings: Settings,
+    grab: GrabInfo,
+    who: Claimant | None,
+    *,
+    answer: ClaimAnswer | None = None,
+    error: str | None = None,
+) -> dict[str, Any]:
+    """What tools/grab.html and its panel need."""
+    status = await grabs.status(grab.slug)
+    vouchers = await grabs.vouchers_of(grab, who.phone_hash) if who else []
+    fresh = answer.voucher if answer is not None else None
+    if fresh is not None and all(v.code != fresh.code for v in vouchers):
+        vouchers.append(fresh)
+    return {
+        "grab": grab,
+        "status": status,
+        "authorised": who is not None,
+        "answer": answer,
+        "error": error,
+        "vouchers": [voucher_view(v) for v in vouchers],
+        "can_claim_more": len(vouchers) < grab.per_phone_limit,
+        "idempotency_key": secrets.token_urlsafe(16),
+        "starts_at_text": china_time(grab.starts_at),
+        "ends_at_text": china_time(grab.ends_at),
+        **gate_context(settings, next=f"/t/{grab.slug}"),
+    }
+
+
+# Visitors.
+
+
+@post("/t/{slug:str}/grab", status_code=200)
+async def grab_form(
+    request: HTMXRequest,
+    slug: FromPath[str],
+    grabs: NamedDependency[Grabs],
+    settings: NamedDependency[Settings],
+    tracker: NamedDependency[Tracker],
+    ip: NamedDependency[str],
+    data: URLEncodedBody[ClaimForm],
+) -> Template:
+    """The page's grab button: the panel again, with the outcome (or the gate)."""
+    grab = await grabs.info(slug)
+    who = await grabs.claimant(public_id_from(settings, request.scope))
+    name = "tools/_grab_panel.html" if request.htmx else "tools/grab.html"
+    if who is None:
+        tracker.track(_ctx(grab, None), GateShown())
+        ctx = await page_context(grabs, settings, grab, None)
+        return Template(name, context=ctx, status_code=401)
+    try:
+        answer = (await grabs.claim(slug, who, data.idempotency_key or None, ip))[1]
+    except RateLimited as exc:
+        events = _ctx(grab, who)
+        tracker.track(events, GrabClicked())
+        tracker.track(events, GrabRefused(reason="rate_limited"))
+        page = await page_context(grabs, settings, grab, who, error=_(exc.message))
+        return Template(name, context=page, status_code=429)
+    _track(tracker, grab, who, answer)
+    page = await page_context(grabs, settings, grab, who, answer=answer)
+    return Template(name, context=page)
+
+
+@get("/api/v1/grabs/{slug:str}")
+async def grab_status(slug: FromPath[str], grabs: NamedDependency[Grabs]) -> Response[GrabStatus]:
+    """State and stock left (the live page's polling fallback)."""
+    return Response(await grabs.status(slug), headers={"Cache-Control": "no-store"})
+
+
+@post("/api/v1/grabs/{slug:str}/claim", status_code=200)
+async def grab_claim(
+    request: Request[Any, Any, Any],
+    slug: FromPath[str],
+    grabs: NamedDependency[Grabs],
+    settings: NamedDependency[Settings],
+    tracker: NamedDependency[Tracker],
+    ip: NamedDependency[str],
+) -> Response[Any]:
+    """200 {"result", "voucher"?}; 401 {"result": "gate_required"}; 429 {"result":
+    "rate_limited"}. The same Idempotency-Key from the same phone gets the same answer."""
+    grab = await grabs.info(slug)
+    who = await grabs.claimant(public_id_from(settings, request.scope))
+    if who is None:
+        return Response(
+            {"result": "gate_required", "detail": _(GateRequired.default_message)},
+            status_code=401,
+        )
+    key = request.headers.get("idempotency-key")
+    try:
+        answer = (await grabs.claim(slug, who, key, ip))[1]
+    except RateLimited as exc:
+        ctx = _ctx(grab, who)
+        tracker.track(ctx, GrabClicked())
+        tracker.track(ctx, GrabRefused(reason="rate_limited"))
+        return Response(
+            {"result": "rate_limited", "detail": _(exc.message), "retry_after": exc.retry_after},
+            status_code=429,
+            headers={"Retry-After": str(exc.retry_after)},
+        )
+    _track(tracker, grab, who, answer)
+    return Response(answer)
+
+
+@get("/api/v1/grabs/{slug:str}/events")
+async def grab_events(slug: FromPath[str], grabs: NamedDependency[Grabs]) -> ServerSentEvent:
+    """Server-sent events: ``status`` (the GrabStatus JSON) whenever it changes."""
+    grab = await grabs.info(slug)
+
+    async def stream() -> AsyncIterator[ServerSentEventMessage]:
+        last = b""
+        quiet_since = time.monotonic()
+        until = time.monotonic() + STREAM_SECONDS
+        while time.monotonic() < until:
+            status = await grabs.status(slug)
+            payload = msgspec.json.encode(status)
+            if payload != last:
+                last, quiet_since = payload, time.monotonic()
+                yield ServerSentEventMessage(data=payload.decode(), event="status")
+            elif time.monotonic() - quiet_since > HEARTBEAT_SECONDS:
+                quiet_since = time.monotonic()
+                yield ServerSentEventMessage(comment="keep-alive")
+            timeout = 5.0
+            if status.starts_in is not None:
+                timeout = max(0.2, min(timeout, status.starts_in))
+            await grabs.live.wait(grab.id, timeout)
+
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    return ServerSentEvent(stream(), retry_duration=3000, headers=headers)
+
+
+# The admin JSON API.
+
+
+@post("/api/v1/admin/grabs", status_code=201, guards=[requires_role("marketer")])
+async def api_create(
+    db_session: NamedDependency[AsyncSession],
+    grabs: NamedDependency[Grabs],
+    staff: NamedDependency[Staff],
+    data: JSONBody[GrabCreate],
+) -> GrabStatus:
+    """Create and publish a grab (scheduled by starts_at/ends_at, or opened by a host)."""
+    info = await grabs.create(db_session, data, by=staff.username)
+    await db_session.commit()
+    return await grabs.status(info.slug)
+
+
+async def _set_mode(db: AsyncSession, grabs: Grabs, slug: str, mode: str) -> GrabStatus:
+    info = await grabs.set_mode(db, slug, mode)  # type: ignore[arg-type]
+    await db.commit()
+    grabs.announce(info.id)
+    return await grabs.status(info.slug)
+
+
+@post("/api/v1/admin/grabs/{slug:str}/open", status_code=200, guards=[HOSTS])
+async def api_open(
+    slug: FromPath[str], db_session: NamedDependency[AsyncSession], grabs: NamedDependency[Grabs]
+) -> GrabStatus:
+    return await _set_mode(db_session, grabs, slug, "open")
+
+
+@post("/api/v1/admin/grabs/{slug:str}/close", status_code=200, guards=[HOSTS])
+async def api_close(
+    slug: FromPath[str], db_session: NamedDependency[AsyncSession], grabs: NamedDependency[Grabs]
+) -> GrabStatus:
+    return await _set_mode(db_session, grabs, slug, "closed")
+
+
+# The host console and the marketer's form.
+
+
+class ModeForm(msgspec.Struct, kw_only=True):
+    mode: str = ""
+
+
+class GrabConsole(Controller):
+    path = "/staff/grabs"
+    guards = [HOSTS]  # noqa: RUF012
+
+    async def _list(
+        self, request: HTMXRequest, db: AsyncSession, grabs: Grabs, staff: Staff, **extra: Any
+    ) -> Template:
+        status = extra.pop("status", 200)
+        rows = await grabs.console(db)
+        context = {
+            "staff": staff,
+            "rows": [
+                {
+                    "grab": info,
+                    "status": status,
+                    "starts": china_time(info.starts_at),
+                    "ends": china_time(info.ends_at),
+                }
+                for info, status in rows
+            ],
+            "error": None,
+            **extra,
+        }
+        partial = request.htmx and request.htmx.target == "grab-list"
+        name = "grabs/_console_list.html" if partial else "grabs/console.html"
+        return Template(name, context=context, status_code=status)
+
+    @get("/")
+    async def index(
+        self,
+        request: HTMXRequest,
+        db_session: NamedDependency[AsyncSession],
+        grabs: NamedDependency[Grabs],
+        staff: NamedDependency[Staff],
+    ) -> Template:
+        return await self._list(request, db_session, grabs, staff)
+
+    @post("/{slug:str}/mode", status_code=200)
+    async def set_mode(
+        self,
+        request: HTMXRequest,
+        slug: FromPath[str],
+        db_session: NamedDependency[AsyncSession],
+        grabs: NamedDependency[Grabs],
+        staff: NamedDependency[Staff],
+        data: URLEncodedBody[ModeForm],
+    ) -> Template:
+        """Open now, close now, or follow the schedule again."""
+        if data.mode not in ("open", "closed", "schedule"):
+            return await self._list(
+                request, db_session, grabs, staff, error=_("Unknown action."), status=400
+            )
+        await _set_mode(db_session, grabs, slug, data.mode)
+        return await self._list(request, db_session, grabs, staff)
+
+    @get("/new", guards=[requires_role("marketer")])
+    async def new(self, staff: NamedDependency[Staff]) -> Template:
+        return _form_page(staff, None, GrabForm(), None)
+
+    @post("/new", status_code=200, guards=[requires_role("marketer")])
+    async def create(
+        self,
+        db_session: NamedDependency[AsyncSession],
+        grabs: NamedDependency[Grabs],
+        staff: NamedDependency[Staff],
+        data: URLEncodedBody[GrabForm],
+    ) -> Template | Response[Any]:
+        try:
+            body = parse_form(data, with_slug=True)
+            assert isinstance(body, GrabCreate)
+            await grabs.create(db_session, body, by=staff.username)
+            await db_session.commit()
+        except DomainError as exc:
+            await db_session.rollback()
+            return _form_page(staff, None, data, exc)
+        return _see_console()
+
+    @get("/{slug:str}/edit", guards=[requires_role("marketer")])
+    async def edit(
+        self,
+        slug: FromPath[str],
+        db_session: NamedDependency[AsyncSession],
+        grabs: NamedDependency[Grabs],
+        staff: NamedDependency[Staff],
+    ) -> Template:
+        info = await grabs.edit_values(db_session, slug)
+        form = GrabForm(
+            slug=info.slug,
+            title=info.title,
+            offer=info.offer,
+            image_url=info.image_url,
+            stock=str(info.initial_stock),
+            per_phone_limit=str(info.per_phone_limit),
+            starts_at=_local(info.starts_at),
+            ends_at=_local(info.ends_at),
+            voucher_prefix=info.voucher_prefix,
+            voucher_valid_days=str(info.voucher_valid_days),
+            voucher_where=info.voucher_where,
+        )
+        return _form_page(staff, info.slug, form, None)
+
+    @post("/{slug:str}/edit", status_code=200, guards=[requires_role("marketer")])
+    async def update(
+        self,
+        slug: FromPath[str],
+        db_session: NamedDependency[AsyncSession],
+        grabs: NamedDependency[Grabs],
+        staff: NamedDependency[Staff],
+        data: URLEncodedBody[GrabForm],
+    ) -> Template | Response[Any]:
+        try:
+            body = parse_form(data, with_slug=False)
+            info = await grabs.update(db_session, slug, body)  # type: ignore[arg-type]
+            await db_session.commit()
+        except DomainError as exc:
+            await db_session.rollback()
+            return _form_page(staff, slug, data, exc)
+        grabs.announce(info.id)
+        return _see_console()
+
+
+def _local(at: Any) -> str:
+    return china_time(at).replace(" ", "T") if at else ""
+
+
+def _see_console() -> Response[Any]:
+    return Response(b"", status_code=303, headers={"Location": "/staff/grabs/"})
+
+
+def _form_page(staff: Staff, slug: str | None, form: GrabForm, exc: DomainError | None) -> Template:
+    return Template(
+        "grabs/form.html",
+        context={
+            "staff": staff,
+            "slug": slug,
+            "form": form,
+            "error": _(exc.message) if exc else None,
+            "fields": sorted(exc.fields) if exc else [],
+        },
+        status_code=exc.status if exc else 200,
+    )
+
+
+ROUTES: list[ControllerRouterHandler] = [
+    Router(
+        path="/",
+        route_handlers=[
+            grab_form,
+            grab_status,
+            grab_claim,
+            grab_events,
+            api_create,
+            api_open,
+            api_close,
+            GrabConsole,
+        ],
+        dependencies={"grabs": Provide(provide_grabs, sync_to_thread=False)},
+    )
+]
+
+
+async def grab_page(request: Request[Any, Any, Any], slug: str) -> Template:
+    """``/t/{slug}`` for a tool of kind grab (app.tools.routes hands over here)."""
+    grabs: Grabs = request.app.state.grabs
+    settings: Settings = request.app.state.settings
+    grab = await grabs.info(slug)
+    who = await grabs.claimant(public_id_from(settings, request.scope))
+    return Template("tools/grab.html", context=await page_context(grabs, settings, grab, who))

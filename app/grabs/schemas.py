@@ -1,0 +1,112 @@
+"""Grab bodies and answers: the admin API and the staff form, the visitor's claim answer."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+import msgspec
+
+from app.staff.schemas import PLAIN_TEXT
+
+State = Literal["scheduled", "open", "closed", "sold_out"]
+Result = Literal["won", "sold_out", "already_claimed", "not_open"]
+Mode = Literal["schedule", "open", "closed"]
+
+MAX_STOCK = 1_000_000
+MAX_PER_PHONE = 20
+
+Slug = Annotated[str, msgspec.Meta(min_length=2, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*\Z")]
+Title = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=PLAIN_TEXT)]
+# The offer and the place of redemption may run over several lines.
+MULTILINE_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e]*\Z"
+LongText = Annotated[str, msgspec.Meta(max_length=2000, pattern=MULTILINE_TEXT)]
+Stock = Annotated[int, msgspec.Meta(ge=0, le=MAX_STOCK)]
+PerPhone = Annotated[int, msgspec.Meta(ge=1, le=MAX_PER_PHONE)]
+Prefix = Annotated[str, msgspec.Meta(min_length=1, max_length=6, pattern=r"^[A-Z]+\Z")]
+ValidDays = Annotated[int, msgspec.Meta(ge=1, le=3650)]
+ImageUrl = Annotated[
+    str, msgspec.Meta(max_length=512, pattern=r"^(/static/[\w./-]*|https://\S*|)\Z")
+]
+# What a client may send as Idempotency-Key: printable ASCII, at most 64 characters.
+IDEMPOTENCY_KEY = r"^[\x21-\x7e]{1,64}\Z"
+
+
+class GrabCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """POST /api/v1/admin/grabs and the staff form."""
+
+    slug: Slug
+    title: Title
+    stock: Stock
+    per_phone_limit: PerPhone = 1
+    starts_at: dt.datetime | None = None
+    ends_at: dt.datetime | None = None
+    offer: LongText = ""
+    image_url: ImageUrl = ""
+    voucher_prefix: Prefix = "LK"
+    voucher_valid_days: ValidDays = 30
+    voucher_where: LongText = ""
+
+
+class GrabUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The staff edit form: everything but the slug. ``stock`` is the total offered."""
+
+    title: Title
+    stock: Stock
+    per_phone_limit: PerPhone = 1
+    starts_at: dt.datetime | None = None
+    ends_at: dt.datetime | None = None
+    offer: LongText = ""
+    image_url: ImageUrl = ""
+    voucher_prefix: Prefix = "LK"
+    voucher_valid_days: ValidDays = 30
+    voucher_where: LongText = ""
+
+
+class GrabForm(msgspec.Struct, kw_only=True):
+    """The staff create/edit form as posted: strings, turned into GrabCreate by the service."""
+
+    slug: Annotated[str, msgspec.Meta(max_length=64)] = ""
+    title: Annotated[str, msgspec.Meta(max_length=256)] = ""
+    offer: Annotated[str, msgspec.Meta(max_length=4000)] = ""
+    image_url: Annotated[str, msgspec.Meta(max_length=600)] = ""
+    stock: Annotated[str, msgspec.Meta(max_length=16)] = ""
+    per_phone_limit: Annotated[str, msgspec.Meta(max_length=16)] = "1"
+    starts_at: Annotated[str, msgspec.Meta(max_length=32)] = ""
+    ends_at: Annotated[str, msgspec.Meta(max_length=32)] = ""
+    voucher_prefix: Annotated[str, msgspec.Meta(max_length=16)] = "LK"
+    voucher_valid_days: Annotated[str, msgspec.Meta(max_length=16)] = "30"
+    voucher_where: Annotated[str, msgspec.Meta(max_length=4000)] = ""
+
+
+class ClaimForm(msgspec.Struct, kw_only=True):
+    """The page's grab button: the key the page was rendered with makes double taps one."""
+
+    idempotency_key: Annotated[str, msgspec.Meta(max_length=64)] = ""
+
+
+class Voucher(msgspec.Struct, kw_only=True, frozen=True):
+    code: str
+    display: str
+    n: int
+    expires_at: dt.datetime
+    where: str = ""
+
+
+class ClaimAnswer(msgspec.Struct, kw_only=True, frozen=True):
+    result: Result
+    voucher: Voucher | None = None
+
+
+class GrabStatus(msgspec.Struct, kw_only=True, frozen=True):
+    """GET /api/v1/grabs/{slug} and each live update."""
+
+    slug: str
+    title: str
+    state: State
+    stock_left: int
+    stock_total: int
+    per_phone_limit: int
+    starts_at: dt.datetime | None
+    ends_at: dt.datetime | None
+    starts_in: int | None  # seconds until the start, while scheduled

@@ -1,0 +1,142 @@
+"""Hundreds of parallel claims, with repeats per phone, on each backend: SQLite, PostgreSQL
+(SQL only) and PostgreSQL + Redis. The invariants must hold every time."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import shutil
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from app.core.ratelimit import MemoryRateLimiter
+from app.core.redis import make_redis
+from app.db.engine import make_engine, make_sessionmaker
+from app.grabs.models import Grab, GrabClaim
+from app.grabs.service import Grabs, make_grabs
+from app.grabs.store import Claimant, RedisClaimStore
+from app.settings import Settings
+from tests.conftest import POSTGRES_SKIP, REDIS_PREFIX, REDIS_TEST_URL, _base_settings, _clean_postgres
+from tests.grab_support import add_grab, make_people, open_grab
+
+BACKENDS = ["sqlite", "postgres-sql", "postgres-redis"]
+
+
+@pytest.fixture(params=BACKENDS)
+def grab_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    lots = {"grab_visitor_per_minute": 100_000, "grab_ip_per_minute": 100_000}
+    if request.param == "sqlite":
+        db = tmp_path / "leadkit.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), db)
+        return _base_settings(tmp_path, database_url=f"sqlite+aiosqlite:///{db}", **lots)
+    if POSTGRES_SKIP:
+        pytest.skip(POSTGRES_SKIP)
+    url = request.getfixturevalue("pg_url")
+    _clean_postgres(url)
+    redis_url = REDIS_TEST_URL if request.param == "postgres-redis" else ""
+    return _base_settings(
+        tmp_path, database_url=url, redis_url=redis_url, redis_prefix=REDIS_PREFIX, **lots
+    )
+
+
+async def _storm(
+    settings: Settings, *, stock: int, limit: int, phones: int, per_phone: int, attempts: int
+) -> tuple[Grabs, list[Any], list[Any]]:
+    engine = make_engine(settings)
+    sessionmaker = make_sessionmaker(engine)
+    redis = make_redis(settings)
+    grabs = make_grabs(settings, engine, sessionmaker, redis, MemoryRateLimiter())
+    await grabs.start()
+    async with sessionmaker() as db, db.begin():
+        await add_grab(db, open_grab(stock=stock, per_phone_limit=limit))
+        people = await make_people(db, settings, phones, visitors_per_phone=per_phone)
+    who = [await grabs.claimant(p.public_id) for p in people]
+    assert all(isinstance(w, Claimant) for w in who)
+    rng = random.Random(7)
+    tasks = []
+    for i in range(attempts):
+        person = who[i % len(who)]
+        # Some taps carry a key, a few of them repeated (a retry of the same tap).
+        key = f"tap-{i}" if i % 3 == 0 else (f"tap-{i - 1}" if i % 3 == 1 and rng.random() < 0.3 else None)
+        tasks.append(grabs.claim("flash", person, key, "203.0.113.9"))
+    answers = await asyncio.gather(*tasks)
+    return grabs, who, [a for _, a in answers]
+
+
+async def _finish(grabs: Grabs) -> None:
+    await grabs.stop()
+    await grabs.engine.dispose()
+    redis = getattr(grabs.store, "_redis", None)
+    if redis is not None:
+        await redis.aclose()
+
+
+@pytest.mark.parametrize(("stock", "limit"), [(100, 1), (150, 3)])
+def test_parallel_claims_never_oversell(grab_settings: Settings, stock: int, limit: int) -> None:
+    async def run() -> None:
+        grabs, _, answers = await _storm(
+            grab_settings, stock=stock, limit=limit, phones=120, per_phone=2, attempts=600
+        )
+        try:
+            results = Counter(a.result for a in answers)
+            codes = [a.voucher.code for a in answers if a.result == "won"]
+            report = await grabs.check("flash")
+            async with grabs.sessionmaker() as db:
+                rows = (
+                    await db.execute(
+                        select(GrabClaim.phone_hash, func.count()).group_by(GrabClaim.phone_hash)
+                    )
+                ).all()
+                grab = (await db.execute(select(Grab))).scalar_one()
+                db_codes = list((await db.execute(select(GrabClaim.code))).scalars())
+            won = len(set(codes))
+            assert won == min(stock, 120 * limit), results
+            assert report.ok, report.problems
+            assert report.won == won and report.won + report.remaining == stock
+            assert grab.stock == stock - won >= 0
+            assert max(count for _, count in rows) <= limit
+            assert len(db_codes) == len(set(db_codes)) == won
+            assert set(db_codes) == set(codes)
+            assert results["won"] >= won  # replays of a won tap answer "won" again
+            assert set(results) <= {"won", "sold_out", "already_claimed"}
+            if isinstance(grabs.store, RedisClaimStore):
+                assert report.redis_won == won
+        finally:
+            await _finish(grabs)
+
+    asyncio.run(run())
+
+
+def test_replayed_key_gets_the_same_voucher(grab_settings: Settings) -> None:
+    async def run() -> None:
+        engine = make_engine(grab_settings)
+        sessionmaker = make_sessionmaker(engine)
+        grabs = make_grabs(
+            grab_settings, engine, sessionmaker, make_redis(grab_settings), MemoryRateLimiter()
+        )
+        await grabs.start()
+        try:
+            async with sessionmaker() as db, db.begin():
+                await add_grab(db, open_grab(stock=5, per_phone_limit=2))
+                people = await make_people(db, grab_settings, 1)
+            who = await grabs.claimant(people[0].public_id)
+            assert who is not None
+            same = await asyncio.gather(*[grabs.claim("flash", who, "k1", "ip") for _ in range(20)])
+            codes = {a.voucher.code for _, a in same if a.voucher}
+            assert {a.result for _, a in same} == {"won"} and len(codes) == 1
+            _, second = await grabs.claim("flash", who, "k2", "ip")
+            _, third = await grabs.claim("flash", who, "k3", "ip")
+            assert second.result == "won" and second.voucher and second.voucher.n == 2
+            assert third.result == "already_claimed"
+            _, again = await grabs.claim("flash", who, "k3", "ip")
+            assert again.result == "already_claimed"
+            report = await grabs.check("flash")
+            assert report.ok and report.won == 2 and report.remaining == 3
+        finally:
+            await _finish(grabs)
+
+    asyncio.run(run())
