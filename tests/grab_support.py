@@ -78,7 +78,9 @@ def cookies(person: Person) -> dict[str, str]:
     return {VISITOR_COOKIE: person.cookie}
 
 
-def open_grab(slug: str = "flash", stock: int = 10, per_phone_limit: int = 1, **extra: Any) -> GrabCreate:
+def open_grab(
+    slug: str = "flash", stock: int = 10, per_phone_limit: int = 1, **extra: Any
+) -> GrabCreate:
     """A grab that opened a minute ago and runs for a day."""
     start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
     values: dict[str, Any] = {

@@ -57,9 +57,13 @@ def _ctx(grab: GrabInfo, who: Claimant | None) -> EventContext:
     )
 
 
-def _track(tracker: Tracker, grab: GrabInfo, who: Claimant, answer: ClaimAnswer) -> None:
+def _track(
+    tracker: Tracker, grab: GrabInfo, who: Claimant, answer: ClaimAnswer, replayed: bool
+) -> None:
     ctx = _ctx(grab, who)
     tracker.track(ctx, GrabClicked())
+    if replayed:  # the first answer was counted already
+        return
     if answer.result == "won" and answer.voucher is not None:
         tracker.track(ctx, GrabWon(n=answer.voucher.n))
     else:
@@ -134,15 +138,15 @@ async def grab_form(
         ctx = await page_context(grabs, settings, grab, None)
         return Template(name, context=ctx, status_code=401)
     try:
-        answer = (await grabs.claim(slug, who, data.idempotency_key or None, ip))[1]
+        claimed = await grabs.claim(slug, who, data.idempotency_key or None, ip)
     except RateLimited as exc:
         events = _ctx(grab, who)
         tracker.track(events, GrabClicked())
         tracker.track(events, GrabRefused(reason="rate_limited"))
         page = await page_context(grabs, settings, grab, who, error=_(exc.message))
         return Template(name, context=page, status_code=429)
-    _track(tracker, grab, who, answer)
-    page = await page_context(grabs, settings, grab, who, answer=answer)
+    _track(tracker, grab, who, claimed.answer, claimed.replayed)
+    page = await page_context(grabs, settings, grab, who, answer=claimed.answer)
     return Template(name, context=page)
 
 
@@ -172,7 +176,7 @@ async def grab_claim(
         )
     key = request.headers.get("idempotency-key")
     try:
-        answer = (await grabs.claim(slug, who, key, ip))[1]
+        claimed = await grabs.claim(slug, who, key, ip)
     except RateLimited as exc:
         ctx = _ctx(grab, who)
         tracker.track(ctx, GrabClicked())
@@ -182,8 +186,8 @@ async def grab_claim(
             status_code=429,
             headers={"Retry-After": str(exc.retry_after)},
         )
-    _track(tracker, grab, who, answer)
-    return Response(answer)
+    _track(tracker, grab, who, claimed.answer, claimed.replayed)
+    return Response(claimed.answer)
 
 
 @get("/api/v1/grabs/{slug:str}/events")

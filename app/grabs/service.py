@@ -47,6 +47,7 @@ SOLD_OUT_TTL = 1.0
 STATUS_TTL = 0.2
 _CACHE_MAX = 100_000
 _KEY = re.compile(IDEMPOTENCY_KEY)
+_SLUG = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
 
 
 class GrabNotFound(NotFound):
@@ -194,6 +195,13 @@ async def create_grab(db: AsyncSession, data: GrabCreate, by: str = "") -> GrabI
     return _info(tool, grab)
 
 
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    grab: GrabInfo
+    answer: ClaimAnswer
+    replayed: bool = False  # the answer an earlier request with the same key got
+
+
 @dataclass(slots=True)
 class _Caches:
     info: dict[str, tuple[float, GrabInfo]] = field(default_factory=dict)
@@ -245,7 +253,7 @@ class Grabs:
         hit = self._caches.info.get(slug)
         if hit is not None and hit[0] > time.monotonic():
             return hit[1]
-        if not slug or len(slug) > 64:
+        if not _SLUG.match(slug):
             raise GrabNotFound()
         async with self.sessionmaker() as db:
             row = (
@@ -327,9 +335,7 @@ class Grabs:
 
     # Claiming.
 
-    async def claim(
-        self, slug: str, who: Claimant, key: str | None, ip: str
-    ) -> tuple[GrabInfo, ClaimAnswer]:
+    async def claim(self, slug: str, who: Claimant, key: str | None, ip: str) -> Claimed:
         """One tap of the grab button by an authorised visitor. Replays with the same
         Idempotency-Key get the first answer; RateLimited past the per-visitor/IP limits."""
         grab = await self.info(slug)
@@ -338,21 +344,22 @@ class Grabs:
                 raise BadIdempotencyKey()
             earlier = await self.store.replay(grab, who, key)
             if earlier is not None:
-                return grab, earlier
+                return Claimed(grab, earlier, replayed=True)
         if not takes_claims(grab, now()):
             if key is not None:
                 await self.store.remember(grab, who, key, "not_open")
-            return grab, ClaimAnswer(result="not_open")
+            return Claimed(grab, ClaimAnswer(result="not_open"))
         sold_out_until = self._caches.sold_out.get(grab.id, 0.0)
         if key is None and sold_out_until > time.monotonic():
-            return grab, ClaimAnswer(result="sold_out")
+            return Claimed(grab, ClaimAnswer(result="sold_out"))
         await self._limit(who, ip)
         answer = await self.store.claim(grab, who, key)
         if answer.result == "sold_out":
             self._caches.sold_out[grab.id] = time.monotonic() + SOLD_OUT_TTL
         elif answer.result == "won":
+            self._caches.status.pop(grab.id, None)
             self.live.changed(grab.id)
-        return grab, answer
+        return Claimed(grab, answer)
 
     async def _limit(self, who: Claimant, ip: str) -> None:
         settings = self.settings

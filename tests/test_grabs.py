@@ -1,0 +1,375 @@
+"""Grabs over HTTP: the JSON contract, the state machine, the visitor page, the host console,
+bad input and rate limits. Each test runs on SQLite and on PostgreSQL + Redis."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from app.staff import service as staff_service
+from app.staff.schemas import ApiTokenCreate
+from tests.grab_support import Person, add_grab, cookies, make_people, open_grab
+from tests.helpers import Browserish, soup
+
+
+def bearer(client: Browserish, role: str) -> dict[str, str]:
+    _, raw = client.run(staff_service.create_token, None, ApiTokenCreate(name=role, role=role))
+    return {"Authorization": f"Bearer {raw}"}
+
+
+def people(client: Browserish, n: int, per_phone: int = 1, base: int = 0) -> list[Person]:
+    settings = client.app.state.settings
+    return client.run(make_people, settings, n, per_phone, base)  # type: ignore[no-any-return]
+
+
+def claim(
+    client: Browserish, person: Person | None, slug: str = "flash", key: str | None = None
+) -> Any:
+    headers = {"Idempotency-Key": key} if key else {}
+    client.raw.cookies.clear()
+    return client.raw.post(
+        f"/api/v1/grabs/{slug}/claim", headers=headers, cookies=cookies(person) if person else None
+    )
+
+
+def iso(at: dt.datetime) -> str:
+    return at.isoformat()
+
+
+@pytest.fixture
+def events(client: Browserish) -> list[tuple[str, Any]]:
+    seen: list[tuple[str, Any]] = []
+    client.app.state.tracker.listeners.append(
+        lambda ctx, event, at: seen.append((type(event).__struct_config__.tag, event))
+    )
+    return seen
+
+
+def test_admin_api_creates_opens_and_closes(client: Browserish) -> None:
+    marketer = bearer(client, "marketer")
+    start = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    created = client.post(
+        "/api/v1/admin/grabs",
+        json={
+            "slug": "flash",
+            "title": "限量 5 份",
+            "stock": 5,
+            "per_phone_limit": 1,
+            "starts_at": iso(start),
+        },
+        headers=marketer,
+    )
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["state"] == "scheduled" and body["stock_left"] == 5
+    assert 3500 < body["starts_in"] <= 3601
+    assert client.get("/api/v1/grabs/flash").json()["state"] == "scheduled"
+    host = bearer(client, "host")
+    opened = client.post("/api/v1/admin/grabs/flash/open", headers=host)
+    assert opened.status_code == 200 and opened.json()["state"] == "open"
+    assert client.get("/api/v1/grabs/flash").json()["state"] == "open"
+    closed = client.post("/api/v1/admin/grabs/flash/close", headers=marketer)
+    assert closed.json()["state"] == "closed"
+    # A host may open and close, not create; no token at all is 401.
+    assert (
+        client.post(
+            "/api/v1/admin/grabs", json={"slug": "x2", "title": "t", "stock": 1}, headers=host
+        ).status_code
+        == 403
+    )
+    assert client.post("/api/v1/admin/grabs/flash/open").status_code == 401
+    again = client.post(
+        "/api/v1/admin/grabs", json={"slug": "flash", "title": "t", "stock": 1}, headers=marketer
+    )
+    assert again.status_code == 409
+
+
+def test_claim_contract_won_sold_out_already_claimed_not_open(
+    client: Browserish, events: list[tuple[str, Any]]
+) -> None:
+    client.run(add_grab, open_grab(stock=2))
+    a, b, c = people(client, 3)
+    won = claim(client, a, key="tap-1")
+    assert won.status_code == 200
+    body = won.json()
+    assert body["result"] == "won"
+    assert body["voucher"]["code"].startswith("LK") and len(body["voucher"]["code"]) == 14
+    assert body["voucher"]["n"] == 1 and body["voucher"]["where"] == "旗舰店"
+    # A double tap (same key) gets the same voucher; a new tap is already_claimed.
+    assert claim(client, a, key="tap-1").json() == body
+    assert claim(client, a, key="tap-2").json() == {"result": "already_claimed", "voucher": None}
+    assert claim(client, b).json()["result"] == "won"
+    assert claim(client, c).json()["result"] == "sold_out"
+    status = client.get("/api/v1/grabs/flash").json()
+    assert status["state"] == "sold_out" and status["stock_left"] == 0
+    names = [name for name, _ in events]
+    assert names.count("grab_clicked") == 5
+    assert names.count("grab_won") == 2
+    reasons = sorted(e.reason for name, e in events if name == "grab_refused")
+    assert reasons == ["already_claimed", "sold_out"]
+
+
+def test_gate_first_and_not_open(client: Browserish) -> None:
+    start = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+    client.run(add_grab, open_grab(stock=3, starts_at=start, ends_at=start + dt.timedelta(hours=1)))
+    refused = claim(client, None)
+    assert refused.status_code == 401 and refused.json()["result"] == "gate_required"
+    (person,) = people(client, 1)
+    assert claim(client, person, key="early").json()["result"] == "not_open"
+    # The host opens it by hand: a new tap wins; the early tap's answer stays what it was.
+    client.run(_set_mode, "open")
+    announce(client)
+    assert claim(client, person, key="early").json()["result"] == "not_open"
+    assert claim(client, person, key="now").json()["result"] == "won"
+    assert claim(client, None, slug="nothing-here").status_code == 404
+
+
+def announce(client: Browserish, grab_id: int = 1) -> None:
+    async def work() -> None:
+        client.app.state.grabs.announce(grab_id)
+
+    client.raw.blocking_portal.call(work)
+
+
+async def _set_mode(db: Any, mode: str) -> None:
+    from app.grabs.models import Grab
+
+    grab = (await db.execute(__import__("sqlalchemy").select(Grab))).scalar_one()
+    grab.mode = mode
+
+
+def test_schedule_end_closes(client: Browserish) -> None:
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=2)
+    client.run(add_grab, open_grab(stock=3, starts_at=start, ends_at=start + dt.timedelta(hours=1)))
+    assert client.get("/api/v1/grabs/flash").json()["state"] == "closed"
+    (person,) = people(client, 1)
+    assert claim(client, person).json()["result"] == "not_open"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"title": "no slug", "stock": 1},
+        {"slug": "ok-slug", "title": "t", "stock": "lots"},
+        {"slug": "ok-slug", "title": "t", "stock": 1.5},
+        {"slug": "ok-slug", "title": "t", "stock": -1},
+        {"slug": "ok-slug", "title": "t", "stock": 10**12},
+        {"slug": "ok-slug", "title": "t", "stock": 1, "per_phone_limit": 0},
+        {"slug": "ok-slug", "title": "t", "stock": 1, "per_phone_limit": 10**9},
+        {"slug": "Bad Slug!", "title": "t", "stock": 1},
+        {"slug": "ok-slug", "title": "t\u202egnp.exe", "stock": 1},
+        {"slug": "ok-slug", "title": "x" * 500, "stock": 1},
+        {"slug": "ok-slug", "title": "t\x00", "stock": 1},
+        {"slug": "ok-slug", "title": "t", "stock": 1, "starts_at": "tomorrow"},
+        {"slug": "ok-slug", "title": "t", "stock": 1, "starts_at": "2026-01-01T10:00:00"},
+        {
+            "slug": "ok-slug",
+            "title": "t",
+            "stock": 1,
+            "starts_at": "2026-01-02T10:00:00Z",
+            "ends_at": "2026-01-01T10:00:00Z",
+        },
+        {"slug": "ok-slug", "title": "t", "stock": 1, "image_url": "javascript:alert(1)"},
+        {"slug": "ok-slug", "title": "t", "stock": 1, "unknown": True},
+        [1, 2, 3],
+    ],
+)
+def test_bad_admin_input_is_a_clear_4xx(client: Browserish, body: Any) -> None:
+    response = client.post("/api/v1/admin/grabs", json=body, headers=bearer(client, "marketer"))
+    assert 400 <= response.status_code < 500, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["detail"]
+    assert client.count("grab") == 0
+
+
+def test_bad_claim_input(client: Browserish) -> None:
+    client.run(add_grab, open_grab(stock=3))
+    (person,) = people(client, 1)
+    for key in [b"x" * 65, b"with space", "中文".encode()]:
+        client.raw.cookies.clear()
+        response = client.raw.post(
+            "/api/v1/grabs/flash/claim",
+            headers=[(b"idempotency-key", key)],
+            cookies=cookies(person),
+        )
+        assert response.status_code == 400, key
+        assert response.json()["code"] == "bad_idempotency_key"
+    forged = {"lk_vid": person.cookie[:-2] + "xx"}
+    client.raw.cookies.clear()
+    assert client.raw.post("/api/v1/grabs/flash/claim", cookies=forged).status_code == 401
+    assert claim(client, person, slug="x" * 300).status_code == 404
+    assert claim(client, person, slug="%00").status_code == 404
+    assert client.count("grab_claim") == 0
+
+
+def test_rate_limits_answer_429(client: Browserish, events: list[tuple[str, Any]]) -> None:
+    settings = client.app.state.settings
+    client.app.state.grabs.settings = type(settings)(
+        **{
+            **{f: getattr(settings, f) for f in settings.__struct_fields__},
+            "grab_visitor_per_minute": 3,
+            "grab_ip_per_minute": 5,
+        }
+    )
+    client.run(add_grab, open_grab(stock=100, per_phone_limit=20))
+    a, b = people(client, 2)
+    answers = [claim(client, a).status_code for _ in range(4)]
+    assert answers == [200, 200, 200, 429]
+    limited = claim(client, a)
+    assert limited.json()["result"] == "rate_limited" and int(limited.headers["retry-after"]) > 0
+    # b has its own visitor budget but shares the address: 5 per minute in all.
+    assert [claim(client, b).status_code for _ in range(3)] == [200, 200, 429]
+    assert any(name == "grab_refused" and e.reason == "rate_limited" for name, e in events)
+
+
+def test_visitor_page_countdown_gate_and_voucher(client: Browserish) -> None:
+    start = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=3)
+    client.run(add_grab, open_grab(stock=3, starts_at=start, ends_at=start + dt.timedelta(hours=1)))
+    page = client.get("/t/flash")
+    assert page.status_code == 200
+    html = soup(page)
+    panel = html.find(id="grab-panel")
+    assert panel["data-state"] == "scheduled" and 170 < int(panel["data-starts-in"]) <= 181
+    assert html.find(id="gate") is not None  # not authorised yet: the gate is on the page
+    assert html.select_one("[data-stock-left]").text == "3"
+    (person,) = people(client, 1)
+    client.raw.cookies.clear()
+    client.raw.cookies.set("lk_vid", person.cookie)
+    html = soup(client.get("/t/flash"))
+    assert html.find(id="gate") is None
+    button = html.select_one("[data-grab-button]")
+    assert button is not None and button.has_attr("disabled")
+    client.run(_set_mode, "open")
+    announce(client)
+    html = soup(client.get("/t/flash"))
+    form = html.select_one("form[action='/t/flash/grab']")
+    key = form.select_one("input[name=idempotency_key]")["value"]
+    token = html.find("meta", attrs={"name": "csrf-token"})["content"]
+    data = {"_csrf_token": token, "idempotency_key": key}
+    won = client.post("/t/flash/grab", data=data, headers={"HX-Request": "true"})
+    assert won.status_code == 200
+    part = soup(won)
+    assert part.select_one(".grab-outcome-won") is not None
+    code = part.select_one("[data-voucher-code]").text
+    assert len(code.replace(" ", "")) == 14
+    assert part.select_one("img.voucher-qr")["src"].startswith("data:image/svg+xml")
+    # The same form posted twice (a double tap) shows the same voucher, not a second one.
+    again = soup(client.post("/t/flash/grab", data=data, headers={"HX-Request": "true"}))
+    assert [v.text for v in again.select("[data-voucher-code]")] == [code]
+    assert client.get("/api/v1/grabs/flash").json()["stock_left"] == 2
+
+
+def test_unauthorised_tap_gets_the_gate(client: Browserish) -> None:
+    client.run(add_grab, open_grab(stock=3))
+    client.raw.cookies.clear()
+    token = soup(client.get("/t/flash")).find("meta", attrs={"name": "csrf-token"})["content"]
+    response = client.post(
+        "/t/flash/grab",
+        data={"_csrf_token": token, "idempotency_key": "k"},
+        headers={"HX-Request": "true"},
+    )
+    assert response.status_code == 401
+    assert soup(response).find(id="gate") is not None
+
+
+def test_host_console_opens_and_closes(client: Browserish) -> None:
+    client.run(add_grab, open_grab(stock=7, starts_at=None, ends_at=None))
+    client.make_staff("anchor", "host")
+    client.make_staff("seller", "sales")
+    client.login("seller")
+    assert client.get("/staff/grabs/", follow_redirects=False).status_code == 403
+    client.raw.cookies.clear()
+    client.login("anchor")
+    page = client.get("/staff/grabs/")
+    assert page.status_code == 200
+    card = soup(page).select_one("[data-grab=flash]")
+    assert card.select_one("[data-stock-left]").text == "7"
+    assert "/staff/grabs/new" not in page.text  # hosts do not create grabs
+    opened = client.submit(
+        "/staff/grabs/flash/mode",
+        {"mode": "open"},
+        page="/staff/grabs/",
+        headers={"HX-Request": "true", "HX-Target": "grab-list"},
+    )
+    assert opened.status_code == 200 and soup(opened).select_one(".host-state-open") is not None
+    assert client.get("/api/v1/grabs/flash").json()["state"] == "open"
+    closed = client.submit("/staff/grabs/flash/mode", {"mode": "closed"}, page="/staff/grabs/")
+    assert closed.status_code == 200
+    assert client.get("/api/v1/grabs/flash").json()["state"] == "closed"
+    bad = client.submit("/staff/grabs/flash/mode", {"mode": "explode"}, page="/staff/grabs/")
+    assert bad.status_code == 400
+
+
+def test_marketer_form_creates_and_edits(client: Browserish) -> None:
+    client.make_staff("mk", "marketer")
+    client.login("mk")
+    form = {
+        "slug": "sofa-day",
+        "title": "沙发节 限量 20 张券",
+        "offer": "满 5000 减 1000",
+        "image_url": "",
+        "stock": "20",
+        "per_phone_limit": "2",
+        "starts_at": "2030-05-01T20:00",
+        "ends_at": "2030-05-01T22:00",
+        "voucher_prefix": "sf",
+        "voucher_valid_days": "15",
+        "voucher_where": "城南店",
+    }
+    created = client.submit(
+        "/staff/grabs/new", form, page="/staff/grabs/new", follow_redirects=False
+    )
+    assert created.status_code == 303, created.text
+    status = client.get("/api/v1/grabs/sofa-day").json()
+    assert status["state"] == "scheduled" and status["stock_total"] == 20
+    assert status["starts_at"].startswith("2030-05-01T12:00:00")  # 20:00 Beijing time
+    edit = client.get("/staff/grabs/sofa-day/edit")
+    assert soup(edit).select_one("input[name=starts_at]")["value"] == "2030-05-01T20:00"
+    changed = client.submit(
+        "/staff/grabs/sofa-day/edit",
+        {**form, "stock": "30"},
+        page="/staff/grabs/sofa-day/edit",
+        follow_redirects=False,
+    )
+    assert changed.status_code == 303
+    assert client.get("/api/v1/grabs/sofa-day").json()["stock_left"] == 30
+    bad = client.submit(
+        "/staff/grabs/sofa-day/edit", {**form, "stock": "lots"}, page="/staff/grabs/sofa-day/edit"
+    )
+    assert bad.status_code == 400 and "stock" in bad.text
+    assert client.get("/api/v1/grabs/sofa-day").json()["stock_total"] == 30
+
+
+def test_restock_never_below_what_was_won(client: Browserish) -> None:
+    client.run(add_grab, open_grab(stock=2))
+    a, b = people(client, 2)
+    assert claim(client, a).json()["result"] == "won"
+    assert claim(client, b).json()["result"] == "won"
+    assert claim(client, people(client, 1, base=50)[0]).json()["result"] == "sold_out"
+    client.make_staff("mk", "marketer")
+    client.login("mk")
+    form = {
+        "title": "t",
+        "stock": "1",
+        "per_phone_limit": "1",
+        "voucher_prefix": "LK",
+        "voucher_valid_days": "30",
+        "starts_at": "2020-01-01T00:00",
+        "ends_at": "2099-01-01T00:00",
+    }
+    refused = client.submit("/staff/grabs/flash/edit", form, page="/staff/grabs/flash/edit")
+    assert refused.status_code == 409
+    more = client.submit(
+        "/staff/grabs/flash/edit",
+        {**form, "stock": "3"},
+        page="/staff/grabs/flash/edit",
+        follow_redirects=False,
+    )
+    assert more.status_code == 303
+    # The sold-out flag is dropped at once: the new unit can be won.
+    c = people(client, 1, base=60)[0]
+    assert claim(client, c).json()["result"] == "won"
+    report = client.raw.blocking_portal.call(client.app.state.grabs.check, "flash")
+    assert report.ok and report.won == 3 and report.remaining == 0
