@@ -244,3 +244,49 @@ async def _connectivity(settings: Settings) -> bool:
         finally:
             await redis.aclose()
     return ok
+
+
+@main.group()
+def grabs() -> None:
+    """Limited-quantity grabs."""
+
+
+@grabs.command("check")
+@click.argument("slug")
+def grabs_check(slug: str) -> None:
+    """Verify a grab's invariants; exit 1 when one fails.
+
+    won + remaining = initial (in SQL, and in Redis when it is used), SQL claims = Redis
+    winners (after writing out the claims still queued in Redis), no phone over its limit."""
+    settings = _settings()
+
+    async def run() -> Any:
+        from app.core.ratelimit import MemoryRateLimiter
+        from app.core.redis import make_redis
+        from app.grabs.service import make_grabs
+
+        engine = make_engine(settings)
+        redis = make_redis(settings)
+        grabs = make_grabs(settings, engine, make_sessionmaker(engine), redis, MemoryRateLimiter())
+        try:
+            return await grabs.check(slug)
+        finally:
+            if redis is not None:
+                await redis.aclose()
+            await engine.dispose()
+
+    try:
+        report = asyncio.run(run())
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(
+        f"grab {report.slug}: initial {report.initial}, won {report.won} by {report.phones} "
+        f"phones, remaining {report.remaining}, most per phone {report.max_per_phone} "
+        f"(limit {report.limit})"
+    )
+    if report.redis_won is not None:
+        click.echo(f"redis: won {report.redis_won}, remaining {report.redis_remaining}")
+    for problem in report.problems:
+        click.echo(f"FAILED: {problem}", err=True)
+    click.echo("ok" if report.ok else "invariants FAILED")
+    sys.exit(0 if report.ok else 1)

@@ -461,9 +461,12 @@ class RedisClaimStore:
 
     # The writer: stream → SQL.
 
-    async def start(self) -> None:
+    async def _ensure_group(self) -> None:
         with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists already
             await self._redis.xgroup_create(self._stream, self.GROUP, id="0", mkstream=True)
+
+    async def start(self) -> None:
+        await self._ensure_group()
         self._stopping.clear()
         self._task = asyncio.create_task(self._run(), name="grab-claim-writer")
 
@@ -489,6 +492,7 @@ class RedisClaimStore:
 
     async def drain(self) -> None:
         """Write whatever is in the stream now (tests, the check command, shutdown)."""
+        await self._ensure_group()
         while await self._step(block_ms=None) > 0:
             pass
 
