@@ -55,6 +55,7 @@ test: install-test ## lint, then the whole suite (SQLite, and PostgreSQL + Redis
 bench: install-test ## performance figures with same-run baselines
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/pdf.py
+	$(BIN)/python bench/calc.py
 
 i18n: install-test ## re-extract messages and update the catalogs
 	$(BIN)/pybabel extract -F app/locales/babel.cfg -k _ -k gettext -k N_ -k ngettext:1,2 \

@@ -68,9 +68,11 @@ class Server:
 
     running: list[Server] = []  # noqa: RUF012 (every server started, for the signal handler)
 
-    def __init__(self, env: dict[str, str], workers: int, workdir: Path) -> None:
+    def __init__(self, env: dict[str, str], workers: int, workdir: Path, app: str = "") -> None:
         self.env = env
         self.workers = workers
+        # An ASGI factory ("module:function") to serve instead of `leadkit serve`'s own app.
+        self.app = app
         self.port = free_port()
         self.log_path = workdir / f"server-{self.port}.log"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -96,17 +98,12 @@ class Server:
         self._cli("db", "upgrade")
         self._cli("demo")
         log = self.log_path.open("wb")
+        command = [str(venv_bin() / "leadkit"), "serve"]
+        if self.app:
+            command = [str(venv_bin() / "python"), "-m", "granian", "--interface", "asgi"]
+            command += ["--factory", "--no-access-log", "--working-dir", str(ROOT), self.app]
         self.proc = subprocess.Popen(
-            [
-                str(venv_bin() / "leadkit"),
-                "serve",
-                "--host",
-                HOST,
-                "--port",
-                str(self.port),
-                "--workers",
-                str(self.workers),
-            ],
+            [*command, "--host", HOST, "--port", str(self.port), "--workers", str(self.workers)],
             env=self.env,
             cwd=ROOT,
             stdout=log,

@@ -107,3 +107,16 @@ def test_json_api(visitor: Browserish) -> None:
     authorise(visitor)
     full = visitor.post("/api/v1/calculators/insurance/evaluate", json={"inputs": values})
     assert full.json()["full"]
+
+
+def test_answers_are_looked_up_only_for_browsers_that_answered(visitor: Browserish) -> None:
+    assert "lk_ans" not in visitor.cookies
+    values = form_values(visitor, "/t/renovation")
+    assert visitor.post("/t/renovation/evaluate", data=values).status_code == 200
+    assert visitor.cookies.get("lk_ans") == "1"
+    assert soup(visitor.get("/t/renovation")).select_one("#result .headline") is not None
+    # Without the hint the page skips the look-up and shows the empty form; nothing is lost.
+    visitor.cookies.delete("lk_ans")
+    page = soup(visitor.get("/t/renovation"))
+    assert page.select_one("#result") is None and page.select_one("form.calc-form") is not None
+    assert visitor.count("submission") == 1

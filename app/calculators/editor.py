@@ -36,6 +36,7 @@ from app.calculators.schemas import CalculatorDef
 from app.calculators.toml_writer import dumps as toml_dumps
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.i18n import N_
+from app.tools import service as tools
 from app.tools.models import Submission, Tool, ToolVersion
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,63}$")
@@ -301,6 +302,7 @@ async def _new_version(
     db.add(version)
     tool.current_version = version.number
     tool.status = "published"
+    tools.forget(db, tool.slug)
     tool.draft = definition
     tool.title = str(definition.get("title", tool.title))[:128]
     await db.flush()

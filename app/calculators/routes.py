@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 from litestar import Request, Response, get, post
+from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from litestar.response import Template
@@ -31,6 +32,22 @@ from app.visitors.models import Visitor
 from app.visitors.web import context
 
 MAX_FIELDS = 100
+# A hint, not a credential: "this browser has answered a calculator". Tool pages look for the
+# visitor's latest answers only when it is there, which spares every first view a query; a
+# forged or stale hint costs one query and shows nothing that is not the visitor's own.
+ANSWERED_COOKIE = "lk_ans"
+
+
+def answered_cookie(settings: Settings) -> Cookie:
+    return Cookie(
+        key=ANSWERED_COOKIE,
+        value="1",
+        path="/",
+        max_age=settings.visitor_cookie_days * 86_400,
+        httponly=True,
+        secure=settings.is_prod,
+        samesite="lax",
+    )
 
 
 class InputErrors(DomainError):
@@ -47,6 +64,7 @@ async def _calculator(db: AsyncSession, slug: str) -> tuple[Tool, ToolVersion]:
     tool, version = await tools.published(db, slug)
     if tool.kind != "calculator":
         raise NotFound()
+    await service.load(db, version)
     return tool, version
 
 
@@ -100,7 +118,8 @@ async def evaluate_form(
             await leads.refresh_needs(db_session, lead)
     page = page_context(tool, version, evaluation, authorised, settings)
     name = "tools/_calc_body.html" if request.htmx else "tools/calculator.html"
-    return Template(name, context=page, status_code=status)
+    cookies = [] if evaluation.errors else [answered_cookie(settings)]
+    return Template(name, context=page, status_code=status, cookies=cookies)
 
 
 @get("/t/{slug:str}/report.pdf", guards=[requires_phone])
@@ -149,10 +168,11 @@ async def report_pdf(
 async def evaluate_api(
     slug: FromPath[str],
     db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
     tracker: NamedDependency[Tracker],
     visitor: NamedDependency[Visitor],
     data: JSONBody[EvaluateRequest],
-) -> dict[str, Any]:
+) -> Response[dict[str, Any]]:
     """The teaser, plus the full result only for an authorised visitor; 422 with field errors."""
     tool, version = await _calculator(db_session, slug)
     if len(data.inputs) > MAX_FIELDS:
@@ -172,7 +192,7 @@ async def evaluate_api(
     }
     if authorised:
         body["full"] = msgspec.to_builtins(evaluation.full)
-    return body
+    return Response(body, cookies=[answered_cookie(settings)])
 
 
 ROUTES: list[ControllerRouterHandler] = [evaluate_form, report_pdf, evaluate_api]

@@ -4,8 +4,8 @@ submission, and turn a result into a PDF report."""
 from __future__ import annotations
 
 import datetime as dt
+from collections import OrderedDict
 from collections.abc import Mapping
-from functools import lru_cache
 
 import msgspec
 from sqlalchemy import select
@@ -15,18 +15,47 @@ from app.calculators.compiled import Evaluation
 from app.calculators.engine import CompiledCalculator, compile_definition
 from app.calculators.schemas import CalculatorDef, FieldDef
 from app.reports.schemas import Report, ReportRow, ReportSection
+from app.tools import service as tools
 from app.tools.models import Submission, Tool, ToolVersion
 from app.visitors.models import Visitor
 
+# Compiled versions, least recently used last. A published version never changes, so its row
+# (id, tool, number, publication time) identifies the definition; the time keeps two databases
+# in one process (tests) from sharing an entry.
+_COMPILED: OrderedDict[tuple[object, ...], CompiledCalculator] = OrderedDict()
+_COMPILED_MAX = 256
 
-@lru_cache(maxsize=256)
-def _compile(tool_id: int, version: int, definition_json: bytes) -> CompiledCalculator:
-    return compile_definition(msgspec.json.decode(definition_json, type=CalculatorDef))
+
+def _key(version: ToolVersion) -> tuple[object, ...]:
+    return (version.id, version.tool_id, version.number, version.published_at)
+
+
+def _remember(key: tuple[object, ...], calc: CompiledCalculator) -> CompiledCalculator:
+    _COMPILED[key] = calc
+    while len(_COMPILED) > _COMPILED_MAX:
+        _COMPILED.popitem(last=False)
+    return calc
 
 
 def compiled(version: ToolVersion) -> CompiledCalculator:
-    """The published version, compiled once per process (versions never change)."""
-    return _compile(version.tool_id, version.number, msgspec.json.encode(version.definition))
+    """The version, compiled once per process. Its definition must be loaded unless ``load``
+    has already compiled it (``tools.published`` leaves the definition out)."""
+    key = _key(version)
+    calc = _COMPILED.get(key)
+    if calc is not None:
+        _COMPILED.move_to_end(key)
+        return calc
+    return _remember(key, compile_definition(msgspec.convert(version.definition, CalculatorDef)))
+
+
+async def load(db: AsyncSession, version: ToolVersion) -> CompiledCalculator:
+    """``compiled`` for a version whose definition may not be loaded yet."""
+    key = _key(version)
+    calc = _COMPILED.get(key)
+    if calc is not None:
+        return calc
+    definition = await tools.definition(db, version)
+    return _remember(key, compile_definition(msgspec.convert(definition, CalculatorDef)))
 
 
 def _shown(field: FieldDef, value: object) -> str:

@@ -13,8 +13,9 @@ from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calculators import service as calculators
-from app.calculators.routes import page_context
+from app.calculators.routes import ANSWERED_COOKIE, page_context
 from app.core.errors import NotFound
+from app.core.web import cookie
 from app.events.schemas import GateShown, LinkOpened, ResultShown, ToolViewed
 from app.events.service import Tracker
 from app.gate.routes import gate_context
@@ -71,7 +72,9 @@ async def tool_page(
         return await grab_page(request, tool.slug)
     if tool.kind == "calculator":
         # The gate and the result come after the visitor's answers (see app/calculators).
-        submission = await calculators.latest(db_session, tool, visitor)
+        await calculators.load(db_session, version)
+        answered = cookie(request.scope, ANSWERED_COOKIE) is not None
+        submission = await calculators.latest(db_session, tool, visitor) if answered else None
         evaluation = None
         if submission is not None and submission.tool_version == version.number:
             evaluation = calculators.compiled(version).evaluate(submission.inputs)
@@ -86,7 +89,7 @@ async def tool_page(
         tracker.track(ctx, GateShown())
     page = {
         "tool": tool,
-        "definition": version.definition,
+        "definition": await tools.definition(db_session, version),
         "version": version.number,
         "authorised": authorised,
     }

@@ -1,0 +1,42 @@
+"""The served app plus one bench-only page, for bench/calc.py.
+
+``GET /bench/bare-calculator`` renders the very template the calculator page renders
+(tools/calculator.html) from a context built once at start-up: a bare Jinja page of the same
+size, with none of the calculator page's own work (tool and version lookup, visitor cookie,
+attribution, funnel event, latest submission). The ratio between the two is the cost of that
+work. Never part of the product: only this module registers the route.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Litestar, get
+from litestar.response import Template
+
+from app.asgi import create_served_app
+from app.calculators.builtins import builtin
+from app.calculators.routes import page_context
+from app.settings import load_settings
+from app.tools.models import Tool, ToolVersion
+
+
+def _bare_context() -> dict[str, Any]:
+    settings = load_settings()
+    definition = msgspec.to_builtins(builtin("renovation"))
+    tool = Tool(id=0, slug="renovation", kind="calculator", title=definition["title"])
+    version = ToolVersion(tool_id=0, number=1, definition=definition)
+    return page_context(tool, version, None, False, settings)
+
+
+def create_app() -> Litestar:
+    app = create_served_app()
+    context = _bare_context()
+
+    @get("/bench/bare-calculator", sync_to_thread=False)
+    def bare_calculator() -> Template:
+        return Template("tools/calculator.html", context=context)
+
+    app.register(bare_calculator)
+    return app
