@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
 
 import pytest
@@ -12,28 +13,53 @@ from tests.e2e.test_staff_browser import no_horizontal_scroll
 
 pytestmark = pytest.mark.e2e
 
-PHONE = "13500002222"
+PHONES = {"renovation": "13500002222", "insurance": "13500002223"}
 
 
-def test_renovation_calculator(live_server: str, open_tab: Callable[..., Tab]) -> None:
+def pdf_text(data: bytes) -> str:
+    """The text of a PDF, as poppler's pdftotext extracts it (installed by `make test`)."""
+    result = subprocess.run(
+        ["pdftotext", "-layout", "-", "-"], input=data, capture_output=True, check=True
+    )
+    return result.stdout.decode("utf-8")
+
+
+@pytest.mark.parametrize("slug", ["renovation", "insurance"])
+def test_calculator_to_pdf(live_server: str, open_tab: Callable[..., Tab], slug: str) -> None:
     tab = open_tab("phone")
     page = tab.page
-    tab.goto(f"{live_server}/t/renovation")
+    phone = PHONES[slug]
+    tab.goto(f"{live_server}/t/{slug}")
     no_horizontal_scroll(tab)
-    tab.screenshot("calculator-phone")
+    tab.screenshot(f"calculator-{slug}-phone")
     page.get_by_role("button", name="开始测算").click()
     page.locator("#result .headline").wait_for()
-    assert "万" in page.locator("#result .headline").first.inner_text()
+    teaser = page.locator("#result .headline").first.inner_text()
+    assert "万" in teaser, teaser
     assert page.locator("table.breakdown").count() == 0
-    tab.screenshot("calculator-teaser-phone")
-    page.get_by_label("手机号").fill(PHONE)
+    tab.screenshot(f"calculator-{slug}-teaser-phone")
+    page.get_by_label("手机号").fill(phone)
     page.get_by_role("checkbox", name="我已阅读并同意").check()
     page.get_by_role("button", name="获取验证码").click()
     page.locator("input[name=code]").wait_for()
-    page.locator("input[name=code]").fill(dev_code(live_server, PHONE))
+    page.locator("input[name=code]").fill(dev_code(live_server, phone))
     with page.expect_navigation():
         page.get_by_role("button", name="验证并查看").click()
     page.locator("table.breakdown").wait_for()
     no_horizontal_scroll(tab)
-    tab.screenshot("calculator-full-phone", full_page=True)
+    tab.screenshot(f"calculator-{slug}-full-phone", full_page=True)
+    figures = [cell.inner_text() for cell in page.locator("table.breakdown td").all()]
+    assert any("¥" in f for f in figures), figures
+
+    # The PDF link, fetched with the visitor's own cookies (as the web-view's download would).
+    link = page.locator('a[href$="/report.pdf"]')
+    assert link.count() == 1
+    response = tab.context.request.get(f"{live_server}{link.get_attribute('href')}")
+    assert response.status == 200
+    assert response.headers["content-type"] == "application/pdf"
+    text = pdf_text(response.body())
+    assert teaser.replace(" ", "") in text.replace(" ", ""), (teaser, text[:500])
+    assert phone[:3] + "****" + phone[-4:] in text  # the watermark: the masked phone
+    money = [f for f in figures if "¥" in f]
+    assert sum(f.replace(" ", "") in text.replace(" ", "") for f in money) >= len(money) // 2
     tab.assert_clean()
