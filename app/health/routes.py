@@ -34,4 +34,10 @@ async def healthz(request: Request[Any, Any, Any]) -> Response[dict[str, str]]:
     )
 
 
-ROUTES: list[ControllerRouterHandler] = [healthz]
+@get("/ping", media_type="text/plain")
+async def ping() -> str:
+    """The cheapest answer the server gives: the baseline for same-run benchmark ratios."""
+    return "ok"
+
+
+ROUTES: list[ControllerRouterHandler] = [healthz, ping]

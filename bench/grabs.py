@@ -1,0 +1,287 @@
+"""Limited-quantity grabs under a rush: the issue's scenario, with same-run baselines.
+
+For each backend (PostgreSQL + Redis, PostgreSQL alone, SQLite) it starts `leadkit serve` with
+2 worker processes, writes authorised visitors straight to the database (a lead and a visitor
+each, cookies signed with the app's own signer, no SMS), and measures:
+
+- ``GET /ping``: the trivial endpoint, the baseline (again at the end, for the noise);
+- claims while selling: a grab with a large stock, so every attempt takes the full path (rate
+  limits, the claim store, a win or "already claimed");
+- the rush: 50,000 claim attempts from the visitors on a 100-unit grab (per-phone limit 1);
+  then `leadkit grabs check` must pass and exactly 100 vouchers exist;
+- claims once sold out (the in-process sold-out flag answers).
+
+Prints requests/s, p50/p99 and each claim figure's ratio to /ping. Targets (Redis backend):
+p99 <= 100 ms and zero 5xx in the rush; >= 25 % of /ping while selling, >= 60 % sold out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import itertools
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.run import (
+    HOST,
+    Result,
+    Server,
+    _on_signal,
+    _read_response,
+    answers,
+    base_env,
+    load,
+    postgres_database,
+    redis_prefix,
+    venv_bin,
+)
+
+SECRET = "bench-grabs-secret-" + "x" * 24
+
+
+def seed(env: dict[str, str], visitors: int) -> list[str]:
+    """Two grabs (bench-100: 100 units; bench-big: plenty) and ``visitors`` authorised
+    visitors with their signed cookies."""
+    import app.db.models  # noqa: F401 (every table, for the foreign keys)
+    from app.core.crypto import DataCipher
+    from app.db.engine import make_engine, make_sessionmaker
+    from app.grabs.schemas import GrabCreate
+    from app.grabs.service import create_grab
+    from app.leads.models import Lead
+    from app.leads.phone import mask
+    from app.settings import load_settings
+    from app.visitors.models import Visitor
+    from app.visitors.web import _signer
+
+    settings = load_settings(env)
+    cipher = DataCipher(settings)
+
+    async def run() -> list[str]:
+        engine = make_engine(settings)
+        now = dt.datetime.now(dt.UTC)
+        cookies = []
+        async with make_sessionmaker(engine)() as db, db.begin():
+            for slug, stock, limit in (("bench-100", 100, 1), ("bench-big", 1_000_000, 5)):
+                await create_grab(
+                    db,
+                    GrabCreate(
+                        slug=slug,
+                        title=slug,
+                        stock=stock,
+                        per_phone_limit=limit,
+                        starts_at=now - dt.timedelta(minutes=1),
+                    ),
+                )
+            for i in range(visitors):
+                phone = f"+86137{i:08d}"
+                lead = Lead(
+                    phone_cipher=cipher.encrypt(phone),
+                    phone_hash=cipher.lookup_hash(phone),
+                    phone_masked=mask(phone),
+                    status="new",
+                    needs={},
+                    notes="",
+                )
+                db.add(lead)
+                await db.flush()
+                public_id = secrets.token_urlsafe(16)
+                db.add(
+                    Visitor(
+                        public_id=public_id,
+                        platform="browser",
+                        first_seen_at=now,
+                        last_seen_at=now,
+                        first_touch={},
+                        last_touch={},
+                        lead_id=lead.id,
+                        authorized_at=now,
+                        auth_method="sms",
+                    )
+                )
+                cookies.append(_signer(settings.secret_key).dumps(public_id))
+        await engine.dispose()
+        return cookies
+
+    return asyncio.run(run())
+
+
+async def claims(
+    port: int,
+    slug: str,
+    cookies: list[str],
+    concurrency: int,
+    *,
+    seconds: float = 0.0,
+    total: int = 0,
+) -> tuple[Result, Counter[int]]:
+    """POST claims, each from the next visitor in turn, for ``seconds`` or ``total`` requests."""
+    result = Result(f"claim {slug}", f"/api/v1/grabs/{slug}/claim", seconds)
+    statuses: Counter[int] = Counter()
+    turn = itertools.cycle(cookies)
+    sent = itertools.count()
+    started = time.perf_counter()
+    stop_at = started + seconds if seconds else float("inf")
+
+    def request(cookie: str) -> bytes:
+        return (
+            f"POST {result.path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nUser-Agent: leadkit-bench\r\n"
+            f"Accept: application/json\r\nCookie: lk_vid={cookie}\r\nContent-Length: 0\r\n\r\n"
+        ).encode("latin-1")
+
+    async def worker() -> None:
+        reader, writer = await asyncio.open_connection(HOST, port)
+        try:
+            while time.perf_counter() < stop_at and (not total or next(sent) < total):
+                t0 = time.perf_counter()
+                writer.write(request(next(turn)))
+                status, close = await _read_response(reader)
+                result.latencies.append(time.perf_counter() - t0)
+                statuses[status] += 1
+                if status >= 500:
+                    result.errors += 1
+                if close:
+                    writer.close()
+                    reader, writer = await asyncio.open_connection(HOST, port)
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    result.seconds = time.perf_counter() - started
+    return result, statuses
+
+
+def line(r: Result, base: Result | None) -> str:
+    ratio = f"{r.rps / base.rps:6.0%} of /ping" if base and base.rps else ""
+    return (
+        f"  {r.name:24} {r.rps:8.0f} req/s  p50 {r.percentile(0.5) * 1000:6.1f} ms  "
+        f"p99 {r.percentile(0.99) * 1000:6.1f} ms  5xx {r.errors:<4} {ratio}"
+    )
+
+
+def check(env: dict[str, str], slug: str) -> tuple[int, str]:
+    done = subprocess.run(
+        [str(venv_bin() / "leadkit"), "grabs", "check", slug],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return done.returncode, (done.stdout + done.stderr).strip()
+
+
+def run_backend(label: str, env: dict[str, str], args: argparse.Namespace, workdir: Path) -> bool:
+    print(f"\n== {label}: {args.workers} worker processes, {args.concurrency} connections")
+    server = Server(env, args.workers, workdir)
+    server.start()
+    try:
+        cookies = seed(env, args.visitors)
+        port, c = server.port, args.concurrency
+        asyncio.run(load(port, "warm-up", "/ping", {}, c, args.warmup))
+        asyncio.run(claims(port, "bench-big", cookies[:50], c, seconds=args.warmup))
+        ping = asyncio.run(load(port, "GET /ping", "/ping", {}, c, args.duration))
+        print(line(ping, None))
+        selling, _ = asyncio.run(claims(port, "bench-big", cookies, c, seconds=args.duration))
+        selling.name = "claim while selling"
+        print(line(selling, ping))
+        rush, statuses = asyncio.run(claims(port, "bench-100", cookies, c, total=args.attempts))
+        rush.name = f"rush: {args.attempts} claims"
+        print(line(rush, ping) + f"  statuses {dict(statuses)}")
+        sold_out, _ = asyncio.run(claims(port, "bench-100", cookies, c, seconds=args.duration))
+        sold_out.name = "claim once sold out"
+        print(line(sold_out, ping))
+        again = asyncio.run(load(port, "GET /ping (again)", "/ping", {}, c, args.duration))
+        print(line(again, None) + f"  noise {abs(again.rps - ping.rps) / ping.rps:.0%}")
+        time.sleep(1.5)  # the Redis writer drains its stream
+    finally:
+        server.stop()
+    code, report = check(env, "bench-100")
+    print("  leadkit grabs check bench-100: " + report.replace("\n", " | "))
+    ok = code == 0 and "won 100 by 100 phones" in report and rush.errors == 0
+    ok = ok and sold_out.errors == 0 and selling.errors == 0
+    verdict = [
+        f"exactly 100 vouchers and invariants: {'yes' if ok else 'NO'}",
+        f"zero 5xx: {'yes' if rush.errors + selling.errors + sold_out.errors == 0 else 'NO'}",
+        f"rush p99 {rush.percentile(0.99) * 1000:.0f} ms (target <= 100)",
+        f"selling {selling.rps / ping.rps:.0%} of /ping (target >= 25%)",
+        f"sold out {sold_out.rps / ping.rps:.0%} of /ping (target >= 60%)",
+    ]
+    print("  " + "; ".join(verdict))
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--visitors", type=int, default=2000)
+    parser.add_argument("--attempts", type=int, default=50_000)
+    parser.add_argument("--pg-user", default=os.environ.get("LEADKIT_TEST_PG_USER", "postgres"))
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/12")
+    parser.add_argument(
+        "--backends", default="redis,postgres,sqlite", help="comma-separated: redis,postgres,sqlite"
+    )
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGHUP, _on_signal)
+    print(
+        f"leadkit grabs bench: {os.cpu_count()} CPU cores shared by the server and this load "
+        "generator; compare the ratios to /ping, not the absolute figures."
+    )
+    wanted = args.backends.split(",")
+    ok = True
+    password = "bench-" + secrets.token_urlsafe(12)
+    try:
+        with tempfile.TemporaryDirectory(prefix="leadkit-bench-grabs-") as tmp:
+            workdir = Path(tmp)
+            env = base_env(workdir, password) | {
+                "LEADKIT_SECRET_KEY": SECRET,
+                # One address and a few thousand visitors tapping as fast as they can: the
+                # limits would answer most attempts with 429 instead of exercising the store.
+                "LEADKIT_GRAB_IP_PER_MINUTE": "100000000",
+                "LEADKIT_GRAB_VISITOR_PER_MINUTE": "100000000",
+            }
+            pg_ok = answers(HOST, 5432)
+            for backend in wanted:
+                if backend == "sqlite":
+                    sqlite_env = env | {
+                        "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'grabs.db'}",
+                        "LEADKIT_DATA_DIR": str(workdir / "data-sqlite"),
+                    }
+                    ok &= run_backend("SQLite (SQL claims)", sqlite_env, args, workdir)
+                elif not pg_ok or (backend == "redis" and not answers(HOST, 6379)):
+                    print(f"\n== {backend}: skipped, PostgreSQL or Redis not answering")
+                else:
+                    with postgres_database(args.pg_user) as url, redis_prefix(args.redis_url) as p:
+                        pg_env = env | {
+                            "DATABASE_URL": url,
+                            "REDIS_URL": args.redis_url if backend == "redis" else "",
+                            "LEADKIT_REDIS_PREFIX": p,
+                            "LEADKIT_DATA_DIR": str(workdir / f"data-{backend}"),
+                        }
+                        name = "PostgreSQL + Redis" if backend == "redis" else "PostgreSQL (SQL)"
+                        ok &= run_backend(name, pg_env, args, workdir)
+    except (RuntimeError, OSError) as exc:
+        print(f"\nbench failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        for server in list(Server.running):
+            server.stop()
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
