@@ -370,3 +370,19 @@ def test_publish_needs_csrf_and_a_current_base(marketer: Browserish) -> None:
     stale = marketer.submit(f"{EDITOR}/publish", {"base": "0" * 32}, page=f"{EDITOR}/publish")
     assert stale.status_code == 409
     assert version_numbers(marketer) == [1]
+
+
+def test_hostile_text_is_kept_as_text_and_floods_are_refused(marketer: Browserish) -> None:
+    form = {**editor_form(marketer), "fields.area.label": "<script>alert(1)</script>面积"}
+    assert marketer.submit(f"{EDITOR}/draft", form, page=EDITOR).status_code in (200, 303)
+    page = marketer.get(EDITOR)
+    assert "<script>alert(1)</script>" not in page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;面积" in page.text
+    before = tool_row(marketer).draft
+    flood = {**editor_form(marketer), **{f"junk.{i}": "x" for i in range(6000)}}
+    refused = marketer.submit(f"{EDITOR}/draft", flood, page=EDITOR)
+    assert refused.status_code in (400, 413)
+    assert tool_row(marketer).draft == before
+    # Unknown paths and values of the wrong shape are ignored or named, never a 500.
+    odd = {**editor_form(marketer), "tables.nope.values.0": "1", "fields.area.options": "x|y|z"}
+    assert marketer.submit(f"{EDITOR}/preview", odd, page=EDITOR).status_code == 200
