@@ -101,7 +101,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     gate = Gate(settings, otp_store, limiter, make_provider(settings, http), cipher)
     tracker = Tracker(engine, settings.events_flush_seconds)
     reports = ReportRenderer(settings.data_dir, workers=settings.report_workers)
-    grabs = make_grabs(settings, engine, sessionmaker, redis, limiter)
+    # In-process limits when embedded: a SQLite write per tap would fight the claims for the lock.
+    grabs = make_grabs(settings, engine, sessionmaker, redis, event_limiter)
     db_config = SQLAlchemyAsyncConfig(
         engine_instance=engine,
         session_dependency_key="db_session",

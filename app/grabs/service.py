@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import msgspec
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as SQLTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.core.errors import InvalidInput, NotFound, RateLimited
@@ -61,6 +63,13 @@ class BadIdempotencyKey(InvalidInput):
 
 class GrabRateLimited(RateLimited):
     default_message = N_("Too many taps. Please wait a moment and try again.")
+
+
+class GrabBusy(RateLimited):
+    """The database could not take the claim in time (SQLite's single writer under a rush):
+    nothing was claimed, and the visitor is asked to tap again."""
+
+    default_message = N_("Too many people are grabbing right now. Please tap again.")
 
 
 def state_of(grab: GrabInfo, stock_left: int, at: dt.datetime) -> State:
@@ -353,7 +362,10 @@ class Grabs:
         if key is None and sold_out_until > time.monotonic():
             return Claimed(grab, ClaimAnswer(result="sold_out"))
         await self._limit(who, ip)
-        answer = await self.store.claim(grab, who, key)
+        try:
+            answer = await self.store.claim(grab, who, key)
+        except (OperationalError, SQLTimeoutError) as exc:
+            raise GrabBusy(retry_after=1) from exc
         if answer.result == "sold_out":
             self._caches.sold_out[grab.id] = time.monotonic() + SOLD_OUT_TTL
         elif answer.result == "won":

@@ -58,6 +58,7 @@ def test_countdown_gate_grab_voucher(live_server: str, open_tab: Callable[..., T
     page.get_by_label("手机号").fill(PHONE)
     page.get_by_role("checkbox").check()
     page.get_by_role("button", name="获取验证码").click()
+    page.locator("input[name=code]").wait_for()
     page.locator("input[name=code]").fill(dev_code(live_server, PHONE))
     with page.expect_navigation(wait_until="load"):
         page.get_by_role("button", name="验证并查看").click()
