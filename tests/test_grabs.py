@@ -105,7 +105,8 @@ def test_claim_contract_won_sold_out_already_claimed_not_open(
     status = client.get("/api/v1/grabs/flash").json()
     assert status["state"] == "sold_out" and status["stock_left"] == 0
     names = [name for name, _ in events]
-    assert names.count("grab_clicked") == 5
+    # Repeated taps by one visitor are recorded once a minute (wins always): a, a again, b, c.
+    assert names.count("grab_clicked") == 4
     assert names.count("grab_won") == 2
     reasons = sorted(e.reason for name, e in events if name == "grab_refused")
     assert reasons == ["already_claimed", "sold_out"]
@@ -215,12 +216,13 @@ def test_rate_limits_answer_429(client: Browserish, events: list[tuple[str, Any]
     )
     client.run(add_grab, open_grab(stock=100, per_phone_limit=20))
     a, b = people(client, 2)
-    answers = [claim(client, a).status_code for _ in range(4)]
-    assert answers == [200, 200, 200, 429]
-    limited = claim(client, a)
+    answers = [claim(client, a) for _ in range(4)]
+    assert [r.status_code for r in answers] == [200, 200, 200, 429]
+    limited = answers[-1]
     assert limited.json()["result"] == "rate_limited" and int(limited.headers["retry-after"]) > 0
-    # b has its own visitor budget but shares the address: 5 per minute in all.
-    assert [claim(client, b).status_code for _ in range(3)] == [200, 200, 429]
+    # b has its own visitor budget but shares the address: 5 taps per minute in all, a's
+    # refused one included (every request from the address counts).
+    assert [claim(client, b).status_code for _ in range(2)] == [200, 429]
     assert any(name == "grab_refused" and e.reason == "rate_limited" for name, e in events)
 
 

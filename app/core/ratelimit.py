@@ -7,6 +7,7 @@ their counters; the Redis store carries the same contract in production.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -30,6 +31,10 @@ class Verdict:
 class RateLimiter(Protocol):
     async def hit(self, key: str, limit: int, window: int) -> Verdict:
         """Count one event for ``key``; allowed while the window's count stays ≤ ``limit``."""
+        ...
+
+    async def hit_all(self, checks: Sequence[tuple[str, int, int]]) -> list[Verdict]:
+        """``hit`` for each (key, limit, window), in one round trip where the store allows."""
         ...
 
     async def peek(self, key: str, limit: int, window: int) -> Verdict:
@@ -74,6 +79,9 @@ class SQLRateLimiter:
                 self._last_sweep = now
                 await conn.execute(delete(rate_counter).where(rate_counter.c.expires_at < now))
         return Verdict(count <= limit, count, retry)
+
+    async def hit_all(self, checks: Sequence[tuple[str, int, int]]) -> list[Verdict]:
+        return [await self.hit(key, limit, window) for key, limit, window in checks]
 
     async def peek(self, key: str, limit: int, window: int) -> Verdict:
         start, retry = _window(window, time.time())
@@ -139,6 +147,9 @@ class MemoryRateLimiter:
         self._counts[(key, start)] = count
         return Verdict(count <= limit, count, retry)
 
+    async def hit_all(self, checks: Sequence[tuple[str, int, int]]) -> list[Verdict]:
+        return [await self.hit(key, limit, window) for key, limit, window in checks]
+
     async def peek(self, key: str, limit: int, window: int) -> Verdict:
         start, retry = _window(window, time.time())
         count = self._counts.get((key, start), 0)
@@ -171,6 +182,21 @@ class RedisRateLimiter:
             pipe.expire(name, window + 1)
             count, _ = await pipe.execute()
         return Verdict(int(count) <= limit, int(count), retry)
+
+    async def hit_all(self, checks: Sequence[tuple[str, int, int]]) -> list[Verdict]:
+        now = time.time()
+        windows = [(*_window(window, now), key, limit, window) for key, limit, window in checks]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for start, _, key, _, window in windows:
+                name = f"{self._prefix}{key}:{start}"
+                pipe.incr(name)
+                pipe.expire(name, window + 1)
+            replies = await pipe.execute()
+        counts = [int(c) for c in replies[::2]]
+        return [
+            Verdict(count <= limit, count, retry)
+            for count, (_, retry, _, limit, _) in zip(counts, windows, strict=True)
+        ]
 
     async def peek(self, key: str, limit: int, window: int) -> Verdict:
         start, retry = _window(window, time.time())

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import DomainError, RateLimited
 from app.core.i18n import gettext as _
+from app.core.web import client_ip
 from app.events.schemas import EventContext, GateShown, GrabClicked, GrabRefused, GrabWon
 from app.events.service import Tracker
 from app.gate.routes import gate_context
@@ -57,17 +58,59 @@ def _ctx(grab: GrabInfo, who: Claimant | None) -> EventContext:
     )
 
 
+# A rush is thousands of taps a second, most of them the same visitor again: the funnel counts
+# distinct visitors per step, so a repeated click or refusal (same visitor, grab and reason)
+# is recorded once per REPEAT_WINDOW per process. Every win is recorded.
+REPEAT_WINDOW = 60.0
+_REPEAT_MAX = 100_000
+
+
+def _first_in_window(
+    recent: dict[tuple[int | None, int, str], float], key: tuple[int | None, int, str]
+) -> bool:
+    now = time.monotonic()
+    if recent.get(key, 0.0) > now:
+        return False
+    if len(recent) >= _REPEAT_MAX:
+        recent.clear()
+    recent[key] = now + REPEAT_WINDOW
+    return True
+
+
 def _track(
-    tracker: Tracker, grab: GrabInfo, who: Claimant, answer: ClaimAnswer, replayed: bool
+    grabs: Grabs,
+    tracker: Tracker,
+    grab: GrabInfo,
+    who: Claimant,
+    result: str,
+    won_n: int | None,
+    replayed: bool,
 ) -> None:
+    """``result`` is the answer's (or "rate_limited"); ``won_n`` the unit won, if any."""
     ctx = _ctx(grab, who)
-    tracker.track(ctx, GrabClicked())
+    recent = grabs.recent_taps
+    if (won_n is not None and not replayed) or _first_in_window(
+        recent, (who.visitor_id, grab.id, "clicked")
+    ):
+        tracker.track(ctx, GrabClicked())
     if replayed:  # the first answer was counted already
         return
-    if answer.result == "won" and answer.voucher is not None:
-        tracker.track(ctx, GrabWon(n=answer.voucher.n))
-    else:
-        tracker.track(ctx, GrabRefused(reason=answer.result))
+    if won_n is not None:
+        tracker.track(ctx, GrabWon(n=won_n))
+    elif _first_in_window(recent, (who.visitor_id, grab.id, result)):
+        tracker.track(ctx, GrabRefused(reason=result))
+
+
+def _track_answer(
+    grabs: Grabs,
+    tracker: Tracker,
+    grab: GrabInfo,
+    who: Claimant,
+    answer: ClaimAnswer,
+    replayed: bool,
+) -> None:
+    won = answer.voucher.n if answer.result == "won" and answer.voucher is not None else None
+    _track(grabs, tracker, grab, who, answer.result, won, replayed)
 
 
 def qr_data_uri(code: str) -> str:
@@ -140,12 +183,10 @@ async def grab_form(
     try:
         claimed = await grabs.claim(slug, who, data.idempotency_key or None, ip)
     except RateLimited as exc:
-        events = _ctx(grab, who)
-        tracker.track(events, GrabClicked())
-        tracker.track(events, GrabRefused(reason="rate_limited"))
+        _track(grabs, tracker, grab, who, "rate_limited", None, replayed=False)
         page = await page_context(grabs, settings, grab, who, error=_(exc.message))
         return Template(name, context=page, status_code=429)
-    _track(tracker, grab, who, claimed.answer, claimed.replayed)
+    _track_answer(grabs, tracker, grab, who, claimed.answer, claimed.replayed)
     page = await page_context(grabs, settings, grab, who, answer=claimed.answer)
     return Template(name, context=page)
 
@@ -157,16 +198,16 @@ async def grab_status(slug: FromPath[str], grabs: NamedDependency[Grabs]) -> Res
 
 
 @post("/api/v1/grabs/{slug:str}/claim", status_code=200)
-async def grab_claim(
-    request: Request[Any, Any, Any],
-    slug: FromPath[str],
-    grabs: NamedDependency[Grabs],
-    settings: NamedDependency[Settings],
-    tracker: NamedDependency[Tracker],
-    ip: NamedDependency[str],
-) -> Response[Any]:
+async def grab_claim(request: Request[Any, Any, Any], slug: FromPath[str]) -> Response[Any]:
     """200 {"result", "voucher"?}; 401 {"result": "gate_required"}; 429 {"result":
     "rate_limited"}. The same Idempotency-Key from the same phone gets the same answer."""
+    # The hottest endpoint: its parts come straight from the app state, because resolving
+    # several dependencies costs a task group per request.
+    state = request.app.state
+    grabs: Grabs = state.grabs
+    settings: Settings = state.settings
+    tracker: Tracker = state.tracker
+    ip = client_ip(request.scope, settings.trust_proxy)
     grab = await grabs.info(slug)
     who = await grabs.claimant(public_id_from(settings, request.scope))
     if who is None:
@@ -178,15 +219,13 @@ async def grab_claim(
     try:
         claimed = await grabs.claim(slug, who, key, ip)
     except RateLimited as exc:
-        ctx = _ctx(grab, who)
-        tracker.track(ctx, GrabClicked())
-        tracker.track(ctx, GrabRefused(reason="rate_limited"))
+        _track(grabs, tracker, grab, who, "rate_limited", None, replayed=False)
         return Response(
             {"result": "rate_limited", "detail": _(exc.message), "retry_after": exc.retry_after},
             status_code=429,
             headers={"Retry-After": str(exc.retry_after)},
         )
-    _track(tracker, grab, who, claimed.answer, claimed.replayed)
+    _track_answer(grabs, tracker, grab, who, claimed.answer, claimed.replayed)
     return Response(claimed.answer)
 
 

@@ -238,6 +238,8 @@ class Grabs:
         self.limiter = limiter
         self.live = live
         self._caches = _Caches()
+        # (visitor, grab, what) -> until: repeated taps recorded once per window (routes).
+        self.recent_taps: dict[tuple[int | None, int, str], float] = {}
         live.listeners.append(self._forget)
 
     async def start(self) -> None:
@@ -363,7 +365,7 @@ class Grabs:
             return Claimed(grab, ClaimAnswer(result="sold_out"))
         await self._limit(who, ip)
         try:
-            answer = await self.store.claim(grab, who, key)
+            answer, replayed = await self.store.claim(grab, who, key)
         except (OperationalError, SQLTimeoutError) as exc:
             raise GrabBusy(retry_after=1) from exc
         if answer.result == "sold_out":
@@ -371,18 +373,19 @@ class Grabs:
         elif answer.result == "won":
             self._caches.status.pop(grab.id, None)
             self.live.changed(grab.id)
-        return Claimed(grab, answer)
+        return Claimed(grab, answer, replayed=replayed)
 
     async def _limit(self, who: Claimant, ip: str) -> None:
         settings = self.settings
-        visitor = await self.limiter.hit(
-            f"grab:v:{who.visitor_id}", settings.grab_visitor_per_minute, 60
+        visitor, by_ip = await self.limiter.hit_all(
+            [
+                (f"grab:v:{who.visitor_id}", settings.grab_visitor_per_minute, 60),
+                (f"grab:ip:{ip}", settings.grab_ip_per_minute, 60),
+            ]
         )
-        if not visitor.allowed:
-            raise GrabRateLimited(retry_after=visitor.retry_after)
-        by_ip = await self.limiter.hit(f"grab:ip:{ip}", settings.grab_ip_per_minute, 60)
-        if not by_ip.allowed:
-            raise GrabRateLimited(retry_after=by_ip.retry_after)
+        for verdict in (visitor, by_ip):
+            if not verdict.allowed:
+                raise GrabRateLimited(retry_after=verdict.retry_after)
 
     # Staff: create, edit, open and close.
 

@@ -99,8 +99,11 @@ def open_clause(at: dt.datetime) -> Any:
 
 @runtime_checkable
 class ClaimStore(Protocol):
-    async def claim(self, grab: GrabInfo, who: Claimant, key: str | None) -> ClaimAnswer:
-        """Decide one claim: won (with a voucher), sold_out, already_claimed or not_open."""
+    async def claim(
+        self, grab: GrabInfo, who: Claimant, key: str | None
+    ) -> tuple[ClaimAnswer, bool]:
+        """Decide one claim: won (with a voucher), sold_out, already_claimed or not_open; and
+        whether it is the answer an earlier request with the same key got (a replay)."""
         ...
 
     async def replay(self, grab: GrabInfo, who: Claimant, key: str) -> ClaimAnswer | None:
@@ -140,7 +143,9 @@ class SQLClaimStore:
     def _idem_key(self, grab: GrabInfo, who: Claimant, key: str) -> str:
         return f"grabidem:{grab.id}:{who.phone_hash}:{key}"
 
-    async def claim(self, grab: GrabInfo, who: Claimant, key: str | None) -> ClaimAnswer:
+    async def claim(
+        self, grab: GrabInfo, who: Claimant, key: str | None
+    ) -> tuple[ClaimAnswer, bool]:
         at = now()
         code = new_code(grab.voucher_prefix)
         expires = at + dt.timedelta(days=grab.voucher_valid_days)
@@ -158,8 +163,8 @@ class SQLClaimStore:
         if replay:
             # The same key is (or was) being answered: its transaction has finished now.
             earlier = await self.replay(grab, who, key)  # type: ignore[arg-type]
-            return earlier or ClaimAnswer(result="not_open")
-        return answer
+            return earlier or ClaimAnswer(result="not_open"), True
+        return answer, False
 
     async def _decide(
         self,
@@ -364,7 +369,9 @@ class RedisClaimStore:
         base = f"{self._prefix}grab:{grab_id}:"
         return base + "stock", base + "winners", base + "answers"
 
-    async def claim(self, grab: GrabInfo, who: Claimant, key: str | None) -> ClaimAnswer:
+    async def claim(
+        self, grab: GrabInfo, who: Claimant, key: str | None
+    ) -> tuple[ClaimAnswer, bool]:
         at = now()
         code = new_code(grab.voucher_prefix)
         expires = at + dt.timedelta(days=grab.voucher_valid_days)
@@ -386,7 +393,7 @@ class RedisClaimStore:
             keys = [stock, winners, answers, self._stream]
             kind, answer = await self._claim(keys=keys, args=args)
             if kind != b"uninit":
-                return self._answer(grab, answer.decode())
+                return self._answer(grab, answer.decode()), kind == b"replay"
             await self._initialise(grab)
         raise RuntimeError(f"grab {grab.id}: Redis stock could not be initialised")
 
