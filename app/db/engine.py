@@ -29,10 +29,11 @@ def make_engine(settings: Settings) -> AsyncEngine:
         engine = create_async_engine(url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         return engine
-    # A server-side restart or a failover drops pooled connections: check them on checkout.
-    kwargs.update(
-        pool_size=settings.db_pool_size, max_overflow=settings.db_pool_size, pool_pre_ping=True
-    )
+    # A fixed pool: under a rush, overflow connections would be opened and closed again for
+    # every burst (a PostgreSQL backend forked each time); waiting for a pooled one is cheaper.
+    # No ping on checkout (a round trip per request): a server restart or failover is noticed
+    # by the first statement that fails, which invalidates the whole pool at once.
+    kwargs.update(pool_size=settings.db_pool_size, max_overflow=0, pool_recycle=3600)
     return create_async_engine(url, **kwargs)
 
 

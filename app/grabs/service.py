@@ -35,7 +35,15 @@ from app.grabs.schemas import (
     State,
     Voucher,
 )
-from app.grabs.store import Claimant, ClaimStore, GrabInfo, RedisClaimStore, now, voucher
+from app.grabs.store import (
+    Claimant,
+    ClaimRateLimited,
+    ClaimStore,
+    GrabInfo,
+    RedisClaimStore,
+    now,
+    voucher,
+)
 from app.leads.models import Lead
 from app.leads.schemas import CHINA_TZ
 from app.settings import Settings
@@ -363,9 +371,13 @@ class Grabs:
         sold_out_until = self._caches.sold_out.get(grab.id, 0.0)
         if key is None and sold_out_until > time.monotonic():
             return Claimed(grab, ClaimAnswer(result="sold_out"))
-        await self._limit(who, ip)
+        limits = self._limits(who, ip)
+        if not self.store.limits_inline:
+            await self._limit(limits)
         try:
-            answer, replayed = await self.store.claim(grab, who, key)
+            answer, replayed = await self.store.claim(grab, who, key, limits)
+        except ClaimRateLimited as exc:
+            raise GrabRateLimited(retry_after=exc.retry_after) from None
         except (OperationalError, SQLTimeoutError) as exc:
             raise GrabBusy(retry_after=1) from exc
         if answer.result == "sold_out":
@@ -375,15 +387,15 @@ class Grabs:
             self.live.changed(grab.id)
         return Claimed(grab, answer, replayed=replayed)
 
-    async def _limit(self, who: Claimant, ip: str) -> None:
+    def _limits(self, who: Claimant, ip: str) -> list[tuple[str, int, int]]:
         settings = self.settings
-        visitor, by_ip = await self.limiter.hit_all(
-            [
-                (f"grab:v:{who.visitor_id}", settings.grab_visitor_per_minute, 60),
-                (f"grab:ip:{ip}", settings.grab_ip_per_minute, 60),
-            ]
-        )
-        for verdict in (visitor, by_ip):
+        return [
+            (f"grab:v:{who.visitor_id}", settings.grab_visitor_per_minute, 60),
+            (f"grab:ip:{ip}", settings.grab_ip_per_minute, 60),
+        ]
+
+    async def _limit(self, limits: list[tuple[str, int, int]]) -> None:
+        for verdict in await self.limiter.hit_all(limits):
             if not verdict.allowed:
                 raise GrabRateLimited(retry_after=verdict.retry_after)
 

@@ -18,6 +18,8 @@ import datetime as dt
 import logging
 import os
 import socket
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -97,10 +99,26 @@ def open_clause(at: dt.datetime) -> Any:
     )
 
 
+class ClaimRateLimited(Exception):
+    """A rate limit counted inside the claim (Redis store) was exceeded; nothing was claimed."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = max(1, retry_after)
+
+
 @runtime_checkable
 class ClaimStore(Protocol):
+    # True when ``claim`` counts ``limits`` itself (raising ClaimRateLimited); otherwise the
+    # caller applies them first.
+    limits_inline: bool
+
     async def claim(
-        self, grab: GrabInfo, who: Claimant, key: str | None
+        self,
+        grab: GrabInfo,
+        who: Claimant,
+        key: str | None,
+        limits: Sequence[tuple[str, int, int]] = (),
     ) -> tuple[ClaimAnswer, bool]:
         """Decide one claim: won (with a voucher), sold_out, already_claimed or not_open; and
         whether it is the answer an earlier request with the same key got (a replay)."""
@@ -143,8 +161,14 @@ class SQLClaimStore:
     def _idem_key(self, grab: GrabInfo, who: Claimant, key: str) -> str:
         return f"grabidem:{grab.id}:{who.phone_hash}:{key}"
 
+    limits_inline = False  # the service applies the rate limits first
+
     async def claim(
-        self, grab: GrabInfo, who: Claimant, key: str | None
+        self,
+        grab: GrabInfo,
+        who: Claimant,
+        key: str | None,
+        limits: Sequence[tuple[str, int, int]] = (),
     ) -> tuple[ClaimAnswer, bool]:
         at = now()
         code = new_code(grab.voucher_prefix)
@@ -300,9 +324,12 @@ class SQLClaimStore:
         return None
 
 
-# KEYS: stock, winners, idempotency answers, claim stream.
+# KEYS: stock, winners, idempotency answers, claim stream, then one rate-limit counter per limit.
 # ARGV: phone hash, per-phone limit, idempotency field ('' for none), code, expires (epoch),
-#       grab id, visitor id, lead id, idempotency key, claimed at (epoch), answer ttl.
+#       grab id, visitor id, lead id, idempotency key, claimed at (epoch), answer ttl,
+#       number of limits, then (limit, window seconds) per limit.
+# The rate limits are counted here (every tap counts, as in RateLimiter.hit_all) so a claim is
+# one round trip to Redis; a replay of an answered key is not counted.
 CLAIM_LUA = """
 if ARGV[3] ~= '' then
   local prev = redis.call('HGET', KEYS[3], ARGV[3])
@@ -310,6 +337,13 @@ if ARGV[3] ~= '' then
 end
 local stock = redis.call('GET', KEYS[1])
 if not stock then return {'uninit', ''} end
+local over = 0
+for i = 1, tonumber(ARGV[12]) do
+  local count = redis.call('INCR', KEYS[4 + i])
+  if count == 1 then redis.call('EXPIRE', KEYS[4 + i], tonumber(ARGV[12 + 2 * i]) + 1) end
+  if over == 0 and count > tonumber(ARGV[11 + 2 * i]) then over = i end
+end
+if over > 0 then return {'limited', tostring(over)} end
 local have = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
 local answer
 if have >= tonumber(ARGV[2]) then
@@ -369,13 +403,25 @@ class RedisClaimStore:
         base = f"{self._prefix}grab:{grab_id}:"
         return base + "stock", base + "winners", base + "answers"
 
+    # The rate limits travel inside the claim script (one round trip instead of two).
+    limits_inline = True
+
     async def claim(
-        self, grab: GrabInfo, who: Claimant, key: str | None
+        self,
+        grab: GrabInfo,
+        who: Claimant,
+        key: str | None,
+        limits: Sequence[tuple[str, int, int]] = (),
     ) -> tuple[ClaimAnswer, bool]:
         at = now()
         code = new_code(grab.voucher_prefix)
         expires = at + dt.timedelta(days=grab.voucher_valid_days)
         stock, winners, answers = self._keys(grab.id)
+        epoch = int(time.time())
+        # The same counters RedisRateLimiter keeps: {prefix}rl:{key}:{window start}.
+        counters = [
+            f"{self._prefix}rl:{name}:{epoch // window * window}" for name, _, window in limits
+        ]
         args: list[Any] = [
             who.phone_hash,
             grab.per_phone_limit,
@@ -388,10 +434,16 @@ class RedisClaimStore:
             key or "",
             at.timestamp(),
             IDEMPOTENCY_TTL,
+            len(limits),
         ]
+        for _, limit, window in limits:
+            args += [limit, window]
         for _ in range(2):
-            keys = [stock, winners, answers, self._stream]
+            keys = [stock, winners, answers, self._stream, *counters]
             kind, answer = await self._claim(keys=keys, args=args)
+            if kind == b"limited":
+                window = limits[int(answer) - 1][2]
+                raise ClaimRateLimited(retry_after=window - epoch % window)
             if kind != b"uninit":
                 return self._answer(grab, answer.decode()), kind == b"replay"
             await self._initialise(grab)
@@ -468,6 +520,9 @@ class RedisClaimStore:
 
     # The writer: stream → SQL.
 
+    BATCH = 500
+    BATCH_PAUSE = 0.1  # seconds
+
     async def _ensure_group(self) -> None:
         with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists already
             await self._redis.xgroup_create(self._stream, self.GROUP, id="0", mkstream=True)
@@ -490,7 +545,12 @@ class RedisClaimStore:
     async def _run(self) -> None:
         while not self._stopping.is_set():
             try:
-                await self._step(block_ms=1000)
+                written = await self._step(block_ms=1000)
+                if 0 < written < self.BATCH:
+                    # Group commit: during a rush wins arrive a few at a time; a short pause
+                    # lets the next transaction carry hundreds of them instead of one or two.
+                    # The entries stay in the stream, unacknowledged, until they are written.
+                    await asyncio.sleep(self.BATCH_PAUSE)
             except asyncio.CancelledError:
                 raise
             except Exception:  # a database or Redis hiccup: the entries stay pending
@@ -506,17 +566,17 @@ class RedisClaimStore:
     async def _step(self, block_ms: int | None) -> int:
         # Entries another writer read but never acknowledged (it died) come back after 30 s.
         claimed: Any = await self._redis.xautoclaim(
-            self._stream, self.GROUP, self._consumer, min_idle_time=30_000, count=500
+            self._stream, self.GROUP, self._consumer, min_idle_time=30_000, count=self.BATCH
         )
         entries = list(claimed[1])
         mine: Any = await self._redis.xreadgroup(
-            self.GROUP, self._consumer, {self._stream: "0"}, count=500
+            self.GROUP, self._consumer, {self._stream: "0"}, count=self.BATCH
         )
         for _, items in mine:
             entries += items
         if not entries:
             fresh: Any = await self._redis.xreadgroup(
-                self.GROUP, self._consumer, {self._stream: ">"}, count=500, block=block_ms
+                self.GROUP, self._consumer, {self._stream: ">"}, count=self.BATCH, block=block_ms
             )
             for _, items in fresh or []:
                 entries += items
