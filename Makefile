@@ -56,6 +56,7 @@ bench: install-test ## performance figures with same-run baselines
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/pdf.py
 	$(BIN)/python bench/calc.py
+	$(BIN)/python bench/grabs.py
 
 i18n: install-test ## re-extract messages and update the catalogs
 	$(BIN)/pybabel extract -F app/locales/babel.cfg -k _ -k gettext -k N_ -k ngettext:1,2 \

@@ -8,6 +8,7 @@ out an in-process flag answers without a round trip until something changes it.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
 import time
@@ -18,6 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SQLTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import defer
 
 from app.core.errors import InvalidInput, NotFound, RateLimited
 from app.core.i18n import N_
@@ -248,6 +250,7 @@ class Grabs:
         self._caches = _Caches()
         # (visitor, grab, what) -> until: repeated taps recorded once per window (routes).
         self.recent_taps: dict[tuple[int | None, int, str], float] = {}
+        self._loading: dict[str, asyncio.Future[GrabInfo]] = {}
         live.listeners.append(self._forget)
 
     async def start(self) -> None:
@@ -268,16 +271,41 @@ class Grabs:
     # Reading.
 
     async def info(self, slug: str) -> GrabInfo:
-        """The published grab at ``slug`` (cached for INFO_TTL seconds); GrabNotFound."""
+        """The published grab at ``slug`` (cached for INFO_TTL seconds); GrabNotFound.
+
+        One look-up at a time per slug: when the entry expires under a rush, the other
+        requests keep the previous answer (or wait for the one look-up) instead of all asking
+        the database at once."""
         hit = self._caches.info.get(slug)
         if hit is not None and hit[0] > time.monotonic():
             return hit[1]
         if not _SLUG.match(slug):
             raise GrabNotFound()
+        pending = self._loading.get(slug)
+        if pending is not None:
+            if hit is not None:
+                return hit[1]
+            return await asyncio.shield(pending)
+        loading = asyncio.get_running_loop().create_future()
+        self._loading[slug] = loading
+        try:
+            info = await self._load_info(slug)
+        except BaseException as exc:
+            loading.set_exception(exc)
+            loading.exception()  # retrieved: no "never retrieved" warning when nobody waits
+            raise
+        else:
+            loading.set_result(info)
+        finally:
+            del self._loading[slug]
+        return info
+
+    async def _load_info(self, slug: str) -> GrabInfo:
         async with self.sessionmaker() as db:
             row = (
                 await db.execute(
                     select(Tool, Grab)
+                    .options(defer(Tool.draft))
                     .join(Grab, Grab.tool_id == Tool.id)
                     .where(Tool.slug == slug, Tool.kind == "grab", Tool.status == "published")
                 )
