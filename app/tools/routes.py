@@ -56,11 +56,13 @@ async def tool_page(
     request: Request[Any, Any, Any],
     slug: FromPath[str],
     db_session: NamedDependency[AsyncSession],
-    settings: NamedDependency[Settings],
-    tracker: NamedDependency[Tracker],
     visitor: NamedDependency[Visitor],
 ) -> Template:
     """A published tool. ``?src=CODE&utm_*=…&ref=…`` are recorded; unknown codes are kept raw."""
+    # The busiest page: settings and tracker come straight from the app state, since every
+    # further dependency would cost a task group per request.
+    settings: Settings = request.app.state.settings
+    tracker: Tracker = request.app.state.tracker
     tool, version = await tools.published(db_session, slug)
     touch = visitors.Touch.from_query(request.query_params)
     link = await visitors.resolve_link(db_session, touch.src) if touch.src else None
