@@ -574,7 +574,7 @@ def test_api_redeem_with_a_bearer_token(staff: Browserish) -> None:
     assert again.status_code == 409
     problem = again.json()
     assert problem["code"] == "already_redeemed"
-    assert "cannot be redeemed again" in problem["detail"]
+    assert "不能重复核销" in problem["detail"]  # the API speaks the default locale, zh_CN
     assert "%(" not in problem["detail"]
     bad = staff.raw.post(
         "/api/v1/vouchers/redeem", json={"code": "?", "store": STORE}, headers=bearer

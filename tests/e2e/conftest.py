@@ -202,7 +202,9 @@ class Tab:
     def screenshot(self, name: str, full_page: bool = True) -> Path:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{name}.png"
-        self.page.screenshot(path=str(path), full_page=full_page)
+        # caret="initial": Playwright's default hides the caret with an inline style and leaves
+        # style="" behind, which htmx copies on its next swap and the CSP then reports.
+        self.page.screenshot(path=str(path), full_page=full_page, caret="initial")
         return path
 
     def assert_clean(self) -> None:

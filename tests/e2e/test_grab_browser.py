@@ -1,6 +1,6 @@
 """A grab in a real browser at phone size: a marketer schedules it 25 s ahead, a visitor waits
 through the countdown, passes the gate, grabs and sees the voucher; the host console shows the
-stock going down."""
+stock going down; a staff member redeems that voucher on a phone and a second try is refused."""
 
 from __future__ import annotations
 
@@ -85,3 +85,30 @@ def test_countdown_gate_grab_voucher(live_server: str, open_tab: Callable[..., T
     expect(card.locator("[data-stock-left]")).to_have_text("4")
     staff.screenshot("grab-console-desktop")
     staff.assert_clean()
+
+    # At the store: a staff member redeems that very voucher on a phone, as the visitor shows
+    # it; a second redemption is refused and says why.
+    code = voucher.inner_text()
+    counter = open_tab("phone")
+    sign_in(counter, live_server, ADMIN_USERNAME, ADMIN_PASSWORD)
+    counter.goto(f"{live_server}/staff/vouchers")
+    cp = counter.page
+    cp.wait_for_function("() => window.htmx && window.leadkitVouchers")
+    cp.locator("#voucher-store").fill("体验店前台")
+    cp.locator("#voucher-code").fill(code.lower())
+    cp.locator("#voucher-lookup").click()
+    cp.locator("#voucher-confirm").wait_for()
+    assert "限量 5 份" in cp.locator("#voucher-result").inner_text()
+    cp.locator("#voucher-confirm").click()
+    cp.locator("#voucher-result.ok").wait_for()
+    no_horizontal_scroll(counter)
+    counter.screenshot("grab-voucher-redeemed-phone")
+    counter.expect_failed_load(f"{live_server}/staff/vouchers/lookup")
+    cp.locator("#voucher-code").fill(code)
+    cp.locator("#voucher-lookup").click()
+    refused = cp.locator("#voucher-result.refused")
+    refused.wait_for()
+    assert "体验店前台" in refused.inner_text()
+    assert cp.locator("#voucher-confirm").count() == 0
+    counter.screenshot("grab-voucher-twice-phone")
+    counter.assert_clean()
