@@ -50,7 +50,7 @@ fmt: install-test ## format and autofix
 test: install-test ## lint, then the whole suite (SQLite, and PostgreSQL + Redis when they answer)
 	@.ci/system-deps test
 	@$(MAKE) --no-print-directory lint
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=15
 
 bench: install-test ## performance figures with same-run baselines
 	$(BIN)/python bench/run.py

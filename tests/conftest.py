@@ -72,6 +72,23 @@ def _base_settings(tmp: Path, **overrides: object) -> Settings:
     return load_settings({}, **values)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def cheap_password_hashing() -> Iterator[None]:
+    """argon2's cheapest parameters for the suite's many staff sign-ins (~0.2 s each with the
+    production parameters). Production hashing is unchanged; the browser tests' servers, being
+    separate processes, still use it."""
+    from argon2 import PasswordHasher, profiles
+
+    from app.staff import service as staff_service
+
+    saved = staff_service._hasher, staff_service._DUMMY_HASH
+    cheap = PasswordHasher.from_parameters(profiles.CHEAPEST)
+    staff_service._hasher = cheap
+    staff_service._DUMMY_HASH = cheap.hash("unknown-user")
+    yield
+    staff_service._hasher, staff_service._DUMMY_HASH = saved
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "template.db"

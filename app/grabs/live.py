@@ -17,6 +17,18 @@ log = logging.getLogger("leadkit.grabs")
 THROTTLE = 0.25
 
 
+async def stop_task(task: asyncio.Task[None], seconds: float = 3.0) -> None:
+    """Cancel a background task and wait for it, but never longer than ``seconds``: a client
+    library that swallows the cancellation must not hang the server's shutdown."""
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=seconds)
+    if not done:
+        log.warning("background task %s did not stop within %.0f s", task.get_name(), seconds)
+        return
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        task.result()
+
+
 class LiveHub:
     def __init__(self, redis: Redis | None, prefix: str) -> None:
         self._redis = redis
@@ -24,6 +36,7 @@ class LiveHub:
         self._waiters: dict[int, set[asyncio.Event]] = {}
         self._pending: set[int] = set()
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
         # Called with the grab id whenever it changed here or in another process.
         self.listeners: list[Callable[[int], None]] = []
 
@@ -32,10 +45,9 @@ class LiveHub:
             self._task = asyncio.create_task(self._listen(), name="grab-live-listener")
 
     async def stop(self) -> None:
+        self._closing = True
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_task(self._task)
             self._task = None
 
     def changed(self, grab_id: int, *, now: bool = False) -> None:
@@ -83,6 +95,8 @@ class LiveHub:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                if self._closing:  # the client may turn the cancellation into an error
+                    return
                 log.warning("grab live listener lost Redis; reconnecting", exc_info=True)
                 await asyncio.sleep(1)
 

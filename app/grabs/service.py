@@ -290,7 +290,10 @@ class Grabs:
         self._loading[slug] = loading
         try:
             info = await self._load_info(slug)
-        except BaseException as exc:
+        except asyncio.CancelledError:
+            loading.cancel()  # the waiters see the cancellation rather than wait forever
+            raise
+        except Exception as exc:
             loading.set_exception(exc)
             loading.exception()  # retrieved: no "never retrieved" warning when nobody waits
             raise

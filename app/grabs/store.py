@@ -34,6 +34,7 @@ from app.core.errors import Conflict
 from app.core.i18n import N_
 from app.core.models import rate_counter
 from app.grabs.codes import display, new_code
+from app.grabs.live import stop_task
 from app.grabs.models import Grab, GrabClaim
 from app.grabs.schemas import ClaimAnswer, Result, Voucher
 
@@ -535,12 +536,12 @@ class RedisClaimStore:
     async def stop(self) -> None:
         self._stopping.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_task(self._task)
             self._task = None
-        with contextlib.suppress(Exception):  # the last entries, best effort at shutdown
-            await self.drain()
+        # The last entries, best effort and bounded: what is left stays in the stream and the
+        # next writer (any process) takes it over.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.drain(), timeout=5)
 
     async def _run(self) -> None:
         while not self._stopping.is_set():
