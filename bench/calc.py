@@ -26,18 +26,7 @@ import time
 from pathlib import Path
 
 import httpx
-from run import (
-    HOST,
-    Result,
-    Server,
-    _on_signal,
-    answers,
-    base_env,
-    first_visit_cookies,
-    load,
-    postgres_database,
-    redis_prefix,
-)
+from run import Result, Server, _on_signal, backends, first_visit_cookies, load
 
 TARGET = 0.50
 EVALUATE_BODY = json.dumps(
@@ -131,27 +120,8 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="leadkit-bench-calc-") as tmp:
             workdir = Path(tmp)
-            env = base_env(workdir, password)
-            env["DATABASE_URL"] = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
-            run_backend("SQLite (embedded mode)", env, args, workdir)
-            if args.postgres:
-                if not (answers(HOST, 5432) and answers(HOST, 6379)):
-                    print("\n== PostgreSQL + Redis: skipped, 127.0.0.1:5432 or :6379 not answering")
-                else:
-                    with (
-                        postgres_database(args.pg_user) as url,
-                        redis_prefix(args.redis_url) as prefix,
-                    ):
-                        pg_env = base_env(workdir, password)
-                        pg_env.update(
-                            {
-                                "DATABASE_URL": url,
-                                "REDIS_URL": args.redis_url,
-                                "LEADKIT_REDIS_PREFIX": prefix,
-                                "LEADKIT_DATA_DIR": str(workdir / "data-pg"),
-                            }
-                        )
-                        run_backend("PostgreSQL + Redis", pg_env, args, workdir)
+            for label, env in backends(workdir, password, args):
+                run_backend(label, env, args, workdir)
     except (RuntimeError, OSError) as exc:
         print(f"\nbench failed: {exc}", file=sys.stderr)
         return 1

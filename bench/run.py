@@ -542,6 +542,32 @@ def redis_prefix(url: str) -> Iterator[str]:
             client.close()
 
 
+def backends(
+    workdir: Path, password: str, args: argparse.Namespace
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """(label, server environment): SQLite, then, with ``args.postgres`` and both services
+    answering, PostgreSQL + Redis on a throwaway database and key prefix."""
+    env = base_env(workdir, password)
+    env["DATABASE_URL"] = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
+    yield "SQLite (embedded mode)", env
+    if not args.postgres:
+        return
+    if not (answers(HOST, 5432) and answers(HOST, 6379)):
+        print("\n== PostgreSQL + Redis: skipped, 127.0.0.1:5432 or :6379 not answering")
+        return
+    with postgres_database(args.pg_user) as url, redis_prefix(args.redis_url) as prefix:
+        pg_env = base_env(workdir, password)
+        pg_env.update(
+            {
+                "DATABASE_URL": url,
+                "REDIS_URL": args.redis_url,
+                "LEADKIT_REDIS_PREFIX": prefix,
+                "LEADKIT_DATA_DIR": str(workdir / "data-pg"),
+            }
+        )
+        yield "PostgreSQL + Redis", pg_env
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per endpoint")
@@ -578,27 +604,8 @@ def main() -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="leadkit-bench-") as tmp:
             workdir = Path(tmp)
-            env = base_env(workdir, password)
-            env["DATABASE_URL"] = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
-            run_backend("SQLite (embedded mode)", env, args, workdir)
-            if args.postgres:
-                if not (answers(HOST, 5432) and answers(HOST, 6379)):
-                    print("\n== PostgreSQL + Redis: skipped, 127.0.0.1:5432 or :6379 not answering")
-                else:
-                    with (
-                        postgres_database(args.pg_user) as url,
-                        redis_prefix(args.redis_url) as prefix,
-                    ):
-                        pg_env = base_env(workdir, password)
-                        pg_env.update(
-                            {
-                                "DATABASE_URL": url,
-                                "REDIS_URL": args.redis_url,
-                                "LEADKIT_REDIS_PREFIX": prefix,
-                                "LEADKIT_DATA_DIR": str(workdir / "data-pg"),
-                            }
-                        )
-                        run_backend("PostgreSQL + Redis", pg_env, args, workdir)
+            for label, env in backends(workdir, password, args):
+                run_backend(label, env, args, workdir)
     except (RuntimeError, OSError) as exc:
         print(f"\nbench failed: {exc}", file=sys.stderr)
         return 1

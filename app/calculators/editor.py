@@ -143,16 +143,7 @@ async def versions(db: AsyncSession, tool: Tool) -> list[ToolVersion]:
 
 
 async def version_definition(db: AsyncSession, tool: Tool, number: int) -> dict:
-    found = (
-        await db.execute(
-            select(ToolVersion.definition).where(
-                ToolVersion.tool_id == tool.id, ToolVersion.number == number
-            )
-        )
-    ).scalar()
-    if found is None:
-        raise NotFound(N_("There is no such version."))
-    return dict(found)
+    return dict((await tools.version(db, tool.id, number)).definition)
 
 
 async def live_definition(db: AsyncSession, tool: Tool) -> dict | None:
@@ -207,9 +198,7 @@ def definition_data(calc: CompiledCalculator) -> dict[str, Any]:
 # --- writing ---------------------------------------------------------------------------------
 
 
-async def create_from_builtin(
-    db: AsyncSession, *, builtin: str, slug: str, title: str, by: str
-) -> Tool:
+async def create_from_builtin(db: AsyncSession, *, builtin: str, slug: str, title: str) -> Tool:
     """A new calculator tool whose draft is a copy of a built-in (nothing published yet)."""
     slug = slug.strip().lower()
     title = title.strip()
@@ -242,7 +231,6 @@ async def create_from_builtin(
     )
     db.add(tool)
     await db.flush()
-    del by  # the tool's audit columns record the time; versions record who published
     return tool
 
 
@@ -549,7 +537,9 @@ async def replay(
     rows = []
     for submission in submissions:
         if submission.tool_version not in definitions:
-            definitions[submission.tool_version] = await _version(db, tool, submission.tool_version)
+            definitions[submission.tool_version] = await tools.version(
+                db, tool.id, submission.tool_version
+            )
         old_calc = service.compiled(definitions[submission.tool_version])
         old = old_calc.evaluate(submission.inputs)
         new = draft.evaluate(submission.inputs)
@@ -566,17 +556,6 @@ async def replay(
             )
         )
     return rows
-
-
-async def _version(db: AsyncSession, tool: Tool, number: int) -> ToolVersion:
-    found = (
-        await db.execute(
-            select(ToolVersion).where(ToolVersion.tool_id == tool.id, ToolVersion.number == number)
-        )
-    ).scalar()
-    if found is None:
-        raise NotFound(N_("There is no such version."))
-    return found
 
 
 def _shown(evaluation: Evaluation) -> list[tuple[str, str]]:
@@ -598,7 +577,3 @@ def _figure(value: float | list[float] | str) -> float | None:
     if isinstance(value, int | float):
         return float(value)
     return None
-
-
-def preview(calc: CompiledCalculator, values: Mapping[str, object]) -> Evaluation:
-    return calc.evaluate(values)

@@ -39,8 +39,7 @@ def _messages(exc: DomainError) -> dict[str, str]:
     """Field errors keep their (Chinese, data-derived) text; a general one is translated."""
     if exc.fields:
         return {str(k): _(str(v)) for k, v in exc.fields.items()}
-    message = _(exc.message)
-    return {"definition": message % exc.params if exc.params else message}
+    return {"definition": exc.translated}
 
 
 def _editor_context(
@@ -58,7 +57,7 @@ def _editor_context(
     evaluation = None
     if calc is not None and not errors:
         values = values if values is not None else calc.sample_inputs()
-        evaluation = editor.preview(calc, values)
+        evaluation = calc.evaluate(values)
     return {
         "staff": staff,
         "tool": tool,
@@ -77,6 +76,49 @@ def _editor_context(
     }
 
 
+async def _index_page(
+    db: AsyncSession,
+    staff: Staff,
+    *,
+    errors: dict[str, str] | None = None,
+    form: dict[str, str] | None = None,
+    status: int = 200,
+) -> Template:
+    return Template(
+        "editor/index.html",
+        context={
+            "staff": staff,
+            "rows": await editor.list_calculators(db),
+            "builtins": [(slug, compiled_builtin(slug).definition.title) for slug in BUILTIN_SLUGS],
+            "errors": errors or {},
+            "form": form or {},
+        },
+        status_code=status,
+    )
+
+
+async def _versions_page(
+    db: AsyncSession,
+    staff: Staff,
+    tool: Tool,
+    *,
+    published: int | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> Template:
+    return Template(
+        "editor/versions.html",
+        context={
+            "staff": staff,
+            "tool": tool,
+            "versions": await editor.versions(db, tool),
+            "published": published,
+            "error": error,
+        },
+        status_code=status,
+    )
+
+
 class CalculatorEditor(Controller):
     path = "/staff/calculators"
     guards = [requires_role("marketer")]  # noqa: RUF012
@@ -85,18 +127,7 @@ class CalculatorEditor(Controller):
     async def index(
         self, db_session: NamedDependency[AsyncSession], staff: NamedDependency[Staff]
     ) -> Template:
-        return Template(
-            "editor/index.html",
-            context={
-                "staff": staff,
-                "rows": await editor.list_calculators(db_session),
-                "builtins": [
-                    (slug, compiled_builtin(slug).definition.title) for slug in BUILTIN_SLUGS
-                ],
-                "errors": {},
-                "form": {},
-            },
-        )
+        return await _index_page(db_session, staff)
 
     @post("/", status_code=200)
     async def create(
@@ -112,22 +143,11 @@ class CalculatorEditor(Controller):
                 builtin=form.get("builtin", ""),
                 slug=form.get("slug", "")[:100],
                 title=form.get("title", "")[:200],
-                by=staff.username,
             )
         except DomainError as exc:
             # Nothing was written: the 4xx status makes the session roll back.
-            return Template(
-                "editor/index.html",
-                context={
-                    "staff": staff,
-                    "rows": await editor.list_calculators(db_session),
-                    "builtins": [
-                        (slug, compiled_builtin(slug).definition.title) for slug in BUILTIN_SLUGS
-                    ],
-                    "errors": _messages(exc),
-                    "form": form,
-                },
-                status_code=exc.status,
+            return await _index_page(
+                db_session, staff, errors=_messages(exc), form=form, status=exc.status
             )
         return Redirect(f"/staff/calculators/{tool.slug}", status_code=303)
 
@@ -345,16 +365,7 @@ class CalculatorEditor(Controller):
         published: FromQuery[int | None] = None,
     ) -> Template:
         tool = await editor.calculator(db_session, slug)
-        return Template(
-            "editor/versions.html",
-            context={
-                "staff": staff,
-                "tool": tool,
-                "versions": await editor.versions(db_session, tool),
-                "published": published,
-                "error": None,
-            },
-        )
+        return await _versions_page(db_session, staff, tool, published=published)
 
     @get("/{slug:str}/diff")
     async def diff(
@@ -397,16 +408,8 @@ class CalculatorEditor(Controller):
             version = await editor.rollback(db_session, tool, number, by=staff.username)
         except DomainError as exc:
             # Nothing was written: the 4xx status makes the session roll back.
-            return Template(
-                "editor/versions.html",
-                context={
-                    "staff": staff,
-                    "tool": tool,
-                    "versions": await editor.versions(db_session, tool),
-                    "published": None,
-                    "error": next(iter(_messages(exc).values())),
-                },
-                status_code=exc.status,
+            return await _versions_page(
+                db_session, staff, tool, error=exc.translated, status=exc.status
             )
         return Redirect(
             f"/staff/calculators/{tool.slug}/versions?published={version.number}", status_code=303

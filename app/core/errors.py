@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from app.core.i18n import N_
+from app.core.i18n import N_, gettext
 
 
 class DomainError(Exception):
@@ -22,6 +22,12 @@ class DomainError(Exception):
         self.fields = fields or {}
         self.params = params
         super().__init__(self.message)
+
+    @property
+    def translated(self) -> str:
+        """The message in the request's language, with its parameters filled in."""
+        text = gettext(self.message)
+        return text % self.params if self.params else text
 
 
 class InvalidInput(DomainError):

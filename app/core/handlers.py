@@ -96,7 +96,7 @@ def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> R
             return Response(b"", status_code=200, headers={"HX-Redirect": target})
         return Redirect(target)
     headers = {"Retry-After": str(exc.retry_after)} if hasattr(exc, "retry_after") else None
-    return render_error(request, exc.status, exc.code, _(exc.message), exc.fields, headers)
+    return render_error(request, exc.status, exc.code, exc.translated, exc.fields, headers)
 
 
 def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:

@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.crypto import DataCipher
 from app.core.errors import DomainError, NotFound
-from app.core.i18n import gettext as _
 from app.core.web import safe_next
 from app.events.schemas import (
     CodeRejected,
@@ -121,7 +120,7 @@ async def gate_code_form(
             settings,
             next=data.next,
             phone=data.phone,
-            error=_(exc.message),
+            error=exc.translated,
             wait=getattr(exc, "retry_after", 0) if exc.status == 429 else 0,
         )
         return _gate_template(request, ctx, exc.status)
@@ -161,7 +160,7 @@ async def gate_verify_form(
         )
     except DomainError as exc:
         ctx = gate_context(
-            settings, next=data.next, phone=data.phone, sent=True, error=_(exc.message)
+            settings, next=data.next, phone=data.phone, sent=True, error=exc.translated
         )
         return _gate_template(request, ctx, exc.status)
     target = safe_next(data.next)

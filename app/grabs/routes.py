@@ -184,7 +184,7 @@ async def grab_form(
         claimed = await grabs.claim(slug, who, data.idempotency_key or None, ip)
     except RateLimited as exc:
         _track(grabs, tracker, grab, who, "rate_limited", None, replayed=False)
-        page = await page_context(grabs, settings, grab, who, error=_(exc.message))
+        page = await page_context(grabs, settings, grab, who, error=exc.translated)
         return Template(name, context=page, status_code=429)
     _track_answer(grabs, tracker, grab, who, claimed.answer, claimed.replayed)
     page = await page_context(grabs, settings, grab, who, answer=claimed.answer)
@@ -221,7 +221,7 @@ async def grab_claim(request: Request[Any, Any, Any], slug: FromPath[str]) -> Re
     except RateLimited as exc:
         _track(grabs, tracker, grab, who, "rate_limited", None, replayed=False)
         return Response(
-            {"result": "rate_limited", "detail": _(exc.message), "retry_after": exc.retry_after},
+            {"result": "rate_limited", "detail": exc.translated, "retry_after": exc.retry_after},
             status_code=429,
             headers={"Retry-After": str(exc.retry_after)},
         )
@@ -436,7 +436,7 @@ def _form_page(staff: Staff, slug: str | None, form: GrabForm, exc: DomainError 
             "staff": staff,
             "slug": slug,
             "form": form,
-            "error": _(exc.message) if exc else None,
+            "error": exc.translated if exc else None,
             "fields": sorted(exc.fields) if exc else [],
         },
         status_code=exc.status if exc else 200,

@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.crypto import DataCipher
 from app.core.errors import DomainError
-from app.core.i18n import gettext as _
 from app.events.schemas import ConsentWithdrawn, DataDeleted
 from app.events.service import Tracker
 from app.gate.schemas import CodeRequestForm
@@ -113,7 +112,7 @@ async def send_code(
     try:
         phone = await gate.send_code(data.phone, consent=data.consent == "on", ip=ip)
     except DomainError as exc:
-        return _page("phone", settings, exc.status, phone=data.phone, error=_(exc.message))
+        return _page("phone", settings, exc.status, phone=data.phone, error=exc.translated)
     return _page("code", settings, phone=phone)
 
 
@@ -128,7 +127,7 @@ async def verify(
     try:
         auth = await gate.verify(data.phone, data.code)
     except DomainError as exc:
-        return _page("code", settings, exc.status, phone=data.phone, error=_(exc.message))
+        return _page("code", settings, exc.status, phone=data.phone, error=exc.translated)
     lead = await leads.find_by_phone(db_session, cipher, auth.phone)
     if lead is None:
         return _page("none", settings)

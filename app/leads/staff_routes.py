@@ -82,7 +82,7 @@ class LeadsController(Controller):
             )
             listing = await queries.list_leads(db_session, wanted)
         except DomainError as exc:
-            error, status_code = _(exc.message), exc.status
+            error, status_code = exc.translated, exc.status
             listing = await queries.empty_page(db_session)
         context = {
             "staff": staff,
@@ -161,7 +161,7 @@ class LeadsController(Controller):
         except DomainError as exc:
             await db_session.rollback()
             return await self._lead_page(
-                request, db_session, staff, lead_id, error=_(exc.message), status_code=exc.status
+                request, db_session, staff, lead_id, error=exc.translated, status_code=exc.status
             )
         return await self._lead_page(request, db_session, staff, lead_id, saved=True)
 
@@ -217,7 +217,7 @@ class FunnelController(Controller):
         try:
             days = closed_day_range(start, end)
         except DomainError as exc:
-            error, status_code = _(exc.message), exc.status
+            error, status_code = exc.translated, exc.status
         if tool and chosen is None:
             error, status_code = _("Unknown tool."), 404
         if by not in BREAKDOWNS:

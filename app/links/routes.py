@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import DomainError
 from app.core.i18n import N_
-from app.core.i18n import gettext as _
 from app.links import csv_import, service
 from app.links.schemas import (
     ACCOUNT_CAPS,
@@ -48,12 +47,6 @@ def _filter(kind: str, channel: str, account: int | None) -> LinkFilter:
 
 def _base_url(request: Request[Any, Any, Any]) -> str:
     return str(request.base_url).rstrip("/")
-
-
-def _say(exc: DomainError) -> str:
-    """The error's message, translated, with its parameters."""
-    message = _(exc.message)
-    return message % exc.params if exc.params else message
 
 
 class ImportTooLarge(DomainError):
@@ -135,7 +128,7 @@ class LinksController(Controller):
                 staff,
                 where,
                 status=exc.status,
-                account_error=_say(exc),
+                account_error=exc.translated,
                 account_form={
                     "kind": data.kind,
                     "name": data.name,
@@ -168,7 +161,7 @@ class LinksController(Controller):
                 staff,
                 where,
                 status=exc.status,
-                link_error=_say(exc),
+                link_error=exc.translated,
                 link_form={
                     "account_id": data.account_id,
                     "channel": data.channel,
@@ -240,14 +233,14 @@ class LinksController(Controller):
                 db_session,
                 staff,
                 status=exc.status,
-                error=_say(exc),
+                error=exc.translated,
                 errors=exc.errors,
                 text=data.text,
             )
         except DomainError as exc:
             await db_session.rollback()
             return await _import_page(
-                db_session, staff, status=exc.status, error=_say(exc), text=data.text
+                db_session, staff, status=exc.status, error=exc.translated, text=data.text
             )
         return await _import_page(db_session, staff, summary=summary)
 

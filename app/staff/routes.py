@@ -13,7 +13,6 @@ from litestar_htmx import HTMXRequest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import DomainError
-from app.core.i18n import gettext as _
 from app.core.ratelimit import RateLimiter
 from app.core.web import safe_next
 from app.settings import Settings
@@ -66,7 +65,7 @@ class AuthController(Controller):
                 status_code=exc.status,
                 context={
                     "next": data.next,
-                    "error": _(exc.message),
+                    "error": exc.translated,
                     "username": data.username[:64],
                 },
             )
@@ -149,7 +148,7 @@ class AdminController(Controller):
         except DomainError as exc:
             form = {"username": data.username, "display_name": data.display_name, "role": data.role}
             return await self._users_page(
-                request, db_session, staff, _(exc.message), exc.status, form
+                request, db_session, staff, exc.translated, exc.status, form
             )
         return await self._users_page(request, db_session, staff)
 
@@ -167,7 +166,7 @@ class AdminController(Controller):
             await service.update_user(db_session, staff, user_id, data, ip)
         except DomainError as exc:
             await db_session.rollback()
-            return await self._users_page(request, db_session, staff, _(exc.message), exc.status)
+            return await self._users_page(request, db_session, staff, exc.translated, exc.status)
         return await self._users_page(request, db_session, staff)
 
     @get("/tokens")

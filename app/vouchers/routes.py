@@ -16,7 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import DomainError
 from app.core.handlers import render_error
-from app.core.i18n import gettext as _
 from app.core.ratelimit import RateLimiter
 from app.events.service import Tracker
 from app.settings import Settings
@@ -27,11 +26,6 @@ from app.vouchers.schemas import STATUS_LABELS, RedeemResult, VoucherForm, Vouch
 
 STAFF_ROLES = ("sales", "host", "marketer")  # and admin, who holds every role
 NO_STORE = {"Cache-Control": "no-store"}
-
-
-def _say(exc: DomainError) -> str:
-    message = _(exc.message)
-    return message % exc.params if exc.params else message
 
 
 def _store_cookie_name(staff: Staff) -> str:
@@ -142,7 +136,7 @@ class VoucherController(Controller):
                 store=store,
                 status=exc.status,
                 remember=True,
-                error=_say(exc),
+                error=exc.translated,
                 typed=data.code[:64],
             )
         return await self._panel(
@@ -183,7 +177,7 @@ class VoucherController(Controller):
                 settings,
                 store=store,
                 status=exc.status,
-                error=_say(exc),
+                error=exc.translated,
                 typed=data.code[:64],
             )
         return await self._panel(
@@ -223,7 +217,7 @@ class VoucherController(Controller):
                 settings,
                 store=store,
                 status=exc.status,
-                error=_say(exc),
+                error=exc.translated,
             )
         return await self._panel(
             request, db_session, staff, settings, store=store, voucher=voucher, outcome="undone"
@@ -251,7 +245,7 @@ async def api_redeem(
     except DomainError as exc:
         await db_session.rollback()
         headers = {"Retry-After": str(exc.retry_after)} if hasattr(exc, "retry_after") else None
-        return render_error(request, exc.status, exc.code, _say(exc), exc.fields, headers)
+        return render_error(request, exc.status, exc.code, exc.translated, exc.fields, headers)
     result = RedeemResult(
         code=voucher.code,
         status=voucher.status,
