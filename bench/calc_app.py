@@ -9,25 +9,32 @@ work. Never part of the product: only this module registers the route.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
-import msgspec
 from litestar import Litestar, get
 from litestar.response import Template
 
 from app.asgi import create_served_app
-from app.calculators.builtins import builtin
+from app.calculators.builtins import compiled_builtin
 from app.calculators.routes import page_context
 from app.settings import load_settings
-from app.tools.models import Tool, ToolVersion
+from app.tools.schemas import PublishedTool, PublishedVersion
 
 
 def _bare_context() -> dict[str, Any]:
     settings = load_settings()
-    definition = msgspec.to_builtins(builtin("renovation"))
-    tool = Tool(id=0, slug="renovation", kind="calculator", title=definition["title"])
-    version = ToolVersion(tool_id=0, number=1, definition=definition)
-    return page_context(tool, version, None, False, settings)
+    calc = compiled_builtin("renovation")
+    tool = PublishedTool(
+        id=0,
+        slug="renovation",
+        kind="calculator",
+        title=calc.definition.title,
+        status="published",
+        current_version=1,
+    )
+    version = PublishedVersion(id=0, tool_id=0, number=1, published_at=dt.datetime.now(dt.UTC))
+    return page_context(tool, version, calc, None, False, settings)
 
 
 def create_app() -> Litestar:

@@ -143,7 +143,7 @@ async def versions(db: AsyncSession, tool: Tool) -> list[ToolVersion]:
 
 
 async def version_definition(db: AsyncSession, tool: Tool, number: int) -> dict:
-    return dict((await tools.version(db, tool.id, number)).definition)
+    return await tools.definition(db, await tools.version(db, tool.id, number))
 
 
 async def live_definition(db: AsyncSession, tool: Tool) -> dict | None:
@@ -533,14 +533,14 @@ async def replay(
             .limit(limit)
         )
     ).scalars()
-    definitions: dict[int, ToolVersion] = {}
+    used: dict[int, CompiledCalculator] = {}
     rows = []
     for submission in submissions:
-        if submission.tool_version not in definitions:
-            definitions[submission.tool_version] = await tools.version(
-                db, tool.id, submission.tool_version
+        if submission.tool_version not in used:
+            used[submission.tool_version] = await service.load(
+                db, await tools.version(db, tool.id, submission.tool_version)
             )
-        old_calc = service.compiled(definitions[submission.tool_version])
+        old_calc = used[submission.tool_version]
         old = old_calc.evaluate(submission.inputs)
         new = draft.evaluate(submission.inputs)
         rows.append(

@@ -3,7 +3,7 @@ PDF report, and the JSON evaluate API."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, get, post
@@ -17,6 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calculators import service
 from app.calculators.compiled import Evaluation
+from app.calculators.engine import CompiledCalculator
+from app.calculators.schemas import EvaluateAnswer
+from app.core.api import path_param, problems
 from app.core.errors import DomainError, NotFound
 from app.core.i18n import N_
 from app.events.schemas import GateShown, ResultShown, StepCompleted, TeaserShown
@@ -27,7 +30,7 @@ from app.leads import service as leads
 from app.reports.service import ReportRenderer, report_cache_key
 from app.settings import Settings
 from app.tools import service as tools
-from app.tools.models import Tool, ToolVersion
+from app.tools.schemas import PublishedTool, PublishedVersion
 from app.visitors.models import Visitor
 from app.visitors.web import context
 
@@ -60,23 +63,24 @@ class EvaluateRequest(msgspec.Struct, kw_only=True, frozen=True):
     inputs: dict[str, str | int | float | bool | None]
 
 
-async def _calculator(db: AsyncSession, slug: str) -> tuple[Tool, ToolVersion]:
+async def _calculator(
+    db: AsyncSession, slug: str
+) -> tuple[PublishedTool, PublishedVersion, CompiledCalculator]:
     tool, version = await tools.published(db, slug)
     if tool.kind != "calculator":
         raise NotFound()
-    await service.load(db, version)
-    return tool, version
+    return tool, version, await service.load(db, version)
 
 
 def page_context(
-    tool: Tool,
-    version: ToolVersion,
+    tool: PublishedTool,
+    version: PublishedVersion,
+    calc: CompiledCalculator,
     evaluation: Evaluation | None,
     authorised: bool,
     settings: Settings,
 ) -> dict[str, Any]:
     """What tools/calculator.html and its partials need."""
-    calc = service.compiled(version)
     values = evaluation.inputs if evaluation else calc.sample_inputs()
     return {
         "tool": tool,
@@ -100,7 +104,7 @@ async def evaluate_form(
     visitor: NamedDependency[Visitor],
 ) -> Template:
     """The calculator form: the teaser (and the full result once the phone is authorised)."""
-    tool, version = await _calculator(db_session, slug)
+    tool, version, calc = await _calculator(db_session, slug)
     form = await request.form()
     inputs = {key: form.get(key) for key in list(form.keys())[:MAX_FIELDS] if key != "_csrf_token"}
     evaluation = await service.submit(db_session, tool, version, visitor, inputs)
@@ -116,7 +120,7 @@ async def evaluate_form(
         if authorised:
             lead = await leads.get(db_session, visitor.lead_id)  # type: ignore[arg-type]
             await leads.refresh_needs(db_session, lead)
-    page = page_context(tool, version, evaluation, authorised, settings)
+    page = page_context(tool, version, calc, evaluation, authorised, settings)
     name = "tools/_calc_body.html" if request.htmx else "tools/calculator.html"
     cookies = [] if evaluation.errors else [answered_cookie(settings)]
     return Template(name, context=page, status_code=status, cookies=cookies)
@@ -130,11 +134,12 @@ async def report_pdf(
     visitor: NamedDependency[Visitor],
 ) -> Response[bytes]:
     """The full result as a branded PDF, watermarked with the visitor's masked phone."""
-    tool, _ = await _calculator(db_session, slug)
+    tool, _, _ = await _calculator(db_session, slug)
     submission = await service.latest(db_session, tool, visitor)
     if submission is None:
         raise NotFound(N_("Fill in the calculator first."))
-    calc = service.compiled(await tools.version(db_session, tool.id, submission.tool_version))
+    used = await tools.version(db_session, tool.id, submission.tool_version)
+    calc = await service.load(db_session, used)
     evaluation = calc.evaluate(submission.inputs)
     lead = await leads.get(db_session, visitor.lead_id)  # type: ignore[arg-type]
     renderer: ReportRenderer = request.app.state.reports
@@ -164,17 +169,24 @@ async def report_pdf(
     )
 
 
-@post("/api/v1/calculators/{slug:str}/evaluate", status_code=200)
+@post(
+    "/api/v1/calculators/{slug:str}/evaluate",
+    status_code=200,
+    summary="Evaluate a calculator",
+    tags=["calculators"],
+    responses=problems(400, 404, 413, 415, 422, why={404: "No published calculator by that slug."}),
+)
 async def evaluate_api(
-    slug: FromPath[str],
+    slug: Annotated[str, path_param("A published calculator.", "renovation", "insurance")],
     db_session: NamedDependency[AsyncSession],
     settings: NamedDependency[Settings],
     tracker: NamedDependency[Tracker],
     visitor: NamedDependency[Visitor],
     data: JSONBody[EvaluateRequest],
-) -> Response[dict[str, Any]]:
-    """The teaser, plus the full result only for an authorised visitor; 422 with field errors."""
-    tool, version = await _calculator(db_session, slug)
+) -> Response[EvaluateAnswer]:
+    """The teaser, plus the full result only for an authorised visitor (visitor cookie); 422
+    with the field errors."""
+    tool, version, _ = await _calculator(db_session, slug)
     if len(data.inputs) > MAX_FIELDS:
         raise InputErrors(fields={"inputs": "too many"})
     evaluation = await service.submit(db_session, tool, version, visitor, data.inputs)
@@ -184,14 +196,13 @@ async def evaluate_api(
     ctx = context(visitor, tool.id, version.number)
     tracker.track(ctx, TeaserShown())
     tracker.track(ctx, ResultShown() if authorised else GateShown())
-    body: dict[str, Any] = {
-        "tool": tool.slug,
-        "version": version.number,
-        "authorised": authorised,
-        "teaser": msgspec.to_builtins(evaluation.teaser),
-    }
-    if authorised:
-        body["full"] = msgspec.to_builtins(evaluation.full)
+    body = EvaluateAnswer(
+        tool=tool.slug,
+        version=version.number,
+        authorised=authorised,
+        teaser=evaluation.teaser,
+        full=evaluation.full if authorised else None,
+    )
     return Response(body, cookies=[answered_cookie(settings)])
 
 

@@ -16,46 +16,30 @@ from app.calculators.engine import CompiledCalculator, compile_definition
 from app.calculators.schemas import CalculatorDef, FieldDef
 from app.reports.schemas import Report, ReportRow, ReportSection
 from app.tools import service as tools
-from app.tools.models import Submission, Tool, ToolVersion
+from app.tools.models import Submission
+from app.tools.schemas import PublishedTool, PublishedVersion
+from app.visitors import service as visitors
 from app.visitors.models import Visitor
 
-# Compiled versions, least recently used last. A published version never changes, so its row
-# (id, tool, number, publication time) identifies the definition; the time keeps two databases
-# in one process (tests) from sharing an entry.
+# Compiled versions, least recently used last, by the version's key (app.tools.schemas): a
+# published version never changes. Values are immutable compiled calculators, never rows.
 _COMPILED: OrderedDict[tuple[object, ...], CompiledCalculator] = OrderedDict()
 _COMPILED_MAX = 256
 
 
-def _key(version: ToolVersion) -> tuple[object, ...]:
-    return (version.id, version.tool_id, version.number, version.published_at)
-
-
-def _remember(key: tuple[object, ...], calc: CompiledCalculator) -> CompiledCalculator:
-    _COMPILED[key] = calc
-    while len(_COMPILED) > _COMPILED_MAX:
-        _COMPILED.popitem(last=False)
-    return calc
-
-
-def compiled(version: ToolVersion) -> CompiledCalculator:
-    """The version, compiled once per process. Its definition must be loaded unless ``load``
-    has already compiled it (``tools.published`` leaves the definition out)."""
-    key = _key(version)
+async def load(db: AsyncSession, version: PublishedVersion) -> CompiledCalculator:
+    """The version, compiled once per process (its definition is read only the first time)."""
+    key = version.key
     calc = _COMPILED.get(key)
     if calc is not None:
         _COMPILED.move_to_end(key)
         return calc
-    return _remember(key, compile_definition(msgspec.convert(version.definition, CalculatorDef)))
-
-
-async def load(db: AsyncSession, version: ToolVersion) -> CompiledCalculator:
-    """``compiled`` for a version whose definition may not be loaded yet."""
-    key = _key(version)
-    calc = _COMPILED.get(key)
-    if calc is not None:
-        return calc
     definition = await tools.definition(db, version)
-    return _remember(key, compile_definition(msgspec.convert(definition, CalculatorDef)))
+    calc = compile_definition(msgspec.convert(definition, CalculatorDef))
+    _COMPILED[key] = calc
+    while len(_COMPILED) > _COMPILED_MAX:
+        _COMPILED.popitem(last=False)
+    return calc
 
 
 def _shown(field: FieldDef, value: object) -> str:
@@ -88,16 +72,17 @@ def summary(calc: CompiledCalculator, evaluation: Evaluation) -> dict[str, str]:
 
 async def submit(
     db: AsyncSession,
-    tool: Tool,
-    version: ToolVersion,
+    tool: PublishedTool,
+    version: PublishedVersion,
     visitor: Visitor,
     inputs: Mapping[str, object],
 ) -> Evaluation:
     """Evaluate ``inputs``; a valid submission is stored (with the lead once there is one)."""
-    calc = compiled(version)
+    calc = await load(db, version)
     evaluation = calc.evaluate(inputs)
     if evaluation.errors:
         return evaluation
+    await visitors.ensure(db, visitor)
     db.add(
         Submission(
             tool_id=tool.id,
@@ -114,7 +99,7 @@ async def submit(
     return evaluation
 
 
-async def latest(db: AsyncSession, tool: Tool, visitor: Visitor) -> Submission | None:
+async def latest(db: AsyncSession, tool: PublishedTool, visitor: Visitor) -> Submission | None:
     return (
         await db.execute(
             select(Submission)

@@ -43,6 +43,7 @@ async def short_link(
     await visitors.attribute(
         db_session, visitor, visitors.Touch(src=link.code, utm=touch.utm, ref=touch.ref), link
     )
+    await visitors.ensure(db_session, visitor)
     tracker.track(context(visitor), LinkOpened(code=link.code))
     passthrough = {k: v for k, v in touch.utm.items()}
     if touch.ref:
@@ -67,6 +68,7 @@ async def tool_page(
     touch = visitors.Touch.from_query(request.query_params)
     link = await visitors.resolve_link(db_session, touch.src) if touch.src else None
     await visitors.attribute(db_session, visitor, touch, link)
+    await visitors.ensure(db_session, visitor)  # a view starts the funnel: worth a row
     ctx = context(visitor, tool.id, version.number)
     tracker.track(ctx, ToolViewed(src=touch.src, known_src=link is not None or not touch.src))
     authorised = visitor.lead_id is not None
@@ -74,16 +76,16 @@ async def tool_page(
         return await grab_page(request, tool.slug)
     if tool.kind == "calculator":
         # The gate and the result come after the visitor's answers (see app/calculators).
-        await calculators.load(db_session, version)
+        calc = await calculators.load(db_session, version)
         answered = cookie(request.scope, ANSWERED_COOKIE) is not None
         submission = await calculators.latest(db_session, tool, visitor) if answered else None
         evaluation = None
         if submission is not None and submission.tool_version == version.number:
-            evaluation = calculators.compiled(version).evaluate(submission.inputs)
+            evaluation = calc.evaluate(submission.inputs)
             tracker.track(ctx, ResultShown() if authorised else GateShown())
         return Template(
             "tools/calculator.html",
-            context=page_context(tool, version, evaluation, authorised, settings),
+            context=page_context(tool, version, calc, evaluation, authorised, settings),
         )
     if authorised:
         tracker.track(ctx, ResultShown())

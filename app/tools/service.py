@@ -6,31 +6,37 @@ import datetime as dt
 import time
 import weakref
 
+import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
-from sqlalchemy.orm import defer
 
 from app.core.errors import Conflict, NotFound
 from app.core.i18n import N_
 from app.tools.models import Tool, ToolVersion
+from app.tools.schemas import PublishedTool, PublishedVersion
 
 KINDS = ("calculator", "guide", "grab", "draw")
 
 
 # Published tools, per database, for a second: the one query every visitor page made. Publishing
 # in this process forgets the slug at once; other worker processes see a change within
-# PUBLISHED_TTL seconds. Entries are detached rows: read their columns, never their deferred
-# draft/definition (``definition`` loads that).
+# PUBLISHED_TTL seconds. Entries are frozen values (app.tools.schemas), never ORM rows: a row
+# belongs to the session that loaded it, and once that session rolls back (any 4xx) the row is
+# expired and unreadable by every later request that took it from the cache.
 PUBLISHED_TTL = 1.0
-_published: weakref.WeakKeyDictionary[AsyncEngine, dict[str, tuple[float, Tool, ToolVersion]]] = (
-    weakref.WeakKeyDictionary()
-)
+_published: weakref.WeakKeyDictionary[
+    AsyncEngine, dict[str, tuple[float, PublishedTool, PublishedVersion]]
+] = weakref.WeakKeyDictionary()
+
+# Definitions of recent versions, as JSON bytes: each caller decodes its own copy, so no caller
+# can change what the next one reads.
+_definitions: dict[tuple[object, ...], bytes] = {}
+_DEFINITIONS_MAX = 256
 
 
-_definitions: dict[tuple[object, ...], dict] = {}
-
-
-def _published_cache(db: AsyncSession) -> dict[str, tuple[float, Tool, ToolVersion]] | None:
+def _published_cache(
+    db: AsyncSession,
+) -> dict[str, tuple[float, PublishedTool, PublishedVersion]] | None:
     bind = db.bind
     return _published.setdefault(bind, {}) if isinstance(bind, AsyncEngine) else None
 
@@ -42,7 +48,7 @@ def forget(db: AsyncSession, slug: str) -> None:
         cache.pop(slug, None)
 
 
-async def published(db: AsyncSession, slug: str) -> tuple[Tool, ToolVersion]:
+async def published(db: AsyncSession, slug: str) -> tuple[PublishedTool, PublishedVersion]:
     """The tool at ``slug`` and its current version; NotFound unless published."""
     if not slug or len(slug) > 64:
         raise NotFound(N_("This tool does not exist or is no longer available."))
@@ -50,12 +56,21 @@ async def published(db: AsyncSession, slug: str) -> tuple[Tool, ToolVersion]:
     hit = cache.get(slug) if cache is not None else None
     if hit is not None and hit[0] > time.monotonic():
         return hit[1], hit[2]
-    # The draft and the version's definition are large JSON documents a visitor's page rarely
-    # needs (calculators are compiled once per version): load them only on demand.
+    # Columns, not rows: the draft and the definition are large JSON documents a visitor's
+    # page rarely needs (calculators are compiled once per version).
     row = (
         await db.execute(
-            select(Tool, ToolVersion)
-            .options(defer(Tool.draft), defer(ToolVersion.definition))
+            select(
+                Tool.id,
+                Tool.slug,
+                Tool.kind,
+                Tool.title,
+                Tool.status,
+                ToolVersion.id,
+                ToolVersion.number,
+                ToolVersion.published_at,
+                ToolVersion.published_by,
+            )
             .join(
                 ToolVersion,
                 (ToolVersion.tool_id == Tool.id) & (ToolVersion.number == Tool.current_version),
@@ -65,44 +80,52 @@ async def published(db: AsyncSession, slug: str) -> tuple[Tool, ToolVersion]:
     ).first()
     if row is None:
         raise NotFound(N_("This tool does not exist or is no longer available."))
+    tool = PublishedTool(
+        id=row[0], slug=row[1], kind=row[2], title=row[3], status=row[4], current_version=row[6]
+    )
+    version = PublishedVersion(
+        id=row[5], tool_id=row[0], number=row[6], published_at=row[7], published_by=row[8]
+    )
     if cache is not None:
-        cache[slug] = (time.monotonic() + PUBLISHED_TTL, row[0], row[1])
-    return row[0], row[1]
+        cache[slug] = (time.monotonic() + PUBLISHED_TTL, tool, version)
+    return tool, version
 
 
-async def definition(db: AsyncSession, version: ToolVersion) -> dict:
-    """The version's definition, loading it if ``published`` left it out."""
-    if "definition" in version.__dict__:
-        return dict(version.definition)
-    # Versions never change: keep recent ones (the row's id and publication time name it).
-    key = (version.id, version.tool_id, version.number, version.published_at)
-    found = _definitions.get(key)
+async def definition(db: AsyncSession, version: PublishedVersion) -> dict:
+    """The version's definition: a fresh copy the caller may change."""
+    found = _definitions.get(version.key)
     if found is None:
-        found = await db.scalar(select(ToolVersion.definition).where(ToolVersion.id == version.id))
-        if found is None:
+        data = await db.scalar(select(ToolVersion.definition).where(ToolVersion.id == version.id))
+        if data is None:
             raise NotFound(N_("This tool does not exist or is no longer available."))
-        _definitions[key] = found
-        if len(_definitions) > 256:
+        found = _definitions[version.key] = msgspec.json.encode(data)
+        while len(_definitions) > _DEFINITIONS_MAX:
             del _definitions[next(iter(_definitions))]
-    return dict(found)
+    return msgspec.json.decode(found, type=dict)
 
 
-async def version(db: AsyncSession, tool_id: int, number: int) -> ToolVersion:
-    found = (
+async def version(db: AsyncSession, tool_id: int, number: int) -> PublishedVersion:
+    """Version ``number`` of a tool (published now or earlier); NotFound if there is none."""
+    row = (
         await db.execute(
-            select(ToolVersion).where(ToolVersion.tool_id == tool_id, ToolVersion.number == number)
+            select(ToolVersion.id, ToolVersion.published_at, ToolVersion.published_by).where(
+                ToolVersion.tool_id == tool_id, ToolVersion.number == number
+            )
         )
-    ).scalar()
-    if found is None:
+    ).first()
+    if row is None:
         raise NotFound(N_("This tool does not exist or is no longer available."))
-    return found
+    return PublishedVersion(
+        id=row[0], tool_id=tool_id, number=number, published_at=row[1], published_by=row[2]
+    )
 
 
-async def find_published(db: AsyncSession, slug: str) -> Tool | None:
+async def find_published(db: AsyncSession, slug: str) -> PublishedTool | None:
     """The published tool at ``slug``, or None (for attributing events, never for pages)."""
-    return (
-        await db.execute(select(Tool).where(Tool.slug == slug, Tool.status == "published"))
-    ).scalar()
+    try:
+        return (await published(db, slug))[0]
+    except NotFound:
+        return None
 
 
 async def list_published(db: AsyncSession) -> list[Tool]:
