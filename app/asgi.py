@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
+import signal
 
 import httpx
 from advanced_alchemy.extensions.litestar import (
@@ -21,20 +23,23 @@ from litestar_htmx import HTMXPlugin
 
 from app.calculators.editor_routes import ROUTES as EDITOR_ROUTES
 from app.calculators.routes import ROUTES as CALCULATOR_ROUTES
+from app.core.api import ApiOnlySchema, json_bodies_only, openapi_config
 from app.core.crypto import DataCipher
 from app.core.deps import DEPENDENCIES
 from app.core.handlers import EXCEPTION_HANDLERS
-from app.core.ratelimit import MemoryRateLimiter, RedisRateLimiter, SQLRateLimiter
+from app.core.lifeline import die_with_parent
+from app.core.ratelimit import RedisRateLimiter, SQLRateLimiter
 from app.core.redis import make_redis
+from app.core.streams import StreamSlots
 from app.core.templating import STATIC, make_environment
 from app.core.web import web_middleware
-from app.db.engine import make_engine, make_sessionmaker
+from app.db.engine import make_engine, make_sessionmaker, make_side_engine, prepare_side
 from app.events.routes import ROUTES as EVENT_ROUTES
 from app.events.service import Tracker
 from app.gate.routes import ROUTES as GATE_ROUTES
 from app.gate.routes import dev_sms
 from app.gate.service import Gate
-from app.gate.sms import make_provider
+from app.gate.sms import make_provider, quiet_http_client_logs
 from app.gate.store import RedisOtpStore, SQLOtpStore
 from app.grabs.routes import ROUTES as GRAB_ROUTES
 from app.grabs.service import make_grabs
@@ -47,6 +52,7 @@ from app.settings import Settings, load_settings
 from app.site.routes import ROUTES as SITE_ROUTES
 from app.staff.auth import auth_middleware
 from app.staff.routes import ROUTES as STAFF_ROUTES
+from app.staff.service import PasswordChecks
 from app.tools.routes import ROUTES as TOOL_ROUTES
 from app.visitors.web import visitor_cookie_hook
 from app.vouchers.routes import ROUTES as VOUCHER_ROUTES
@@ -58,6 +64,9 @@ GATE_ROUTES_PROD = [route for route in GATE_ROUTES if route is not dev_sms]
 def create_served_app() -> Litestar:
     """The app as ``leadkit serve`` runs it: one per worker process, with the process-wide
     garbage-collector tuning that only a long-running server should have."""
+    # A worker whose server process is gone (killed, out of memory) stops, gracefully, instead
+    # of serving on unsupervised and holding the port.
+    die_with_parent(os.getppid(), signal.SIGTERM)
     app = create_app()
     # Warm the PDF workers at boot, so the first visitor's report is fast.
     app.on_startup.append(app.state.reports.start)
@@ -81,20 +90,21 @@ def create_app(settings: Settings | None = None) -> Litestar:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # httpx logs request URLs at INFO (Aliyun's carries AccessKeyId and Signature).
+    quiet_http_client_logs()
     engine = make_engine(settings)
+    side_engine = make_side_engine(settings)
     sessionmaker = make_sessionmaker(engine)
     redis = make_redis(settings)
     limiter = (
         RedisRateLimiter(redis, settings.redis_prefix)
         if redis is not None
-        else SQLRateLimiter(engine)
-    )
-    # Event ingest is the highest-volume limit: in-process when embedded, Redis in production.
-    event_limiter = (
-        RedisRateLimiter(redis, settings.redis_prefix) if redis is not None else MemoryRateLimiter()
+        else SQLRateLimiter(side_engine)
     )
     otp_store = (
-        RedisOtpStore(redis, settings.redis_prefix) if redis is not None else SQLOtpStore(engine)
+        RedisOtpStore(redis, settings.redis_prefix)
+        if redis is not None
+        else SQLOtpStore(side_engine)
     )
     http = httpx.AsyncClient(timeout=settings.sms_timeout_seconds)
     cipher = DataCipher(settings)
@@ -102,7 +112,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     tracker = Tracker(engine, settings.events_flush_seconds)
     reports = ReportRenderer(settings.data_dir, workers=settings.report_workers)
     # In-process limits when embedded: a SQLite write per tap would fight the claims for the lock.
-    grabs = make_grabs(settings, engine, sessionmaker, redis, event_limiter)
+    grabs = make_grabs(settings, engine, sessionmaker, redis, limiter)
     db_config = SQLAlchemyAsyncConfig(
         engine_instance=engine,
         session_dependency_key="db_session",
@@ -112,6 +122,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     env = make_environment()
 
+    async def prepare() -> None:
+        await prepare_side(side_engine, engine)
+
     async def shutdown() -> None:
         await grabs.stop()
         await tracker.stop()
@@ -120,6 +133,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         if redis is not None:
             await redis.aclose()
         await engine.dispose()
+        await side_engine.dispose()
 
     app = Litestar(
         route_handlers=[
@@ -142,7 +156,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 cache_control=CacheControlHeader(max_age=31_536_000, public=True),
             ),
         ],
-        plugins=[SQLAlchemyPlugin(config=db_config), HTMXPlugin()],
+        plugins=[SQLAlchemyPlugin(config=db_config), HTMXPlugin(), ApiOnlySchema()],
         template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(env)),
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
@@ -152,7 +166,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             cookie_samesite="lax",
             exclude=["^/api/", "^/healthz"],
         ),
-        middleware=[auth_middleware(settings, sessionmaker)],
+        # JSON-only bodies first: a refused body costs no token look-up.
+        middleware=[json_bodies_only, auth_middleware(settings, sessionmaker)],
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,
@@ -163,18 +178,22 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "sessionmaker": sessionmaker,
                 "redis": redis,
                 "limiter": limiter,
-                "event_limiter": event_limiter,
+                # Staff password hashing: in threads, a few at a time (app/staff/service.py).
+                "password_checks": PasswordChecks(
+                    settings.login_max_concurrent_checks, settings.login_max_queued_checks
+                ),
                 "tracker": tracker,
                 "reports": reports,
                 "gate": gate,
                 "cipher": cipher,
                 "grabs": grabs,
+                "streams": StreamSlots(settings.streams_per_worker, settings.streams_per_ip),
             }
         ),
-        on_startup=[tracker.start, grabs.start],
+        on_startup=[prepare, tracker.start, grabs.start],
         on_shutdown=[shutdown],
         before_send=[visitor_cookie_hook(settings)],
-        openapi_config=None,
+        openapi_config=openapi_config(),  # /schema, /schema/openapi.json: the /api/ contract
         debug=False,
     )
     # Route middleware does not run when no route matches, so locale and security headers wrap

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from typing import Literal
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -31,8 +32,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
+    # Capacity: connections and live streams (docs/deploying.md, "Connections and live rooms").
+    backlog: int = 2048
+    max_connections: int = 4096
+    streams_per_worker: int = 3072
+    streams_per_ip: int = 20
+    stream_poll_seconds: int = 5
     database_url: str = "sqlite+aiosqlite:///./var/leadkit.db"
     db_pool_size: int = 10
+    db_side_pool_size: int = 4
     redis_url: str = ""
     redis_prefix: str = "leadkit:"
     redis_max_connections: int = 50
@@ -42,9 +50,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     frame_ancestors: str = "'self'"
     max_body_bytes: int = 1_048_576
     session_ttl_hours: int = 12
+    # Staff sign-in limits (docs/security.md, "Staff sign-in").
     login_max_per_ip: int = 30
-    login_max_per_user: int = 8
+    login_max_per_user_ip: int = 8
     login_window_seconds: int = 900
+    login_slowdown_after: int = 3
+    login_slowdown_base_seconds: float = 1.0
+    login_slowdown_max_seconds: float = 10.0
+    login_max_concurrent_checks: int = 2
+    login_max_queued_checks: int = 8
     trust_proxy: bool = False
     admin_username: str = "admin"
     admin_password: str = ""
@@ -57,6 +71,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     events_flush_seconds: float = 1.0
     events_batch_max: int = 100
     events_ip_per_minute: int = 1200
+    events_visitor_per_minute: int = 300
     sms_provider: Literal["console", "aliyun", "tencent"] = "console"
     sms_endpoint: str = ""
     sms_access_key_id: str = ""
@@ -72,6 +87,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     otp_phone_hourly_cap: int = 5
     otp_phone_daily_cap: int = 10
     otp_ip_daily_cap: int = 30
+    # SMS pumping defences (docs/security.md, "SMS codes").
+    otp_hourly_budget: int = 100
+    otp_daily_budget: int = 1000
+    otp_budget_alert_percent: int = 80
+    otp_allowed_countries: str = "86"
+    otp_pow_ip_hourly: int = 5
+    otp_pow_budget_percent: int = 50
+    otp_pow_cost: int = 5000
+    otp_pow_ttl_seconds: int = 600
     grab_ip_per_minute: int = 600
     grab_visitor_per_minute: int = 30
     voucher_undo_minutes: int = 10
@@ -79,6 +103,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def is_prod(self) -> bool:
         return self.env == "prod"
+
+    @property
+    def allowed_country_codes(self) -> frozenset[int]:
+        """LEADKIT_OTP_ALLOWED_COUNTRIES as numbers: "86, 852" -> {86, 852}."""
+        parts = self.otp_allowed_countries.split(",")
+        return frozenset(int(part) for part in parts if part.strip())
 
     @property
     def is_sqlite(self) -> bool:
@@ -117,6 +147,9 @@ def _explain(message: str) -> str:
 
 
 def _check(settings: Settings) -> None:
+    _check_capacity(settings)
+    _check_sms_defences(settings)
+    _check_login_limits(settings)
     if settings.port < 1 or settings.port > 65535:
         raise SettingsError("PORT must be between 1 and 65535")
     if settings.workers < 1:
@@ -144,3 +177,77 @@ def _check(settings: Settings) -> None:
             "LEADKIT_ENV=prod needs LEADKIT_DATA_KEY (at least 32 random characters): it "
             "encrypts phone numbers at rest; keep it apart from LEADKIT_SECRET_KEY and back it up"
         )
+
+
+def _check_sms_defences(settings: Settings) -> None:
+    codes = [part.strip() for part in settings.otp_allowed_countries.split(",")]
+    if not codes or not all(c.isascii() and c.isdigit() and 1 <= len(c) <= 3 for c in codes):
+        raise SettingsError(
+            "LEADKIT_OTP_ALLOWED_COUNTRIES must be country calling codes separated by commas, "
+            'e.g. "86" or "86,852,853"'
+        )
+    for name, value, low in (
+        ("LEADKIT_OTP_HOURLY_BUDGET", settings.otp_hourly_budget, 1),
+        ("LEADKIT_OTP_DAILY_BUDGET", settings.otp_daily_budget, 1),
+        ("LEADKIT_OTP_POW_IP_HOURLY", settings.otp_pow_ip_hourly, 0),
+        ("LEADKIT_OTP_POW_COST", settings.otp_pow_cost, 1),
+        ("LEADKIT_OTP_POW_TTL_SECONDS", settings.otp_pow_ttl_seconds, 30),
+    ):
+        if value < low:
+            raise SettingsError(f"{name} must be at least {low}")
+    for name, value in (
+        ("LEADKIT_OTP_BUDGET_ALERT_PERCENT", settings.otp_budget_alert_percent),
+        ("LEADKIT_OTP_POW_BUDGET_PERCENT", settings.otp_pow_budget_percent),
+    ):
+        if not 0 <= value <= 100:
+            raise SettingsError(f"{name} must be between 0 and 100")
+    endpoint = urlsplit(settings.sms_endpoint)
+    if settings.sms_endpoint and (
+        endpoint.scheme not in ("http", "https")
+        or not endpoint.netloc
+        or endpoint.query
+        or endpoint.fragment
+    ):
+        # The request is signed over its path and host: a query or fragment would be sent
+        # unsigned (or dropped) and the gateway would refuse every code.
+        raise SettingsError(
+            "LEADKIT_SMS_ENDPOINT must be an http:// or https:// URL without a query or "
+            "fragment, e.g. https://dysmsapi.aliyuncs.com or https://sms.example/sms/v1"
+        )
+
+
+def _check_capacity(settings: Settings) -> None:
+    for name, value, low in (
+        ("LEADKIT_BACKLOG", settings.backlog, 128),
+        ("LEADKIT_MAX_CONNECTIONS", settings.max_connections, 16),
+        ("LEADKIT_STREAMS_PER_WORKER", settings.streams_per_worker, 0),
+        ("LEADKIT_STREAMS_PER_IP", settings.streams_per_ip, 0),
+        ("LEADKIT_STREAM_POLL_SECONDS", settings.stream_poll_seconds, 1),
+    ):
+        if value < low:
+            raise SettingsError(f"{name} must be at least {low}")
+    # Streams live for minutes; page loads must always find a free connection beside them.
+    if settings.streams_per_worker > settings.max_connections * 9 // 10:
+        raise SettingsError(
+            "LEADKIT_STREAMS_PER_WORKER must leave at least a tenth of LEADKIT_MAX_CONNECTIONS "
+            f"to page loads: at most {settings.max_connections * 9 // 10} with "
+            f"LEADKIT_MAX_CONNECTIONS={settings.max_connections}"
+        )
+
+
+def _check_login_limits(settings: Settings) -> None:
+    for name, value, low in (
+        ("LEADKIT_LOGIN_MAX_PER_IP", settings.login_max_per_ip, 1),
+        ("LEADKIT_LOGIN_MAX_PER_USER_IP", settings.login_max_per_user_ip, 1),
+        ("LEADKIT_LOGIN_WINDOW_SECONDS", settings.login_window_seconds, 1),
+        ("LEADKIT_LOGIN_SLOWDOWN_AFTER", settings.login_slowdown_after, 0),
+        ("LEADKIT_LOGIN_SLOWDOWN_BASE_SECONDS", settings.login_slowdown_base_seconds, 0),
+        ("LEADKIT_LOGIN_SLOWDOWN_MAX_SECONDS", settings.login_slowdown_max_seconds, 0),
+        ("LEADKIT_LOGIN_MAX_CONCURRENT_CHECKS", settings.login_max_concurrent_checks, 1),
+        ("LEADKIT_LOGIN_MAX_QUEUED_CHECKS", settings.login_max_queued_checks, 0),
+    ):
+        if value < low:
+            raise SettingsError(f"{name} must be at least {low}")
+    # The wait is the sign-in's own response time: more than a minute and proxies time out.
+    if settings.login_slowdown_max_seconds > 60:
+        raise SettingsError("LEADKIT_LOGIN_SLOWDOWN_MAX_SECONDS must be at most 60")

@@ -24,8 +24,9 @@ from app.db.migrate import upgrade
 from app.settings import Settings, load_settings
 from tests.helpers import Browserish
 
-# Fake third parties (SMS gateways, …) as fixtures: fake_aliyun, fake_tencent.
-pytest_plugins = ["tests.fakes.plugin"]
+# Fake third parties (SMS gateways, …) as fixtures: fake_aliyun, fake_tencent; and `served`,
+# the app as `leadkit serve` runs it (tests/served.py).
+pytest_plugins = ["tests.fakes.plugin", "tests.served"]
 
 PG_HOST = os.environ.get("LEADKIT_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("LEADKIT_TEST_PG_PORT", "5432"))
@@ -171,3 +172,16 @@ def app(settings: Settings) -> Litestar:
 def client(app: Litestar) -> Iterator[Browserish]:
     with TestClient(app=app, base_url="http://testserver.local") as test_client:
         yield Browserish(test_client)
+
+
+@pytest.fixture(autouse=True)
+def one_connection_per_request() -> Iterator[None]:
+    """Fail any test during which a request took a second main-database connection while it
+    held one (app/db/engine.py: on SQLite that self-deadlocks, on PostgreSQL it starves the
+    pool)."""
+    from app.db import engine
+
+    engine.violations.clear()
+    yield
+    found, engine.violations[:] = list(engine.violations), []
+    assert not found, "one connection per request was broken:\n" + "\n".join(found[:3])

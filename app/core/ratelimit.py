@@ -6,13 +6,14 @@ their counters; the Redis store carries the same contract in production.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from redis.asyncio import Redis
-from sqlalchemy import delete
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -27,13 +28,23 @@ class Verdict:
     retry_after: int
 
 
+@dataclass(frozen=True, slots=True)
+class KeyCount:
+    """One key's count in the current window, and the seconds until that window ends."""
+
+    key: str
+    count: int
+    retry_after: int
+
+
 @runtime_checkable
 class RateLimiter(Protocol):
-    async def hit(self, key: str, limit: int, window: int) -> Verdict:
-        """Count one event for ``key``; allowed while the window's count stays ≤ ``limit``."""
+    async def hit(self, key: str, limit: int, window: int, cost: int = 1) -> Verdict:
+        """Count ``cost`` events for ``key``; allowed while the window's count stays
+        ≤ ``limit``."""
         ...
 
-    async def hit_all(self, checks: Sequence[tuple[str, int, int]]) -> list[Verdict]:
+    async def hit_all(self, checks: Sequence[tuple[str, int, int]], cost: int = 1) -> list[Verdict]:
         """``hit`` for each (key, limit, window), in one round trip where the store allows."""
         ...
 
@@ -42,7 +53,8 @@ class RateLimiter(Protocol):
         ...
 
     async def reset(self, key: str) -> None:
-        """Forget ``key`` (e.g. after a successful login)."""
+        """Forget ``key``: its counts in every window and its cooldown (e.g. after a successful
+        login, or when the person the key names deleted their data)."""
         ...
 
     async def cooldown(self, key: str, seconds: int) -> int:
@@ -50,9 +62,44 @@ class RateLimiter(Protocol):
         else the seconds left (e.g. "60 s between two codes to one phone")."""
         ...
 
+    async def refund(self, key: str, window: int, at: float) -> None:
+        """Take back one event ``hit`` counted for ``key`` at ``at`` (epoch seconds, the time
+        of that hit, so a window that turned meanwhile is not the one refunded), because what
+        it counted did not happen after all (an SMS the gateway refused). Never below zero."""
+        ...
+
+    async def release(self, key: str) -> None:
+        """Free a ``cooldown`` taken for ``key`` before it runs out (the action it spaced out
+        failed, so the next try need not wait)."""
+        ...
+
+    async def clear(self, key: str, window: int) -> None:
+        """Forget ``key``'s count in the current ``window``-second window, in one write (a
+        staff sign-in that succeeded, an admin lifting a limit)."""
+        ...
+
+    async def counts(
+        self, prefix: str, window: int, at_least: int = 1, limit: int = 200
+    ) -> list[KeyCount]:
+        """The keys starting with ``prefix`` whose count in the current ``window``-second
+        window is at least ``at_least``, highest first, at most ``limit`` of them (an admin's
+        overview of who is being limited; not for hot paths)."""
+        ...
+
+
+# Windows are aligned to China time (UTC+8, no daylight saving): a daily cap starts afresh at
+# midnight in Beijing, not at 08:00. Minute and hour windows are unaffected by the shift.
+CHINA_OFFSET = 8 * 3600
+
+
+def window_start(window: int, now: float) -> int:
+    """The start (epoch seconds) of the fixed ``window``-second window holding ``now``."""
+    return (int(now) + CHINA_OFFSET) // window * window - CHINA_OFFSET
+
 
 def _window(window: int, now: float) -> tuple[int, int]:
-    start = int(now) // window * window
+    """(start of the fixed window holding ``now``, seconds until it ends)."""
+    start = window_start(window, now)
     return start, start + window - int(now)
 
 
@@ -62,14 +109,15 @@ class SQLRateLimiter:
         self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
         self._last_sweep = 0.0
 
-    async def hit(self, key: str, limit: int, window: int) -> Verdict:
+    async def hit(self, key: str, limit: int, window: int, cost: int = 1) -> Verdict:
         now = time.time()
         start, retry = _window(window, now)
         stmt = (
             self._insert(rate_counter)
-            .values(key=key, window_start=start, count=1, expires_at=start + window)
+            .values(key=key, window_start=start, count=cost, expires_at=start + window)
             .on_conflict_do_update(
-                index_elements=["key", "window_start"], set_={"count": rate_counter.c.count + 1}
+                index_elements=["key", "window_start"],
+                set_={"count": rate_counter.c.count + cost},
             )
             .returning(rate_counter.c.count)
         )
@@ -80,8 +128,8 @@ class SQLRateLimiter:
                 await conn.execute(delete(rate_counter).where(rate_counter.c.expires_at < now))
         return Verdict(count <= limit, count, retry)
 
-    async def hit_all(self, checks: Sequence[tuple[str, int, int]]) -> list[Verdict]:
-        return [await self.hit(key, limit, window) for key, limit, window in checks]
+    async def hit_all(self, checks: Sequence[tuple[str, int, int]], cost: int = 1) -> list[Verdict]:
+        return [await self.hit(key, limit, window, cost) for key, limit, window in checks]
 
     async def peek(self, key: str, limit: int, window: int) -> Verdict:
         start, retry = _window(window, time.time())
@@ -125,6 +173,53 @@ class SQLRateLimiter:
             ).scalar() or now
         return max(1, int(expires) - now)
 
+    async def refund(self, key: str, window: int, at: float) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                update(rate_counter)
+                .where(
+                    rate_counter.c.key == key,
+                    rate_counter.c.window_start == window_start(window, at),
+                    rate_counter.c.count > 0,
+                )
+                .values(count=rate_counter.c.count - 1)
+            )
+
+    async def release(self, key: str) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                delete(rate_counter).where(
+                    rate_counter.c.key == key, rate_counter.c.window_start == 0
+                )
+            )
+
+    async def clear(self, key: str, window: int) -> None:
+        start, _ = _window(window, time.time())
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                delete(rate_counter).where(
+                    rate_counter.c.key == key, rate_counter.c.window_start == start
+                )
+            )
+
+    async def counts(
+        self, prefix: str, window: int, at_least: int = 1, limit: int = 200
+    ) -> list[KeyCount]:
+        start, retry = _window(window, time.time())
+        query = (
+            select(rate_counter.c.key, rate_counter.c.count)
+            .where(
+                rate_counter.c.key.startswith(prefix, autoescape=True),
+                rate_counter.c.window_start == start,
+                rate_counter.c.count >= max(1, at_least),
+            )
+            .order_by(rate_counter.c.count.desc(), rate_counter.c.key)
+            .limit(limit)
+        )
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [KeyCount(key, count, retry) for key, count in rows]
+
 
 class MemoryRateLimiter:
     """Counters in this process only. For the embedded default's highest-volume limits (event
@@ -140,15 +235,15 @@ class MemoryRateLimiter:
             for key in [k for k in self._counts if k[1] < start]:
                 del self._counts[key]
 
-    async def hit(self, key: str, limit: int, window: int) -> Verdict:
+    async def hit(self, key: str, limit: int, window: int, cost: int = 1) -> Verdict:
         start, retry = _window(window, time.time())
         self._sweep(start)
-        count = self._counts.get((key, start), 0) + 1
+        count = self._counts.get((key, start), 0) + cost
         self._counts[(key, start)] = count
         return Verdict(count <= limit, count, retry)
 
-    async def hit_all(self, checks: Sequence[tuple[str, int, int]]) -> list[Verdict]:
-        return [await self.hit(key, limit, window) for key, limit, window in checks]
+    async def hit_all(self, checks: Sequence[tuple[str, int, int]], cost: int = 1) -> list[Verdict]:
+        return [await self.hit(key, limit, window, cost) for key, limit, window in checks]
 
     async def peek(self, key: str, limit: int, window: int) -> Verdict:
         start, retry = _window(window, time.time())
@@ -168,28 +263,50 @@ class MemoryRateLimiter:
         self._cooldowns[key] = now + seconds
         return 0
 
+    async def refund(self, key: str, window: int, at: float) -> None:
+        name = (key, window_start(window, at))
+        if self._counts.get(name, 0) > 0:
+            self._counts[name] -= 1
+
+    async def release(self, key: str) -> None:
+        self._cooldowns.pop(key, None)
+
+    async def clear(self, key: str, window: int) -> None:
+        self._counts.pop((key, _window(window, time.time())[0]), None)
+
+    async def counts(
+        self, prefix: str, window: int, at_least: int = 1, limit: int = 200
+    ) -> list[KeyCount]:
+        start, retry = _window(window, time.time())
+        found = [
+            KeyCount(key, count, retry)
+            for (key, began), count in self._counts.items()
+            if began == start and count >= max(1, at_least) and key.startswith(prefix)
+        ]
+        return sorted(found, key=lambda c: (-c.count, c.key))[:limit]
+
 
 class RedisRateLimiter:
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._redis = redis
         self._prefix = f"{prefix}rl:"
 
-    async def hit(self, key: str, limit: int, window: int) -> Verdict:
+    async def hit(self, key: str, limit: int, window: int, cost: int = 1) -> Verdict:
         start, retry = _window(window, time.time())
         name = f"{self._prefix}{key}:{start}"
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.incr(name)
+            pipe.incrby(name, cost)
             pipe.expire(name, window + 1)
             count, _ = await pipe.execute()
         return Verdict(int(count) <= limit, int(count), retry)
 
-    async def hit_all(self, checks: Sequence[tuple[str, int, int]]) -> list[Verdict]:
+    async def hit_all(self, checks: Sequence[tuple[str, int, int]], cost: int = 1) -> list[Verdict]:
         now = time.time()
         windows = [(*_window(window, now), key, limit, window) for key, limit, window in checks]
         async with self._redis.pipeline(transaction=False) as pipe:
             for start, _, key, _, window in windows:
                 name = f"{self._prefix}{key}:{start}"
-                pipe.incr(name)
+                pipe.incrby(name, cost)
                 pipe.expire(name, window + 1)
             replies = await pipe.execute()
         counts = [int(c) for c in replies[::2]]
@@ -206,9 +323,46 @@ class RedisRateLimiter:
     async def reset(self, key: str) -> None:
         async for name in self._redis.scan_iter(match=f"{self._prefix}{key}:*"):
             await self._redis.delete(name)
+        await self._redis.delete(f"{self._prefix}cd:{key}")  # the cooldown lives apart
 
     async def cooldown(self, key: str, seconds: int) -> int:
         name = f"{self._prefix}cd:{key}"
         if await self._redis.set(name, 1, nx=True, ex=seconds):
             return 0
         return max(1, int(await self._redis.ttl(name)))
+
+    async def refund(self, key: str, window: int, at: float) -> None:
+        # A conditional DECR: an expired (absent) counter must not come back as -1.
+        await self._redis.eval(_REFUND, 1, f"{self._prefix}{key}:{window_start(window, at)}")
+
+    async def release(self, key: str) -> None:
+        await self._redis.delete(f"{self._prefix}cd:{key}")
+
+    async def clear(self, key: str, window: int) -> None:
+        await self._redis.delete(f"{self._prefix}{key}:{_window(window, time.time())[0]}")
+
+    async def counts(
+        self, prefix: str, window: int, at_least: int = 1, limit: int = 200
+    ) -> list[KeyCount]:
+        start, retry = _window(window, time.time())
+        suffix = f":{start}"
+        # Glob characters in the prefix are matched literally.
+        pattern = re.sub(r"([*?\[\]\\])", r"\\\1", f"{self._prefix}{prefix}") + "*" + suffix
+        names = [
+            name.decode() if isinstance(name, bytes) else str(name)
+            async for name in self._redis.scan_iter(match=pattern, count=1000)
+        ]
+        values = await self._redis.mget(names) if names else []
+        found = [
+            KeyCount(name[len(self._prefix) : -len(suffix)], int(value), retry)
+            for name, value in zip(names, values, strict=True)
+            if value is not None and int(value) >= max(1, at_least)
+        ]
+        return sorted(found, key=lambda c: (-c.count, c.key))[:limit]
+
+
+_REFUND = """
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count > 0 then return redis.call('DECR', KEYS[1]) end
+return 0
+"""

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.i18n import LOCALES, pick_locale, set_locale
+from app.db.engine import enter_request, leave_request
 from app.settings import Settings
 
 LOCALE_COOKIE = "lk_lang"
@@ -34,7 +35,8 @@ def security_headers(settings: Settings) -> list[tuple[bytes, bytes]]:
 
 
 def web_middleware(settings: Settings) -> Callable[[ASGIApp], ASGIApp]:
-    """Sets the request's locale and adds security headers to every HTTP response."""
+    """Sets the request's locale, adds security headers to every HTTP response, and opens the
+    request's database scope (one connection at a time: app/db/engine.py)."""
     extra = security_headers(settings)
 
     def factory(app: ASGIApp) -> ASGIApp:
@@ -64,7 +66,11 @@ def web_middleware(settings: Settings) -> Callable[[ASGIApp], ASGIApp]:
                     message["headers"] = headers
                 await send(message)
 
-            await app(scope, receive, send_wrapper)
+            token = enter_request(scope["path"])
+            try:
+                await app(scope, receive, send_wrapper)
+            finally:
+                leave_request(token)
 
         return middleware
 

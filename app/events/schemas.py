@@ -3,7 +3,7 @@ only the names in CLIENT_EVENTS."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import msgspec
 
@@ -11,7 +11,14 @@ Short = Annotated[str, msgspec.Meta(max_length=64)]
 
 
 class Event(msgspec.Struct, tag_field="name", kw_only=True, frozen=True):
-    """Base of every funnel event; the subclass's tag is the event name."""
+    """Base of every funnel event; the subclass's tag is the event name.
+
+    An event that records an outcome (a phone authorised, a unit won, a voucher redeemed, an
+    entry made, a download, a deletion) has ``outcome = True``: it is written in the same
+    transaction as the outcome itself (``Tracker.record``), so a crash can lose neither without
+    the other. Every other event is buffered (``Tracker.track``)."""
+
+    outcome: ClassVar[bool] = False
 
 
 class LinkOpened(Event, tag="link_opened", frozen=True):
@@ -48,16 +55,17 @@ class CodeRejected(Event, tag="code_rejected", frozen=True):
 
 
 class PhoneVerified(Event, tag="phone_verified", frozen=True):
+    outcome = True
     method: Short
     level: Short
 
 
 class LeadCreated(Event, tag="lead_created", frozen=True):
-    pass
+    outcome = True
 
 
 class LeadMerged(Event, tag="lead_merged", frozen=True):
-    pass
+    outcome = True
 
 
 class ResultShown(Event, tag="result_shown", frozen=True):
@@ -77,11 +85,11 @@ class CtaClicked(Event, tag="cta_clicked", frozen=True):
 
 
 class ConsentWithdrawn(Event, tag="consent_withdrawn", frozen=True):
-    pass
+    outcome = True
 
 
 class DataDeleted(Event, tag="data_deleted", frozen=True):
-    pass
+    outcome = True
 
 
 class GrabClicked(Event, tag="grab_clicked", frozen=True):
@@ -89,6 +97,7 @@ class GrabClicked(Event, tag="grab_clicked", frozen=True):
 
 
 class GrabWon(Event, tag="grab_won", frozen=True):
+    outcome = True
     n: int = 1
 
 
@@ -97,10 +106,12 @@ class GrabRefused(Event, tag="grab_refused", frozen=True):
 
 
 class VoucherRedeemed(Event, tag="voucher_redeemed", frozen=True):
+    outcome = True
     store: Short = ""
 
 
 class VoucherRedemptionUndone(Event, tag="voucher_redemption_undone", frozen=True):
+    outcome = True
     store: Short = ""
 
 
@@ -152,6 +163,12 @@ class ClientEvent(msgspec.Struct, kw_only=True, frozen=True):
 
 class EventBatch(msgspec.Struct, kw_only=True, frozen=True):
     events: Annotated[list[ClientEvent], msgspec.Meta(min_length=1, max_length=100)]
+
+
+class EventsAccepted(msgspec.Struct, kw_only=True, frozen=True):
+    """202 from POST /api/v1/events."""
+
+    accepted: int
 
 
 class EventContext(msgspec.Struct, kw_only=True, frozen=True):

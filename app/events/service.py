@@ -1,7 +1,9 @@
-"""``track()``: the one way funnel events are recorded.
+"""``Tracker``: the one way funnel events are recorded.
 
-Events are buffered in memory and written in batches by a background task (at least every
-LEADKIT_EVENTS_FLUSH_SECONDS, and on shutdown), so a page view costs no extra write of its own.
+``track()`` buffers an event in memory; a background task writes the buffer in batches (at
+least every LEADKIT_EVENTS_FLUSH_SECONDS, and on shutdown), so a page view costs no extra write
+of its own. ``record()`` writes an outcome event (authorised, won, redeemed, …) in the
+transaction of the outcome itself, so a crash loses neither without the other.
 A lead's timeline is read through its visitors, so events buffered before the phone was
 authorised still land on the lead's timeline.
 """
@@ -12,7 +14,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -41,23 +43,14 @@ class Tracker:
         self.listeners: list[Listener] = []
 
     def track(self, ctx: EventContext, event: Event, at: dt.datetime | None = None) -> None:
-        """Record ``event`` in context ``ctx``. Never blocks and never raises for I/O."""
+        """Buffer ``event`` in context ``ctx``. Never blocks and never raises for I/O.
+
+        Only for events that record no outcome: an outcome event goes through ``record``, in
+        the outcome's own transaction."""
+        if event.outcome:
+            raise TypeError(f"{type(event).__name__} records an outcome: use Tracker.record")
         at = at or dt.datetime.now(dt.UTC)
-        props = msgspec.to_builtins(event)
-        name = props.pop("name")
-        self._buffer.append(
-            {
-                "at": at,
-                "name": name,
-                "tool_id": ctx.tool_id,
-                "tool_version": ctx.tool_version,
-                "visitor_id": ctx.visitor_id,
-                "lead_id": ctx.lead_id,
-                "link_id": ctx.link_id,
-                "platform": ctx.platform,
-                "props": props,
-            }
-        )
+        self._buffer.append(event_row(ctx, event, at))
         for listener in self.listeners:
             listener(ctx, event, at)
         if len(self._buffer) >= self._max_buffer:
@@ -65,6 +58,22 @@ class Tracker:
             dropped = len(self._buffer) - self._max_buffer // 2
             del self._buffer[:dropped]
             log.error("event buffer full: dropped %d oldest events", dropped)
+
+    def record(
+        self, db: AsyncSession, ctx: EventContext, event: Event, at: dt.datetime | None = None
+    ) -> None:
+        """Write ``event`` in the transaction of ``db``: it commits (or rolls back) together
+        with the outcome it records."""
+        at = at or dt.datetime.now(dt.UTC)
+        db.add(FunnelEvent(**event_row(ctx, event, at)))
+        for listener in self.listeners:
+            listener(ctx, event, at)
+
+    def announce(self, ctx: EventContext, event: Event, at: dt.datetime) -> None:
+        """Tell the listeners about an event written by someone else in its own transaction
+        (a claim store writing a win together with the claim)."""
+        for listener in self.listeners:
+            listener(ctx, event, at)
 
     async def flush(self) -> int:
         """Write everything buffered so far, in short transactions of at most CHUNK rows so
@@ -102,6 +111,36 @@ class Tracker:
                 await self._task
             self._task = None
         await self.flush()
+
+    async def forget(self, lead_id: int | None, visitors: Mapping[int, int]) -> None:
+        """Anonymise the buffered events of a person whose data is being deleted, as the
+        deletion does to the written ones: no lead, no props, and each of their visitor ids
+        (the keys of ``visitors``) replaced by its stand-in. Waits for a flush under way, so
+        no event of theirs is on its way to the database unseen."""
+        async with self._lock:
+            for row in self._buffer:
+                if (lead_id is not None and row["lead_id"] == lead_id) or (
+                    row["visitor_id"] in visitors
+                ):
+                    row["lead_id"] = None
+                    row["visitor_id"] = visitors.get(row["visitor_id"], row["visitor_id"])
+                    row["props"] = {}
+
+
+def event_row(ctx: EventContext, event: Event, at: dt.datetime) -> dict[str, Any]:
+    """The ``funnel_event`` row for ``event`` in context ``ctx`` (for a bulk insert)."""
+    props = msgspec.to_builtins(event)
+    return {
+        "at": at,
+        "name": props.pop("name"),
+        "tool_id": ctx.tool_id,
+        "tool_version": ctx.tool_version,
+        "visitor_id": ctx.visitor_id,
+        "lead_id": ctx.lead_id,
+        "link_id": ctx.link_id,
+        "platform": ctx.platform,
+        "props": props,
+    }
 
 
 async def timeline(db: AsyncSession, lead_id: int, limit: int = 500) -> Sequence[FunnelEvent]:

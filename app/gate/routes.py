@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 from litestar import Request, Response, get, post
+from litestar.datastructures import CacheControlHeader
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, JSONBody, URLEncodedBody
 from litestar.response import Redirect, Template
@@ -15,6 +16,7 @@ from litestar_htmx import HTMXRequest
 from msgspec.structs import replace
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.api import problems
 from app.core.crypto import DataCipher
 from app.core.errors import DomainError, NotFound
 from app.core.web import safe_next
@@ -27,14 +29,24 @@ from app.events.schemas import (
     PhoneVerified,
 )
 from app.events.service import Tracker
-from app.gate.schemas import CodeRequest, CodeRequestForm, CodeVerify, ConsentGiven
-from app.gate.service import Gate
+from app.gate.schemas import (
+    CodeRequest,
+    CodeRequestForm,
+    CodeSentAnswer,
+    CodeVerify,
+    ConsentGiven,
+    VerifiedAnswer,
+)
+from app.gate.service import CHALLENGE_URL, ChallengeRequired, Gate
 from app.leads import service as leads
 from app.leads.phone import display
 from app.settings import Settings
+from app.staff.auth import requires_role
 from app.tools import service as tools
 from app.visitors.models import Visitor
 from app.visitors.web import context
+
+NO_STORE = CacheControlHeader(no_store=True)
 
 
 def gate_context(
@@ -45,8 +57,10 @@ def gate_context(
     sent: bool = False,
     error: str | None = None,
     wait: int = 0,
+    challenge: bool = False,
 ) -> dict[str, Any]:
-    """What the gate partial needs; ``phone`` is E.164 once a code was sent."""
+    """What the gate partial needs; ``phone`` is E.164 once a code was sent; ``challenge``:
+    show the proof-of-work widget (only once the server asks for one)."""
     return {
         "gate": {
             "next": safe_next(next),
@@ -55,6 +69,8 @@ def gate_context(
             "sent": sent,
             "error": error,
             "wait": wait,
+            "challenge": challenge,
+            "challenge_url": CHALLENGE_URL,
             "notice_version": settings.privacy_notice_version,
         }
     }
@@ -97,8 +113,8 @@ async def _authorise(
     )
     _, created = await leads.authorize(db, cipher, visitor, auth, consent)
     ctx = replace(await gate_events(db, visitor, tool_slug), lead_id=visitor.lead_id)
-    tracker.track(ctx, PhoneVerified(method=auth.method, level=auth.level))
-    tracker.track(ctx, LeadCreated() if created else LeadMerged())
+    tracker.record(db, ctx, PhoneVerified(method=auth.method, level=auth.level))
+    tracker.record(db, ctx, LeadCreated() if created else LeadMerged())
 
 
 @post("/gate/code", status_code=200)
@@ -114,16 +130,27 @@ async def gate_code_form(
 ) -> Template:
     """The gate partial's "send code" button."""
     try:
-        phone = await gate.send_code(data.phone, consent=data.consent in ("on", "true", "1"), ip=ip)
+        phone = await gate.send_code(
+            data.phone, consent=data.consent in ("on", "true", "1"), ip=ip, proof=data.altcha
+        )
     except DomainError as exc:
+        retry_after = int(getattr(exc, "retry_after", 0))
         ctx = gate_context(
             settings,
             next=data.next,
             phone=data.phone,
             error=exc.translated,
-            wait=getattr(exc, "retry_after", 0) if exc.status == 429 else 0,
+            wait=retry_after,
+            # A solved challenge is spent: the next try needs a new one whenever it is required.
+            challenge=isinstance(exc, ChallengeRequired) or await gate.challenge_required(ip),
         )
-        return _gate_template(request, ctx, exc.status)
+        headers = {"Retry-After": str(retry_after)} if retry_after else None
+        status = exc.status
+        if request.htmx and status >= 500:
+            # htmx swaps no 5xx answer (templates/_head.html), and this one is the partial
+            # telling the visitor what happened: the status goes in the plain page only.
+            status = 200
+        return _gate_template(request, ctx, status, headers)
     tracker.track(await gate_events(db_session, visitor, slug_of(data.next)), CodeSent())
     ctx = gate_context(
         settings, next=data.next, phone=phone, sent=True, wait=settings.otp_resend_seconds
@@ -169,12 +196,40 @@ async def gate_verify_form(
     return Redirect(target, status_code=303)
 
 
-def _gate_template(request: HTMXRequest, ctx: dict[str, Any], status: int) -> Template:
+def _gate_template(
+    request: HTMXRequest,
+    ctx: dict[str, Any],
+    status: int,
+    headers: dict[str, str] | None = None,
+) -> Template:
     name = "gate/_gate.html" if request.htmx else "gate/page.html"
-    return Template(name, context=ctx, status_code=status)
+    return Template(name, context=ctx, status_code=status, headers=headers)
 
 
-@post("/api/v1/gate/code", status_code=202)
+@post(
+    "/api/v1/gate/code",
+    status_code=202,
+    summary="Send an SMS code",
+    tags=["gate"],
+    responses=problems(
+        413,
+        415,
+        429,
+        503,
+        why={
+            400: "Not a phone number, a country codes are not sent to, no consent, a number the "
+            "gateway says cannot receive text messages (`number_cannot_receive`), or not a "
+            "valid body.",
+            403: "A proof of work is required (`challenge_required`) or did not pass "
+            "(`challenge_failed`): solve the problem's `challenge` (ALTCHA) and send the "
+            "payload as `altcha`; a new one is at `challenge_url`.",
+            429: "Too many codes for this number or network, or the global SMS budget is spent "
+            "(`sms_budget_spent`); wait `Retry-After` seconds.",
+            503: "The SMS gateway did not send the code; nothing was counted, try again after "
+            "`Retry-After` seconds.",
+        },
+    ),
+)
 async def api_gate_code(
     db_session: NamedDependency[AsyncSession],
     gate: NamedDependency[Gate],
@@ -182,19 +237,29 @@ async def api_gate_code(
     visitor: NamedDependency[Visitor],
     ip: NamedDependency[str],
     data: JSONBody[CodeRequest],
-) -> dict[str, Any]:
-    """Send a one-time code: 202, or 400 (bad phone, no consent), 429 (too many)."""
-    phone = await gate.send_code(data.phone, consent=data.consent is True, ip=ip)
+) -> CodeSentAnswer:
+    """Send a one-time code by SMS to the phone, once the visitor consented (``"consent":
+    true``). ``tool`` is the slug whose gate this is, for its funnel. ``altcha``: a solved
+    proof of work, needed when a 403 asks for one."""
+    phone = await gate.send_code(data.phone, consent=data.consent is True, ip=ip, proof=data.altcha)
     tracker.track(await gate_events(db_session, visitor, data.tool), CodeSent())
-    return {
-        "status": "sent",
-        "phone": phone,
-        "expires_in": gate.settings.otp_ttl_seconds,
-        "resend_in": gate.settings.otp_resend_seconds,
-    }
+    return CodeSentAnswer(
+        status="sent",
+        phone=phone,
+        expires_in=gate.settings.otp_ttl_seconds,
+        resend_in=gate.settings.otp_resend_seconds,
+    )
 
 
-@post("/api/v1/gate/verify", status_code=200)
+@post(
+    "/api/v1/gate/verify",
+    status_code=200,
+    summary="Verify the SMS code",
+    tags=["gate"],
+    responses=problems(
+        413, 415, why={400: "The code is wrong, expired or used, or the body is not valid."}
+    ),
+)
 async def api_gate_verify(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -205,8 +270,8 @@ async def api_gate_verify(
     visitor: NamedDependency[Visitor],
     ip: NamedDependency[str],
     data: JSONBody[CodeVerify],
-) -> dict[str, Any]:
-    """Check the code: 200 and the visitor is authorised, 400 otherwise."""
+) -> VerifiedAnswer:
+    """Check the code; on success the visitor (cookie) is authorised: every gate opens."""
     await _authorise(
         request,
         db_session,
@@ -220,7 +285,23 @@ async def api_gate_verify(
         ip,
         data.tool,
     )
-    return {"status": "authorized", "method": "sms"}
+    return VerifiedAnswer(status="authorized", method="sms")
+
+
+@get(CHALLENGE_URL, summary="A proof-of-work challenge", tags=["gate"], cache_control=NO_STORE)
+async def api_gate_challenge(gate: NamedDependency[Gate]) -> dict[str, Any]:
+    """A fresh ALTCHA (proof of work v2) challenge: ``{"parameters": {"algorithm":
+    "PBKDF2/SHA-256", "nonce", "salt", "cost", "keyLength", "keyPrefix", "expiresAt"},
+    "signature"}``. Find the counter whose derived key starts with ``keyPrefix``, then send
+    base64(JSON ``{"challenge": <this>, "solution": {"counter", "derivedKey"}}``) as
+    ``altcha`` with the code request. Single use; it expires at ``expiresAt``."""
+    return gate.pow.challenge()
+
+
+@get("/staff/admin/sms-alerts", guards=[requires_role("admin")], cache_control=NO_STORE)
+async def sms_alerts_fragment(gate: NamedDependency[Gate]) -> Template:
+    """The SMS budget banner for admins' pages (loaded by base_staff.html); empty when fine."""
+    return Template("staff/_sms_alerts.html", context={"sms_alerts": await gate.budget_alerts()})
 
 
 @get("/dev/sms")
@@ -239,5 +320,7 @@ ROUTES: list[ControllerRouterHandler] = [
     gate_verify_form,
     api_gate_code,
     api_gate_verify,
+    api_gate_challenge,
+    sms_alerts_fragment,
     dev_sms,
 ]

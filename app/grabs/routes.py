@@ -3,32 +3,44 @@ the admin JSON API and the host console."""
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import segno
 from litestar import Controller, Request, Response, Router, get, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, JSONBody, URLEncodedBody
-from litestar.response import ServerSentEvent, Template
+from litestar.params import FromPath, HeaderParameter, JSONBody, URLEncodedBody
+from litestar.response import Template
 from litestar.response.sse import ServerSentEventMessage
 from litestar.types import ControllerRouterHandler
 from litestar_htmx import HTMXRequest
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.api import PROBLEM_JSON, TOKEN_REQUIRED, answer, path_param, problems
 from app.core.errors import DomainError, RateLimited
+from app.core.handlers import STATUS_TITLES
 from app.core.i18n import gettext as _
+from app.core.streams import live_stream
 from app.core.web import client_ip
-from app.events.schemas import EventContext, GateShown, GrabClicked, GrabRefused, GrabWon
+from app.events.schemas import GateShown, GrabClicked, GrabRefused, GrabWon
 from app.events.service import Tracker
 from app.gate.routes import gate_context
 from app.gate.service import GateRequired
-from app.grabs.schemas import ClaimAnswer, ClaimForm, GrabCreate, GrabForm, GrabStatus, Voucher
+from app.grabs.schemas import (
+    ClaimAnswer,
+    ClaimForm,
+    ClaimRefusal,
+    GrabCreate,
+    GrabForm,
+    GrabStatus,
+    Voucher,
+)
 from app.grabs.service import Grabs, parse_form
-from app.grabs.store import Claimant, GrabInfo
+from app.grabs.store import Claimant, GrabInfo, claim_context
 from app.leads.schemas import china_time
 from app.settings import Settings
 from app.staff.auth import requires_role
@@ -38,24 +50,12 @@ from app.visitors.web import public_id_from
 STREAM_SECONDS = 300  # an EventSource reconnects by itself; no stream lives forever
 HEARTBEAT_SECONDS = 15
 HOSTS = requires_role("host", "marketer")
+GrabSlug = Annotated[str, path_param("A grab's slug.", "grab-demo")]
 
 
 def provide_grabs(request: Request[Any, Any, Any]) -> Grabs:
     grabs: Grabs = request.app.state.grabs
     return grabs
-
-
-def _ctx(grab: GrabInfo, who: Claimant | None) -> EventContext:
-    if who is None:
-        return EventContext(tool_id=grab.tool_id, tool_version=grab.tool_version)
-    return EventContext(
-        visitor_id=who.visitor_id,
-        lead_id=who.lead_id,
-        link_id=who.link_id,
-        platform=who.platform,
-        tool_id=grab.tool_id,
-        tool_version=grab.tool_version,
-    )
 
 
 # A rush is thousands of taps a second, most of them the same visitor again: the funnel counts
@@ -87,7 +87,7 @@ def _track(
     replayed: bool,
 ) -> None:
     """``result`` is the answer's (or "rate_limited"); ``won_n`` the unit won, if any."""
-    ctx = _ctx(grab, who)
+    ctx = claim_context(grab, who)
     recent = grabs.recent_taps
     if (won_n is not None and not replayed) or _first_in_window(
         recent, (who.visitor_id, grab.id, "clicked")
@@ -96,7 +96,8 @@ def _track(
     if replayed:  # the first answer was counted already
         return
     if won_n is not None:
-        tracker.track(ctx, GrabWon(n=won_n))
+        # The claim store wrote the win with the claim; the listeners hear of it here.
+        tracker.announce(ctx, GrabWon(n=won_n), dt.datetime.now(dt.UTC))
     elif _first_in_window(recent, (who.visitor_id, grab.id, result)):
         tracker.track(ctx, GrabRefused(reason=result))
 
@@ -137,10 +138,12 @@ async def page_context(
     *,
     answer: ClaimAnswer | None = None,
     error: str | None = None,
+    db: AsyncSession | None = None,
 ) -> dict[str, Any]:
-    """What tools/grab.html and its panel need."""
-    status = await grabs.status(grab.slug)
-    vouchers = await grabs.vouchers_of(grab, who.phone_hash) if who else []
+    """What tools/grab.html and its panel need (through the request's session ``db``, when
+    the request has one)."""
+    status = await grabs.status(grab.slug, db)
+    vouchers = await grabs.vouchers_of(grab, who.phone_hash, db) if who else []
     fresh = answer.voucher if answer is not None else None
     if fresh is not None and all(v.code != fresh.code for v in vouchers):
         vouchers.append(fresh)
@@ -177,7 +180,7 @@ async def grab_form(
     who = await grabs.claimant(public_id_from(settings, request.scope))
     name = "tools/_grab_panel.html" if request.htmx else "tools/grab.html"
     if who is None:
-        tracker.track(_ctx(grab, None), GateShown())
+        tracker.track(claim_context(grab, None), GateShown())
         ctx = await page_context(grabs, settings, grab, None)
         return Template(name, context=ctx, status_code=401)
     try:
@@ -191,16 +194,73 @@ async def grab_form(
     return Template(name, context=page)
 
 
-@get("/api/v1/grabs/{slug:str}")
-async def grab_status(slug: FromPath[str], grabs: NamedDependency[Grabs]) -> Response[GrabStatus]:
+@get(
+    "/api/v1/grabs/{slug:str}",
+    summary="A grab's state and stock",
+    tags=["grabs"],
+    responses=problems(400, why={404: "No published grab by that slug."}),
+)
+async def grab_status(slug: GrabSlug, grabs: NamedDependency[Grabs]) -> Response[GrabStatus]:
     """State and stock left (the live page's polling fallback)."""
     return Response(await grabs.status(slug), headers={"Cache-Control": "no-store"})
 
 
-@post("/api/v1/grabs/{slug:str}/claim", status_code=200)
-async def grab_claim(request: Request[Any, Any, Any], slug: FromPath[str]) -> Response[Any]:
-    """200 {"result", "voucher"?}; 401 {"result": "gate_required"}; 429 {"result":
-    "rate_limited"}. The same Idempotency-Key from the same phone gets the same answer."""
+def _refusal(
+    status: int, result: str, detail: str, retry_after: int | None = None
+) -> Response[Any]:
+    body = ClaimRefusal(
+        type=f"about:blank#{result}",
+        title=_(STATUS_TITLES[status]),
+        status=status,
+        code=result,
+        detail=detail,
+        result=result,  # type: ignore[arg-type]
+        retry_after=retry_after,
+    )
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+@post(
+    "/api/v1/grabs/{slug:str}/claim",
+    status_code=200,
+    summary="Claim a unit",
+    tags=["grabs"],
+    responses={
+        **problems(
+            415,
+            why={
+                400: "The Idempotency-Key header is not 1 to 64 printable characters.",
+                404: "No published grab by that slug.",
+            },
+        ),
+        401: answer(
+            ClaimRefusal,
+            'The visitor (cookie) has not verified a phone: `"result": "gate_required"`.',
+            PROBLEM_JSON,
+        ),
+        429: answer(
+            ClaimRefusal,
+            'Too many taps: `"result": "rate_limited"`; wait `Retry-After` seconds.',
+            PROBLEM_JSON,
+        ),
+    },
+)
+async def grab_claim(
+    request: Request[Any, Any, Any],
+    slug: GrabSlug,
+    idempotency_key: Annotated[
+        str | None,
+        HeaderParameter(
+            name="Idempotency-Key",
+            description="Makes a retried tap one claim: the same key from the same phone gets "
+            "the same answer.",
+            schema_extra={"pattern": "^[\\x21-\\x7e]{1,64}$"},  # IDEMPOTENCY_KEY
+        ),
+    ] = None,
+) -> Response[ClaimAnswer]:
+    """Claim one unit for the visitor (cookie) once their phone is verified: ``result`` is won
+    (with the voucher), sold_out, already_claimed or not_open."""
     # The hottest endpoint: its parts come straight from the app state, because resolving
     # several dependencies costs a task group per request.
     state = request.app.state
@@ -211,27 +271,37 @@ async def grab_claim(request: Request[Any, Any, Any], slug: FromPath[str]) -> Re
     grab = await grabs.info(slug)
     who = await grabs.claimant(public_id_from(settings, request.scope))
     if who is None:
-        return Response(
-            {"result": "gate_required", "detail": _(GateRequired.default_message)},
-            status_code=401,
-        )
-    key = request.headers.get("idempotency-key")
+        return _refusal(401, "gate_required", _(GateRequired.default_message))
     try:
-        claimed = await grabs.claim(slug, who, key, ip)
+        claimed = await grabs.claim(slug, who, idempotency_key, ip)
     except RateLimited as exc:
         _track(grabs, tracker, grab, who, "rate_limited", None, replayed=False)
-        return Response(
-            {"result": "rate_limited", "detail": exc.translated, "retry_after": exc.retry_after},
-            status_code=429,
-            headers={"Retry-After": str(exc.retry_after)},
-        )
+        return _refusal(429, "rate_limited", exc.translated, exc.retry_after)
     _track_answer(grabs, tracker, grab, who, claimed.answer, claimed.replayed)
     return Response(claimed.answer)
 
 
-@get("/api/v1/grabs/{slug:str}/events")
-async def grab_events(slug: FromPath[str], grabs: NamedDependency[Grabs]) -> ServerSentEvent:
-    """Server-sent events: ``status`` (the GrabStatus JSON) whenever it changes."""
+@get(
+    "/api/v1/grabs/{slug:str}/events",
+    summary="Live state (server-sent events)",
+    tags=["grabs"],
+    responses={
+        200: answer(
+            str,
+            "Server-sent events: `status` (the grab's status JSON) whenever it changes, a "
+            "comment every 15 s; the stream ends after 5 minutes (EventSource reconnects). "
+            "Over the stream caps the answer is one `poll` event, "
+            '`{"poll_seconds", "retry_seconds"}`, and the end: poll `GET '
+            "/api/v1/grabs/{slug}` that often; the browser retries the stream by itself.",
+            "text/event-stream",
+        ),
+        **problems(400, why={404: "No published grab by that slug."}),
+    },
+)
+async def grab_events(
+    request: Request[Any, Any, Any], slug: GrabSlug, grabs: NamedDependency[Grabs]
+) -> Response[Any]:
+    """The grab's live status as a stream of server-sent events (app.core.streams caps them)."""
     grab = await grabs.info(slug)
 
     async def stream() -> AsyncIterator[ServerSentEventMessage]:
@@ -252,14 +322,21 @@ async def grab_events(slug: FromPath[str], grabs: NamedDependency[Grabs]) -> Ser
                 timeout = max(0.2, min(timeout, status.starts_in))
             await grabs.live.wait(grab.id, timeout)
 
-    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
-    return ServerSentEvent(stream(), retry_duration=3000, headers=headers)
+    return live_stream(request, stream)
 
 
 # The admin JSON API.
 
 
-@post("/api/v1/admin/grabs", status_code=201, guards=[requires_role("marketer")])
+@post(
+    "/api/v1/admin/grabs",
+    status_code=201,
+    summary="Create a grab",
+    guards=[requires_role("marketer")],
+    tags=["grabs"],
+    security=TOKEN_REQUIRED,
+    responses=problems(400, 401, 403, 413, 415, why={409: "The slug is taken."}),
+)
 async def api_create(
     db_session: NamedDependency[AsyncSession],
     grabs: NamedDependency[Grabs],
@@ -279,17 +356,28 @@ async def _set_mode(db: AsyncSession, grabs: Grabs, slug: str, mode: str) -> Gra
     return await grabs.status(info.slug)
 
 
-@post("/api/v1/admin/grabs/{slug:str}/open", status_code=200, guards=[HOSTS])
+_HOST_API: dict[str, Any] = {
+    "status_code": 200,
+    "guards": [HOSTS],
+    "tags": ["grabs"],
+    "security": TOKEN_REQUIRED,
+    "responses": problems(400, 401, 403, 415, why={404: "No grab by that slug."}),
+}
+
+
+@post("/api/v1/admin/grabs/{slug:str}/open", summary="Open a grab now", **_HOST_API)
 async def api_open(
-    slug: FromPath[str], db_session: NamedDependency[AsyncSession], grabs: NamedDependency[Grabs]
+    slug: GrabSlug, db_session: NamedDependency[AsyncSession], grabs: NamedDependency[Grabs]
 ) -> GrabStatus:
+    """Open the grab now, whatever its schedule (marketer or host token)."""
     return await _set_mode(db_session, grabs, slug, "open")
 
 
-@post("/api/v1/admin/grabs/{slug:str}/close", status_code=200, guards=[HOSTS])
+@post("/api/v1/admin/grabs/{slug:str}/close", summary="Close a grab now", **_HOST_API)
 async def api_close(
-    slug: FromPath[str], db_session: NamedDependency[AsyncSession], grabs: NamedDependency[Grabs]
+    slug: GrabSlug, db_session: NamedDependency[AsyncSession], grabs: NamedDependency[Grabs]
 ) -> GrabStatus:
+    """Close the grab now, whatever its schedule (marketer or host token)."""
     return await _set_mode(db_session, grabs, slug, "closed")
 
 
@@ -461,10 +549,11 @@ ROUTES: list[ControllerRouterHandler] = [
 ]
 
 
-async def grab_page(request: Request[Any, Any, Any], slug: str) -> Template:
+async def grab_page(request: Request[Any, Any, Any], slug: str, db: AsyncSession) -> Template:
     """``/t/{slug}`` for a tool of kind grab (app.tools.routes hands over here)."""
     grabs: Grabs = request.app.state.grabs
     settings: Settings = request.app.state.settings
-    grab = await grabs.info(slug)
-    who = await grabs.claimant(public_id_from(settings, request.scope))
-    return Template("tools/grab.html", context=await page_context(grabs, settings, grab, who))
+    grab = await grabs.info(slug, db)
+    who = await grabs.claimant(public_id_from(settings, request.scope), db)
+    context = await page_context(grabs, settings, grab, who, db=db)
+    return Template("tools/grab.html", context=context)

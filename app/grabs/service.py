@@ -12,11 +12,13 @@ import asyncio
 import datetime as dt
 import re
 import time
+from collections.abc import Iterable
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 
 import msgspec
 from sqlalchemy import func, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import defer
@@ -24,6 +26,7 @@ from sqlalchemy.orm import defer
 from app.core.errors import InvalidInput, NotFound, RateLimited
 from app.core.i18n import N_
 from app.core.ratelimit import RateLimiter
+from app.gate.service import GateRequired
 from app.grabs.live import LiveHub
 from app.grabs.models import Grab, GrabClaim
 from app.grabs.schemas import (
@@ -43,6 +46,7 @@ from app.grabs.store import (
     ClaimStore,
     GrabInfo,
     RedisClaimStore,
+    is_tombstone,
     now,
     voucher,
 )
@@ -270,7 +274,12 @@ class Grabs:
 
     # Reading.
 
-    async def info(self, slug: str) -> GrabInfo:
+    def _session(self, db: AsyncSession | None) -> AbstractAsyncContextManager[AsyncSession]:
+        """The request's own session when it has one (one connection per request), else a
+        short one of our own (the claim path takes no request session)."""
+        return nullcontext(db) if db is not None else self.sessionmaker()
+
+    async def info(self, slug: str, db: AsyncSession | None = None) -> GrabInfo:
         """The published grab at ``slug`` (cached for INFO_TTL seconds); GrabNotFound.
 
         One look-up at a time per slug: when the entry expires under a rush, the other
@@ -289,7 +298,7 @@ class Grabs:
         loading = asyncio.get_running_loop().create_future()
         self._loading[slug] = loading
         try:
-            info = await self._load_info(slug)
+            info = await self._load_info(slug, db)
         except asyncio.CancelledError:
             loading.cancel()  # the waiters see the cancellation rather than wait forever
             raise
@@ -303,8 +312,8 @@ class Grabs:
             del self._loading[slug]
         return info
 
-    async def _load_info(self, slug: str) -> GrabInfo:
-        async with self.sessionmaker() as db:
+    async def _load_info(self, slug: str, session: AsyncSession | None) -> GrabInfo:
+        async with self._session(session) as db:
             row = (
                 await db.execute(
                     select(Tool, Grab)
@@ -321,14 +330,14 @@ class Grabs:
         self._caches.info[slug] = (time.monotonic() + INFO_TTL, info)
         return info
 
-    async def status(self, slug: str) -> GrabStatus:
+    async def status(self, slug: str, db: AsyncSession | None = None) -> GrabStatus:
         """State and stock left, shared by every watcher in this process for STATUS_TTL s."""
-        grab = await self.info(slug)
+        grab = await self.info(slug, db)
         hit = self._caches.status.get(grab.id)
         if hit is not None and hit[0] > time.monotonic():
             return hit[1]
         at = now()
-        left = await self.store.stock_left(grab)
+        left = await self.store.stock_left(grab, await db.connection() if db else None)
         state = state_of(grab, left, at)
         status = GrabStatus(
             slug=grab.slug,
@@ -346,14 +355,16 @@ class Grabs:
         self._caches.status[grab.id] = (time.monotonic() + STATUS_TTL, status)
         return status
 
-    async def claimant(self, public_id: str | None) -> Claimant | None:
+    async def claimant(
+        self, public_id: str | None, session: AsyncSession | None = None
+    ) -> Claimant | None:
         """The authorised visitor behind a visitor cookie id, or None (the gate comes first)."""
         if not public_id:
             return None
         hit = self._caches.claimants.get(public_id)
         if hit is not None and hit[0] > time.monotonic():
             return hit[1]
-        async with self.sessionmaker() as db:
+        async with self._session(session) as db:
             row = (
                 await db.execute(
                     select(
@@ -373,9 +384,36 @@ class Grabs:
         self._caches.claimants[public_id] = (time.monotonic() + CLAIMANT_TTL, who)
         return who
 
-    async def vouchers_of(self, grab: GrabInfo, phone_hash: str) -> list[Voucher]:
+    def _drop_claimant(self, phone_hash: str, lead_id: int | None) -> None:
+        claimants = self._caches.claimants
+        for public_id in [
+            public_id
+            for public_id, (_, who) in claimants.items()
+            if who.phone_hash == phone_hash or who.lead_id == lead_id
+        ]:
+            claimants.pop(public_id, None)
+
+    async def forget(
+        self, phone_hash: str, lead_id: int | None, visitor_ids: Iterable[int]
+    ) -> None:
+        """A person deleted their data: this process claims nothing more for them from its
+        cache, their per-visitor tap counters go, and the claim store forgets their phone.
+        Idempotent. (Another process's cache still answers for up to CLAIMANT_TTL; what it
+        lets through is written void and anonymous, see RedisClaimStore._departed, or fails
+        on the deleted lead's foreign key, see ``claim``.)"""
+        self._drop_claimant(phone_hash, lead_id)
+        ids = set(visitor_ids)
+        for tap in [tap for tap in self.recent_taps if tap[0] in ids]:
+            self.recent_taps.pop(tap, None)
+        for visitor_id in ids:
+            await self.limiter.reset(f"grab:v:{visitor_id}")
+        await self.store.forget(phone_hash)
+
+    async def vouchers_of(
+        self, grab: GrabInfo, phone_hash: str, session: AsyncSession | None = None
+    ) -> list[Voucher]:
         """What this phone won in this grab, from the durable record."""
-        async with self.sessionmaker() as db:
+        async with self._session(session) as db:
             rows = await db.execute(
                 select(GrabClaim.code, GrabClaim.n, GrabClaim.expires_at)
                 .where(GrabClaim.grab_id == grab.id, GrabClaim.phone_hash == phone_hash)
@@ -411,6 +449,11 @@ class Grabs:
             raise GrabRateLimited(retry_after=exc.retry_after) from None
         except (OperationalError, SQLTimeoutError) as exc:
             raise GrabBusy(retry_after=1) from exc
+        except IntegrityError:
+            # The claim names a lead or visitor that is gone: the person deleted their data
+            # and this process still had them cached. Nothing was claimed.
+            self._drop_claimant(who.phone_hash, who.lead_id)
+            raise GateRequired() from None
         if answer.result == "sold_out":
             self._caches.sold_out[grab.id] = time.monotonic() + SOLD_OUT_TTL
         elif answer.result == "won":
@@ -453,7 +496,7 @@ class Grabs:
         _check_window(data.starts_at, data.ends_at)
         tool, grab = await self._load(db, slug)
         if data.stock != grab.initial_stock:
-            await self.store.restock(grab.id, data.stock)
+            await self.store.restock(grab.id, data.stock, await db.connection())
             await db.refresh(grab)
         tool.title = data.title
         tool.draft = _definition(data.title, data.offer)
@@ -490,7 +533,7 @@ class Grabs:
             .limit(200)
         )
         infos = [_info(tool, grab) for tool, grab in rows]
-        return [(info, await self.status(info.slug)) for info in infos]
+        return [(info, await self.status(info.slug, db)) for info in infos]
 
     async def edit_values(self, db: AsyncSession, slug: str) -> GrabInfo:
         tool, grab = await self._load(db, slug)
@@ -518,14 +561,18 @@ class Grabs:
                     )
                 ).all()
             )
+        # Units of people who deleted their data are won units of nobody: each a tombstone in
+        # SQL, one tally in Redis. They count in every sum, and are compared as a total.
+        live = {h: n for h, n in counts.items() if not is_tombstone(h)}
         report = CheckReport(
             slug=slug,
             initial=grab_row.initial_stock,
             remaining=grab_row.stock,
             won=sum(counts.values()),
-            phones=len(counts),
-            max_per_phone=max(counts.values(), default=0),
+            phones=len(live),
+            max_per_phone=max(live.values(), default=0),
             limit=grab_row.per_phone_limit,
+            deleted=sum(counts.values()) - sum(live.values()),
         )
         if report.won + report.remaining != report.initial:
             report.problems.append(
@@ -544,10 +591,13 @@ class Grabs:
                 report.problems.append(
                     f"Redis: won {redis_won} + remaining {redis_left} != initial {report.initial}"
                 )
-            if winners != counts:
+            live_winners = {h: n for h, n in winners.items() if not is_tombstone(h)}
+            redis_deleted = redis_won - sum(live_winners.values())
+            if live_winners != live or redis_deleted != report.deleted:
                 report.problems.append(
-                    f"SQL claims ({report.won} by {len(counts)} phones) differ from Redis "
-                    f"winners ({redis_won} by {len(winners)} phones)"
+                    f"SQL claims ({report.won} by {len(live)} phones, {report.deleted} deleted) "
+                    f"differ from Redis winners ({redis_won} by {len(live_winners)} phones, "
+                    f"{redis_deleted} deleted)"
                 )
         return report
 
@@ -561,6 +611,7 @@ class CheckReport:
     phones: int
     max_per_phone: int
     limit: int
+    deleted: int = 0  # units won by people who have since deleted their data
     redis_remaining: int | None = None
     redis_won: int | None = None
     problems: list[str] = field(default_factory=list)

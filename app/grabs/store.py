@@ -20,26 +20,39 @@ import os
 import socket
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.core.errors import Conflict
 from app.core.i18n import N_
 from app.core.models import rate_counter
+from app.core.ratelimit import window_start
+from app.events.models import FunnelEvent
+from app.events.schemas import EventContext, GrabWon
+from app.events.service import event_row
 from app.grabs.codes import display, new_code
 from app.grabs.live import stop_task
 from app.grabs.models import Grab, GrabClaim
 from app.grabs.schemas import ClaimAnswer, Result, Voucher
+from app.leads.models import Lead
+from app.visitors.models import Visitor
 
 log = logging.getLogger("leadkit.grabs")
 IDEMPOTENCY_TTL = 86_400
+# A claim whose owner deleted their data keeps its unit (won + remaining = initial) under a
+# phone "hash" that is the hash of no number: TOMBSTONE + the claim's voucher code, unique per
+# claim. Redis counts such units under one winners field, DELETED_UNITS.
+TOMBSTONE = "deleted:"
+DELETED_UNITS = TOMBSTONE + "units"
 # Refusals kept for replays, as small integers in the SQL key/expiry table.
 _REFUSAL_CODES: dict[str, int] = {"sold_out": 1, "already_claimed": 2, "not_open": 3}
 _REFUSALS_BY_CODE = {v: k for k, v in _REFUSAL_CODES.items()}
@@ -79,6 +92,30 @@ class Claimant:
 
 def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def is_tombstone(phone_hash: str) -> bool:
+    """True for the phone field of a unit won by someone who has since deleted their data."""
+    return phone_hash.startswith(TOMBSTONE)
+
+
+def _glob(text: str) -> str:
+    """``text`` as a literal inside a Redis MATCH pattern."""
+    return "".join(f"\\{ch}" if ch in "*?[]\\" else ch for ch in text)
+
+
+def claim_context(grab: GrabInfo, who: Claimant | None) -> EventContext:
+    """The funnel context of a tap on ``grab`` by ``who`` (None: not known yet)."""
+    if who is None:
+        return EventContext(tool_id=grab.tool_id, tool_version=grab.tool_version)
+    return EventContext(
+        visitor_id=who.visitor_id,
+        lead_id=who.lead_id,
+        link_id=who.link_id,
+        platform=who.platform,
+        tool_id=grab.tool_id,
+        tool_version=grab.tool_version,
+    )
 
 
 def voucher(grab: GrabInfo, code: str, n: int, expires_at: dt.datetime) -> Voucher:
@@ -133,14 +170,23 @@ class ClaimStore(Protocol):
         """Keep a refusal decided outside the store (not_open) for replays."""
         ...
 
-    async def stock_left(self, grab: GrabInfo) -> int: ...
+    async def stock_left(self, grab: GrabInfo, conn: AsyncConnection | None = None) -> int:
+        """Units left; through ``conn`` (the request's connection) when given."""
+        ...
 
-    async def restock(self, grab_id: int, total: int) -> None:
-        """Make ``total`` the grab's initial stock; Conflict if more were already won."""
+    async def restock(self, grab_id: int, total: int, conn: AsyncConnection) -> None:
+        """Make ``total`` the grab's initial stock, in the caller's transaction (``conn``);
+        Conflict if more were already won."""
         ...
 
     async def winners(self, grab: GrabInfo) -> dict[str, int] | None:
         """Phone hash → units won, as the hot store sees it (None: SQL is the only record)."""
+        ...
+
+    async def forget(self, phone_hash: str) -> None:
+        """Forget a phone whose owner deleted their data: its idempotency answers go, and what
+        it won is counted only as a deleted person's units (the deletion itself turns its SQL
+        claims into tombstones). Idempotent: run again after a failure, it finishes the job."""
         ...
 
     async def start(self) -> None: ...
@@ -234,6 +280,10 @@ class SQLClaimStore:
                 .values(stock=Grab.stock - 1)
             )
             if taken.rowcount == 1:
+                # The win's funnel event commits (or not) with the claim itself.
+                await conn.execute(
+                    insert(FunnelEvent), [event_row(claim_context(grab, who), GrabWon(n=won_n), at)]
+                )
                 return ClaimAnswer(result="won", voucher=voucher(grab, code, won_n, expires))
             # No unit left (or no longer open): the claim goes, the refusal stays.
             await conn.execute(delete(GrabClaim).where(GrabClaim.id == claim_id))
@@ -307,28 +357,41 @@ class SQLClaimStore:
                 .on_conflict_do_nothing(index_elements=["key", "window_start"])
             )
 
-    async def stock_left(self, grab: GrabInfo) -> int:
-        async with self._engine.connect() as conn:
-            return int(await conn.scalar(select(Grab.stock).where(Grab.id == grab.id)) or 0)
+    async def stock_left(self, grab: GrabInfo, conn: AsyncConnection | None = None) -> int:
+        query = select(Grab.stock).where(Grab.id == grab.id)
+        if conn is not None:
+            return int(await conn.scalar(query) or 0)
+        async with self._engine.connect() as own:
+            return int(await own.scalar(query) or 0)
 
-    async def restock(self, grab_id: int, total: int) -> None:
-        async with self._engine.begin() as conn:
-            changed = await conn.execute(
-                update(Grab)
-                .where(Grab.id == grab_id, Grab.initial_stock - Grab.stock <= total)
-                .values(initial_stock=total, stock=total - (Grab.initial_stock - Grab.stock))
-            )
+    async def restock(self, grab_id: int, total: int, conn: AsyncConnection) -> None:
+        changed = await conn.execute(
+            update(Grab)
+            .where(Grab.id == grab_id, Grab.initial_stock - Grab.stock <= total)
+            .values(initial_stock=total, stock=total - (Grab.initial_stock - Grab.stock))
+        )
         if changed.rowcount != 1:
             raise Conflict(N_("More units than that were already won."))
 
     async def winners(self, grab: GrabInfo) -> dict[str, int] | None:
         return None
 
+    async def forget(self, phone_hash: str) -> None:
+        # The idempotency rows (see _idem_key) name the phone; the claims are SQL's already.
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                delete(rate_counter).where(
+                    rate_counter.c.key.startswith("grabidem:", autoescape=True),
+                    rate_counter.c.key.contains(f":{phone_hash}:", autoescape=True),
+                )
+            )
+
 
 # KEYS: stock, winners, idempotency answers, claim stream, then one rate-limit counter per limit.
 # ARGV: phone hash, per-phone limit, idempotency field ('' for none), code, expires (epoch),
 #       grab id, visitor id, lead id, idempotency key, claimed at (epoch), answer ttl,
-#       number of limits, then (limit, window seconds) per limit.
+#       number of limits, the win's funnel context (link|platform|tool|version), then
+#       (limit, window seconds) per limit.
 # The rate limits are counted here (every tap counts, as in RateLimiter.hit_all) so a claim is
 # one round trip to Redis; a replay of an answered key is not counted.
 CLAIM_LUA = """
@@ -341,8 +404,8 @@ if not stock then return {'uninit', ''} end
 local over = 0
 for i = 1, tonumber(ARGV[12]) do
   local count = redis.call('INCR', KEYS[4 + i])
-  if count == 1 then redis.call('EXPIRE', KEYS[4 + i], tonumber(ARGV[12 + 2 * i]) + 1) end
-  if over == 0 and count > tonumber(ARGV[11 + 2 * i]) then over = i end
+  if count == 1 then redis.call('EXPIRE', KEYS[4 + i], tonumber(ARGV[13 + 2 * i]) + 1) end
+  if over == 0 and count > tonumber(ARGV[12 + 2 * i]) then over = i end
 end
 if over > 0 then return {'limited', tostring(over)} end
 local have = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
@@ -357,7 +420,7 @@ else
   answer = 'won|' .. n .. '|' .. ARGV[4] .. '|' .. ARGV[5]
   redis.call('XADD', KEYS[4], '*', 'grab', ARGV[6], 'phone', ARGV[1], 'n', n,
     'code', ARGV[4], 'expires', ARGV[5], 'visitor', ARGV[7], 'lead', ARGV[8],
-    'key', ARGV[9], 'at', ARGV[10])
+    'key', ARGV[9], 'at', ARGV[10], 'ctx', ARGV[13])
 end
 if ARGV[3] ~= '' then
   redis.call('HSET', KEYS[3], ARGV[3], answer)
@@ -372,6 +435,16 @@ if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('SET', KEYS[1], ARGV[1])
 for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) end
 return 1
+"""
+
+# KEYS: winners. ARGV: phone hash, the deleted-units field. A deleted person's units move to
+# the deleted tally (still counted as won); run twice, the second run finds nothing to move.
+FORGET_LUA = """
+local won = redis.call('HGET', KEYS[1], ARGV[1])
+if not won then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('HINCRBY', KEYS[1], ARGV[2], tonumber(won))
+return tonumber(won)
 """
 
 # KEYS: stock, winners. ARGV: new total. Returns units won, or -1 when more were won already.
@@ -396,6 +469,7 @@ class RedisClaimStore:
         self._claim = redis.register_script(CLAIM_LUA)
         self._init = redis.register_script(INIT_LUA)
         self._restock = redis.register_script(RESTOCK_LUA)
+        self._forget = redis.register_script(FORGET_LUA)
         self._consumer = f"{socket.gethostname()}-{os.getpid()}"
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
@@ -421,7 +495,7 @@ class RedisClaimStore:
         epoch = int(time.time())
         # The same counters RedisRateLimiter keeps: {prefix}rl:{key}:{window start}.
         counters = [
-            f"{self._prefix}rl:{name}:{epoch // window * window}" for name, _, window in limits
+            f"{self._prefix}rl:{name}:{window_start(window, epoch)}" for name, _, window in limits
         ]
         args: list[Any] = [
             who.phone_hash,
@@ -436,6 +510,7 @@ class RedisClaimStore:
             at.timestamp(),
             IDEMPOTENCY_TTL,
             len(limits),
+            f"{who.link_id or 0}|{who.platform}|{grab.tool_id}|{grab.tool_version}",
         ]
         for _, limit, window in limits:
             args += [limit, window]
@@ -444,7 +519,7 @@ class RedisClaimStore:
             kind, answer = await self._claim(keys=keys, args=args)
             if kind == b"limited":
                 window = limits[int(answer) - 1][2]
-                raise ClaimRateLimited(retry_after=window - epoch % window)
+                raise ClaimRateLimited(retry_after=window_start(window, epoch) + window - epoch)
             if kind != b"uninit":
                 return self._answer(grab, answer.decode()), kind == b"replay"
             await self._initialise(grab)
@@ -457,12 +532,12 @@ class RedisClaimStore:
             return ClaimAnswer(result="won", voucher=voucher(grab, code, int(n), at))
         return ClaimAnswer(result=answer)  # type: ignore[arg-type]
 
-    async def _initialise(self, grab: GrabInfo) -> None:
+    async def _initialise(self, grab: GrabInfo, conn: AsyncConnection | None = None) -> None:
         """First use of a grab in Redis: stock and winners from the durable record."""
-        async with self._engine.connect() as conn:
-            initial = await conn.scalar(select(Grab.initial_stock).where(Grab.id == grab.id))
+        async with nullcontext(conn) if conn is not None else self._engine.connect() as db:
+            initial = await db.scalar(select(Grab.initial_stock).where(Grab.id == grab.id))
             rows = (
-                await conn.execute(
+                await db.execute(
                     select(GrabClaim.phone_hash, func.count())
                     .where(GrabClaim.grab_id == grab.id)
                     .group_by(GrabClaim.phone_hash)
@@ -487,30 +562,45 @@ class RedisClaimStore:
             pipe.expire(answers, IDEMPOTENCY_TTL)
             await pipe.execute()
 
-    async def stock_left(self, grab: GrabInfo) -> int:
+    async def stock_left(self, grab: GrabInfo, conn: AsyncConnection | None = None) -> int:
         stock, _, _ = self._keys(grab.id)
         value = await self._redis.get(stock)
         if value is None:
-            await self._initialise(grab)
+            await self._initialise(grab, conn)
             value = await self._redis.get(stock)
         return int(value or 0)
 
-    async def restock(self, grab_id: int, total: int) -> None:
+    async def restock(self, grab_id: int, total: int, conn: AsyncConnection) -> None:
         stock, winners, _ = self._keys(grab_id)
         if int(await self._restock(keys=[stock, winners], args=[total])) < 0:
             raise Conflict(N_("More units than that were already won."))
-        async with self._engine.begin() as conn:
-            won = await conn.scalar(select(func.count()).where(GrabClaim.grab_id == grab_id))
-            await conn.execute(
-                update(Grab)
-                .where(Grab.id == grab_id)
-                .values(initial_stock=total, stock=max(0, total - int(won or 0)))
-            )
+        won = await conn.scalar(select(func.count()).where(GrabClaim.grab_id == grab_id))
+        await conn.execute(
+            update(Grab)
+            .where(Grab.id == grab_id)
+            .values(initial_stock=total, stock=max(0, total - int(won or 0)))
+        )
 
     async def winners(self, grab: GrabInfo) -> dict[str, int] | None:
         _, winners, _ = self._keys(grab.id)
         raw: Any = await self._redis.hgetall(winners)
         return {k.decode(): int(v) for k, v in raw.items()}
+
+    async def forget(self, phone_hash: str) -> None:
+        async with self._engine.connect() as conn:
+            grab_ids = list((await conn.execute(select(Grab.id))).scalars())
+        for grab_id in grab_ids:
+            await self._forget_in(grab_id, phone_hash)
+
+    async def _forget_in(self, grab_id: int, phone_hash: str) -> None:
+        _, winners, answers = self._keys(grab_id)
+        await self._forget(keys=[winners], args=[phone_hash, DELETED_UNITS])
+        fields = [
+            field
+            async for field, _ in self._redis.hscan_iter(answers, match=f"{_glob(phone_hash)}:*")
+        ]
+        if fields:
+            await self._redis.hdel(answers, *fields)
 
     async def pending(self) -> int:
         """Stream entries not yet written to SQL (read or not)."""
@@ -590,9 +680,21 @@ class RedisClaimStore:
         return len(ids)
 
     async def _write(self, entries: list[dict[bytes, bytes]]) -> None:
-        rows = []
+        rows: list[dict[str, Any]] = []
+        contexts: list[EventContext] = []
         for fields in entries:
             f = {k.decode(): v.decode() for k, v in fields.items()}
+            link, platform, tool, version = (f.get("ctx") or "0|browser|0|0").split("|")
+            contexts.append(
+                EventContext(
+                    visitor_id=int(f["visitor"]) or None,
+                    lead_id=int(f["lead"]) or None,
+                    link_id=int(link) or None,
+                    platform=platform,
+                    tool_id=int(tool) or None,
+                    tool_version=int(version) or None,
+                )
+            )
             rows.append(
                 {
                     "grab_id": int(f["grab"]),
@@ -611,11 +713,25 @@ class RedisClaimStore:
             return
         grab_ids = {row["grab_id"] for row in rows}
         async with self._engine.begin() as conn:
-            await conn.execute(
-                self._insert(GrabClaim)
-                .values(rows)
-                .on_conflict_do_nothing(index_elements=["grab_id", "phone_hash", "n"])
-            )
+            departed = await self._departed(conn, rows, contexts)
+            # A redelivered entry (a writer died after writing, before acknowledging) inserts
+            # nothing, and so records no second win.
+            inserted = {
+                (grab_id, phone_hash, n)
+                for grab_id, phone_hash, n in await conn.execute(
+                    self._insert(GrabClaim)
+                    .values(rows)
+                    .on_conflict_do_nothing(index_elements=["grab_id", "phone_hash", "n"])
+                    .returning(GrabClaim.grab_id, GrabClaim.phone_hash, GrabClaim.n)
+                )
+            }
+            won_events = [
+                event_row(ctx, GrabWon(n=row["n"]), row["claimed_at"])
+                for row, ctx in zip(rows, contexts, strict=True)
+                if (row["grab_id"], row["phone_hash"], row["n"]) in inserted
+            ]
+            if won_events:
+                await conn.execute(insert(FunnelEvent), won_events)
             won = (
                 select(func.count())
                 .where(GrabClaim.grab_id == Grab.id)
@@ -627,3 +743,44 @@ class RedisClaimStore:
                 .where(Grab.id.in_(grab_ids), Grab.initial_stock >= won)
                 .values(stock=Grab.initial_stock - won)
             )
+        # After the commit: the Redis side of a person deleted meanwhile, as the deletion does.
+        for grab_id, phone_hash in departed:
+            await self._forget_in(grab_id, phone_hash)
+
+    async def _departed(
+        self, conn: Any, rows: list[dict[str, Any]], contexts: list[EventContext]
+    ) -> list[tuple[int, str]]:
+        """Claims decided for a person whose data was deleted before they reached SQL (queued
+        in the stream then, or tapped from a claimant another process still had cached):
+        written as tombstones, void, naming nobody, so the unit stays counted and nothing of
+        the person lands in SQL. A visitor that no longer exists is dropped from its row.
+        Returns (grab id, phone hash) of each such claim. A deletion committing between this
+        look-up and the insert fails the insert on its foreign key; the batch is then retried
+        and comes here again."""
+        lead_ids = {row["lead_id"] for row in rows if row["lead_id"] is not None}
+        visitor_ids = {row["visitor_id"] for row in rows if row["visitor_id"] is not None}
+        leads: set[int] = set()
+        if lead_ids:
+            found = await conn.execute(select(Lead.id).where(Lead.id.in_(lead_ids)))
+            leads = set(found.scalars())
+        visitors: set[int] = set()
+        if visitor_ids:
+            found = await conn.execute(select(Visitor.id).where(Visitor.id.in_(visitor_ids)))
+            visitors = set(found.scalars())
+        departed: list[tuple[int, str]] = []
+        for i, row in enumerate(rows):
+            if row["lead_id"] is not None and row["lead_id"] not in leads:
+                departed.append((row["grab_id"], row["phone_hash"]))
+                row.update(
+                    phone_hash=TOMBSTONE + row["code"],
+                    n=1,
+                    lead_id=None,
+                    visitor_id=None,
+                    idempotency_key=None,
+                    status="void",
+                )
+                contexts[i] = msgspec.structs.replace(contexts[i], lead_id=None, visitor_id=None)
+            elif row["visitor_id"] is not None and row["visitor_id"] not in visitors:
+                row["visitor_id"] = None
+                contexts[i] = msgspec.structs.replace(contexts[i], visitor_id=None)
+        return departed

@@ -7,6 +7,7 @@ from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from litestar import Request, get, post
+from litestar.background_tasks import BackgroundTask
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
 from litestar.params import URLEncodedBody
@@ -17,15 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.crypto import DataCipher
 from app.core.errors import DomainError
-from app.events.schemas import ConsentWithdrawn, DataDeleted
+from app.events.schemas import ConsentWithdrawn, DataDeleted, EventContext
 from app.events.service import Tracker
 from app.gate.schemas import CodeRequestForm
 from app.gate.service import Gate
 from app.leads import service as leads
+from app.leads.erasure import Erasure, erase, forget_elsewhere
 from app.leads.models import Lead
 from app.settings import Settings
 from app.visitors.models import Visitor
-from app.visitors.web import context
+from app.visitors.web import VISITOR_COOKIE, context
 
 PRIVACY_COOKIE = "lk_priv"
 PROOF_SECONDS = 600
@@ -63,6 +65,21 @@ def _cookie(settings: Settings, lead_id: int | None) -> Cookie:
         httponly=True,
         samesite="lax",
         secure=settings.is_prod,
+    )
+
+
+def _forgetting(request: Request[Any, Any, Any], erasure: Erasure) -> BackgroundTask:
+    """``forget_elsewhere`` once the response is on its way, after the request's transaction
+    has committed (the SQLAlchemy plugin commits as the response starts)."""
+    state = request.app.state
+    return BackgroundTask(
+        forget_elsewhere,
+        erasure,
+        sessionmaker=state.sessionmaker,
+        gate=state.gate,
+        grabs=state.grabs,
+        limiter=state.limiter,
+        reports=state.reports,
     )
 
 
@@ -118,6 +135,7 @@ async def send_code(
 
 @post("/privacy/verify", status_code=303)
 async def verify(
+    request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
     settings: NamedDependency[Settings],
     gate: NamedDependency[Gate],
@@ -130,7 +148,11 @@ async def verify(
         return _page("code", settings, exc.status, phone=data.phone, error=exc.translated)
     lead = await leads.find_by_phone(db_session, cipher, auth.phone)
     if lead is None:
-        return _page("none", settings)
+        # Nothing in the database; whatever a deletion could not clear elsewhere (a store that
+        # was down), and this proof's own code and counters, are cleared now.
+        page = _page("none", settings)
+        page.background = _forgetting(request, Erasure(phone_hash=cipher.lookup_hash(auth.phone)))
+        return page
     return Redirect("/privacy/manage", status_code=303, cookies=[_cookie(settings, lead.id)])
 
 
@@ -146,7 +168,7 @@ async def withdraw(
     if lead is None:
         return Redirect("/privacy/manage", status_code=303)
     await leads.withdraw_consent(db_session, lead)
-    tracker.track(replace(context(visitor), lead_id=lead.id), ConsentWithdrawn())
+    tracker.record(db_session, replace(context(visitor), lead_id=lead.id), ConsentWithdrawn())
     return _page("withdrawn", settings)
 
 
@@ -161,12 +183,22 @@ async def delete(
     lead = await _proven_lead(request, db_session, settings)
     if lead is None:
         return Redirect("/privacy/manage", status_code=303)
-    # Events still in the buffer must be written before they are anonymised.
-    await tracker.flush()
-    await leads.delete_lead(db_session, lead)
-    tracker.track(replace(context(visitor), lead_id=None), DataDeleted())
+    erasure = await erase(db_session, tracker, lead, visitor)
+    # That a deletion happened, and from which kind of browser: nothing that names anyone.
+    tracker.record(db_session, EventContext(platform=visitor.platform), DataDeleted())
     template = _page("deleted", settings)
-    template.cookies = [_cookie(settings, None)]
+    # The browser forgets its visitor id too: its next visit starts a new, unrelated visitor.
+    forget_visitor = Cookie(
+        key=VISITOR_COOKIE,
+        value="",
+        max_age=0,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=settings.is_prod,
+    )
+    template.cookies = [_cookie(settings, None), forget_visitor]
+    template.background = _forgetting(request, erasure)
     return template
 
 

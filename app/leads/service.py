@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.crypto import DataCipher
 from app.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from app.core.i18n import N_
-from app.events.models import FunnelEvent
 from app.gate.schemas import ConsentGiven, PhoneAuthorization
 from app.leads.models import Consent, Lead
 from app.leads.phone import mask
@@ -19,6 +18,7 @@ from app.staff.models import StaffUser
 from app.staff.schemas import Staff
 from app.staff.service import audit
 from app.tools.models import Submission, Tool
+from app.visitors import service as visitors
 from app.visitors.models import Visitor
 
 
@@ -66,6 +66,7 @@ async def authorize(
         if lead.status == "withdrawn":
             lead.status = "new"
     lead.last_seen_at = auth.verified_at
+    await visitors.ensure(db, visitor)
     await db.flush()
     visitor.lead_id = lead.id
     await _collect_answers(db, visitor, lead)
@@ -133,28 +134,6 @@ async def withdraw_consent(db: AsyncSession, lead: Lead) -> int:
     )
     lead.status = "withdrawn"
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
-async def delete_lead(db: AsyncSession, lead: Lead) -> None:
-    """Erase the lead: the row and its consents go; events and visitors stay, anonymous."""
-    visitor_ids = select(Visitor.id).where(Visitor.lead_id == lead.id)
-    await db.execute(
-        update(FunnelEvent)
-        .where((FunnelEvent.lead_id == lead.id) | FunnelEvent.visitor_id.in_(visitor_ids))
-        .values(lead_id=None, props={})
-    )
-    # What they entered in the tools is theirs too.
-    await db.execute(
-        delete(Submission).where(
-            (Submission.lead_id == lead.id) | Submission.visitor_id.in_(visitor_ids)
-        )
-    )
-    await db.execute(
-        update(Visitor)
-        .where(Visitor.lead_id == lead.id)
-        .values(lead_id=None, authorized_at=None, auth_method="", user_agent="")
-    )
-    await db.delete(lead)
 
 
 async def update_lead(

@@ -73,7 +73,7 @@ async def tool_page(
     tracker.track(ctx, ToolViewed(src=touch.src, known_src=link is not None or not touch.src))
     authorised = visitor.lead_id is not None
     if tool.kind == "grab":
-        return await grab_page(request, tool.slug)
+        return await grab_page(request, tool.slug, db_session)
     if tool.kind == "calculator":
         # The gate and the result come after the visitor's answers (see app/calculators).
         calc = await calculators.load(db_session, version)

@@ -61,16 +61,19 @@ async def find(db: AsyncSession, public_id: str | None) -> Visitor | None:
     return (await db.execute(select(Visitor).where(Visitor.public_id == public_id))).scalar()
 
 
-async def get_or_create(
+async def find_or_new(
     db: AsyncSession, public_id: str | None, user_agent: str
 ) -> tuple[Visitor, bool]:
-    """The visitor behind ``public_id``, or a new one. Returns (visitor, created)."""
+    """The visitor behind ``public_id``; else a new one that is NOT stored yet (``ensure``
+    stores it once the visitor does something worth recording: opens a tool, answers,
+    authorises). Returns (visitor, new_id): ``new_id`` when the browser needs a cookie."""
     visitor = await find(db, public_id)
     if visitor is not None:
         return visitor, False
     at = now()
     visitor = Visitor(
-        public_id=secrets.token_urlsafe(16),
+        # A cookie whose row was never stored (or was deleted) keeps its id.
+        public_id=public_id or secrets.token_urlsafe(16),
         platform=detect_platform(user_agent),
         user_agent=user_agent[:255],
         first_seen_at=at,
@@ -78,9 +81,15 @@ async def get_or_create(
         first_touch={},
         last_touch={},
     )
-    db.add(visitor)
-    await db.flush()
-    return visitor, True
+    return visitor, public_id is None
+
+
+async def ensure(db: AsyncSession, visitor: Visitor) -> Visitor:
+    """Store ``visitor`` if it is not stored yet (see ``find_or_new``)."""
+    if visitor.id is None:
+        db.add(visitor)
+        await db.flush()
+    return visitor
 
 
 async def resolve_link(db: AsyncSession, code: str) -> TrackedLink | None:

@@ -41,13 +41,15 @@ def public_id_from(settings: Settings, scope: Scope) -> str | None:
 async def provide_visitor(
     request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
 ) -> Visitor:
-    """The visitor making this request, created on first sight (cookie set on the way out)."""
+    """The visitor making this request. A new visitor gets a cookie on the way out but no row
+    until it does something worth recording (``visitors.service.ensure``): an API client
+    without cookies leaves nothing behind."""
     settings: Settings = request.app.state.settings
     public_id = public_id_from(settings, request.scope)
-    visitor, created = await service.get_or_create(
+    visitor, new_id = await service.find_or_new(
         db_session, public_id, request.headers.get("user-agent", "")
     )
-    if created:
+    if new_id:
         request.scope.setdefault("state", {})[_STATE_KEY] = visitor.public_id
     return visitor
 

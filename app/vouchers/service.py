@@ -327,8 +327,8 @@ async def redeem(
         claim_id = None if view is None else view.id
         raise await _refuse(db, staff, refusal, code=code, store=store, ip=ip, claim_id=claim_id)
     await _audit(db, "redeem", staff, code=code, store=store, ip=ip, claim_id=view.id)
+    tracker.record(db, await _context(db, view.id), VoucherRedeemed(store=store), at)
     await db.commit()
-    tracker.track(await _context(db, view.id), VoucherRedeemed(store=store), at)
     return view
 
 
@@ -375,8 +375,8 @@ async def undo(
             db, staff, NotRedeemed(), code=claim.code, store=store, ip=ip, claim_id=claim.id
         )
     await _audit(db, "undo", staff, code=claim.code, store=store, ip=ip, claim_id=claim.id)
+    tracker.record(db, await _context(db, claim.id), VoucherRedemptionUndone(store=store), at)
     await db.commit()
-    tracker.track(await _context(db, claim.id), VoucherRedemptionUndone(store=store), at)
     view = await _view_by(db, GrabClaim.id == claim.id, staff, undo_minutes)
     assert view is not None
     return view
