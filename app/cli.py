@@ -52,21 +52,16 @@ def main() -> None:
 @click.option("--port", type=int, default=None, help="Port (default: PORT or 8000).")
 @click.option("--workers", type=int, default=None, help="Worker processes (LEADKIT_WORKERS).")
 def serve(host: str | None, port: int | None, workers: int | None) -> None:
-    """Serve the app with granian."""
-    from granian import Granian
-    from granian.constants import Interfaces
+    """Serve the app with granian; crashed workers are restarted (app/serve.py)."""
+    from app.serve import serve as run
 
     settings = _settings()
-    Granian(
-        "app.asgi:create_served_app",
-        factory=True,
-        interface=Interfaces.ASGI,
-        address=host or settings.host,
+    run(
+        settings,
+        host=host or settings.host,
         port=port or settings.port,
         workers=workers or settings.workers,
-        log_access=False,
-        respawn_failed_workers=True,
-    ).serve()
+    )
 
 
 @main.group()

@@ -17,13 +17,11 @@ from weasyprint import CSS, HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from app.core import i18n
-from app.core.templating import ROOT, STATIC, TEMPLATES, make_environment
+from app.core.templating import ROOT, STATIC, make_environment
 from app.leads.schemas import CHINA_TZ
+from app.reports.layout import STYLESHEET, TEMPLATE
 from app.reports.schemas import Report, ReportRow, ReportSection
 
-TEMPLATE = "reports/report.html"
-TEMPLATE_PATH = TEMPLATES / TEMPLATE
-STYLESHEET = STATIC / "css" / "report.css"
 # Enough copies of the watermark to cover an A4 page once the grid is rotated.
 WATERMARK_ROWS = 14
 WATERMARK_COLUMNS = 4

@@ -15,22 +15,24 @@ import concurrent.futures
 import contextlib
 import gc
 import hashlib
+import importlib.metadata
 import logging
 import multiprocessing
 import os
+import signal
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import ClassVar
 
 import msgspec
-import weasyprint
 
 from app.core.errors import DomainError
 from app.core.i18n import N_
-from app.reports import render
+from app.core.lifeline import die_with_parent
+from app.reports.layout import STYLESHEET, TEMPLATE_PATH
 from app.reports.schemas import Report
 
 log = logging.getLogger(__name__)
@@ -65,8 +67,9 @@ def report_cache_key(
 def layout_fingerprint() -> str:
     """A hash of the template, the stylesheet and the WeasyPrint version: part of every cache
     file name."""
-    digest = hashlib.sha256(weasyprint.__version__.encode())
-    for path in (render.TEMPLATE_PATH, render.STYLESHEET):
+    # The installed version, read without importing WeasyPrint into the web process.
+    digest = hashlib.sha256(importlib.metadata.version("weasyprint").encode())
+    for path in (TEMPLATE_PATH, STYLESHEET):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -76,13 +79,12 @@ def _is_pdf(data: bytes) -> bool:
     return data.startswith(b"%PDF-") and b"%%EOF" in data[-64:]
 
 
-def _start_method() -> str:
-    # Not fork: the parent runs an event loop and threads whose locks a forked child would copy.
-    methods = multiprocessing.get_all_start_methods()
-    return "forkserver" if "forkserver" in methods else "spawn"
+def _worker_init(owner_pid: int) -> None:
+    # Die with the app process that owns the pool: one killed with SIGKILL runs no clean-up,
+    # and its renderers would otherwise live on, each holding WeasyPrint's memory.
+    die_with_parent(owner_pid, signal.SIGKILL)
+    from app.reports import render  # WeasyPrint: only renderer processes import it
 
-
-def _worker_init() -> None:
     try:
         render.warm_up()
     except Exception:
@@ -92,6 +94,13 @@ def _worker_init() -> None:
     # full passes, which otherwise land in the next render (measured: +90 ms on the first).
     gc.collect()
     gc.freeze()
+
+
+def _render_in_worker(payload: bytes) -> bytes:
+    # The pool's task, named here so the web process never imports the renderer to send it.
+    from app.reports import render
+
+    return render.render_payload(payload)
 
 
 class ReportRenderer:
@@ -145,12 +154,14 @@ class ReportRenderer:
         await asyncio.gather(*(asyncio.wrap_future(f) for f in self._warming))
 
     def _new_executor(self) -> concurrent.futures.ProcessPoolExecutor:
-        context = multiprocessing.get_context(_start_method())
-        if isinstance(context, multiprocessing.context.ForkServerContext):
-            # The fork server imports WeasyPrint once; each worker forks from it already loaded.
-            context.set_forkserver_preload([render.__name__])
+        # Spawn, not fork: the parent runs an event loop and threads whose locks a forked child
+        # would copy. Not a fork server either: its renderers would be the fork server's
+        # children, not this process's, and could not be told to die with it.
         return concurrent.futures.ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=context, initializer=_worker_init
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_worker_init,
+            initargs=(os.getpid(),),
         )
 
     # --- the one entry point ------------------------------------------------------------------
@@ -159,6 +170,19 @@ class ReportRenderer:
         """The cache file of ``cache_key`` under the current layout."""
         name = hashlib.sha256(f"{self._fingerprint}\0{cache_key}".encode()).hexdigest()
         return self.directory / f"{name}{self.cache_suffix}"
+
+    def forget(self, cache_keys: Iterable[str]) -> int:
+        """Delete the cached files of ``cache_keys`` (a person's reports, when they delete
+        their data); returns how many there were. Blocking: run it in a thread."""
+        removed = 0
+        for key in cache_keys:
+            path = self.path_for(key)
+            with contextlib.suppress(FileNotFoundError):
+                size = path.stat().st_size
+                path.unlink()
+                self._cache_bytes -= size
+                removed += 1
+        return removed
 
     async def pdf(self, report: Report, cache_key: str) -> bytes:
         """The report's PDF: from the cache when there, else rendered once in the pool and kept.
@@ -205,7 +229,7 @@ class ReportRenderer:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self.timeout_seconds):
-                return await loop.run_in_executor(executor, render.render_payload, payload)
+                return await loop.run_in_executor(executor, _render_in_worker, payload)
         except BrokenProcessPool as exc:
             # A worker died (killed, out of memory): replace the pool so the next call works.
             log.error("report pool broken; starting a new one")

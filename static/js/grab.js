@@ -1,4 +1,5 @@
-// Grab page: live stock and state (server-sent events, polling when they fail), the countdown.
+// Grab page: live stock and state (server-sent events, polling when they fail or the server's
+// streams are full), the countdown.
 (function () {
   "use strict";
   var panel = document.getElementById("grab-panel");
@@ -10,7 +11,10 @@
   // The server's "seconds to go", not the phone's clock, which may be off by minutes.
   var deadline = startsIn >= 0 ? Date.now() + startsIn * 1000 : null;
   var polling = null;
+  var pollEvery = 0;
+  var pollSeconds = 3; // until the server says otherwise
   var lastPoll = 0;
+  var reopen = null;
 
   function each(selector, fn) {
     Array.prototype.forEach.call(document.querySelectorAll(selector), fn);
@@ -42,7 +46,15 @@
   }
 
   function startPolling() {
-    if (!polling) polling = window.setInterval(poll, 3000);
+    var every = pollSeconds * 1000;
+    if (polling && pollEvery === every) return;
+    stopPolling();
+    pollEvery = every;
+    polling = window.setInterval(poll, every);
+  }
+
+  function stopPolling() {
+    if (polling) { window.clearInterval(polling); polling = null; }
   }
 
   function pad(n) { return n < 10 ? "0" + n : String(n); }
@@ -59,15 +71,33 @@
 
   window.setInterval(tick, 250);
   tick();
-  if (window.EventSource) {
+  function openStream() {
+    reopen = null;
     var source = new EventSource(eventsUrl);
     source.addEventListener("status", function (event) {
+      stopPolling(); // the stream delivers again
       try { apply(JSON.parse(event.data)); } catch (e) { /* ignore a bad message */ }
     });
-    source.onopen = function () {
-      if (polling) { window.clearInterval(polling); polling = null; }
+    // The server's streams are full: poll at its pace; the browser itself opens the stream
+    // again after the "retry" the same answer set.
+    source.addEventListener("poll", function (event) {
+      try {
+        var hint = JSON.parse(event.data);
+        if (hint.poll_seconds > 0) pollSeconds = hint.poll_seconds;
+      } catch (e) { /* keep the current pace */ }
+      startPolling();
+    });
+    source.onerror = function () {
+      startPolling();
+      // Refused for good (an error status, e.g. from a proxy): a new stream in about a minute.
+      if (source.readyState === 2 && !reopen) {
+        reopen = window.setTimeout(openStream, 45000 + Math.random() * 30000);
+      }
     };
-    source.onerror = startPolling;
+  }
+
+  if (window.EventSource) {
+    openStream();
   } else {
     startPolling();
   }

@@ -1,0 +1,139 @@
+"""Live-update streams (server-sent events) under a cap, and the answer that sends a page to
+polling instead.
+
+A stream holds a connection for minutes, and a worker serves a bounded number of connections
+(``LEADKIT_MAX_CONNECTIONS``): uncapped, a live room's streams take them all and page loads
+queue behind streams that end only after minutes. So every stream endpoint (grab stock today,
+draws next) opens its stream through :func:`live_stream`, which takes a slot from the worker's
+one :class:`StreamSlots` (``app.state.streams``): at most ``LEADKIT_STREAMS_PER_WORKER`` streams
+per worker and ``LEADKIT_STREAMS_PER_IP`` per client address in it.
+
+Over a cap the endpoint answers at once with a short, complete event stream and closes the
+connection::
+
+    event: poll
+    data: {"poll_seconds": 5, "retry_seconds": 57}
+    retry: 57000
+
+The page then polls its plain JSON endpoint every ``poll_seconds``; the browser's EventSource
+opens the stream again by itself after ``retry`` milliseconds (jittered, so pages refused
+together do not come back together), and the page stops polling once a stream delivers again.
+The status is 200 because EventSource gives up for good on any other; ``Retry-After`` tells
+other clients the same.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.response import Stream
+from litestar.response.sse import ServerSentEventMessage
+
+from app.core.web import client_ip
+
+# A refused page tries the stream again after about this long.
+RETRY_SECONDS = 60
+# A stream that ends (or drops) is reopened by the browser after this long.
+RECONNECT_MS = 3000
+STREAM_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+
+
+class StreamSlot:
+    """One open stream's place under the caps; given back once, by ``release`` or when the
+    slot is garbage (a stream whose body never started still frees its place)."""
+
+    __slots__ = ("_ip", "_owner")
+
+    def __init__(self, owner: StreamSlots, ip: str) -> None:
+        self._owner: StreamSlots | None = owner
+        self._ip = ip
+
+    def release(self) -> None:
+        owner, self._owner = self._owner, None
+        if owner is not None:
+            owner._give_back(self._ip)
+
+    def __del__(self) -> None:
+        self.release()
+
+
+class StreamSlots:
+    """Counts this process's open streams, in all and per client address."""
+
+    def __init__(self, per_worker: int, per_ip: int) -> None:
+        self.per_worker = per_worker
+        self.per_ip = per_ip
+        self.open = 0
+        self.refused = 0
+        self._by_ip: dict[str, int] = {}
+
+    def take(self, ip: str) -> StreamSlot | None:
+        """A slot for a new stream from ``ip``, or None when a cap is reached."""
+        held = self._by_ip.get(ip, 0)
+        if self.open >= self.per_worker or held >= self.per_ip:
+            self.refused += 1
+            return None
+        self.open += 1
+        self._by_ip[ip] = held + 1
+        return StreamSlot(self, ip)
+
+    def held_by(self, ip: str) -> int:
+        return self._by_ip.get(ip, 0)
+
+    def _give_back(self, ip: str) -> None:
+        self.open -= 1
+        held = self._by_ip.get(ip, 0) - 1
+        if held > 0:
+            self._by_ip[ip] = held
+        else:
+            self._by_ip.pop(ip, None)
+
+
+def poll_instead(poll_seconds: int, retry_seconds: float = RETRY_SECONDS) -> Response[bytes]:
+    """The answer over the cap: poll every ``poll_seconds``, try the stream again later."""
+    retry = round(retry_seconds * random.uniform(0.8, 1.2))
+    hint = msgspec.json.encode({"poll_seconds": poll_seconds, "retry_seconds": retry})
+    body = ServerSentEventMessage(data=hint.decode(), event="poll", retry=retry * 1000).encode()
+    return Response(
+        body,
+        media_type="text/event-stream",
+        # Closed after the answer: an idle keep-alive connection would hold one of the
+        # worker's connections for nothing.
+        headers={**STREAM_HEADERS, "Retry-After": str(retry), "Connection": "close"},
+    )
+
+
+def live_stream(
+    request: Request[Any, Any, Any],
+    messages: Callable[[], AsyncIterator[ServerSentEventMessage]],
+) -> Response[Any]:
+    """A server-sent-event stream of ``messages()`` if a slot is free, else ``poll_instead``.
+
+    ``messages`` is called only once the stream has its slot; the slot is given back when the
+    stream ends, fails, or the client goes away.
+    """
+    state = request.app.state
+    settings = state.settings
+    slots: StreamSlots = state.streams
+    slot = slots.take(client_ip(request.scope, settings.trust_proxy))
+    if slot is None:
+        return poll_instead(settings.stream_poll_seconds)
+    return Stream(_held(slot, messages()), media_type="text/event-stream", headers=STREAM_HEADERS)
+
+
+async def _held(
+    slot: StreamSlot, messages: AsyncIterator[ServerSentEventMessage]
+) -> AsyncIterator[bytes]:
+    try:
+        yield f"retry: {RECONNECT_MS}\r\n\r\n".encode()
+        async for message in messages:
+            yield message.encode()
+    finally:
+        slot.release()
+        close = getattr(messages, "aclose", None)
+        if close is not None:
+            await close()
