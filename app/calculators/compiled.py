@@ -19,7 +19,7 @@ import msgspec
 
 from app.calculators import errors, expr
 from app.calculators import format as fmt_
-from app.calculators.schemas import CalculatorDef, FieldDef, OutputDef, OutputKind
+from app.calculators.schemas import CalculatorDef, FieldDef, OutputDef, OutputValue
 from app.calculators.toml_writer import dumps as toml_dumps
 from app.core.errors import NotFound
 
@@ -28,18 +28,6 @@ _TRUE = frozenset({"on", "true", "1", "yes", "y", "是"})
 _FALSE = frozenset({"", "off", "false", "0", "no", "n", "否"})
 CHOICE_KINDS = frozenset({"select", "radio", "city"})
 NUMERIC_KINDS = frozenset({"number", "count"})
-
-
-class OutputValue(msgspec.Struct, kw_only=True):
-    """One computed result line, ready to show."""
-
-    key: str
-    label: str
-    kind: OutputKind
-    value: float | list[float] | str  # a range is [low, high]
-    display: str  # formatted, unit included: "¥12.3万", "¥25.3万～¥38.1万", "103～131天"
-    group: str = ""
-    note: str = ""
 
 
 class Evaluation(msgspec.Struct, kw_only=True):

@@ -129,3 +129,25 @@ class CalculatorDef(
     teaser: Annotated[list[Key], msgspec.Meta(min_length=1, max_length=10)]
     full: Annotated[list[Key], msgspec.Meta(min_length=1, max_length=100)]
     cta: CallToAction
+
+
+class OutputValue(msgspec.Struct, kw_only=True):
+    """One computed result line, ready to show."""
+
+    key: str
+    label: str
+    kind: OutputKind
+    value: float | list[float] | str  # a range is [low, high]
+    display: str  # formatted, unit included: "¥12.3万", "¥25.3万～¥38.1万", "103～131天"
+    group: str = ""
+    note: str = ""
+
+
+class EvaluateAnswer(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+    """200 from POST /api/v1/calculators/{slug}/evaluate."""
+
+    tool: str  # the slug
+    version: int  # the published version that answered
+    authorised: bool  # the visitor has verified a phone
+    teaser: list[OutputValue]
+    full: list[OutputValue] | None = None  # only once the visitor is authorised

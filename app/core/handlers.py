@@ -12,6 +12,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Redirect, Template
 from sqlalchemy.exc import DBAPIError
 
+from app.core.api import PROBLEM_JSON, Problem
 from app.core.errors import DomainError, LoginRequired
 from app.core.i18n import N_
 from app.core.i18n import gettext as _
@@ -63,18 +64,16 @@ def render_error(
 ) -> Response[Any]:
     title = _(STATUS_TITLES.get(status, "Error"))
     if _wants_json(request):
-        body: dict[str, Any] = {
-            "type": f"about:blank#{code}",
-            "title": title,
-            "status": status,
-            "code": code,
-            "detail": message,
-        }
-        if fields:
-            body["errors"] = fields
-        return Response(
-            body, status_code=status, media_type="application/problem+json", headers=headers
+        # The Problem struct is also what the OpenAPI schema documents (app/core/api.py).
+        body = Problem(
+            type=f"about:blank#{code}",
+            title=title,
+            status=status,
+            code=code,
+            detail=message,
+            errors=fields or {},
         )
+        return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
     # Browsers get the field names with one translated hint; the validator's own wording
     # (English, about types and lengths) stays in the JSON problem for developers.
     hint = _("missing, too long or not in the expected format")
@@ -118,6 +117,7 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
         404: "not_found",
         405: "method_not_allowed",
         413: "too_large",
+        415: "unsupported_media_type",
         429: "rate_limited",
     }.get(status, f"http_{status}")
     headers = {

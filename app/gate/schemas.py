@@ -45,6 +45,22 @@ class CodeVerify(msgspec.Struct, kw_only=True, frozen=True):
     tool: Annotated[str, msgspec.Meta(max_length=64)] = ""
 
 
+class CodeSentAnswer(msgspec.Struct, kw_only=True, frozen=True):
+    """202 from POST /api/v1/gate/code."""
+
+    status: Literal["sent"]
+    phone: str  # E.164, as the code was sent to it
+    expires_in: int  # seconds the code stays valid
+    resend_in: int  # seconds before another code may be asked for
+
+
+class VerifiedAnswer(msgspec.Struct, kw_only=True, frozen=True):
+    """200 from POST /api/v1/gate/verify: the visitor is authorised."""
+
+    status: Literal["authorized"]
+    method: Literal["sms"]
+
+
 class CodeRequestForm(msgspec.Struct, kw_only=True, frozen=True):
     """The gate partial's form: the checkbox posts "on" when ticked and nothing otherwise."""
 

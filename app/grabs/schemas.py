@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from app.core.api import Problem
 from app.staff.schemas import PLAIN_TEXT
 
 State = Literal["scheduled", "open", "closed", "sold_out"]
@@ -96,6 +97,14 @@ class Voucher(msgspec.Struct, kw_only=True, frozen=True):
 class ClaimAnswer(msgspec.Struct, kw_only=True, frozen=True):
     result: Result
     voucher: Voucher | None = None
+
+
+class ClaimRefusal(Problem, kw_only=True, omit_defaults=True):
+    """401 and 429 from the claim: a problem document that also carries the claim's
+    ``result``, so a client reads every claim answer from the same field."""
+
+    result: Literal["gate_required", "rate_limited"]
+    retry_after: int | None = None  # seconds, as in the Retry-After header (429)
 
 
 class GrabStatus(msgspec.Struct, kw_only=True, frozen=True):

@@ -12,6 +12,7 @@ from litestar.types import ControllerRouterHandler
 from litestar_htmx import HTMXRequest
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.api import TOKEN_REQUIRED, problems
 from app.core.errors import DomainError
 from app.core.ratelimit import RateLimiter
 from app.core.web import safe_next
@@ -24,7 +25,16 @@ from app.staff.auth import (
     requires_staff,
     session_cookie,
 )
-from app.staff.schemas import ROLES, ApiTokenCreate, LoginForm, Staff, StaffCreate, StaffUpdate
+from app.staff.schemas import (
+    ROLES,
+    ApiTokenCreate,
+    LoginForm,
+    MeAnswer,
+    Staff,
+    StaffCreate,
+    StaffCreated,
+    StaffUpdate,
+)
 
 
 class AuthController(Controller):
@@ -214,27 +224,42 @@ class AdminController(Controller):
         return Redirect("/staff/admin/tokens", status_code=303)
 
 
-@get("/api/v1/me", guards=[requires_staff])
-async def api_me(staff: NamedDependency[Staff]) -> dict[str, Any]:
+@get(
+    "/api/v1/me",
+    summary="The token's owner and role",
+    guards=[requires_staff],
+    tags=["staff"],
+    security=TOKEN_REQUIRED,
+    responses=problems(401),
+)
+async def api_me(staff: NamedDependency[Staff]) -> MeAnswer:
     """Who the bearer token belongs to; integrations use it to check a token."""
-    return {"name": staff.display_name, "role": staff.role, "via": staff.via}
+    return MeAnswer(name=staff.display_name, role=staff.role, via=staff.via)  # type: ignore[arg-type]
 
 
-@post("/api/v1/admin/staff", guards=[requires_role("admin")], status_code=201)
+@post(
+    "/api/v1/admin/staff",
+    summary="Create a staff member",
+    guards=[requires_role("admin")],
+    status_code=201,
+    tags=["staff"],
+    security=TOKEN_REQUIRED,
+    responses=problems(400, 401, 403, 413, 415, why={409: "The username is taken."}),
+)
 async def api_create_staff(
     db_session: NamedDependency[AsyncSession],
     staff: NamedDependency[Staff],
     ip: NamedDependency[str],
     data: JSONBody[StaffCreate],
-) -> dict[str, Any]:
+) -> StaffCreated:
     """Create a staff member from JSON (admin token)."""
     user = await service.create_user(db_session, staff, data, ip)
-    return {
-        "id": user.id,
-        "username": user.username,
-        "role": user.role,
-        "display_name": user.display_name,
-    }
+    return StaffCreated(
+        id=user.id,
+        username=user.username,
+        role=user.role,  # type: ignore[arg-type]
+        display_name=user.display_name,
+    )
 
 
 ROUTES: list[ControllerRouterHandler] = [AuthController, AdminController, api_me, api_create_staff]

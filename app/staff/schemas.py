@@ -48,6 +48,23 @@ class ApiTokenCreate(msgspec.Struct, kw_only=True):
     role: Role
 
 
+class MeAnswer(msgspec.Struct, kw_only=True, frozen=True):
+    """GET /api/v1/me: who the token belongs to."""
+
+    name: str
+    role: Role
+    via: Literal["session", "token"]
+
+
+class StaffCreated(msgspec.Struct, kw_only=True, frozen=True):
+    """201 from POST /api/v1/admin/staff."""
+
+    id: int
+    username: str
+    role: Role
+    display_name: str
+
+
 class Staff(msgspec.Struct, kw_only=True, frozen=True):
     """The authenticated staff member (or API token) behind a request."""
 

@@ -14,6 +14,7 @@ from litestar.types import ControllerRouterHandler
 from litestar_htmx import HTMXRequest
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.api import TOKEN_REQUIRED, problems
 from app.core.errors import DomainError
 from app.core.handlers import render_error
 from app.core.ratelimit import RateLimiter
@@ -224,7 +225,26 @@ class VoucherController(Controller):
         )
 
 
-@post("/api/v1/vouchers/redeem", guards=[requires_role(*STAFF_ROLES)], status_code=200)
+@post(
+    "/api/v1/vouchers/redeem",
+    summary="Redeem a voucher",
+    guards=[requires_role(*STAFF_ROLES)],
+    status_code=200,
+    tags=["vouchers"],
+    security=TOKEN_REQUIRED,
+    responses=problems(
+        401,
+        403,
+        413,
+        415,
+        429,
+        why={
+            400: "Not a voucher code, no store, or not a valid body (`code`: malformed, …).",
+            404: "No voucher with that code (`code`: unknown).",
+            409: "Already redeemed, expired or void (`code` says which).",
+        },
+    ),
+)
 async def api_redeem(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -234,9 +254,9 @@ async def api_redeem(
     tracker: NamedDependency[Tracker],
     ip: NamedDependency[str],
     data: JSONBody[VoucherRedeem],
-) -> Response[Any]:
-    """A store's till redeems a code (bearer token with a staff role); refusals are problem
-    JSON with a ``code`` (unknown, already_redeemed, expired, void, malformed, …)."""
+) -> Response[RedeemResult]:
+    """A store's till redeems a code (any staff token); refusals are problem documents with a
+    ``code`` (unknown, already_redeemed, expired, void, malformed, …)."""
     form = VoucherForm(code=data.code, store=data.store)
     try:
         voucher = await service.redeem(
