@@ -138,3 +138,10 @@ class Gate:
         if self.settings.is_prod:
             return None
         return await self.store.dev_code(self.cipher.lookup_hash(normalise(phone_raw)))
+
+    async def forget(self, phone_hash: str) -> None:
+        """Forget a phone whose owner deleted their data: its codes, and the counters and
+        resend gap that ``send_code`` keeps under its hash. Idempotent."""
+        for key in (f"otp:gap:{phone_hash}", f"otp:h:{phone_hash}", f"otp:d:{phone_hash}"):
+            await self.limiter.reset(key)
+        await self.store.forget(phone_hash)

@@ -12,7 +12,7 @@ import hmac
 from typing import Literal, Protocol, runtime_checkable
 
 from redis.asyncio import Redis
-from sqlalchemy import case, insert, select, update
+from sqlalchemy import case, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.gate.models import OtpCode
@@ -37,6 +37,10 @@ class OtpStore(Protocol):
 
     async def dev_code(self, phone_hash: str) -> str | None:
         """Development inbox: the live code's plain text, if the console provider sent it."""
+        ...
+
+    async def forget(self, phone_hash: str) -> None:
+        """Remove every code of the phone, live or not (its owner deleted their data)."""
         ...
 
 
@@ -117,6 +121,10 @@ class SQLOtpStore:
             ).scalar()
         return value or None
 
+    async def forget(self, phone_hash: str) -> None:
+        async with self._engine.begin() as conn:
+            await conn.execute(delete(OtpCode).where(OtpCode.phone_hash == phone_hash))
+
 
 # KEYS[1] = the code's hash key. ARGV = candidate hash, max attempts.
 _CHECK = """
@@ -169,3 +177,6 @@ class RedisOtpStore:
         if state != b"live" or not dev:
             return None
         return dev.decode() if isinstance(dev, bytes) else str(dev)
+
+    async def forget(self, phone_hash: str) -> None:
+        await self._redis.delete(self._prefix + phone_hash)

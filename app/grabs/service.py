@@ -48,6 +48,7 @@ from app.grabs.store import (
     RedisClaimStore,
     is_tombstone,
     now,
+    tap_limit_key,
     voucher,
 )
 from app.leads.models import Lead
@@ -77,6 +78,16 @@ class BadIdempotencyKey(InvalidInput):
 
 class GrabRateLimited(RateLimited):
     default_message = N_("Too many taps. Please wait a moment and try again.")
+
+
+class ClaimantGone(GateRequired):
+    """The claim named a lead or visitor that no longer exists: the person deleted their data
+    while this process still had them cached. Nothing was claimed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        # The claim API's 401 names its result, as when the visitor is not known at all.
+        self.extra = {"result": "gate_required"}
 
 
 class GrabBusy(RateLimited):
@@ -406,7 +417,7 @@ class Grabs:
         for tap in [tap for tap in self.recent_taps if tap[0] in ids]:
             self.recent_taps.pop(tap, None)
         for visitor_id in ids:
-            await self.limiter.reset(f"grab:v:{visitor_id}")
+            await self.limiter.reset(tap_limit_key(visitor_id))
         await self.store.forget(phone_hash)
 
     async def vouchers_of(
@@ -453,7 +464,7 @@ class Grabs:
             # The claim names a lead or visitor that is gone: the person deleted their data
             # and this process still had them cached. Nothing was claimed.
             self._drop_claimant(who.phone_hash, who.lead_id)
-            raise GateRequired() from None
+            raise ClaimantGone() from None
         if answer.result == "sold_out":
             self._caches.sold_out[grab.id] = time.monotonic() + SOLD_OUT_TTL
         elif answer.result == "won":
@@ -464,7 +475,7 @@ class Grabs:
     def _limits(self, who: Claimant, ip: str) -> list[tuple[str, int, int]]:
         settings = self.settings
         return [
-            (f"grab:v:{who.visitor_id}", settings.grab_visitor_per_minute, 60),
+            (tap_limit_key(who.visitor_id), settings.grab_visitor_per_minute, 60),
             (f"grab:ip:{ip}", settings.grab_ip_per_minute, 60),
         ]
 

@@ -94,6 +94,11 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def tap_limit_key(visitor_id: int) -> str:
+    """The rate-limit key of one visitor's taps (counted by the service or the claim script)."""
+    return f"grab:v:{visitor_id}"
+
+
 def is_tombstone(phone_hash: str) -> bool:
     """True for the phone field of a unit won by someone who has since deleted their data."""
     return phone_hash.startswith(TOMBSTONE)
@@ -744,19 +749,23 @@ class RedisClaimStore:
                 .values(stock=Grab.initial_stock - won)
             )
         # After the commit: the Redis side of a person deleted meanwhile, as the deletion does.
-        for grab_id, phone_hash in departed:
+        for grab_id, phone_hash, visitor_id in departed:
             await self._forget_in(grab_id, phone_hash)
+            if visitor_id is not None:  # the tap counter the claim script kept for it
+                pattern = f"{_glob(self._prefix)}rl:{_glob(tap_limit_key(visitor_id))}:*"
+                async for name in self._redis.scan_iter(match=pattern):
+                    await self._redis.delete(name)
 
     async def _departed(
         self, conn: Any, rows: list[dict[str, Any]], contexts: list[EventContext]
-    ) -> list[tuple[int, str]]:
+    ) -> list[tuple[int, str, int | None]]:
         """Claims decided for a person whose data was deleted before they reached SQL (queued
         in the stream then, or tapped from a claimant another process still had cached):
         written as tombstones, void, naming nobody, so the unit stays counted and nothing of
         the person lands in SQL. A visitor that no longer exists is dropped from its row.
-        Returns (grab id, phone hash) of each such claim. A deletion committing between this
-        look-up and the insert fails the insert on its foreign key; the batch is then retried
-        and comes here again."""
+        Returns (grab id, phone hash, visitor id) of each such claim. A deletion committing
+        between this look-up and the insert fails the insert on its foreign key; the batch is
+        then retried and comes here again."""
         lead_ids = {row["lead_id"] for row in rows if row["lead_id"] is not None}
         visitor_ids = {row["visitor_id"] for row in rows if row["visitor_id"] is not None}
         leads: set[int] = set()
@@ -767,10 +776,10 @@ class RedisClaimStore:
         if visitor_ids:
             found = await conn.execute(select(Visitor.id).where(Visitor.id.in_(visitor_ids)))
             visitors = set(found.scalars())
-        departed: list[tuple[int, str]] = []
+        departed: list[tuple[int, str, int | None]] = []
         for i, row in enumerate(rows):
             if row["lead_id"] is not None and row["lead_id"] not in leads:
-                departed.append((row["grab_id"], row["phone_hash"]))
+                departed.append((row["grab_id"], row["phone_hash"], row["visitor_id"]))
                 row.update(
                     phone_hash=TOMBSTONE + row["code"],
                     n=1,
