@@ -279,6 +279,8 @@ def grabs_check(slug: str) -> None:
         f"phones, remaining {report.remaining}, most per phone {report.max_per_phone} "
         f"(limit {report.limit})"
     )
+    if report.deleted:
+        click.echo(f"of which {report.deleted} won by people who since deleted their data")
     if report.redis_won is not None:
         click.echo(f"redis: won {report.redis_won}, remaining {report.redis_remaining}")
     for problem in report.problems:

@@ -51,6 +51,13 @@ def test_notice_names_version(client: Browserish) -> None:
     assert client.app.state.settings.privacy_notice_version in page.text
 
 
+def test_notice_says_what_a_deletion_keeps(client: Browserish) -> None:
+    text = soup(client.get("/privacy")).get_text()
+    assert "作废您尚未使用的券" in text and "匿名的访问统计" in text
+    english = soup(client.get("/privacy", params={"lang": "en"})).get_text()
+    assert "anonymous visit figures" in english
+
+
 def test_actions_need_fresh_proof(lead_client: Browserish) -> None:
     token = lead_client.csrf("/privacy/manage")
     response = lead_client.post(
