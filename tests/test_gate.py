@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import msgspec
@@ -57,8 +59,24 @@ def test_malformed_phones_are_refused(visitor: Browserish, phone: str) -> None:
     response = send(visitor, phone)
     assert response.status_code == 400, phone
     body = response.json()
-    assert body["code"] in ("invalid_phone", "bad_request")
+    assert body["code"] in ("invalid_phone", "country_not_allowed", "bad_request")
     assert visitor.count("otp_code") == 0
+
+
+@pytest.fixture
+def make_client(settings: Settings) -> Iterator[Callable[..., Browserish]]:
+    """A visitor on an app whose settings differ from the test's by ``overrides``."""
+    with ExitStack() as stack:
+
+        def make(**overrides: Any) -> Browserish:
+            app = create_app(msgspec.structs.replace(settings, **overrides))
+            raw = stack.enter_context(TestClient(app=app, base_url="http://testserver.local"))
+            client = Browserish(raw)
+            client.run(seed_tools)
+            client.get("/t/guide-demo")
+            return client
+
+        yield make
 
 
 @pytest.mark.parametrize(
@@ -70,10 +88,39 @@ def test_malformed_phones_are_refused(visitor: Browserish, phone: str) -> None:
         ("+1 202-555-0143", "+12025550143"),
     ],
 )
-def test_foreign_and_formatted_numbers_normalise(visitor: Browserish, raw: str, e164: str) -> None:
-    response = send(visitor, raw)
+def test_foreign_and_formatted_numbers_normalise(
+    make_client: Callable[..., Browserish], raw: str, e164: str
+) -> None:
+    client = make_client(otp_allowed_countries="86,44,1")
+    response = send(client, raw)
     assert response.status_code == 202, response.text
     assert response.json()["phone"] == e164
+
+
+# SMS pumping targets premium-rate international ranges: satellite (+881), Côte d'Ivoire,
+# Iraq, Nigeria, Lithuania, Russia, the UK.
+@pytest.mark.parametrize(
+    "phone",
+    [
+        "+881 6 3212 3456",
+        "+225 07 0123 4567",
+        "+964 750 123 4567",
+        "+234 803 123 4567",
+        "+370 612 34567",
+        "+7 912 345 6789",
+        "+44 7911 123456",
+        "0044 7911 123456",
+    ],
+)
+def test_countries_outside_the_allow_list_are_refused(visitor: Browserish, phone: str) -> None:
+    response = send(visitor, phone)
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["code"] in ("country_not_allowed", "invalid_phone"), body
+    if phone.startswith("+"):
+        assert body["code"] == "country_not_allowed"
+        assert body["detail"] == "暂不支持向该国家或地区的手机号发送短信。"
+    assert visitor.count("otp_code") == 0
 
 
 @pytest.mark.parametrize("consent", [False, None, "true", 1, "on"])
@@ -145,7 +192,9 @@ def test_expired_code_is_refused(short_ttl: Browserish) -> None:
     assert short_ttl.count("lead") == 0
 
 
-def test_a_thousand_sends_from_one_ip(visitor: Browserish) -> None:
+def test_a_thousand_sends_from_one_ip(make_client: Callable[..., Browserish]) -> None:
+    # The per-address daily cap alone: no proof of work, a budget larger than the rush.
+    visitor = make_client(otp_pow_ip_hourly=10_000, otp_hourly_budget=10_000)
     cap = visitor.app.state.settings.otp_ip_daily_cap
     statuses = [send(visitor, f"139{n:08d}").status_code for n in range(1000)]
     assert statuses.count(202) == cap
@@ -168,16 +217,17 @@ def test_dev_inbox_is_absent_without_a_code(visitor: Browserish) -> None:
 
 
 @pytest.fixture(params=["fake_aliyun", "fake_tencent"])
-def gateway_client(
-    request: pytest.FixtureRequest, settings: Settings
-) -> Iterator[tuple[Browserish, Any]]:
-    gateway = request.getfixturevalue(request.param)
-    app = create_app(msgspec.structs.replace(settings, **gateway.settings_overrides()))
-    with TestClient(app=app, base_url="http://testserver.local") as raw:
-        client = Browserish(raw)
-        client.run(seed_tools)
-        client.get("/t/guide-demo")
-        yield client, gateway
+def gateway(request: pytest.FixtureRequest) -> Any:
+    return request.getfixturevalue(request.param)
+
+
+@pytest.fixture
+def gateway_client(gateway: Any, make_client: Callable[..., Browserish]) -> tuple[Browserish, Any]:
+    return make_client(**gateway.settings_overrides()), gateway
+
+
+def is_aliyun(gateway: Any) -> bool:
+    return gateway.__class__.__name__ == "FakeAliyun"
 
 
 def test_real_gateway_protocol_end_to_end(gateway_client: tuple[Browserish, Any]) -> None:
@@ -213,3 +263,136 @@ def test_gateway_frequency_limit_is_a_429(gateway_client: tuple[Browserish, Any]
     )
     response = send(client)
     assert response.status_code == 429
+
+
+# --- what the gateway answers, through the gate (both fakes, both backends) ---------------
+
+INVALID_NUMBER = {
+    "FakeAliyun": ["isv.MOBILE_NUMBER_ILLEGAL"],
+    "FakeTencent": [
+        "InvalidParameterValue.IncorrectPhoneNumber",
+        "FailedOperation.PhoneNumberInBlacklist",
+        "UnsupportedOperation.UnsupportedRegion",
+    ],
+}
+
+
+def test_number_the_gateway_refuses_is_a_400(gateway_client: tuple[Browserish, Any]) -> None:
+    client, gateway = gateway_client
+    for code in INVALID_NUMBER[gateway.__class__.__name__]:
+        gateway.fail_next(code)
+        response = send(client)
+        assert response.status_code == 400, (code, response.text)
+        body = response.json()
+        assert body["code"] == "number_cannot_receive"
+        assert body["detail"] == "该号码无法接收短信，请检查号码或换一个号码。"
+        assert body["errors"] == {"phone": "cannot_receive"}
+    # Nothing was sent, so nothing was spent: the same phone gets its code right away.
+    assert send(client).status_code == 202
+    assert gateway.last_code("+8613812345678") is not None
+
+
+def test_a_failed_send_costs_nothing(gateway: Any, make_client: Callable[..., Browserish]) -> None:
+    # One code per phone and hour, one per address a day, a budget of one: any of them would
+    # refuse the retry if the failed send had been counted.
+    client = make_client(
+        **gateway.settings_overrides(),
+        otp_phone_hourly_cap=1,
+        otp_ip_daily_cap=1,
+        otp_hourly_budget=1,
+        otp_daily_budget=1,
+        otp_pow_ip_hourly=1,
+        otp_pow_budget_percent=100,
+    )
+    failures = (
+        ["isp.SYSTEM_ERROR", "isv.BUSINESS_LIMIT_CONTROL", "isv.MOBILE_NUMBER_ILLEGAL"]
+        if is_aliyun(gateway)
+        else ["InternalError.Timeout", "LimitExceeded.PhoneNumberDailyLimit", "InternalError"]
+    )
+    for failure in failures:
+        gateway.fail_next(failure)
+        assert send(client).status_code in (400, 429, 503), failure
+    gateway.stall_next(10)
+    assert send(client).status_code == 503  # the timeout (LEADKIT_SMS_TIMEOUT_SECONDS)
+    retry = send(client)
+    assert retry.status_code == 202, retry.text
+    assert gateway.last_code("+8613812345678") is not None
+    # …and the successful one was counted: the gap, the caps and the budget hold again.
+    again = send(client)
+    assert again.status_code == 429
+    assert again.json()["code"] == "rate_limited"
+
+
+def test_gateway_failure_says_when_to_retry(gateway_client: tuple[Browserish, Any]) -> None:
+    client, gateway = gateway_client
+    gateway.fail_next("isp.SYSTEM_ERROR" if is_aliyun(gateway) else "InternalError")
+    response = send(client)
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "60"
+    # The page (plain form) says the same; htmx gets the partial with the countdown.
+    form = {"phone": PHONE, "consent": "on", "next": "/t/guide-demo"}
+    gateway.fail_next("isp.SYSTEM_ERROR" if is_aliyun(gateway) else "InternalError")
+    page = client.submit("/gate/code", form)
+    assert page.status_code == 503
+    assert page.headers["retry-after"] == "60"
+    assert "请稍后" in page.text or "一分钟" in page.text
+    gateway.fail_next("isp.SYSTEM_ERROR" if is_aliyun(gateway) else "InternalError")
+    partial = client.submit("/gate/code", form, headers={"HX-Request": "true"})
+    assert partial.status_code == 200  # htmx swaps no 5xx; the partial carries the message
+    assert partial.headers["retry-after"] == "60"
+    assert 'data-countdown="60"' in partial.text
+    assert 'role="alert"' in partial.text
+
+
+SECRETS_AND_NUMBERS = ("13812345678", "Signature=", "Signature%3D", "AccessKeyId")
+
+
+class Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextmanager
+def every_log_record() -> Iterator[list[logging.LogRecord]]:
+    """Every record at every level, as LEADKIT_LOG_LEVEL=DEBUG would let through. (Not
+    caplog: the app's start-up reconfigures the root logger and drops caplog's handler.)"""
+    root = logging.getLogger()
+    handler, level = Records(), root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield handler.records
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
+@pytest.mark.parametrize("outcome", ["sent", "refused", "wrong_secret"])
+def test_nothing_secret_reaches_the_logs(
+    gateway: Any, make_client: Callable[..., Browserish], outcome: str
+) -> None:
+    overrides = gateway.settings_overrides()
+    if outcome == "wrong_secret":
+        overrides["sms_access_key_secret"] = "not-the-secret"
+    client = make_client(**overrides)
+    if outcome == "refused":
+        gateway.fail_next("isv.MOBILE_NUMBER_ILLEGAL" if is_aliyun(gateway) else "InternalError")
+    with every_log_record() as records:
+        status = send(client).status_code
+    assert status == {"sent": 202, "refused": 400 if is_aliyun(gateway) else 503}.get(outcome, 503)
+    logged = "\n".join(record.getMessage() for record in records)
+    assert logged, "nothing was captured"
+    secrets = [
+        *SECRETS_AND_NUMBERS,
+        overrides["sms_access_key_id"],
+        overrides["sms_access_key_secret"],
+    ]
+    code = gateway.last_code(PHONE)
+    leaked = [s for s in (*secrets, *([code] if code else [])) if s in logged]
+    assert not leaked, f"{leaked} in the logs:\n{logged}"
+    if outcome != "sent":
+        assert "sms via" in logged  # the failure itself is logged, masked

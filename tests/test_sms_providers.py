@@ -502,3 +502,83 @@ async def test_tencent_signs_the_default_public_host() -> None:
         "TemplateId": "",
         "TemplateParamSet": [CODE],
     }
+
+
+# --- endpoints behind a path, numbers that cannot receive, messages safe to log ------------
+
+
+@pytest.mark.parametrize("endpoint_path", ["/sms/v1", "/sms/v1/"])
+async def test_tencent_signs_the_path_it_posts_to(
+    http: httpx.AsyncClient, endpoint_path: str
+) -> None:
+    # A gateway behind a path-routing proxy: the canonical URI is the path requested, as the
+    # official SDK signs its request URI (signing "/" there was a signature mismatch).
+    with FakeTencent(base_path="/sms/v1") as gw:
+        endpoint = gw.url.removesuffix("/sms/v1") + endpoint_path
+        result = await tencent(gw, http, sms_endpoint=endpoint).send_code(PHONE, CODE)
+        assert result.ok, result
+        assert gw.last_code(PHONE) == CODE
+
+
+async def test_aliyun_endpoint_with_a_path(http: httpx.AsyncClient) -> None:
+    # RPC signatures cover "/" whatever the path; the request must still go to the path.
+    with FakeAliyun(base_path="/sms/v1") as gw:
+        result = await aliyun(gw, http, sms_endpoint=gw.url).send_code(PHONE, CODE)
+        assert result.ok, result
+        assert gw.last_code(PHONE) == CODE
+        elsewhere = await aliyun(gw, http, sms_endpoint=gw.url.removesuffix("/sms/v1")).send_code(
+            PHONE, CODE
+        )
+        assert elsewhere.error_code == "InvalidAction.NotFound"
+
+
+@pytest.mark.parametrize(
+    ("code", "invalid_number"),
+    [
+        ("isv.MOBILE_NUMBER_ILLEGAL", True),
+        ("isp.SYSTEM_ERROR", False),
+        ("isv.BUSINESS_LIMIT_CONTROL", False),
+        ("isv.AMOUNT_NOT_ENOUGH", False),
+    ],
+)
+async def test_aliyun_marks_numbers_that_cannot_receive(
+    fake_aliyun: FakeAliyun, http: httpx.AsyncClient, code: str, invalid_number: bool
+) -> None:
+    fake_aliyun.fail_next(code)
+    result = await aliyun(fake_aliyun, http).send_code(PHONE, CODE)
+    assert not result.ok
+    assert result.invalid_number is invalid_number
+    assert not (result.invalid_number and result.retryable)
+
+
+@pytest.mark.parametrize(
+    ("code", "invalid_number"),
+    [
+        ("InvalidParameterValue.IncorrectPhoneNumber", True),
+        ("FailedOperation.PhoneNumberInBlacklist", True),
+        ("UnsupportedOperation.UnsupportedRegion", True),
+        ("InternalError.Timeout", False),
+        ("LimitExceeded.PhoneNumberDailyLimit", False),
+        ("FailedOperation.InsufficientBalanceInSmsPackage", False),
+    ],
+)
+async def test_tencent_marks_numbers_that_cannot_receive(
+    fake_tencent: FakeTencent, http: httpx.AsyncClient, code: str, invalid_number: bool
+) -> None:
+    fake_tencent.fail_next(code)
+    result = await tencent(fake_tencent, http).send_code(PHONE, CODE)
+    assert not result.ok
+    assert result.invalid_number is invalid_number
+
+
+async def test_gateway_messages_keep_no_number_or_string_to_sign(
+    fake_aliyun: FakeAliyun, http: httpx.AsyncClient
+) -> None:
+    # Aliyun echoes its whole string to sign (AccessKeyId, number, code) on a mismatch.
+    result = await aliyun(fake_aliyun, http, sms_access_key_secret="wrong").send_code(PHONE, CODE)
+    assert result.error_code == "SignatureDoesNotMatch"
+    last = fake_aliyun.last_rejection()
+    assert last is not None and "13812345678" in last.message  # what the gateway said
+    assert "13812345678" not in result.error_message
+    assert fake_aliyun.access_key_id not in result.error_message
+    assert "string to sign" in result.error_message  # the useful part is kept

@@ -7,6 +7,7 @@ import logging
 from typing import Any
 from urllib.parse import quote
 
+import msgspec
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Redirect, Template
@@ -61,7 +62,10 @@ def render_error(
     message: str,
     fields: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Response[Any]:
+    """``extra``: more members of the JSON problem (RFC 9457 extension members), e.g. the
+    challenge a client must solve; pages ignore them."""
     title = _(STATUS_TITLES.get(status, "Error"))
     if _wants_json(request):
         # The Problem struct is also what the OpenAPI schema documents (app/core/api.py).
@@ -73,7 +77,8 @@ def render_error(
             detail=message,
             errors=fields or {},
         )
-        return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+        content: Any = {**msgspec.to_builtins(body), **extra} if extra else body
+        return Response(content, status_code=status, media_type=PROBLEM_JSON, headers=headers)
     # Browsers get the field names with one translated hint; the validator's own wording
     # (English, about types and lengths) stays in the JSON problem for developers.
     hint = _("missing, too long or not in the expected format")
@@ -95,7 +100,8 @@ def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> R
             return Response(b"", status_code=200, headers={"HX-Redirect": target})
         return Redirect(target)
     headers = {"Retry-After": str(exc.retry_after)} if hasattr(exc, "retry_after") else None
-    return render_error(request, exc.status, exc.code, exc.translated, exc.fields, headers)
+    extra = getattr(exc, "extra", None)
+    return render_error(request, exc.status, exc.code, exc.translated, exc.fields, headers, extra)
 
 
 def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:

@@ -9,6 +9,7 @@ import msgspec
 
 PhoneInput = Annotated[str, msgspec.Meta(max_length=32)]
 CodeInput = Annotated[str, msgspec.Meta(max_length=16)]
+ProofInput = Annotated[str, msgspec.Meta(max_length=4096)]
 
 
 class PhoneAuthorization(msgspec.Struct, frozen=True, kw_only=True):
@@ -37,6 +38,8 @@ class CodeRequest(msgspec.Struct, kw_only=True, frozen=True):
     tool: Annotated[str, msgspec.Meta(max_length=64)] = ""
     # Any, not bool: the body decoder would turn "true" or 1 into True; only JSON true counts.
     consent: Any = None
+    # A solved ALTCHA proof of work (base64), when a 403 asked for one.
+    altcha: ProofInput = ""
 
 
 class CodeVerify(msgspec.Struct, kw_only=True, frozen=True):
@@ -68,3 +71,4 @@ class CodeRequestForm(msgspec.Struct, kw_only=True, frozen=True):
     consent: Annotated[str, msgspec.Meta(max_length=8)] = ""
     code: CodeInput = ""
     next: Annotated[str, msgspec.Meta(max_length=256)] = ""
+    altcha: ProofInput = ""  # the widget's hidden field, when the proof of work was asked for

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import Protocol
 
 import httpx
@@ -29,6 +30,38 @@ class SmsResult(msgspec.Struct, frozen=True, kw_only=True):
     retryable: bool = False
     # The gateway refused because of its own frequency limits for this number.
     rate_limited: bool = False
+    # The gateway says this number cannot receive text messages (malformed, unsubscribed,
+    # a region the account cannot reach): asking again will not help.
+    invalid_number: bool = False
+
+
+# What a gateway or transport message may carry that must not reach the logs: Aliyun echoes
+# its whole string to sign (AccessKeyId, number, code) when a signature does not match; an
+# exception may quote the URL with its signed query; numbers are personal data.
+_STRING_TO_SIGN = re.compile(r"(string to sign is:?).*", re.IGNORECASE | re.DOTALL)
+_QUERY = re.compile(r"\?[^\s'\"<>]*")
+_NUMBER = re.compile(r"\+?\d[\d\s-]{5,}\d")
+
+
+def scrub(text: str, limit: int = 200) -> str:
+    """A gateway's or transport's message, safe to log and keep: no signed query, no string
+    to sign, no phone number (runs of 7+ digits), at most ``limit`` characters."""
+    text = _STRING_TO_SIGN.sub(r"\1 [removed]", text)
+    text = _QUERY.sub("?[removed]", text)
+    return _NUMBER.sub("[number]", text)[:limit]
+
+
+# Loggers of the HTTP client libraries: httpx logs every request URL at INFO (Aliyun's carries
+# AccessKeyId and Signature), httpcore logs connection details at DEBUG.
+HTTP_CLIENT_LOGGERS = ("httpx", "httpcore")
+
+
+def quiet_http_client_logs() -> None:
+    """Keep outbound HTTP clients' request logs out of leadkit's logs at every level up to
+    INFO, whatever LEADKIT_LOG_LEVEL says; their warnings and errors still come through.
+    Every outbound call that matters is logged by its caller, without secrets."""
+    for name in HTTP_CLIENT_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 class SmsProvider(Protocol):
@@ -73,7 +106,7 @@ async def post(
     except (httpx.HTTPError, httpx.InvalidURL, OSError) as exc:
         log.warning("%s SendSms to %s failed: %s", gateway, masked_phone, type(exc).__name__)
         return SmsResult(
-            ok=False, error_code="network_error", error_message=str(exc), retryable=True
+            ok=False, error_code="network_error", error_message=scrub(str(exc)), retryable=True
         )
 
 

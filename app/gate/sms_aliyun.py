@@ -29,7 +29,7 @@ from urllib.parse import quote
 
 import httpx
 
-from app.gate.sms import SmsResult, post
+from app.gate.sms import SmsResult, post, scrub
 from app.leads.phone import mask
 from app.settings import Settings
 
@@ -50,6 +50,8 @@ _RETRYABLE = {
     "Throttling.User",  # API call rate (not per number)
     "ServiceUnavailable",
 }
+# The number itself cannot get the message (非法手机号): the visitor should use another one.
+_INVALID_NUMBER = {"isv.MOBILE_NUMBER_ILLEGAL"}
 _OUT_OF_CREDIT = {"isv.AMOUNT_NOT_ENOUGH", "isv.OUT_OF_SERVICE"}
 _CONFIG_ERRORS = {
     "SignatureDoesNotMatch",
@@ -83,6 +85,8 @@ def canonical_query(params: Mapping[str, str]) -> str:
 
 
 def string_to_sign(params: Mapping[str, str], method: str = "GET") -> str:
+    # Always "/" in the RPC style, whatever path the endpoint has (Aliyun's SDKs sign it so):
+    # an endpoint behind a path (a proxy at https://sms.example/sms/v1) keeps its signature.
     return f"{method.upper()}&{percent_encode('/')}&{percent_encode(canonical_query(params))}"
 
 
@@ -186,14 +190,15 @@ class AliyunProvider:
             return SmsResult(
                 ok=False,
                 error_code=f"http_{status}" if status >= 400 else "bad_response",
-                error_message=response.text[:200],
+                error_message=scrub(response.text),
                 retryable=True,
             )
         code = body["Code"]
-        message = str(body.get("Message", ""))
+        message = scrub(str(body.get("Message", "")))
         if code == "OK" and status < 400:
             return SmsResult(ok=True, provider_id=str(body.get("BizId", "")))
         rate_limited = code in _RATE_LIMITED
+        invalid_number = code in _INVALID_NUMBER
         retryable = code in _RETRYABLE or (status >= 500 and not rate_limited)
         if code in _OUT_OF_CREDIT:
             log.error("aliyun SMS account is out of credit (%s): %s; top it up", code, message)
@@ -207,4 +212,5 @@ class AliyunProvider:
             error_message=message,
             retryable=retryable,
             rate_limited=rate_limited,
+            invalid_number=invalid_number,
         )

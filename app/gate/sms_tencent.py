@@ -1,7 +1,8 @@
 """Tencent Cloud SMS ``SendSms``, version 2021-01-11, signed with TC3-HMAC-SHA256 (API 3.0).
 
-One POST of a JSON body to the endpoint; the signature covers the method, "/", an empty query,
-the ``content-type`` and ``host`` headers and the SHA-256 of the exact body bytes, under a
+One POST of a JSON body to the endpoint; the signature covers the method, the path requested
+("/" on the public endpoint, as the official SDK signs its request URI), an empty query, the
+``content-type`` and ``host`` headers and the SHA-256 of the exact body bytes, under a
 credential scope ``<UTC date>/sms/tc3_request``. The host we sign is taken from the endpoint URL
 (port included when it has one) and sent as the Host header, so a fake gateway on 127.0.0.1
 verifies the same string.
@@ -24,7 +25,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from app.gate.sms import SmsResult, post
+from app.gate.sms import SmsResult, post, scrub
 from app.leads.phone import mask
 from app.settings import Settings
 
@@ -39,6 +40,15 @@ CONTENT_TYPE = "application/json; charset=utf-8"
 SIGNED_HEADERS = "content-type;host"
 
 _OUT_OF_CREDIT = {"FailedOperation.InsufficientBalanceInSmsPackage"}
+# The number itself cannot get the message: malformed, on the do-not-disturb list (the owner
+# unsubscribed), or in a region the account or template cannot reach.
+_INVALID_NUMBER = {
+    "InvalidParameterValue.IncorrectPhoneNumber",
+    "FailedOperation.PhoneNumberInBlacklist",
+    "FailedOperation.PhoneNumberParseFail",
+    "UnsupportedOperation.UnsupportedRegion",
+    "UnsupportedOperation.ChineseMainlandTemplateToGlobalPhone",
+}
 # Besides InternalError*: the API-level call rate limit and a busy backend.
 _RETRYABLE_CODES = {"RequestLimitExceeded", "ResourceUnavailable"}
 
@@ -51,10 +61,11 @@ def _hmac(key: bytes, msg: str) -> bytes:
     return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).digest()
 
 
-def canonical_request(host: str, payload: bytes) -> str:
-    """POST, "/", empty query, the two signed headers, then the payload hash."""
+def canonical_request(host: str, payload: bytes, path: str = "/") -> str:
+    """POST, the path requested ("/" on the public endpoint), empty query, the two signed
+    headers, then the payload hash."""
     return (
-        "POST\n/\n\n"
+        f"POST\n{path}\n\n"
         f"content-type:{CONTENT_TYPE}\nhost:{host}\n\n"
         f"{SIGNED_HEADERS}\n"
         f"{_sha256_hex(payload)}"
@@ -87,11 +98,12 @@ def authorization(
     payload: bytes,
     timestamp: int,
     service: str = SERVICE,
+    path: str = "/",
 ) -> str:
     signature = tc3_signature(
         secret_key,
         timestamp=timestamp,
-        canonical=canonical_request(host, payload),
+        canonical=canonical_request(host, payload, path),
         service=service,
     )
     scope = credential_scope(timestamp, service)
@@ -110,6 +122,7 @@ def _failure(code: str, message: str) -> SmsResult:
         error_message=message,
         retryable=retryable and not rate_limited,
         rate_limited=rate_limited,
+        invalid_number=code in _INVALID_NUMBER,
     )
 
 
@@ -131,6 +144,9 @@ class TencentProvider:
         endpoint = settings.sms_endpoint or DEFAULT_ENDPOINT
         self._url = endpoint.rstrip("/") + "/"
         self._host = urlsplit(endpoint).netloc.lower()
+        # The canonical URI is the path actually requested: an endpoint behind a path
+        # (https://sms.example/sms/v1) is signed as /sms/v1/, not /.
+        self._path = urlsplit(self._url).path
 
     def request_parts(self, phone_e164: str, code: str) -> tuple[bytes, dict[str, str]]:
         """The exact body bytes and headers of one signed SendSms."""
@@ -154,6 +170,7 @@ class TencentProvider:
                 host=self._host,
                 payload=payload,
                 timestamp=timestamp,
+                path=self._path,
             ),
             "Content-Type": CONTENT_TYPE,
             "Host": self._host,
@@ -193,7 +210,7 @@ class TencentProvider:
             return SmsResult(
                 ok=False,
                 error_code=f"http_{status}" if status >= 400 else "bad_response",
-                error_message=response.text[:200],
+                error_message=scrub(response.text),
                 retryable=True,
             )
         error = reply.get("Error")
@@ -216,6 +233,7 @@ class TencentProvider:
         return self._refused(code, str(first.get("Message", "")), masked)
 
     def _refused(self, code: str, message: str, masked: str) -> SmsResult:
+        message = scrub(message)
         if code in _OUT_OF_CREDIT:
             log.error("tencent SMS package is exhausted (%s): %s; top it up", code, message)
         elif code.startswith(("AuthFailure", "UnauthorizedOperation")):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 import phonenumbers
 
@@ -20,8 +21,17 @@ class InvalidPhone(InvalidInput):
     default_message = N_("Please enter a valid mobile phone number.")
 
 
-def normalise(raw: str, default_region: str = "CN") -> str:
-    """E.164 (``+8613812345678``) for a mainland mobile or a valid foreign number."""
+class CountryNotAllowed(InvalidPhone):
+    code = "country_not_allowed"
+    default_message = N_("Text messages cannot be sent to numbers from this country or region.")
+
+
+def normalise(raw: str, default_region: str = "CN", allowed: Collection[int] | None = None) -> str:
+    """E.164 (``+8613812345678``) for a mainland mobile or a valid foreign number.
+
+    ``allowed``: the country calling codes accepted (LEADKIT_OTP_ALLOWED_COUNTRIES); any other
+    valid number is refused with CountryNotAllowed. SMS pumping sends codes to premium-rate
+    international ranges, so only the countries a business serves should get codes."""
     text = raw.strip() if isinstance(raw, str) else ""
     if not text or len(text) > _MAX_INPUT or not ALLOWED.match(text):
         raise InvalidPhone(fields={"phone": "invalid"})
@@ -29,6 +39,8 @@ def normalise(raw: str, default_region: str = "CN") -> str:
         number = phonenumbers.parse(text, default_region)
     except phonenumbers.NumberParseException as exc:
         raise InvalidPhone(fields={"phone": "invalid"}) from exc
+    if allowed is not None and number.country_code not in allowed:
+        raise CountryNotAllowed(fields={"phone": "country"})
     national = str(number.national_number)
     if number.country_code == 86:
         if not MAINLAND_MOBILE.match(national):

@@ -16,6 +16,7 @@ from app.core.api import TOKEN_REQUIRED, problems
 from app.core.errors import DomainError
 from app.core.ratelimit import RateLimiter
 from app.core.web import safe_next
+from app.gate.service import Gate
 from app.settings import Settings
 from app.staff import dashboard, service
 from app.staff.auth import (
@@ -106,10 +107,17 @@ class AuthController(Controller):
 
     @get("/", guards=[requires_staff])
     async def dashboard(
-        self, db_session: NamedDependency[AsyncSession], staff: NamedDependency[Staff]
+        self,
+        db_session: NamedDependency[AsyncSession],
+        staff: NamedDependency[Staff],
+        gate: NamedDependency[Gate],
     ) -> Template:
         figures = await dashboard.summary(db_session)
-        return Template("staff/dashboard.html", context={"staff": staff, "figures": figures})
+        context: dict[str, Any] = {"staff": staff, "figures": figures}
+        if staff.role == "admin":
+            # SMS budget reached or nearly reached (shared counters): the admin's banner.
+            context["sms_alerts"] = await gate.budget_alerts()
+        return Template("staff/dashboard.html", context=context)
 
 
 class AdminController(Controller):

@@ -98,6 +98,9 @@ def live_server() -> Iterator[str]:
             "HOST": "127.0.0.1",
             "PORT": str(port),
             "PYTHONUNBUFFERED": "1",
+            # Every browser test asks for codes from 127.0.0.1: no proof of work for them
+            # (tests/e2e/test_gate_pow_browser.py runs its own server that always asks).
+            "LEADKIT_OTP_POW_IP_HOURLY": "100000",
         }
         log = Path(tmp) / "server.log"
         _leadkit("db", "upgrade", env=env, log=log)

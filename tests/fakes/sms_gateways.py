@@ -16,6 +16,12 @@ Usage (sync or async tests alike)::
         gw.stall_next(2.0)                         # the next request waits 2 s first
         gw.answer_raw_next(500, b"<html>oops")     # the next request gets this raw answer
 
+A gateway reached through a path (a proxy at https://sms.example/sms/v1) is
+``FakeAliyun(base_path="/sms/v1")``: ``url`` then ends with that path, and requests elsewhere
+are refused. Number-level refusals (``isv.MOBILE_NUMBER_ILLEGAL``,
+``InvalidParameterValue.IncorrectPhoneNumber``, ``FailedOperation.PhoneNumberInBlacklist``…)
+come from ``fail_next(code)`` in the place the real gateway puts them.
+
 The pytest fixtures ``fake_aliyun`` and ``fake_tencent`` live in ``tests.fakes.plugin``
 (``pytest_plugins = ["tests.fakes.plugin"]``).
 """
@@ -119,8 +125,10 @@ class _Gateway:
 
     kind = "gateway"
 
-    def __init__(self, *, max_skew_seconds: float) -> None:
+    def __init__(self, *, max_skew_seconds: float, base_path: str = "") -> None:
         self.max_skew_seconds = max_skew_seconds
+        # "" or "/sms/v1": where the API answers (a gateway behind a path-routing proxy).
+        self.base_path = base_path.rstrip("/")
         self.messages: list[SentMessage] = []
         self.rejections: list[Rejection] = []
         self.requests = 0
@@ -180,7 +188,7 @@ class _Gateway:
         """Base URL to put in LEADKIT_SMS_ENDPOINT, e.g. "http://127.0.0.1:41234"."""
         assert self._server is not None, "the fake gateway is not running"
         port = self._server.server_address[1]
-        return f"http://127.0.0.1:{port}"
+        return f"http://127.0.0.1:{port}{self.base_path}"
 
     # scripting ---------------------------------------------------------------------------
 
@@ -244,6 +252,10 @@ class _Gateway:
 
     def _per_number(self, code: str) -> bool:
         return False
+
+    def _at_api_path(self, path: str) -> bool:
+        """Requests go to the base path, with or without its trailing slash."""
+        return path.rstrip("/") == self.base_path
 
     def _message_for(self, code: str) -> str:
         return code
@@ -332,8 +344,9 @@ class FakeAliyun(_Gateway):
         sign_names: set[str] | None = None,
         templates: set[str] | None = None,
         max_skew_seconds: float = 15 * 60,
+        base_path: str = "",
     ) -> None:
-        super().__init__(max_skew_seconds=max_skew_seconds)
+        super().__init__(max_skew_seconds=max_skew_seconds, base_path=base_path)
         self.access_key_id = access_key_id
         self.secret = secret
         # None: accept any; a set: only these (isv.SMS_SIGNATURE_ILLEGAL / SMS_TEMPLATE_ILLEGAL)
@@ -372,7 +385,7 @@ class FakeAliyun(_Gateway):
 
     def _handle(self, h: BaseHTTPRequestHandler, body: bytes) -> tuple[int, dict[str, Any]]:
         split = urlsplit(h.path)
-        if split.path != "/":
+        if not self._at_api_path(split.path):
             return self._error(404, "InvalidAction.NotFound", "Specified api is not found.")
         try:
             pairs = parse_qsl(split.query, keep_blank_values=True, strict_parsing=bool(split.query))
@@ -415,6 +428,7 @@ class FakeAliyun(_Gateway):
         canonical = "&".join(
             f"{_rfc3986(k)}={_rfc3986(params[k])}" for k in sorted(params) if k != "Signature"
         )
+        # The RPC style signs "/" whatever path the request took (as Aliyun's SDKs do).
         to_sign = f"{h.command}&{_rfc3986('/')}&{_rfc3986(canonical)}"
         expected = b64encode(
             hmac.new(f"{self.secret}&".encode(), to_sign.encode(), hashlib.sha1).digest()
@@ -512,6 +526,8 @@ _TENCENT_MESSAGES = {
     "InternalError.Timeout": "request timed out",
     "FailedOperation.InsufficientBalanceInSmsPackage": "insufficient balance in sms package",
     "InvalidParameterValue.IncorrectPhoneNumber": "incorrect phone number",
+    "FailedOperation.PhoneNumberInBlacklist": "phone number in blacklist",
+    "UnsupportedOperation.UnsupportedRegion": "unsupported region",
 }
 # Codes that Tencent reports per number, inside SendStatusSet, rather than as Response.Error.
 _PER_NUMBER_PREFIXES = ("LimitExceeded.", "FailedOperation.", "InvalidParameterValue.")
@@ -531,8 +547,9 @@ class FakeTencent(_Gateway):
         sign_names: set[str] | None = None,
         templates: set[str] | None = None,
         max_skew_seconds: float = 5 * 60,
+        base_path: str = "",
     ) -> None:
-        super().__init__(max_skew_seconds=max_skew_seconds)
+        super().__init__(max_skew_seconds=max_skew_seconds, base_path=base_path)
         self.secret_id = secret_id
         self.secret_key = secret_key
         self.app_id = app_id
@@ -646,6 +663,8 @@ class FakeTencent(_Gateway):
     def _handle(self, h: BaseHTTPRequestHandler, body: bytes) -> tuple[int, dict[str, Any]]:
         if h.command != "POST":
             return self._error("InvalidParameter", "This fake only accepts POST with JSON.")
+        if not self._at_api_path(urlsplit(h.path).path):
+            return self._error("InvalidAction", "The action requested is invalid.")
         refused = self._verify(h, body)
         if refused is not None:
             return self._error(*refused)
