@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import msgspec
 from litestar import Request, Response, get, post
 from litestar.datastructures import CacheControlHeader
 from litestar.di import NamedDependency
@@ -35,6 +36,7 @@ from app.gate.schemas import (
     CodeSentAnswer,
     CodeVerify,
     ConsentGiven,
+    ProofChallenge,
     VerifiedAnswer,
 )
 from app.gate.service import CHALLENGE_URL, ChallengeRequired, Gate
@@ -289,13 +291,13 @@ async def api_gate_verify(
 
 
 @get(CHALLENGE_URL, summary="A proof-of-work challenge", tags=["gate"], cache_control=NO_STORE)
-async def api_gate_challenge(gate: NamedDependency[Gate]) -> dict[str, Any]:
+async def api_gate_challenge(gate: NamedDependency[Gate]) -> ProofChallenge:
     """A fresh ALTCHA (proof of work v2) challenge: ``{"parameters": {"algorithm":
     "PBKDF2/SHA-256", "nonce", "salt", "cost", "keyLength", "keyPrefix", "expiresAt"},
     "signature"}``. Find the counter whose derived key starts with ``keyPrefix``, then send
     base64(JSON ``{"challenge": <this>, "solution": {"counter", "derivedKey"}}``) as
     ``altcha`` with the code request. Single use; it expires at ``expiresAt``."""
-    return gate.pow.challenge()
+    return msgspec.convert(gate.pow.challenge(), ProofChallenge)
 
 
 @get("/staff/admin/sms-alerts", guards=[requires_role("admin")], cache_control=NO_STORE)

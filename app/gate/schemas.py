@@ -64,6 +64,27 @@ class VerifiedAnswer(msgspec.Struct, kw_only=True, frozen=True):
     method: Literal["sms"]
 
 
+class ProofParameters(msgspec.Struct, kw_only=True, frozen=True, rename="camel"):
+    """What a proof-of-work challenge asks (ALTCHA PoW v2): find the counter whose derived key
+    (``algorithm`` over nonce + counter as big-endian uint32, salted, ``cost`` iterations,
+    ``keyLength`` bytes) starts with ``keyPrefix``."""
+
+    algorithm: str  # "PBKDF2/SHA-256"
+    nonce: str  # hex
+    salt: str  # hex
+    cost: int
+    key_length: int
+    key_prefix: str  # hex
+    expires_at: int  # epoch seconds
+
+
+class ProofChallenge(msgspec.Struct, kw_only=True, frozen=True):
+    """GET /api/v1/gate/challenge: send it back, with the solution, as ``altcha``."""
+
+    parameters: ProofParameters
+    signature: str  # HMAC of the parameters: change nothing in them
+
+
 class CodeRequestForm(msgspec.Struct, kw_only=True, frozen=True):
     """The gate partial's form: the checkbox posts "on" when ticked and nothing otherwise."""
 
