@@ -55,10 +55,44 @@ POSTGRES_SKIP = (
 )
 
 
+# LEADKIT_TEST_BACKENDS=sqlite (make test-fast) runs the SQLite half only; the default is both.
+BACKENDS = {
+    name.strip()
+    for name in os.environ.get("LEADKIT_TEST_BACKENDS", "sqlite,postgres").split(",")
+    if name.strip()
+}
+# In CI the PostgreSQL + Redis half is expected: missing services fail the run, never skip it.
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# Fixtures that start real server processes: such tests are marked `served`.
+SERVED_FIXTURES = {"served", "live_server", "proc_settings", "served_sqlite", "served_postgres"}
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
+    if "postgres" not in BACKENDS:
+        return ["leadkit backends: sqlite only (LEADKIT_TEST_BACKENDS)"]
     if POSTGRES_SKIP:
         return [f"leadkit backends: sqlite only; SKIPPING postgres+redis: {POSTGRES_SKIP}"]
     return ["leadkit backends: sqlite, postgres+redis"]
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if IN_CI and "postgres" in BACKENDS and POSTGRES_SKIP:
+        pytest.exit(f"CI=true expects both backends: {POSTGRES_SKIP}", returncode=3)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark tests that start server processes `served`; leave out the PostgreSQL half when
+    LEADKIT_TEST_BACKENDS says so."""
+    kept, dropped = [], []
+    for item in items:
+        if SERVED_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.served)
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        on_postgres = any(str(v).startswith("postgres") for v in params.values())
+        (dropped if on_postgres and "postgres" not in BACKENDS else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 def _base_settings(tmp: Path, **overrides: object) -> Settings:

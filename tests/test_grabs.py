@@ -10,7 +10,7 @@ import pytest
 
 from app.staff import service as staff_service
 from app.staff.schemas import ApiTokenCreate
-from tests.grab_support import Person, add_grab, cookies, make_people, open_grab
+from tests.grab_support import Person, add_grab, cookie_header, make_people, open_grab
 from tests.helpers import Browserish, soup
 
 
@@ -28,10 +28,10 @@ def claim(
     client: Browserish, person: Person | None, slug: str = "flash", key: str | None = None
 ) -> Any:
     headers = {"Idempotency-Key": key} if key else {}
+    if person is not None:
+        headers["Cookie"] = cookie_header(person)
     client.raw.cookies.clear()
-    return client.raw.post(
-        f"/api/v1/grabs/{slug}/claim", headers=headers, cookies=cookies(person) if person else None
-    )
+    return client.raw.post(f"/api/v1/grabs/{slug}/claim", headers=headers)
 
 
 def iso(at: dt.datetime) -> str:
@@ -192,14 +192,13 @@ def test_bad_claim_input(client: Browserish) -> None:
         client.raw.cookies.clear()
         response = client.raw.post(
             "/api/v1/grabs/flash/claim",
-            headers=[(b"idempotency-key", key)],
-            cookies=cookies(person),
+            headers=[(b"idempotency-key", key), (b"cookie", cookie_header(person).encode())],
         )
         assert response.status_code == 400, key
         assert response.json()["code"] == "bad_idempotency_key"
-    forged = {"lk_vid": person.cookie[:-2] + "xx"}
+    forged = {"Cookie": f"lk_vid={person.cookie[:-2]}xx"}
     client.raw.cookies.clear()
-    assert client.raw.post("/api/v1/grabs/flash/claim", cookies=forged).status_code == 401
+    assert client.raw.post("/api/v1/grabs/flash/claim", headers=forged).status_code == 401
     assert claim(client, person, slug="x" * 300).status_code == 404
     assert claim(client, person, slug="%00").status_code == 404
     assert client.count("grab_claim") == 0

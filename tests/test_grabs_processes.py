@@ -21,7 +21,7 @@ from sqlalchemy import text
 from app.db.engine import make_engine, make_sessionmaker
 from app.settings import Settings, env_name
 from tests.conftest import POSTGRES_SKIP, REDIS_PREFIX, REDIS_TEST_URL, TEST_SECRET, _clean_postgres
-from tests.grab_support import add_grab, make_people, open_grab
+from tests.grab_support import add_grab, cookie_header, make_people, open_grab
 
 LEADKIT = Path(sys.executable).parent / "leadkit"
 
@@ -127,11 +127,8 @@ def test_two_worker_processes_never_oversell(proc_settings: Settings, tmp_path: 
                 async def one(i: int) -> tuple[int, str]:
                     person = people[i % len(people)]
                     headers = {"Idempotency-Key": f"k{i // 2}"} if i % 4 < 2 else {}
-                    response = await http.post(
-                        "/api/v1/grabs/flash/claim",
-                        headers=headers,
-                        cookies={"lk_vid": person.cookie},
-                    )
+                    headers["Cookie"] = cookie_header(person)
+                    response = await http.post("/api/v1/grabs/flash/claim", headers=headers)
                     return response.status_code, response.json().get("result", "")
 
                 return await asyncio.gather(*[one(i) for i in range(500)])

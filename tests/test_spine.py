@@ -116,11 +116,34 @@ def test_unknown_src_is_kept_raw(client: Browserish, demo: None, events: list) -
 
 
 def test_one_authorisation_opens_every_gate(client: Browserish, demo: None) -> None:
-    client.get("/t/guide-demo")
-    client.post("/api/v1/gate/code", json={"phone": PHONE, "consent": True})
-    client.post("/api/v1/gate/verify", json={"phone": PHONE, "code": dev_code(client)})
+    from tests.test_calc_flow import form_values
+
+    answers = form_values(client, "/t/renovation")
+    # Before: every kind holds its valuable part behind the gate.
+    assert soup(client.get("/t/guide-demo")).select_one("#gate") is not None
+    assert soup(client.get("/t/grab-demo")).select_one("#gate") is not None
+    teaser = client.post("/api/v1/calculators/renovation/evaluate", json={"inputs": answers})
+    assert teaser.status_code == 200 and "full" not in teaser.json()
+    claim = client.post("/api/v1/grabs/grab-demo/claim")
+    assert claim.status_code == 401 and claim.json()["result"] == "gate_required"
+
+    # One authorisation, on the guide.
+    assert client.post("/api/v1/gate/code", json={"phone": PHONE, "consent": True}).is_success
+    verified = client.post("/api/v1/gate/verify", json={"phone": PHONE, "code": dev_code(client)})
+    assert verified.status_code == 200
+
+    # After: every gate is open, on every kind, without another code.
+    guide = soup(client.get("/t/guide-demo"))
+    assert guide.select_one("#gate") is None and guide.select_one("#result") is not None
+    full = client.post("/api/v1/calculators/renovation/evaluate", json={"inputs": answers})
+    assert full.status_code == 200 and full.json()["full"], full.text
+    assert soup(client.get("/t/grab-demo")).select_one("#gate") is None
+    claim = client.post("/api/v1/grabs/grab-demo/claim")
+    assert claim.status_code == 200, claim.text
+    assert claim.json()["result"] == "not_open"  # the demo grab opens later: past the gate
+    # No second code was needed, and none can be had straight away (60 s between codes).
     again = client.post("/api/v1/gate/code", json={"phone": PHONE, "consent": True})
-    assert again.status_code == 429  # 60 s between codes
+    assert again.status_code == 429
 
 
 def test_gate_through_the_page_forms(client: Browserish, demo: None, events: list) -> None:
