@@ -1,4 +1,5 @@
-"""Staff pages: sign in and out, the dashboard, staff and API-token administration."""
+"""Staff pages: sign in and out, the dashboard, staff and API-token administration, sign-in
+limits."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.api import TOKEN_REQUIRED, problems
 from app.core.errors import DomainError
+from app.core.i18n import gettext as _
 from app.core.ratelimit import RateLimiter
 from app.core.web import safe_next
 from app.gate.service import Gate
@@ -30,6 +32,7 @@ from app.staff.schemas import (
     ROLES,
     ApiTokenCreate,
     LoginForm,
+    LoginLimitClear,
     MeAnswer,
     Staff,
     StaffCreate,
@@ -63,17 +66,18 @@ class AuthController(Controller):
             user = await service.authenticate(
                 db_session,
                 limiter,
+                request.app.state.password_checks,
+                service.LoginPolicy.from_settings(settings),
                 username=data.username,
                 password=data.password,
                 ip=ip,
-                max_per_ip=settings.login_max_per_ip,
-                max_per_user=settings.login_max_per_user,
-                window=settings.login_window_seconds,
             )
         except DomainError as exc:
+            retry = getattr(exc, "retry_after", None)
             return Template(
                 "staff/login.html",
                 status_code=exc.status,
+                headers={"Retry-After": str(retry)} if retry is not None else None,
                 context={
                     "next": data.next,
                     "error": exc.translated,
@@ -230,6 +234,58 @@ class AdminController(Controller):
     ) -> Redirect:
         await service.revoke_token(db_session, staff, token_id, ip)
         return Redirect("/staff/admin/tokens", status_code=303)
+
+    async def _lockouts_page(
+        self,
+        request: HTMXRequest,
+        limiter: RateLimiter,
+        settings: Settings,
+        staff: Staff,
+        notice: str | None = None,
+        error: str | None = None,
+        status: int = 200,
+    ) -> Template:
+        policy = service.LoginPolicy.from_settings(settings)
+        context = {
+            "staff": staff,
+            "policy": policy,
+            "limits": await service.login_limits(limiter, policy),
+            "notice": notice,
+            "error": error,
+        }
+        name = "staff/_lockouts.html" if request.htmx else "staff/lockouts.html"
+        return Template(name, context=context, status_code=status)
+
+    @get("/lockouts")
+    async def lockouts(
+        self,
+        request: HTMXRequest,
+        limiter: NamedDependency[RateLimiter],
+        settings: NamedDependency[Settings],
+        staff: NamedDependency[Staff],
+    ) -> Template:
+        return await self._lockouts_page(request, limiter, settings, staff)
+
+    @post("/lockouts/clear", status_code=200)
+    async def clear_lockout(
+        self,
+        request: HTMXRequest,
+        db_session: NamedDependency[AsyncSession],
+        limiter: NamedDependency[RateLimiter],
+        settings: NamedDependency[Settings],
+        staff: NamedDependency[Staff],
+        ip: NamedDependency[str],
+        data: URLEncodedBody[LoginLimitClear],
+    ) -> Template:
+        policy = service.LoginPolicy.from_settings(settings)
+        try:
+            await service.clear_login_limit(db_session, limiter, policy, staff, data, ip)
+        except DomainError as exc:
+            return await self._lockouts_page(
+                request, limiter, settings, staff, error=exc.translated, status=exc.status
+            )
+        notice = _("Limit lifted.")
+        return await self._lockouts_page(request, limiter, settings, staff, notice=notice)
 
 
 @get(

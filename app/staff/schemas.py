@@ -29,6 +29,17 @@ class LoginForm(msgspec.Struct, kw_only=True):
     next: Annotated[str, msgspec.Meta(max_length=512)] = ""
 
 
+class LoginLimitClear(msgspec.Struct, kw_only=True):
+    """An admin lifting a sign-in limit: an address, a (username, address) pair or a
+    username's slow-down."""
+
+    kind: Literal["ip", "user_ip", "user"]
+    username: Annotated[str, msgspec.Meta(max_length=64, pattern=r"^[A-Za-z0-9_.\-]*\Z")] = ""
+    # Not "ip": Litestar reports a body field named like a dependency (the request's ``ip``)
+    # that fails validation as a server error (500) instead of a 400.
+    address: Annotated[str, msgspec.Meta(max_length=64, pattern=PLAIN_TEXT)] = ""
+
+
 class StaffCreate(msgspec.Struct, kw_only=True):
     username: Username
     password: NewPassword
