@@ -61,9 +61,35 @@ class Browserish:
         )  # type: ignore[arg-type]
 
     def count(self, table: str) -> int:
+        """Rows in ``table``, wherever it lives: counters and one-time codes are in the side
+        store (app/db/engine.py), everything else in the main database."""
         from sqlalchemy import text
 
+        from app.db.engine import side_tables
+
+        query = text(f"SELECT count(*) FROM {table}")  # noqa: S608
+        if table in {t.name for t in side_tables()}:
+
+            async def side() -> int:
+                async with self.app.state.side_engine.connect() as conn:
+                    return int((await conn.execute(query)).scalar_one())
+
+            return int(self.raw.blocking_portal.call(side))
+
         async def work(db: Any) -> int:
-            return int((await db.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one())  # noqa: S608
+            return int((await db.execute(query)).scalar_one())
 
         return int(self.run(work))
+
+    def otp_codes(self) -> int:
+        """One-time codes issued, in whichever store holds them (side SQL or Redis)."""
+        from app.gate.store import RedisOtpStore
+
+        store = self.app.state.gate.store
+        if not isinstance(store, RedisOtpStore):
+            return self.count("otp_code")
+
+        async def keys() -> int:
+            return len([k async for k in store._redis.scan_iter(match=f"{store._prefix}*")])
+
+        return int(self.raw.blocking_portal.call(keys))

@@ -60,7 +60,7 @@ def test_malformed_phones_are_refused(visitor: Browserish, phone: str) -> None:
     assert response.status_code == 400, phone
     body = response.json()
     assert body["code"] in ("invalid_phone", "country_not_allowed", "bad_request")
-    assert visitor.count("otp_code") == 0
+    assert visitor.otp_codes() == 0
 
 
 @pytest.fixture
@@ -120,14 +120,14 @@ def test_countries_outside_the_allow_list_are_refused(visitor: Browserish, phone
     if phone.startswith("+"):
         assert body["code"] == "country_not_allowed"
         assert body["detail"] == "暂不支持向该国家或地区的手机号发送短信。"
-    assert visitor.count("otp_code") == 0
+    assert visitor.otp_codes() == 0
 
 
 @pytest.mark.parametrize("consent", [False, None, "true", 1, "on"])
 def test_consent_must_be_literally_true(visitor: Browserish, consent: object) -> None:
     response = send(visitor, PHONE, consent)
     assert response.status_code == 400
-    assert visitor.count("otp_code") == 0
+    assert visitor.otp_codes() == 0
 
 
 def test_wrong_types_and_missing_fields(visitor: Browserish) -> None:
