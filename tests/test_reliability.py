@@ -324,3 +324,22 @@ def test_a_redelivered_claim_entry_records_one_win(client: Browserish) -> None:
     client.raw.blocking_portal.call(store._write, [entry])
     wins = _rows(client, FunnelEvent, FunnelEvent.name == "grab_won")
     assert len(wins) == 1 and wins[0].lead_id == lead.lead_id
+
+
+def test_reset_forgets_exactly_its_key(client: Browserish) -> None:
+    """A key holding glob characters resets itself only (Redis matches by pattern)."""
+    limiter = client.app.state.limiter
+    call = client.raw.blocking_portal.call
+    for key in ("login:user:a*", "login:user:ab", "login:user:a?"):
+        call(limiter.hit, key, 5, 60)
+    call(limiter.reset, "login:user:a*")
+    counts = [call(limiter.peek, key, 5, 60).count for key in ("login:user:a*", "login:user:ab")]
+    assert counts == [0, 1]
+
+
+def test_hits_of_one_request_share_one_transaction(client: Browserish) -> None:
+    limiter = client.app.state.limiter
+    verdicts = client.raw.blocking_portal.call(
+        limiter.hit_all, [("t:a", 1, 60), ("t:b", 5, 3600), ("t:a", 1, 60)]
+    )
+    assert [(v.allowed, v.count) for v in verdicts] == [(True, 1), (True, 1), (False, 2)]

@@ -110,26 +110,30 @@ class SQLRateLimiter:
         self._last_sweep = 0.0
 
     async def hit(self, key: str, limit: int, window: int, cost: int = 1) -> Verdict:
+        return (await self.hit_all([(key, limit, window)], cost))[0]
+
+    async def hit_all(self, checks: Sequence[tuple[str, int, int]], cost: int = 1) -> list[Verdict]:
+        """Every counter in one short transaction (SQLite takes its write lock once)."""
         now = time.time()
-        start, retry = _window(window, now)
-        stmt = (
-            self._insert(rate_counter)
-            .values(key=key, window_start=start, count=cost, expires_at=start + window)
-            .on_conflict_do_update(
-                index_elements=["key", "window_start"],
-                set_={"count": rate_counter.c.count + cost},
-            )
-            .returning(rate_counter.c.count)
-        )
+        verdicts = []
         async with self._engine.begin() as conn:
-            count = (await conn.execute(stmt)).scalar_one()
+            for key, limit, window in checks:
+                start, retry = _window(window, now)
+                stmt = (
+                    self._insert(rate_counter)
+                    .values(key=key, window_start=start, count=cost, expires_at=start + window)
+                    .on_conflict_do_update(
+                        index_elements=["key", "window_start"],
+                        set_={"count": rate_counter.c.count + cost},
+                    )
+                    .returning(rate_counter.c.count)
+                )
+                count = (await conn.execute(stmt)).scalar_one()
+                verdicts.append(Verdict(count <= limit, count, retry))
             if now - self._last_sweep > 60:
                 self._last_sweep = now
                 await conn.execute(delete(rate_counter).where(rate_counter.c.expires_at < now))
-        return Verdict(count <= limit, count, retry)
-
-    async def hit_all(self, checks: Sequence[tuple[str, int, int]], cost: int = 1) -> list[Verdict]:
-        return [await self.hit(key, limit, window, cost) for key, limit, window in checks]
+        return verdicts
 
     async def peek(self, key: str, limit: int, window: int) -> Verdict:
         start, retry = _window(window, time.time())
@@ -321,7 +325,9 @@ class RedisRateLimiter:
         return Verdict(count < limit, count, retry)
 
     async def reset(self, key: str) -> None:
-        async for name in self._redis.scan_iter(match=f"{self._prefix}{key}:*"):
+        # The key may hold glob characters (a username like "a*"): match it literally.
+        literal = re.sub(r"([*?\[\]\\])", r"\\\1", f"{self._prefix}{key}")
+        async for name in self._redis.scan_iter(match=f"{literal}:*"):
             await self._redis.delete(name)
         await self._redis.delete(f"{self._prefix}cd:{key}")  # the cooldown lives apart
 
