@@ -23,7 +23,7 @@ from litestar_htmx import HTMXPlugin
 
 from app.calculators.editor_routes import ROUTES as EDITOR_ROUTES
 from app.calculators.routes import ROUTES as CALCULATOR_ROUTES
-from app.core.api import ApiOnlySchema, json_bodies_only, openapi_config
+from app.core.api import ApiOnlySchema, json_bodies_only, openapi_config, strict_json_bodies
 from app.core.crypto import DataCipher
 from app.core.deps import DEPENDENCIES
 from app.core.handlers import EXCEPTION_HANDLERS
@@ -168,6 +168,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         # JSON-only bodies first: a refused body costs no token look-up.
         middleware=[json_bodies_only, auth_middleware(settings, sessionmaker)],
+        before_request=strict_json_bodies,  # /api/ bodies exactly as the schema documents them
         dependencies=DEPENDENCIES,
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,

@@ -30,7 +30,7 @@ import pytest
 import redis
 
 BIN = Path(sys.executable).parent
-STARTUP_SECONDS = 30.0
+STARTUP_SECONDS = 60.0  # a loaded CI machine: the PDF workers warm up before /healthz answers
 REQUEST_TIMEOUT = 10.0  # a served request that takes longer is a hang
 SECRET_KEY = "served-test-secret-key-0123456789-abcdefghij"
 ADMIN_PASSWORD = "served-admin-password-2026"

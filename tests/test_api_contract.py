@@ -109,6 +109,34 @@ def test_every_operation_has_typed_bodies_and_problem_answers(client: Browserish
     assert scheme["type"] == "http" and scheme["scheme"] == "bearer"
 
 
+def _nodes(node: Any) -> Any:
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _nodes(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _nodes(value)
+
+
+def test_unions_never_call_a_valid_value_invalid(client: Browserish) -> None:
+    """A oneOf must match exactly one branch: integer and number side by side (``int | float``)
+    make every whole number invalid, and a client (or a fuzzer) that trusts the schema breaks."""
+    for node in _nodes(schema(client)):
+        types = [branch.get("type") for branch in node.get("oneOf", [])]
+        assert not {"integer", "number"} <= set(types), node
+
+
+def test_whole_numbers_are_calculator_inputs(client: Browserish) -> None:
+    client.run(seed_tools)
+    response = client.post(
+        "/api/v1/calculators/renovation/evaluate", json={"inputs": {"area": 90, "city": "x"}}
+    )
+    assert response.status_code in (200, 422), response.text
+    if response.status_code == 422:
+        assert "area" not in response.json()["errors"]
+
+
 def test_path_parameters_name_demo_objects(client: Browserish) -> None:
     document = schema(client)
     evaluate = document["paths"]["/api/v1/calculators/{slug}/evaluate"]["post"]
@@ -256,6 +284,47 @@ def test_pages_still_take_forms(client: Browserish) -> None:
         page="/t/guide-demo",
     )
     assert response.status_code == 200, response.text
+
+
+# --- bodies are checked as strictly as the schema documents them -----------------------------
+
+GRAB = {"slug": "strict-grab", "title": "限量", "stock": 5}
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"stock": "5"}, "stock"),  # a string is not an integer
+        ({"stock": 5.0}, "stock"),
+        ({"per_phone_limit": "2"}, "per_phone_limit"),
+        ({"starts_at": 1767225600}, "starts_at"),  # a number is not a date-time string
+        ({"title": ["限量"]}, "title"),
+    ],
+)
+def test_json_bodies_are_not_coerced(
+    client: Browserish, change: dict[str, Any], field: str
+) -> None:
+    marketer = token(client, "marketer")
+    response = client.post(
+        "/api/v1/admin/grabs",
+        json={**GRAB, **change},
+        headers={"Authorization": f"Bearer {marketer}"},
+    )
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert field in response.json()["errors"], response.json()
+    assert client.count("grab") == 0
+
+
+def test_a_strictly_valid_body_is_still_accepted(client: Browserish) -> None:
+    marketer = token(client, "marketer")
+    response = client.post(
+        "/api/v1/admin/grabs",
+        json={**GRAB, "starts_at": "2030-01-01T10:00:00+08:00"},
+        headers={"Authorization": f"Bearer {marketer}"},
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["stock_total"] == 5
 
 
 # --- answers are the documented Structs -------------------------------------------------------

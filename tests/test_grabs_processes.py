@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -22,24 +18,23 @@ from app.db.engine import make_engine, make_sessionmaker
 from app.settings import Settings, env_name
 from tests.conftest import POSTGRES_SKIP, REDIS_PREFIX, REDIS_TEST_URL, TEST_SECRET, _clean_postgres
 from tests.grab_support import add_grab, cookie_header, make_people, open_grab
+from tests.served import clean_env, running_server
 
 LEADKIT = Path(sys.executable).parent / "leadkit"
 
 
 def _env(settings: Settings) -> dict[str, str]:
-    keep = {
-        k: v for k, v in os.environ.items() if not k.startswith(("LEADKIT_", "DATABASE_", "REDIS_"))
-    }
-    return keep | {
-        env_name("database_url"): settings.database_url,
-        env_name("redis_url"): settings.redis_url,
-        env_name("redis_prefix"): settings.redis_prefix,
-        env_name("secret_key"): TEST_SECRET,
-        env_name("data_dir"): settings.data_dir,
-        env_name("grab_visitor_per_minute"): "100000",
-        env_name("grab_ip_per_minute"): "100000",
-        "PYTHONUNBUFFERED": "1",
-    }
+    return clean_env(
+        **{
+            env_name("database_url"): settings.database_url,
+            env_name("redis_url"): settings.redis_url,
+            env_name("redis_prefix"): settings.redis_prefix,
+            env_name("secret_key"): TEST_SECRET,
+            env_name("data_dir"): settings.data_dir,
+            env_name("grab_visitor_per_minute"): "100000",
+            env_name("grab_ip_per_minute"): "100000",
+        }
+    )
 
 
 def _check(settings: Settings, slug: str = "flash") -> subprocess.CompletedProcess[str]:
@@ -92,33 +87,10 @@ def _seed(settings: Settings, stock: int, limit: int, phones: int, per_phone: in
     return asyncio.run(run())
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_two_worker_processes_never_oversell(proc_settings: Settings, tmp_path: Path) -> None:
     people = _seed(proc_settings, stock=60, limit=2, phones=80, per_phone=2)
-    port = _free_port()
-    log = (tmp_path / "serve.log").open("wb")
-    server = subprocess.Popen(
-        [str(LEADKIT), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
-        env=_env(proc_settings),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/healthz", timeout=2):  # noqa: S310
-                    break
-            except (urllib.error.URLError, OSError):
-                assert server.poll() is None, (tmp_path / "serve.log").read_text()
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.2)
+    log = tmp_path / "serve.log"
+    with running_server(_env(proc_settings), log, workers=2) as base:
 
         async def storm() -> list[tuple[int, str]]:
             limits = httpx.Limits(max_connections=64)
@@ -138,9 +110,6 @@ def test_two_worker_processes_never_oversell(proc_settings: Settings, tmp_path: 
         results = Counter(result for _, result in answers)
         assert results["won"] >= 60 and set(results) <= {"won", "sold_out", "already_claimed"}
         time.sleep(1.5)  # the Redis writer drains the stream within a second
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
     checked = _check(proc_settings)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "won 60 by" in checked.stdout and "remaining 0" in checked.stdout

@@ -60,7 +60,9 @@ class InputErrors(DomainError):
 
 
 class EvaluateRequest(msgspec.Struct, kw_only=True, frozen=True):
-    inputs: dict[str, str | int | float | bool | None]
+    # float, not int | float: JSON has one number type, and the schema's oneOf of integer and
+    # number would call every whole number invalid (it matches both).
+    inputs: dict[str, str | float | bool | None]
 
 
 async def _calculator(

@@ -8,12 +8,15 @@ import re
 from typing import Any
 
 import msgspec
-from litestar.exceptions import HTTPException
+from litestar import Request
+from litestar.enums import RequestEncodingType
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.handlers import BaseRouteHandler
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.plugins import OpenAPIRenderPlugin
 from litestar.openapi.spec import Components, Example, SecurityScheme, Tag
-from litestar.params import PathParameter
+from litestar.params import BodyKwarg, PathParameter
 from litestar.plugins import ReceiveRoutePlugin
 from litestar.routes import BaseRoute, HTTPRoute
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -129,6 +132,44 @@ def json_bodies_only(app: ASGIApp) -> ASGIApp:
         await app(scope, receive, send)
 
     return middleware
+
+
+# --- Strict JSON bodies ---------------------------------------------------------------------
+
+_BODY_TYPES: dict[BaseRouteHandler, Any] = {}
+
+
+def _json_body_type(handler: BaseRouteHandler) -> Any:
+    """The type a handler's JSON body (``data: JSONBody[T]``) is decoded into, or None."""
+    if handler not in _BODY_TYPES:
+        field = handler.parsed_fn_signature.parameters.get("data")
+        kwarg = field.kwarg_definition if field is not None else None
+        is_json = isinstance(kwarg, BodyKwarg) and kwarg.media_type == RequestEncodingType.JSON
+        _BODY_TYPES[handler] = field.annotation if field is not None and is_json else None
+    return _BODY_TYPES[handler]
+
+
+async def strict_json_bodies(request: Request[Any, Any, Any]) -> None:
+    """``before_request``: an /api/ body must match its type exactly, as the schema says.
+
+    Litestar converts request data leniently (``strict=False``, which query strings and forms
+    need), so a JSON body's ``"5"`` would pass as the integer 5, ``"true"`` as true and ``0`` as a
+    date (1970-01-01): answers a client never asked for, and bodies the schema calls invalid.
+    JSON bodies are checked strictly first; what passes is then decoded as before."""
+    if not request.url.path.startswith(API_PREFIX):
+        return
+    body_type = _json_body_type(request.route_handler)
+    if body_type is None:
+        return
+    raw = await request.body()  # Litestar keeps it for the handler's own decoding
+    try:
+        msgspec.json.decode(raw, type=body_type, strict=True)
+    except msgspec.ValidationError as exc:
+        message, _, where = str(exc).partition(" - at `$")
+        key = where.rstrip("`").lstrip(".") or "body"
+        raise ValidationException(extra=[{"key": key, "message": message}]) from None
+    except msgspec.DecodeError:
+        return  # not JSON at all: the handler's own decoding answers 400
 
 
 # --- The OpenAPI schema ---------------------------------------------------------------------

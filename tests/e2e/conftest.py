@@ -8,13 +8,6 @@ Playwright never downloads a browser here: it launches /usr/bin/chromium, which
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,14 +15,14 @@ from typing import Any
 
 import pytest
 
+from tests.served import serve
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "e2e-admin-password-2026"
 SECRET_KEY = "e2e-test-secret-key-0123456789-abcdefghi"  # 40 characters
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
-BIN = Path(sys.executable).parent
-STARTUP_SECONDS = 30.0
 
 PHONE_UA = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
@@ -50,93 +43,19 @@ DESKTOP: dict[str, Any] = {
 }
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _leadkit(*args: str, env: dict[str, str], log: Path) -> None:
-    with log.open("ab") as out:
-        result = subprocess.run(
-            [str(BIN / "leadkit"), *args],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            timeout=120,
-            check=False,
-        )
-    if result.returncode != 0:
-        pytest.fail(
-            f"`leadkit {' '.join(args)}` exited {result.returncode}:\n{log.read_text()}",
-            pytrace=False,
-        )
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:  # noqa: S310
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 @pytest.fixture(scope="session")
-def live_server() -> Iterator[str]:
-    """The app served by `leadkit serve` (granian) on a free port; yields the base URL."""
-    port = _free_port()
-    with tempfile.TemporaryDirectory(prefix="leadkit-e2e-") as tmp:
-        env = {
-            **os.environ,
-            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/leadkit.db",
-            "LEADKIT_DATA_DIR": tmp,
-            "LEADKIT_ADMIN_USERNAME": ADMIN_USERNAME,
-            "LEADKIT_ADMIN_PASSWORD": ADMIN_PASSWORD,
-            "LEADKIT_SECRET_KEY": SECRET_KEY,
-            "LEADKIT_ENV": "dev",
-            "REDIS_URL": "",
-            "HOST": "127.0.0.1",
-            "PORT": str(port),
-            "PYTHONUNBUFFERED": "1",
-            # Every browser test asks for codes from 127.0.0.1: no proof of work for them
-            # (tests/e2e/test_gate_pow_browser.py runs its own server that always asks).
-            "LEADKIT_OTP_POW_IP_HOURLY": "100000",
-        }
-        log = Path(tmp) / "server.log"
-        _leadkit("db", "upgrade", env=env, log=log)
-        _leadkit("demo", env=env, log=log)
-        url = f"http://127.0.0.1:{port}"
-        with log.open("ab") as out:
-            proc = subprocess.Popen(
-                [str(BIN / "leadkit"), "serve", "--host", "127.0.0.1", "--port", str(port)],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        try:
-            deadline = time.monotonic() + STARTUP_SECONDS
-            while not _healthy(url):
-                if proc.poll() is not None:
-                    pytest.fail(
-                        f"leadkit serve exited {proc.returncode} before answering:\n"
-                        f"{log.read_text()}",
-                        pytrace=False,
-                    )
-                if time.monotonic() > deadline:
-                    pytest.fail(
-                        f"leadkit serve did not answer GET {url}/healthz with 200 within "
-                        f"{STARTUP_SECONDS:.0f}s:\n{log.read_text()}",
-                        pytrace=False,
-                    )
-                time.sleep(0.2)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The app served by `leadkit serve` (granian, one worker) on a free port with the demo
+    content and a known admin password (tests/served.py); yields the base URL."""
+    tmp = tmp_path_factory.mktemp("e2e")
+    env = {
+        "LEADKIT_ADMIN_USERNAME": ADMIN_USERNAME,
+        "LEADKIT_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "LEADKIT_SECRET_KEY": SECRET_KEY,
+        "LEADKIT_LOG_LEVEL": "INFO",
+    }
+    with serve("sqlite", tmp, workers=1, env=env) as app:
+        yield app.url
 
 
 @pytest.fixture(scope="module")

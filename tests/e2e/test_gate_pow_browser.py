@@ -4,18 +4,14 @@ its worker from /static), and the code is then sent."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import tempfile
-import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import BIN, SECRET_KEY, STARTUP_SECONDS, Tab, _free_port, _healthy, _leadkit
+from tests.e2e.conftest import SECRET_KEY, Tab
 from tests.e2e.test_spine_browser import dev_code
+from tests.served import serve
 
 pytestmark = pytest.mark.e2e
 
@@ -23,46 +19,16 @@ PHONE = "13700002222"
 
 
 @pytest.fixture(scope="module")
-def pow_server() -> Iterator[str]:
+def pow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`leadkit serve` whose gate always asks for a proof of work (cheap, for the test)."""
-    port = _free_port()
-    with tempfile.TemporaryDirectory(prefix="leadkit-e2e-pow-") as tmp:
-        env = {
-            **os.environ,
-            "DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/leadkit.db",
-            "LEADKIT_DATA_DIR": tmp,
-            "LEADKIT_SECRET_KEY": SECRET_KEY,
-            "LEADKIT_ENV": "dev",
-            "REDIS_URL": "",
-            "LEADKIT_OTP_POW_IP_HOURLY": "0",
-            "LEADKIT_OTP_POW_COST": "200",
-            "PYTHONUNBUFFERED": "1",
-        }
-        log = Path(tmp) / "server.log"
-        _leadkit("db", "upgrade", env=env, log=log)
-        _leadkit("demo", env=env, log=log)
-        url = f"http://127.0.0.1:{port}"
-        with log.open("ab") as out:
-            proc = subprocess.Popen(
-                [str(BIN / "leadkit"), "serve", "--host", "127.0.0.1", "--port", str(port)],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        try:
-            deadline = time.monotonic() + STARTUP_SECONDS
-            while not _healthy(url):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"leadkit serve did not start:\n{log.read_text()}", pytrace=False)
-                time.sleep(0.2)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+    env = {
+        "LEADKIT_SECRET_KEY": SECRET_KEY,
+        "LEADKIT_OTP_POW_IP_HOURLY": "0",
+        "LEADKIT_OTP_POW_COST": "200",
+        "LEADKIT_LOG_LEVEL": "INFO",
+    }
+    with serve("sqlite", tmp_path_factory.mktemp("e2e-pow"), workers=1, env=env) as app:
+        yield app.url
 
 
 def test_widget_appears_solves_and_the_code_is_sent(
