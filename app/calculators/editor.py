@@ -31,8 +31,8 @@ from app.calculators import service
 from app.calculators.builtins import BUILTIN_SLUGS, builtin_text
 from app.calculators.compiled import Evaluation
 from app.calculators.engine import CompiledCalculator, compile_definition, parse_definition
-from app.calculators.errors import InvalidDefinition
-from app.calculators.schemas import CalculatorDef
+from app.calculators.errors import InvalidDefinition, schema_problem
+from app.calculators.schemas import MAX_NUMBER, CalculatorDef
 from app.calculators.toml_writer import dumps as toml_dumps
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.i18n import N_
@@ -44,7 +44,6 @@ MAX_FORM_VALUES = 5_000
 MAX_VALUE_CHARS = 2_000
 REPLAY_DEFAULT = 20
 REPLAY_MAX = 200
-MAX_NUMBER = 1e15
 # Attributes the forms may set, per section; anything else in a form is ignored.
 _TEXT = {
     "top": ("title", "intro", "disclaimer"),
@@ -163,9 +162,8 @@ def check(draft: Mapping[str, Any]) -> CompiledCalculator:
         definition = msgspec.convert(draft, CalculatorDef)
     except msgspec.ValidationError as exc:
         message, _, where = str(exc).partition(" - at ")
-        raise InvalidDefinition(
-            fields={_key_path(draft, where.strip("`")): f"格式不对：{message}"}
-        ) from None
+        path = _key_path(draft, where.strip("`"))
+        raise InvalidDefinition(fields={path: schema_problem(message, path)}) from None
     return compile_definition(definition)
 
 

@@ -18,6 +18,7 @@ from app.calculators.builtins import BUILTIN_SLUGS, compiled_builtin
 from app.calculators.engine import CompiledCalculator, parse_definition
 from app.core.errors import DomainError
 from app.core.i18n import gettext as _
+from app.core.params import OptionalQueryNumber, PathNumber, QueryNumber
 from app.staff.auth import requires_role
 from app.staff.schemas import Staff
 from app.tools.models import Tool
@@ -289,7 +290,7 @@ class CalculatorEditor(Controller):
 
     @get("/{slug:str}/replay")
     async def replay(
-        self, slug: FromPath[str], db_session: NamedDependency[AsyncSession], n: FromQuery[int] = 20
+        self, slug: FromPath[str], db_session: NamedDependency[AsyncSession], n: QueryNumber = 20
     ) -> Template:
         tool = await editor.calculator(db_session, slug)
         calc = editor.check(tool.draft)
@@ -302,7 +303,7 @@ class CalculatorEditor(Controller):
         slug: FromPath[str],
         db_session: NamedDependency[AsyncSession],
         staff: NamedDependency[Staff],
-        n: FromQuery[int] = 20,
+        n: QueryNumber = 20,
     ) -> Template:
         """Before publishing: what changes against the live version, and for whom."""
         tool = await editor.calculator(db_session, slug)
@@ -362,7 +363,7 @@ class CalculatorEditor(Controller):
         slug: FromPath[str],
         db_session: NamedDependency[AsyncSession],
         staff: NamedDependency[Staff],
-        published: FromQuery[int | None] = None,
+        published: OptionalQueryNumber = None,
     ) -> Template:
         tool = await editor.calculator(db_session, slug)
         return await _versions_page(db_session, staff, tool, published=published)
@@ -373,7 +374,7 @@ class CalculatorEditor(Controller):
         slug: FromPath[str],
         db_session: NamedDependency[AsyncSession],
         staff: NamedDependency[Staff],
-        a: FromQuery[int],
+        a: QueryNumber,
         b: FromQuery[str] = "draft",
     ) -> Template:
         """Version ``a`` against version ``b`` (a number, or ``draft``)."""
@@ -382,7 +383,7 @@ class CalculatorEditor(Controller):
         if b == "draft":
             new, new_name = tool.draft, _("draft")
         else:
-            number = int(b) if b.isdigit() and len(b) < 9 else -1
+            number = int(b) if b.isascii() and b.isdigit() and len(b) < 9 else -1
             new, new_name = await editor.version_definition(db_session, tool, number), f"v{number}"
         return Template(
             "editor/diff.html",
@@ -399,7 +400,7 @@ class CalculatorEditor(Controller):
     async def rollback(
         self,
         slug: FromPath[str],
-        number: FromPath[int],
+        number: PathNumber,
         db_session: NamedDependency[AsyncSession],
         staff: NamedDependency[Staff],
     ) -> Template | Redirect:

@@ -25,7 +25,7 @@ from app.calculators.compiled import (
     Evaluation,
     OutputValue,
 )
-from app.calculators.errors import InvalidDefinition, InvalidFormula
+from app.calculators.errors import InvalidDefinition, InvalidFormula, schema_problem
 from app.calculators.schemas import CalculatorDef, FieldDef, OutputDef
 
 __all__ = [
@@ -54,7 +54,7 @@ def parse_definition(text: str, fmt: Literal["toml", "json"] = "toml") -> Compil
     except msgspec.ValidationError as exc:
         message, _, where = str(exc).partition(" - at ")
         path = where.replace("`", "") or "$"
-        raise InvalidDefinition(fields={path: f"格式不对：{message}"}) from None
+        raise InvalidDefinition(fields={path: schema_problem(message, path)}) from None
     except (msgspec.DecodeError, RecursionError) as exc:
         name = "TOML" if fmt == "toml" else "JSON"
         raise InvalidDefinition(fields={"definition": f"{name} 写法有误：{exc}"}) from None

@@ -35,6 +35,20 @@ class InvalidFormula(InvalidDefinition):
         return f"{self.path}: {self.reason} (column {self.column})"
 
 
+# Definition problems the schema finds (app/calculators/schemas.py), by what msgspec said.
+MSG_BAD_URL = "链接只能是 http:// 或 https:// 开头的完整网址，或以 / 开头的本站路径"
+MSG_NUMBER_RANGE = "数字超出允许范围（绝对值不能超过 10¹⁵）"
+
+
+def schema_problem(message: str, path: str) -> str:
+    """What the editor shows for msgspec's ``message`` about the value at ``path``."""
+    if path.endswith("url") and "matching regex" in message:
+        return MSG_BAD_URL
+    if message.startswith(("Expected `float` >=", "Expected `float` <=")):
+        return MSG_NUMBER_RANGE
+    return f"格式不对：{message}"
+
+
 # Visitor-facing input problems; {label} is the field's label, {limit} a formatted bound.
 MSG_REQUIRED = "请填写{label}"
 MSG_CHOOSE = "请选择{label}"

@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from app.core.bounds import Url
+
 Key = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 Label = Annotated[str, msgspec.Meta(min_length=1, max_length=80)]
 ShortText = Annotated[str, msgspec.Meta(max_length=200)]
@@ -19,6 +21,11 @@ Formula = Annotated[str, msgspec.Meta(max_length=2000)]  # the expression checke
 Unit = Annotated[str, msgspec.Meta(max_length=16)]
 OptionValue = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
 TableKey = Annotated[str, msgspec.Meta(min_length=1, max_length=32)] | int
+# Every number a definition holds (limits, defaults, table cells): finite and no larger than a
+# formula literal may be (app/calculators/syntax.py), so the page can show it and arithmetic on
+# it stays finite.
+MAX_NUMBER = 1e15
+Number = Annotated[float, msgspec.Meta(ge=-MAX_NUMBER, le=MAX_NUMBER)]
 
 FieldKind = Literal["number", "count", "select", "radio", "checkbox", "city"]
 OutputKind = Literal["number", "currency", "range", "text"]
@@ -45,10 +52,10 @@ class FieldDef(
     kind: FieldKind
     help: ShortText = ""
     unit: Unit = ""
-    min: float | None = None  # number and count: required
-    max: float | None = None  # number and count: required
-    step: float | None = None  # number: the input's increment
-    default: float | str | bool | None = None
+    min: Number | None = None  # number and count: required
+    max: Number | None = None  # number and count: required
+    step: Number | None = None  # number: the input's increment
+    default: Number | ShortText | bool | None = None
     options: Annotated[list[Option], msgspec.Meta(max_length=100)] = []
     show_if: Formula = ""
 
@@ -76,10 +83,10 @@ class TableDef(
     rows: Annotated[list[TableKey], msgspec.Meta(min_length=1, max_length=200)]
     cols: Annotated[list[TableKey], msgspec.Meta(max_length=50)] = []
     values: Annotated[
-        list[float | Annotated[list[float], msgspec.Meta(max_length=50)]],
+        list[Number | Annotated[list[Number], msgspec.Meta(max_length=50)]],
         msgspec.Meta(min_length=1, max_length=200),
     ]
-    default: float | None = None
+    default: Number | None = None
 
 
 class OutputDef(
@@ -108,7 +115,7 @@ class CallToAction(
 ):
     label: Label
     text: ShortText = ""
-    url: ShortText = ""
+    url: Url = ""  # http(s) or a path on this site; never javascript: and the like
 
 
 class CalculatorDef(

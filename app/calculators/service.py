@@ -4,6 +4,7 @@ submission, and turn a result into a PDF report."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import OrderedDict
 from collections.abc import Mapping
 
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.calculators.compiled import Evaluation
 from app.calculators.engine import CompiledCalculator, compile_definition
 from app.calculators.schemas import CalculatorDef, FieldDef
+from app.core.bounds import is_safe_url
 from app.reports.schemas import Report, ReportRow, ReportSection
 from app.tools import service as tools
 from app.tools.models import Submission
@@ -25,6 +27,7 @@ from app.visitors.models import Visitor
 # published version never changes. Values are immutable compiled calculators, never rows.
 _COMPILED: OrderedDict[tuple[object, ...], CompiledCalculator] = OrderedDict()
 _COMPILED_MAX = 256
+log = logging.getLogger("leadkit.calculators")
 
 
 async def load(db: AsyncSession, version: PublishedVersion) -> CompiledCalculator:
@@ -34,12 +37,25 @@ async def load(db: AsyncSession, version: PublishedVersion) -> CompiledCalculato
     if calc is not None:
         _COMPILED.move_to_end(key)
         return calc
-    definition = await tools.definition(db, version)
-    calc = compile_definition(msgspec.convert(definition, CalculatorDef))
+    calc = compile_definition(_published_definition(await tools.definition(db, version)))
     _COMPILED[key] = calc
     while len(_COMPILED) > _COMPILED_MAX:
         _COMPILED.popitem(last=False)
     return calc
+
+
+def _published_definition(data: dict) -> CalculatorDef:
+    try:
+        return msgspec.convert(data, CalculatorDef)
+    except msgspec.ValidationError:
+        cta = data.get("cta")
+        if not isinstance(cta, dict) or is_safe_url(str(cta.get("url", ""))):
+            raise
+    # Published before call-to-action links were checked: the page keeps working, without the
+    # link (its editor shows the problem until the marketer fixes it).
+    log.warning("calculator %r: unsafe call-to-action link dropped", data.get("title"))
+    cta = {k: v for k, v in data["cta"].items() if k != "url"}
+    return msgspec.convert({**data, "cta": cta}, CalculatorDef)
 
 
 def _shown(field: FieldDef, value: object) -> str:

@@ -45,6 +45,7 @@ STATUS_TITLES = {
     409: N_("Conflict"),
     413: N_("Too large"),
     415: N_("Unsupported content"),
+    422: N_("Invalid request"),  # answers that fail the calculator's own checks
     429: N_("Too many attempts"),
     500: N_("Server error"),
     503: N_("Unavailable"),
@@ -111,7 +112,11 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
             "%s on %s %s: %r", status, request.method, request.url.path, exc.detail, exc_info=exc
         )
     fields: dict[str, str] = {}
-    if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
+    if isinstance(exc, ValidationException) and _path_error(exc):
+        # An id out of range (app/core/params.py) names no item, like /leads/abc: not found,
+        # whatever the body held.
+        status = 404
+    elif isinstance(exc, ValidationException) and isinstance(exc.extra, list):
         for item in exc.extra:
             if isinstance(item, dict):
                 key = str(item.get("key") or item.get("source") or "body")
@@ -130,6 +135,11 @@ def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> R
         k: v for k, v in (exc.headers or {}).items() if k.lower() in {"allow", "retry-after"}
     }
     return render_error(request, status, code, message, fields, headers or None)
+
+
+def _path_error(exc: ValidationException) -> bool:
+    items = exc.extra if isinstance(exc.extra, list) else []
+    return any(isinstance(item, dict) and item.get("source") == "path" for item in items)
 
 
 def server_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

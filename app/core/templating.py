@@ -9,6 +9,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from app.core import i18n
+from app.core.bounds import is_safe_url
 from app.leads.schemas import china_time
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -42,5 +43,7 @@ def make_environment() -> Environment:
         i18n.gettext, i18n.ngettext, newstyle=True
     )
     env.filters["china_time"] = china_time
+    # Links from stored data, checked again where they become href/src: "" unless safe.
+    env.filters["safe_url"] = lambda text: text if is_safe_url(str(text or "")) else ""
     env.globals.update(asset=asset, current_locale=i18n.current_locale, LOCALES=i18n.LOCALES)
     return env

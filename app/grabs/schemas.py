@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from app.core.api import Problem
+from app.core.bounds import ImageUrl, check_date
 from app.staff.schemas import PLAIN_TEXT
 
 State = Literal["scheduled", "open", "closed", "sold_out"]
@@ -26,9 +27,6 @@ Stock = Annotated[int, msgspec.Meta(ge=0, le=MAX_STOCK)]
 PerPhone = Annotated[int, msgspec.Meta(ge=1, le=MAX_PER_PHONE)]
 Prefix = Annotated[str, msgspec.Meta(min_length=1, max_length=6, pattern=r"^[A-Z]+\Z")]
 ValidDays = Annotated[int, msgspec.Meta(ge=1, le=3650)]
-ImageUrl = Annotated[
-    str, msgspec.Meta(max_length=512, pattern=r"^(/static/[\w./-]*|https://\S*|)\Z")
-]
 # What a client may send as Idempotency-Key: printable ASCII, at most 64 characters.
 IDEMPOTENCY_KEY = r"^[\x21-\x7e]{1,64}\Z"
 
@@ -48,6 +46,9 @@ class GrabCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     voucher_valid_days: ValidDays = 30
     voucher_where: LongText = ""
 
+    def __post_init__(self) -> None:
+        _check_schedule(self.starts_at, self.ends_at)
+
 
 class GrabUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """The staff edit form: everything but the slug. ``stock`` is the total offered."""
@@ -62,6 +63,16 @@ class GrabUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     voucher_prefix: Prefix = "LK"
     voucher_valid_days: ValidDays = 30
     voucher_where: LongText = ""
+
+    def __post_init__(self) -> None:
+        _check_schedule(self.starts_at, self.ends_at)
+
+
+def _check_schedule(starts_at: dt.datetime | None, ends_at: dt.datetime | None) -> None:
+    # Raised from inside decoding (msgspec passes any error but ValueError/TypeError through),
+    # so the API and the staff form both answer 400 naming the field.
+    check_date(starts_at, "starts_at")
+    check_date(ends_at, "ends_at")
 
 
 class GrabForm(msgspec.Struct, kw_only=True):

@@ -5,12 +5,15 @@ Labels are msgids, shown translated where they are rendered: ``_(STATUS_LABELS[s
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import re
 from typing import Annotated
 from urllib.parse import urlencode
 
 import msgspec
 
+from app.core.bounds import IdText, check_date
 from app.core.errors import InvalidInput
 from app.core.i18n import N_
 from app.links.schemas import CHANNEL_LABELS, PLATFORM_LABELS
@@ -19,6 +22,7 @@ from app.links.schemas import CHANNEL_LABELS, PLATFORM_LABELS
 # for every date a lead can have and needs no tz database on the server.
 CHINA_TZ = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 PAGE_SIZE = 50
+_DIGITS = re.compile(r"[0-9]{1,18}\Z")
 
 LEAD_STATUSES: tuple[str, ...] = ("new", "contacted", "qualified", "won", "lost", "withdrawn")
 # "withdrawn" follows the visitor's own withdrawal of consent; staff never set it.
@@ -67,7 +71,7 @@ ORGANIC = N_("Organic traffic")
 NO_LINK = "none"
 
 Note = Annotated[str, msgspec.Meta(max_length=2000)]
-OwnerField = Annotated[str, msgspec.Meta(max_length=20, pattern=r"^[0-9]*$")]
+OwnerField = IdText  # a staff member's id, empty for none
 
 
 class LeadUpdate(msgspec.Struct, kw_only=True, frozen=True):
@@ -110,7 +114,11 @@ def china_time(at: dt.datetime | None) -> str:
         return ""
     if at.tzinfo is None:
         at = at.replace(tzinfo=dt.UTC)
-    return at.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
+    # Stored before dates were bounded (app/core/bounds.py), near the end of the calendar:
+    # shown as stored rather than failing the page that lists it.
+    with contextlib.suppress(OverflowError):
+        at = at.astimezone(CHINA_TZ)
+    return at.strftime("%Y-%m-%d %H:%M")
 
 
 def parse_day(raw: str, field: str) -> dt.date | None:
@@ -121,12 +129,14 @@ def parse_day(raw: str, field: str) -> dt.date | None:
     try:
         if len(text) != 10:
             raise ValueError(text)
-        return dt.date.fromisoformat(text)
+        day = dt.date.fromisoformat(text)
     except ValueError:
         raise InvalidInput(
             N_("Dates must be real dates written as YYYY-MM-DD, for example 2026-03-01."),
             fields={field: "invalid_date"},
         ) from None
+    check_date(day, field)
+    return day
 
 
 def day_range(raw_from: str, raw_to: str) -> DayRange:
@@ -167,9 +177,11 @@ class LeadFilter(msgspec.Struct, kw_only=True, frozen=True):
             raise InvalidInput(N_("Unknown lead status."), fields={"status": "unknown"})
         if channel and channel != NO_LINK and channel not in CHANNEL_LABELS:
             raise InvalidInput(N_("Unknown channel."), fields={"channel": "unknown"})
-        if account and not account.isdigit():
+        # ASCII digits only: str.isdigit() takes "²", which int() refuses; and an id fits in
+        # 64 bits (18 digits always do).
+        if account and not _DIGITS.match(account):
             raise InvalidInput(N_("Unknown account."), fields={"account": "unknown"})
-        number = int(page) if page.isdigit() and 0 < len(page) < 7 else 1
+        number = int(page) if re.fullmatch(r"[0-9]{1,6}", page) else 1
         return cls(
             status=status,
             channel=channel,

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from litestar import Controller, get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, FromQuery, QueryParameter
+from litestar.params import Body, FromQuery, QueryParameter
 from litestar.response import Template
 from litestar.types import ControllerRouterHandler
 from litestar_htmx import HTMXRequest
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.crypto import DataCipher
 from app.core.errors import DomainError
 from app.core.i18n import gettext as _
+from app.core.params import PathId
 from app.events.funnel import BREAKDOWNS, funnel
 from app.leads import queries, service
 from app.leads.schemas import (
@@ -139,7 +140,7 @@ class LeadsController(Controller):
         request: HTMXRequest,
         db_session: NamedDependency[AsyncSession],
         staff: NamedDependency[Staff],
-        lead_id: FromPath[int],
+        lead_id: PathId,
     ) -> Template:
         """One lead: needs, consents, status, owner, notes and the whole timeline."""
         return await self._lead_page(request, db_session, staff, lead_id)
@@ -151,7 +152,7 @@ class LeadsController(Controller):
         db_session: NamedDependency[AsyncSession],
         staff: NamedDependency[Staff],
         ip: NamedDependency[str],
-        lead_id: FromPath[int],
+        lead_id: PathId,
         data: Annotated[LeadUpdate, Form],
     ) -> Template:
         """Status, owner, a new note: all checked first, each change audited."""
@@ -173,7 +174,7 @@ class LeadsController(Controller):
         staff: NamedDependency[Staff],
         cipher: NamedDependency[DataCipher],
         ip: NamedDependency[str],
-        lead_id: FromPath[int],
+        lead_id: PathId,
     ) -> Template:
         """The full number, on an explicit request, recorded in the audit trail."""
         lead = await service.get(db_session, lead_id)

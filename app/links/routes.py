@@ -7,7 +7,7 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, MultipartBody, URLEncodedBody
+from litestar.params import FromQuery, MultipartBody, URLEncodedBody
 from litestar.response import Template
 from litestar.types import ControllerRouterHandler
 from litestar_htmx import HTMXRequest
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import DomainError
 from app.core.i18n import N_
+from app.core.params import OptionalQueryId, PathId
 from app.links import csv_import, service
 from app.links.schemas import (
     ACCOUNT_CAPS,
@@ -101,7 +102,7 @@ class LinksController(Controller):
         staff: NamedDependency[Staff],
         kind: FromQuery[str] = "",
         channel: FromQuery[str] = "",
-        account: FromQuery[int | None] = None,
+        account: OptionalQueryId = None,
     ) -> Template:
         return await self._page(request, db_session, staff, _filter(kind, channel, account))
 
@@ -115,7 +116,7 @@ class LinksController(Controller):
         data: URLEncodedBody[AccountCreate],
         kind: FromQuery[str] = "",
         channel: FromQuery[str] = "",
-        account: FromQuery[int | None] = None,
+        account: OptionalQueryId = None,
     ) -> Template:
         where = _filter(kind, channel, account)
         try:
@@ -148,7 +149,7 @@ class LinksController(Controller):
         data: URLEncodedBody[LinkCreate],
         kind: FromQuery[str] = "",
         channel: FromQuery[str] = "",
-        account: FromQuery[int | None] = None,
+        account: OptionalQueryId = None,
     ) -> Template:
         where = _filter(kind, channel, account)
         try:
@@ -179,11 +180,11 @@ class LinksController(Controller):
         db_session: NamedDependency[AsyncSession],
         staff: NamedDependency[Staff],
         ip: NamedDependency[str],
-        link_id: FromPath[int],
+        link_id: PathId,
         data: URLEncodedBody[LinkActive],
         kind: FromQuery[str] = "",
         channel: FromQuery[str] = "",
-        account: FromQuery[int | None] = None,
+        account: OptionalQueryId = None,
     ) -> Template:
         await service.set_link_active(db_session, staff, link_id, data.active, ip)
         return await self._page(request, db_session, staff, _filter(kind, channel, account))
@@ -193,7 +194,7 @@ class LinksController(Controller):
         self,
         request: Request[Any, Any, Any],
         db_session: NamedDependency[AsyncSession],
-        link_id: FromPath[int],
+        link_id: PathId,
     ) -> Response[bytes]:
         link = await service.get_link(db_session, link_id)
         url = service.public_url(_base_url(request), link.code)
@@ -204,7 +205,7 @@ class LinksController(Controller):
         self,
         request: Request[Any, Any, Any],
         db_session: NamedDependency[AsyncSession],
-        link_id: FromPath[int],
+        link_id: PathId,
     ) -> Response[bytes]:
         link = await service.get_link(db_session, link_id)
         url = service.public_url(_base_url(request), link.code)

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 import msgspec
 from litestar.datastructures import UploadFile
 
+from app.core.bounds import Id, IdText
 from app.core.i18n import N_
 
 Kind = Literal["brand", "employee", "partner", "ads"]
@@ -44,7 +45,7 @@ AccountName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Campaign = Annotated[str, msgspec.Meta(max_length=64)]
 # Code format is checked by the service, so a bad code gets a message that says what is wrong.
 CodeField = Annotated[str, msgspec.Meta(max_length=64)]
-OwnerField = Annotated[str, msgspec.Meta(max_length=20, pattern=r"^[0-9]*$")]
+OwnerField = IdText
 Slug = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
@@ -56,7 +57,7 @@ class AccountCreate(msgspec.Struct, kw_only=True):
 
 
 class LinkCreate(msgspec.Struct, kw_only=True):
-    account_id: int
+    account_id: Id
     channel: Channel
     target_slug: Slug
     code: CodeField = ""  # empty: generate one

@@ -7,7 +7,7 @@ from typing import Any
 
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody, URLEncodedBody
+from litestar.params import FromQuery, JSONBody, URLEncodedBody
 from litestar.response import Redirect, Template
 from litestar.types import ControllerRouterHandler
 from litestar_htmx import HTMXRequest
@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.api import TOKEN_REQUIRED, problems
 from app.core.errors import DomainError
 from app.core.i18n import gettext as _
+from app.core.params import PathId
 from app.core.ratelimit import RateLimiter
 from app.core.web import safe_next
 from app.gate.service import Gate
@@ -181,7 +182,7 @@ class AdminController(Controller):
         db_session: NamedDependency[AsyncSession],
         staff: NamedDependency[Staff],
         ip: NamedDependency[str],
-        user_id: FromPath[int],
+        user_id: PathId,
         data: URLEncodedBody[StaffUpdate],
     ) -> Template:
         try:
@@ -230,7 +231,7 @@ class AdminController(Controller):
         db_session: NamedDependency[AsyncSession],
         staff: NamedDependency[Staff],
         ip: NamedDependency[str],
-        token_id: FromPath[int],
+        token_id: PathId,
     ) -> Redirect:
         await service.revoke_token(db_session, staff, token_id, ip)
         return Redirect("/staff/admin/tokens", status_code=303)

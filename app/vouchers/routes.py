@@ -8,7 +8,7 @@ from urllib.parse import quote, unquote
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody, URLEncodedBody
+from litestar.params import JSONBody, URLEncodedBody
 from litestar.response import Template
 from litestar.types import ControllerRouterHandler
 from litestar_htmx import HTMXRequest
@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.api import TOKEN_REQUIRED, problems
 from app.core.errors import DomainError
 from app.core.handlers import render_error
+from app.core.params import PathId
 from app.core.ratelimit import RateLimiter
 from app.events.service import Tracker
 from app.settings import Settings
@@ -201,7 +202,7 @@ class VoucherController(Controller):
         settings: NamedDependency[Settings],
         tracker: NamedDependency[Tracker],
         ip: NamedDependency[str],
-        claim_id: FromPath[int],
+        claim_id: PathId,
     ) -> Template:
         """Undo a redemption: the staff member who made it, or an admin, within the window."""
         store = remembered_store(request, staff)
