@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import httpx
 import msgspec
 import pytest
 
@@ -18,6 +19,7 @@ from app.demo.service import seed_tools
 from app.tools import service as tools
 from app.tools.schemas import PublishedTool, PublishedVersion
 from tests.helpers import Browserish
+from tests.served import Served
 
 SLUGS = ("renovation", "insurance", "guide-demo", "grab-demo")
 
@@ -62,6 +64,23 @@ def test_page_refused_answer_page_in_one_process(seeded: Browserish) -> None:
         assert page.status_code == 200, page.text[:300]
     good = seeded.post("/api/v1/calculators/renovation/evaluate", json={"inputs": {}})
     assert good.status_code in (200, 422), good.text  # answered, never a 500
+
+
+def test_served_worker_answers_after_a_refused_answer(served: Served) -> None:
+    """The reported sequence on `leadkit serve`, as curl ran it: one visitor on one kept-alive
+    connection (so one worker process), a bad answer once the tool's cache entry has lapsed,
+    then the page again."""
+    with httpx.Client(base_url=served.url, timeout=10) as browser:
+        for _ in range(3):
+            assert browser.get("/t/renovation").status_code == 200
+            time.sleep(tools.PUBLISHED_TTL + 0.1)
+            bad = browser.post(
+                "/api/v1/calculators/renovation/evaluate", json={"inputs": {"area": "x"}}
+            )
+            assert bad.status_code == 422, bad.text
+            for path in ("/t/renovation", "/t/renovation", "/t/guide-demo"):
+                page = browser.get(path)
+                assert page.status_code == 200, (path, page.text[:300], served.log_tail())
 
 
 def test_published_hands_out_frozen_values_and_private_definitions(seeded: Browserish) -> None:
