@@ -192,6 +192,7 @@ def _kill(pid: int) -> float:
 # --- item 11: crashes ------------------------------------------------------------------------
 
 
+@pytest.mark.served
 def test_the_server_survives_worker_crashes(tmp_path: Path) -> None:
     with serve("sqlite", tmp_path, workers=2) as app:
         server = _server_pid()
@@ -240,6 +241,7 @@ def test_the_crash_policy_restarts_at_once_then_backs_off_then_gives_up() -> Non
 # --- item 12: renderers die with their worker ------------------------------------------------
 
 
+@pytest.mark.served
 def test_a_killed_workers_renderers_die_with_it_and_nothing_outlives_the_server(
     tmp_path: Path,
 ) -> None:
@@ -394,6 +396,7 @@ async def _open(
     return stream, name, data, time.monotonic() - started
 
 
+@pytest.mark.served
 def test_streams_over_their_caps_are_told_to_poll_and_pages_keep_loading(
     tmp_path: Path,
 ) -> None:
