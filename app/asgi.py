@@ -30,7 +30,7 @@ from app.core.handlers import EXCEPTION_HANDLERS
 from app.core.lifeline import die_with_parent
 from app.core.ratelimit import RedisRateLimiter, SQLRateLimiter
 from app.core.redis import make_redis
-from app.core.streams import StreamSlots
+from app.core.streams import StreamSlots, end_streams_on_shutdown
 from app.core.templating import STATIC, make_environment
 from app.core.web import web_middleware
 from app.db.engine import make_engine, make_sessionmaker, make_side_engine, prepare_side
@@ -70,6 +70,8 @@ def create_served_app() -> Litestar:
     app = create_app()
     # Warm the PDF workers at boot, so the first visitor's report is fast.
     app.on_startup.append(app.state.reports.start)
+    # A stopping worker ends its live streams instead of waiting minutes for them.
+    app.on_startup.append(end_streams_on_shutdown(app.state.streams))
     app.on_startup.append(freeze_startup_objects)
     return app
 

@@ -451,3 +451,26 @@ def test_streams_over_their_caps_are_told_to_poll_and_pages_keep_loading(
                     assert name == "status"
 
         asyncio.run(scenario())
+
+
+@pytest.mark.served
+def test_a_stopping_server_ends_its_streams_instead_of_waiting_for_them(tmp_path: Path) -> None:
+    with serve("sqlite", tmp_path, workers=2) as app:
+        server = _server_pid()
+
+        async def scenario() -> float:
+            async with (
+                httpx.AsyncClient(base_url=app.url, timeout=30) as http,
+                AsyncExitStack() as s,
+            ):
+                streams = [(await _open(http, s))[0] for _ in range(4)]
+                os.kill(server, signal.SIGTERM)
+                started = time.monotonic()
+                # Each stream ends cleanly (the browser reconnects), not after minutes.
+                await asyncio.wait_for(asyncio.gather(*(st.rest() for st in streams)), 15)
+                return time.monotonic() - started
+
+        ended = asyncio.run(scenario())
+        _wait(lambda: not _alive(server), 15, f"the server stops\n{app.log_tail()}")
+        log = app.log.read_text()
+    assert ended < 15 and "refused to gracefully stop" not in log, log

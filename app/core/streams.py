@@ -20,12 +20,20 @@ opens the stream again by itself after ``retry`` milliseconds (jittered, so page
 together do not come back together), and the page stops polling once a stream delivers again.
 The status is 200 because EventSource gives up for good on any other; ``Retry-After`` tells
 other clients the same.
+
+When a worker is asked to stop (SIGTERM, SIGINT), its streams end at once
+(:func:`end_streams_on_shutdown`): a stream would otherwise hold the worker's graceful stop for
+minutes, until it is killed with its buffered funnel events. The browsers reconnect after
+``RECONNECT_MS``, to another worker or to the restarted server.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
-from collections.abc import AsyncIterator, Callable
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -70,11 +78,16 @@ class StreamSlots:
         self.open = 0
         self.refused = 0
         self._by_ip: dict[str, int] = {}
+        # Set when the worker is stopping: every stream ends, new ones are told to poll.
+        self.closing = asyncio.Event()
+
+    def close(self) -> None:
+        self.closing.set()
 
     def take(self, ip: str) -> StreamSlot | None:
         """A slot for a new stream from ``ip``, or None when a cap is reached."""
         held = self._by_ip.get(ip, 0)
-        if self.open >= self.per_worker or held >= self.per_ip:
+        if self.open >= self.per_worker or held >= self.per_ip or self.closing.is_set():
             self.refused += 1
             return None
         self.open += 1
@@ -122,18 +135,65 @@ def live_stream(
     slot = slots.take(client_ip(request.scope, settings.trust_proxy))
     if slot is None:
         return poll_instead(settings.stream_poll_seconds)
-    return Stream(_held(slot, messages()), media_type="text/event-stream", headers=STREAM_HEADERS)
+    body = _held(slot, messages(), slots.closing)
+    return Stream(body, media_type="text/event-stream", headers=STREAM_HEADERS)
 
 
 async def _held(
-    slot: StreamSlot, messages: AsyncIterator[ServerSentEventMessage]
+    slot: StreamSlot, messages: AsyncIterator[ServerSentEventMessage], closing: asyncio.Event
 ) -> AsyncIterator[bytes]:
+    """The stream's bytes: ``messages`` until they end or ``closing`` is set."""
+    stop = asyncio.ensure_future(closing.wait())
+    step: asyncio.Future[ServerSentEventMessage] | None = None
     try:
         yield f"retry: {RECONNECT_MS}\r\n\r\n".encode()
-        async for message in messages:
+        while not closing.is_set():
+            step = asyncio.ensure_future(anext(messages))
+            await asyncio.wait((step, stop), return_when=asyncio.FIRST_COMPLETED)
+            if not step.done():
+                break  # the worker is stopping: end the stream now
+            try:
+                message = step.result()
+            except StopAsyncIteration:
+                break
+            step = None
             yield message.encode()
     finally:
         slot.release()
+        stop.cancel()
+        if step is not None and not step.done():
+            step.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await step
         close = getattr(messages, "aclose", None)
         if close is not None:
-            await close()
+            with contextlib.suppress(Exception):
+                await close()
+
+
+def end_streams_on_shutdown(slots: StreamSlots) -> Callable[[], Awaitable[None]]:
+    """An ``on_startup`` hook for a served worker: SIGTERM or SIGINT also ends its streams.
+
+    granian installs its own handlers on the event loop before the app starts; this one runs
+    first and then calls granian's, which stops the worker. Without a handler to chain (the app
+    not served by granian), nothing is installed.
+    """
+
+    async def install() -> None:
+        loop = asyncio.get_running_loop()
+        # asyncio's Unix event loops keep the handlers added with add_signal_handler here.
+        installed = getattr(loop, "_signal_handlers", None)
+        if not isinstance(installed, dict):
+            return
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            previous = installed.get(signum)
+            if not isinstance(previous, asyncio.Handle):
+                continue
+
+            def on_signal(previous: asyncio.Handle = previous) -> None:
+                slots.close()
+                previous._run()
+
+            loop.add_signal_handler(signum, on_signal)
+
+    return install
