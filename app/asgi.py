@@ -8,14 +8,10 @@ import os
 import signal
 
 import httpx
-from advanced_alchemy.extensions.litestar import (
-    AsyncSessionConfig,
-    SQLAlchemyAsyncConfig,
-    SQLAlchemyPlugin,
-)
 from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import CacheControlHeader, State
+from litestar.di import Provide
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
@@ -34,6 +30,7 @@ from app.core.streams import StreamSlots, end_streams_on_shutdown
 from app.core.templating import STATIC, make_environment
 from app.core.web import web_middleware
 from app.db.engine import make_engine, make_sessionmaker, make_side_engine, prepare_side
+from app.db.uow import remember_status, request_session
 from app.events.routes import ROUTES as EVENT_ROUTES
 from app.events.service import Tracker
 from app.gate.routes import ROUTES as GATE_ROUTES
@@ -113,15 +110,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     gate = Gate(settings, otp_store, limiter, make_provider(settings, http), cipher)
     tracker = Tracker(engine, settings.events_flush_seconds)
     reports = ReportRenderer(settings.data_dir, workers=settings.report_workers)
-    # In-process limits when embedded: a SQLite write per tap would fight the claims for the lock.
     grabs = make_grabs(settings, engine, sessionmaker, redis, limiter)
-    db_config = SQLAlchemyAsyncConfig(
-        engine_instance=engine,
-        session_dependency_key="db_session",
-        session_config=AsyncSessionConfig(expire_on_commit=False),
-        before_send_handler="autocommit_include_redirects",
-        create_all=False,
-    )
     env = make_environment()
 
     async def prepare() -> None:
@@ -158,7 +147,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 cache_control=CacheControlHeader(max_age=31_536_000, public=True),
             ),
         ],
-        plugins=[SQLAlchemyPlugin(config=db_config), HTMXPlugin(), ApiOnlySchema()],
+        plugins=[HTMXPlugin(), ApiOnlySchema()],
         template_config=TemplateConfig(engine=JinjaTemplateEngine.from_environment(env)),
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
@@ -171,13 +160,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
         # JSON-only bodies first: a refused body costs no token look-up.
         middleware=[json_bodies_only, auth_middleware(settings, sessionmaker)],
         before_request=strict_json_bodies,  # /api/ bodies exactly as the schema documents them
-        dependencies=DEPENDENCIES,
+        # The unit of work: one session per request, committed at the edge (app/db/uow.py).
+        dependencies={**DEPENDENCIES, "db_session": Provide(request_session(sessionmaker))},
+        after_request=remember_status,
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,
         state=State(
             {
                 "settings": settings,
                 "engine": engine,
+                "side_engine": side_engine,
                 "sessionmaker": sessionmaker,
                 "redis": redis,
                 "limiter": limiter,

@@ -343,3 +343,70 @@ def test_hits_of_one_request_share_one_transaction(client: Browserish) -> None:
         limiter.hit_all, [("t:a", 1, 60), ("t:b", 5, 3600), ("t:a", 1, 60)]
     )
     assert [(v.allowed, v.count) for v in verdicts] == [(True, 1), (True, 1), (False, 2)]
+
+
+# The unit of work commits at the edge.
+
+
+class _FailNextCommit:
+    """Make the next commit of any session fail as a lost database would."""
+
+    def __init__(self) -> None:
+        self.armed = False
+
+    def __call__(self, session: Any) -> None:
+        from sqlalchemy.exc import OperationalError
+
+        if self.armed:
+            self.armed = False
+            raise OperationalError("COMMIT", {}, Exception("database went away"))
+
+
+def test_a_failed_commit_is_an_error_answer_and_nothing_is_kept(client: Browserish) -> None:
+    """The answer is decided after the commit: a commit that fails is a 503 'try again', not a
+    200 over lost work (the old plugin committed while sending and only logged a failure)."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    assert client.post("/api/v1/gate/code", json={"phone": PHONE, "consent": True}).is_success
+    code = client.get("/dev/sms", params={"phone": PHONE}).json()["code"]
+    fail = _FailNextCommit()
+    event.listen(Session, "before_commit", fail)
+    try:
+        fail.armed = True
+        verified = client.post("/api/v1/gate/verify", json={"phone": PHONE, "code": code})
+    finally:
+        event.remove(Session, "before_commit", fail)
+    assert verified.status_code == 503, verified.text
+    assert verified.headers["content-type"].startswith("application/problem+json")
+    assert verified.headers["retry-after"] == "5"
+    assert client.count("lead") == 0
+    assert _rows(client, FunnelEvent, FunnelEvent.name == "phone_verified") == []
+
+
+def test_after_commit_hooks_run_only_once_committed(client: Browserish) -> None:
+    from app.db.uow import after_commit
+
+    ran: list[str] = []
+
+    async def work(commit: bool) -> None:
+        async with client.app.state.sessionmaker() as db:
+            await db.execute(select(1))
+            after_commit(db, lambda: ran.append(f"commit={commit}"))
+            await (db.commit() if commit else db.rollback())
+            await db.commit()  # a later, empty commit runs nothing that was dropped
+
+    client.raw.blocking_portal.call(work, False)
+    assert ran == []
+    client.raw.blocking_portal.call(work, True)
+    assert ran == ["commit=True"]
+
+
+def test_a_refusal_rolls_back_what_the_request_wrote(client: Browserish) -> None:
+    """A 4xx answer leaves nothing behind: the visitor row a page would have stored is gone
+    with the refused calculator answer."""
+    client.run(seed_tools)
+    refused = client.post("/api/v1/calculators/renovation/evaluate", json={"inputs": {"x": 1}})
+    assert refused.status_code in (400, 422), refused.text
+    assert client.count("visitor") == 0
+    assert client.count("submission") == 0

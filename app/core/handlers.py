@@ -11,7 +11,7 @@ import msgspec
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Redirect, Template
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from app.core.api import PROBLEM_JSON, Problem
 from app.core.errors import DomainError, LoginRequired
@@ -159,6 +159,13 @@ def database_error_handler(request: Request[Any, Any, Any], exc: DBAPIError) -> 
     # client sent can carry one, so it is bad input, and the transaction is rolled back.
     if getattr(exc.orig, "sqlstate", None) == "22021":
         return render_error(request, 400, "bad_request", _(STATUS_MESSAGES[400]))
+    if isinstance(exc, OperationalError):
+        # The database is busy or away (SQLite's lock timeout, a lost connection, a failed
+        # commit): nothing was saved, and trying again shortly is the right advice.
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return render_error(
+            request, 503, "busy", _(STATUS_MESSAGES[503]), headers={"Retry-After": "5"}
+        )
     return server_error_handler(request, exc)
 
 

@@ -115,11 +115,13 @@ class RequestScope:
     """What one request holds of the main engine. Set by ``request_scope`` around each HTTP
     request; background tasks run outside any scope."""
 
-    __slots__ = ("held", "path")
+    __slots__ = ("held", "path", "status")
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.held = 0
+        # The status the route answered with (app/db/uow.py commits on it).
+        self.status: int | None = None
 
 
 _scope: contextvars.ContextVar[RequestScope | None] = contextvars.ContextVar(
@@ -127,6 +129,10 @@ _scope: contextvars.ContextVar[RequestScope | None] = contextvars.ContextVar(
 )
 # Every breach of the rule seen in this process (the test suite fails on any).
 violations: list[str] = []
+
+
+def current_request() -> RequestScope | None:
+    return _scope.get()
 
 
 def enter_request(path: str) -> contextvars.Token[RequestScope | None]:
