@@ -238,6 +238,30 @@ def test_the_crash_policy_restarts_at_once_then_backs_off_then_gives_up() -> Non
     assert fresh.crashed(0, 200.0) == 0
 
 
+RLIMIT_PROBE = """
+import resource
+from app.serve import raise_open_files_limit
+resource.setrlimit(resource.RLIMIT_NOFILE, (256, 4096))
+raise_open_files_limit(8192)
+print(*resource.getrlimit(resource.RLIMIT_NOFILE))
+"""
+
+
+def test_serve_lifts_the_open_files_limit_as_far_as_the_hard_limit_allows() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", RLIMIT_PROBE],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    # The soft limit goes up to the hard one; past it only the service manager can go, and
+    # leadkit says so.
+    assert result.stdout.split() == ["4096", "4096"]
+    assert "LimitNOFILE" in result.stdout + result.stderr
+
+
 # --- item 12: renderers die with their worker ------------------------------------------------
 
 
