@@ -312,14 +312,18 @@ time.sleep(120)
 LIFELINE_CHILD = """
 import os, time
 from app.core.lifeline import die_with_parent
-die_with_parent(os.getppid(), use_prctl={use_prctl}, poll_seconds=0.2)
+die_with_parent(os.getppid(), use_prctl={use_prctl}, poll_seconds={poll})
 time.sleep(120)
 """
 
 
-@pytest.mark.parametrize("use_prctl", [True, False], ids=["prctl", "watchdog"])
-def test_a_child_dies_with_its_parent(use_prctl: bool) -> None:
-    child_code = LIFELINE_CHILD.format(use_prctl=use_prctl)
+# Each guard on its own: the kernel's (the watchdog polling too rarely to matter), then the
+# watchdog's (no prctl).
+@pytest.mark.parametrize(
+    ("use_prctl", "poll"), [(True, 3600.0), (False, 0.2)], ids=["prctl", "watchdog"]
+)
+def test_a_child_dies_with_its_parent(use_prctl: bool, poll: float) -> None:
+    child_code = LIFELINE_CHILD.format(use_prctl=use_prctl, poll=poll)
     parent = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(LIFELINE_PARENT.format(child=child_code))],
         stdout=subprocess.PIPE,
