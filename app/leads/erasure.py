@@ -79,9 +79,11 @@ async def erase(db: AsyncSession, tracker: Tracker, lead: Lead, asker: Visitor) 
     # this transaction, then fails on its foreign key instead of leaving the person behind.
     await db.execute(select(Lead.id).where(Lead.id == lead_id).with_for_update())
     visitors = dict(
-        (await db.execute(select(Visitor.id, Visitor.public_id).where(Visitor.lead_id == lead_id)))
-        .tuples()
-        .all()
+        (
+            await db.execute(
+                select(Visitor.id, Visitor.public_id).where(Visitor.lead_id == lead_id)
+            )
+        ).all()
     )
     if asker.id is not None and asker.lead_id in (None, lead_id):
         visitors[asker.id] = asker.public_id

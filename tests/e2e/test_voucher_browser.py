@@ -17,7 +17,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,19 +27,8 @@ from PIL import Image
 
 from app.core.i18n import translations
 from app.grabs.codes import display
-from tests.e2e.conftest import (
-    ARTIFACTS,
-    BIN,
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    PHONE,
-    SECRET_KEY,
-    STARTUP_SECONDS,
-    Tab,
-    _free_port,
-    _healthy,
-    _leadkit,
-)
+from tests.e2e.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PHONE, SECRET_KEY, Tab
+from tests.served import clean_env, run_leadkit, running_server
 
 pytestmark = pytest.mark.e2e
 
@@ -144,21 +132,16 @@ def write_y4m(path: Path, text: str) -> None:
 @pytest.fixture(scope="module")
 def voucher_server() -> Iterator[str]:
     """`leadkit serve` on a fresh SQLite database holding two vouchers and two sales staff."""
-    port = _free_port()
     with tempfile.TemporaryDirectory(prefix="leadkit-e2e-vouchers-") as tmp:
         database_url = f"sqlite+aiosqlite:///{tmp}/leadkit.db"
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url,
-            "LEADKIT_DATA_DIR": tmp,
-            "LEADKIT_ADMIN_PASSWORD": "",
-            "LEADKIT_SECRET_KEY": SECRET_KEY,
-            "LEADKIT_ENV": "dev",
-            "REDIS_URL": "",
-            "PYTHONUNBUFFERED": "1",
-        }
+        env = clean_env(
+            DATABASE_URL=database_url,
+            LEADKIT_DATA_DIR=tmp,
+            LEADKIT_SECRET_KEY=SECRET_KEY,
+            LEADKIT_ENV="dev",
+        )
         log = Path(tmp) / "server.log"
-        _leadkit("db", "upgrade", env=env, log=log)
+        run_leadkit("db", "upgrade", env=env, log=log)
         subprocess.run(
             [sys.executable, "-c", f"from {__name__} import seed; seed({database_url!r})"],
             env=env,
@@ -166,28 +149,8 @@ def voucher_server() -> Iterator[str]:
             timeout=60,
             cwd=Path(__file__).resolve().parents[2],
         )
-        url = f"http://127.0.0.1:{port}"
-        with log.open("ab") as out:
-            proc = subprocess.Popen(
-                [str(BIN / "leadkit"), "serve", "--host", "127.0.0.1", "--port", str(port)],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        try:
-            deadline = time.monotonic() + STARTUP_SECONDS
-            while not _healthy(url):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"leadkit serve did not start:\n{log.read_text()}", pytrace=False)
-                time.sleep(0.2)
+        with running_server(env, log) as url:
             yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
