@@ -21,15 +21,21 @@ from app.calculators.editor_routes import ROUTES as EDITOR_ROUTES
 from app.calculators.routes import ROUTES as CALCULATOR_ROUTES
 from app.core.api import ApiOnlySchema, json_bodies_only, openapi_config, strict_json_bodies
 from app.core.crypto import DataCipher
-from app.core.deps import DEPENDENCIES
 from app.core.handlers import EXCEPTION_HANDLERS
 from app.core.lifeline import die_with_parent
-from app.core.ratelimit import RedisRateLimiter, SQLRateLimiter
+from app.core.ratelimit import RateLimiter, RedisRateLimiter, SQLRateLimiter
 from app.core.redis import make_redis
+from app.core.state import part, put
 from app.core.streams import StreamSlots, end_streams_on_shutdown
 from app.core.templating import STATIC, make_environment
 from app.core.web import web_middleware
-from app.db.engine import make_engine, make_sessionmaker, make_side_engine, prepare_side
+from app.db.engine import (
+    Storage,
+    make_engine,
+    make_sessionmaker,
+    make_side_engine,
+    prepare_side,
+)
 from app.db.uow import remember_status, request_session
 from app.events.routes import ROUTES as EVENT_ROUTES
 from app.events.service import Tracker
@@ -39,7 +45,7 @@ from app.gate.service import Gate
 from app.gate.sms import make_provider, quiet_http_client_logs
 from app.gate.store import RedisOtpStore, SQLOtpStore
 from app.grabs.routes import ROUTES as GRAB_ROUTES
-from app.grabs.service import make_grabs
+from app.grabs.service import Grabs, make_grabs
 from app.health.routes import ROUTES as HEALTH_ROUTES
 from app.leads.routes import ROUTES as PRIVACY_ROUTES
 from app.leads.staff_routes import ROUTES as LEAD_STAFF_ROUTES
@@ -53,6 +59,7 @@ from app.staff.service import PasswordChecks
 from app.tools.routes import ROUTES as TOOL_ROUTES
 from app.visitors.web import visitor_cookie_hook
 from app.vouchers.routes import ROUTES as VOUCHER_ROUTES
+from app.web.deps import DEPENDENCIES
 
 # The development SMS inbox does not exist in production.
 GATE_ROUTES_PROD = [route for route in GATE_ROUTES if route is not dev_sms]
@@ -66,9 +73,9 @@ def create_served_app() -> Litestar:
     die_with_parent(os.getppid(), signal.SIGTERM)
     app = create_app()
     # Warm the PDF workers at boot, so the first visitor's report is fast.
-    app.on_startup.append(app.state.reports.start)
+    app.on_startup.append(part(app, ReportRenderer).start)
     # A stopping worker ends its live streams instead of waiting minutes for them.
-    app.on_startup.append(end_streams_on_shutdown(app.state.streams))
+    app.on_startup.append(end_streams_on_shutdown(part(app, StreamSlots)))
     app.on_startup.append(freeze_startup_objects)
     return app
 
@@ -82,6 +89,14 @@ async def freeze_startup_objects() -> None:
     # and the default threshold (700) runs the collector, and promotes garbage into the
     # older generations, many times per request (measured in bench/: p99 under event ingest).
     gc.set_threshold(50_000, 50, 100)
+
+
+def _parts(*parts: tuple[type, object]) -> State:
+    """The app state: each long-lived part under its type (app/core/state.py)."""
+    state = State()
+    for kind, value in parts:
+        put(state, kind, value)
+    return state
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -165,25 +180,23 @@ def create_app(settings: Settings | None = None) -> Litestar:
         after_request=remember_status,
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,
-        state=State(
-            {
-                "settings": settings,
-                "engine": engine,
-                "side_engine": side_engine,
-                "sessionmaker": sessionmaker,
-                "redis": redis,
-                "limiter": limiter,
-                # Staff password hashing: in threads, a few at a time (app/staff/service.py).
-                "password_checks": PasswordChecks(
+        state=_parts(
+            (Settings, settings),
+            (Storage, Storage(engine, side_engine, sessionmaker, redis)),
+            (RateLimiter, limiter),
+            # Staff password hashing: in threads, a few at a time (app/staff/service.py).
+            (
+                PasswordChecks,
+                PasswordChecks(
                     settings.login_max_concurrent_checks, settings.login_max_queued_checks
                 ),
-                "tracker": tracker,
-                "reports": reports,
-                "gate": gate,
-                "cipher": cipher,
-                "grabs": grabs,
-                "streams": StreamSlots(settings.streams_per_worker, settings.streams_per_ip),
-            }
+            ),
+            (Tracker, tracker),
+            (ReportRenderer, reports),
+            (Gate, gate),
+            (DataCipher, cipher),
+            (Grabs, grabs),
+            (StreamSlots, StreamSlots(settings.streams_per_worker, settings.streams_per_ip)),
         ),
         on_startup=[prepare, tracker.start, grabs.start],
         on_shutdown=[shutdown],

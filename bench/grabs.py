@@ -57,11 +57,11 @@ def seed(env: dict[str, str], visitors: int) -> list[str]:
     visitors with their signed cookies."""
     import app.db.models  # noqa: F401 (every table, for the foreign keys)
     from app.core.crypto import DataCipher
+    from app.core.phone import mask
     from app.db.engine import make_engine, make_sessionmaker
     from app.grabs.schemas import GrabCreate
     from app.grabs.service import create_grab
     from app.leads.models import Lead
-    from app.leads.phone import mask
     from app.settings import load_settings
     from app.visitors.models import Visitor
     from app.visitors.web import _signer

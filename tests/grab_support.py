@@ -11,10 +11,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.crypto import DataCipher
+from app.core.phone import mask
 from app.grabs.schemas import GrabCreate
 from app.grabs.service import create_grab
 from app.leads.models import Lead
-from app.leads.phone import mask
 from app.settings import Settings
 from app.visitors.models import Visitor
 from app.visitors.web import VISITOR_COOKIE, _signer

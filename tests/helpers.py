@@ -8,6 +8,9 @@ import httpx
 from bs4 import BeautifulSoup
 from litestar.testing import TestClient
 
+from app.core.state import part
+from app.db.engine import Storage
+from app.gate.service import Gate
 from app.staff import service
 from app.staff.schemas import StaffCreate
 
@@ -50,7 +53,7 @@ class Browserish:
         """Run ``coro_fn(db, *args)`` in the app's loop, inside a committed transaction."""
 
         async def work() -> Any:
-            async with self.app.state.sessionmaker() as db, db.begin():
+            async with part(self.app, Storage).sessionmaker() as db, db.begin():
                 return await coro_fn(db, *args)
 
         return self.raw.blocking_portal.call(work)
@@ -71,7 +74,7 @@ class Browserish:
         if table in {t.name for t in side_tables()}:
 
             async def side() -> int:
-                async with self.app.state.side_engine.connect() as conn:
+                async with part(self.app, Storage).side_engine.connect() as conn:
                     return int((await conn.execute(query)).scalar_one())
 
             return int(self.raw.blocking_portal.call(side))
@@ -85,7 +88,7 @@ class Browserish:
         """One-time codes issued, in whichever store holds them (side SQL or Redis)."""
         from app.gate.store import RedisOtpStore
 
-        store = self.app.state.gate.store
+        store = part(self.app, Gate).store
         if not isinstance(store, RedisOtpStore):
             return self.count("otp_code")
 

@@ -14,7 +14,9 @@ import httpx
 import pytest
 from sqlalchemy import update
 
+from app.core.state import part
 from app.demo.service import seed_tools
+from app.settings import Settings
 from app.staff import service
 from app.staff.auth import SESSION_COOKIE
 from app.staff.models import ApiToken
@@ -112,7 +114,7 @@ def test_wrong_method_is_405(client: Browserish) -> None:
 
 def test_oversized_login_form_is_413_and_signs_nobody_in(client: Browserish) -> None:
     client.make_staff("boss", "admin")
-    limit = client.app.state.settings.max_body_bytes
+    limit = part(client.app, Settings).max_body_bytes
     response = client.submit(
         "/staff/login",
         {"username": "boss", "password": PASSWORD, "next": "/" + "a" * limit},
@@ -126,7 +128,7 @@ def test_oversized_login_form_is_413_and_signs_nobody_in(client: Browserish) -> 
 
 def test_oversized_json_is_413_and_writes_nothing(client: Browserish) -> None:
     _, raw = admin_token(client)
-    limit = client.app.state.settings.max_body_bytes
+    limit = part(client.app, Settings).max_body_bytes
     huge = json.dumps({**GOOD_BODY, "display_name": "x" * limit}).encode()
     response = client.post(
         API_STAFF, content=huge, headers={**bearer(raw), "content-type": "application/json"}

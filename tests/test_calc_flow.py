@@ -6,7 +6,9 @@ from typing import Any
 
 import pytest
 
+from app.core.state import part
 from app.demo.service import seed_tools
+from app.reports.service import ReportRenderer
 from tests.helpers import Browserish, soup
 
 PHONE = "13612345678"
@@ -65,7 +67,7 @@ def test_teaser_then_gate_then_full_result_and_pdf(visitor: Browserish) -> None:
     assert pdf.content.startswith(b"%PDF-")
     again = visitor.get("/t/renovation/report.pdf")
     assert again.content == pdf.content
-    assert visitor.app.state.reports.renders == 1  # the second download came from the cache
+    assert part(visitor.app, ReportRenderer).renders == 1  # the second download came from the cache
 
     async def needs(db: Any) -> dict:
         from sqlalchemy import select

@@ -7,8 +7,11 @@ from typing import Any
 import msgspec
 import pytest
 
+from app.core.state import part, put
 from app.demo.service import seed_tools
 from app.events.schemas import EVENT_NAMES
+from app.events.service import Tracker
+from app.settings import Settings
 from tests.helpers import Browserish
 
 
@@ -20,7 +23,7 @@ def visitor(client: Browserish) -> Browserish:
 
 
 def flushed(client: Browserish) -> int:
-    client.raw.blocking_portal.call(client.app.state.tracker.flush)
+    client.raw.blocking_portal.call(part(client.app, Tracker).flush)
     return client.count("funnel_event")
 
 
@@ -69,7 +72,7 @@ def test_malformed_and_oversized_bodies(visitor: Browserish) -> None:
         "/api/v1/events", content=b'{"events": [', headers={"content-type": "application/json"}
     )
     assert broken.status_code == 400
-    limit = visitor.app.state.settings.max_body_bytes
+    limit = part(visitor.app, Settings).max_body_bytes
     huge = visitor.post(
         "/api/v1/events",
         content=b"[" + b" " * limit + b"]",
@@ -94,10 +97,9 @@ def test_needs_a_visitor_cookie(client: Browserish) -> None:
 
 
 def test_rate_limited_per_ip(visitor: Browserish) -> None:
-    limit = visitor.app.state.settings.events_ip_per_minute
-    visitor.app.state.settings = msgspec.structs.replace(
-        visitor.app.state.settings, events_ip_per_minute=3
-    )
+    settings = part(visitor.app, Settings)
+    limit = settings.events_ip_per_minute
+    put(visitor.app.state, Settings, msgspec.structs.replace(settings, events_ip_per_minute=3))
     codes = [
         visitor.post("/api/v1/events", json=batch({"name": "shared"})).status_code for _ in range(5)
     ]

@@ -18,7 +18,9 @@ from litestar.testing import TestClient
 
 from app.asgi import create_app
 from app.core.ratelimit import MemoryRateLimiter, RateLimiter
+from app.core.state import part
 from app.demo.service import seed_tools
+from app.gate.service import Gate
 from app.settings import Settings
 from tests.helpers import Browserish, soup
 from tests.test_gate import every_log_record
@@ -191,7 +193,7 @@ def test_bad_proofs_are_refused_cleanly(make_client: Callable[..., Browserish]) 
     client = make_client(otp_pow_ip_hourly=0)
     challenge = client.get("/api/v1/gate/challenge").json()
     proof = json.loads(base64.b64decode(solve(challenge)))
-    gate = client.app.state.gate
+    gate = part(client.app, Gate)
     expired = altcha.create_challenge(
         algorithm="PBKDF2/SHA-256",
         cost=1,
@@ -269,7 +271,7 @@ def test_vendored_widget_files_are_served() -> None:
 
 
 def limiters(client: Browserish) -> list[RateLimiter]:
-    return [client.app.state.limiter, MemoryRateLimiter()]
+    return [part(client.app, RateLimiter), MemoryRateLimiter()]
 
 
 def test_refund_and_release_on_every_limiter(client: Browserish) -> None:

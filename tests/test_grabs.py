@@ -8,6 +8,10 @@ from typing import Any
 
 import pytest
 
+from app.core.state import part
+from app.events.service import Tracker
+from app.grabs.service import Grabs
+from app.settings import Settings
 from app.staff import service as staff_service
 from app.staff.schemas import ApiTokenCreate
 from tests.grab_support import Person, add_grab, cookie_header, make_people, open_grab
@@ -20,7 +24,7 @@ def bearer(client: Browserish, role: str) -> dict[str, str]:
 
 
 def people(client: Browserish, n: int, per_phone: int = 1, base: int = 0) -> list[Person]:
-    settings = client.app.state.settings
+    settings = part(client.app, Settings)
     return client.run(make_people, settings, n, per_phone, base)  # type: ignore[no-any-return]
 
 
@@ -41,7 +45,7 @@ def iso(at: dt.datetime) -> str:
 @pytest.fixture
 def events(client: Browserish) -> list[tuple[str, Any]]:
     seen: list[tuple[str, Any]] = []
-    client.app.state.tracker.listeners.append(
+    part(client.app, Tracker).listeners.append(
         lambda ctx, event, at: seen.append((type(event).__struct_config__.tag, event))
     )
     return seen
@@ -129,7 +133,7 @@ def test_gate_first_and_not_open(client: Browserish) -> None:
 
 def announce(client: Browserish, grab_id: int = 1) -> None:
     async def work() -> None:
-        client.app.state.grabs.announce(grab_id)
+        part(client.app, Grabs).announce(grab_id)
 
     client.raw.blocking_portal.call(work)
 
@@ -205,8 +209,8 @@ def test_bad_claim_input(client: Browserish) -> None:
 
 
 def test_rate_limits_answer_429(client: Browserish, events: list[tuple[str, Any]]) -> None:
-    settings = client.app.state.settings
-    client.app.state.grabs.settings = type(settings)(
+    settings = part(client.app, Settings)
+    part(client.app, Grabs).settings = type(settings)(
         **{
             **{f: getattr(settings, f) for f in settings.__struct_fields__},
             "grab_visitor_per_minute": 3,
@@ -339,7 +343,9 @@ def test_marketer_form_creates_and_edits(client: Browserish) -> None:
     bad = client.submit(
         "/staff/grabs/sofa-day/edit", {**form, "stock": "lots"}, page="/staff/grabs/sofa-day/edit"
     )
-    assert bad.status_code == 400 and "stock" in bad.text
+    assert bad.status_code == 400
+    alert = soup(bad).select_one("p.alert[role=alert]")
+    assert alert is not None and alert.text.strip().endswith("(stock)"), bad.text[:2000]
     assert client.get("/api/v1/grabs/sofa-day").json()["stock_total"] == 30
 
 
@@ -372,5 +378,145 @@ def test_restock_never_below_what_was_won(client: Browserish) -> None:
     # The sold-out flag is dropped at once: the new unit can be won.
     c = people(client, 1, base=60)[0]
     assert claim(client, c).json()["result"] == "won"
-    report = client.raw.blocking_portal.call(client.app.state.grabs.check, "flash")
+    report = client.raw.blocking_portal.call(part(client.app, Grabs).check, "flash")
     assert report.ok and report.won == 3 and report.remaining == 0
+
+
+# --- the claim store's rules (mutation testing: tests/mutation.py) ---------------------------
+
+
+def test_an_idempotency_key_belongs_to_its_phone(client: Browserish) -> None:
+    """Phone B sending the Idempotency-Key phone A used gets a claim of its own: never A's
+    voucher, never A's refusal."""
+    client.run(add_grab, open_grab(stock=3))
+    a, b, c = people(client, 3)
+    first = claim(client, a, key="shared-key").json()
+    assert first["result"] == "won"
+    other = claim(client, b, key="shared-key").json()
+    assert other["result"] == "won", other
+    assert other["voucher"]["code"] != first["voucher"]["code"]
+    assert other["voucher"]["n"] == 1
+    # Each phone's replay is its own answer.
+    assert claim(client, a, key="shared-key").json() == first
+    assert claim(client, b, key="shared-key").json() == other
+    # A refusal kept for one phone is not another's answer either.
+    assert claim(client, c, key="late").json()["result"] == "won"
+    assert claim(client, a, key="late").json()["result"] == "already_claimed"
+    assert claim(client, b, key="late").json()["result"] == "already_claimed"
+    status = client.get("/api/v1/grabs/flash").json()
+    assert status["stock_left"] == 0
+
+
+def test_an_idempotency_key_belongs_to_its_grab(client: Browserish) -> None:
+    """The same key on another grab is a new tap there: a voucher of that grab."""
+    client.run(add_grab, open_grab("one", stock=2, voucher_prefix="AA"))
+    client.run(add_grab, open_grab("two", stock=2, voucher_prefix="BB"))
+    (person,) = people(client, 1)
+    on_one = claim(client, person, slug="one", key="k").json()
+    on_two = claim(client, person, slug="two", key="k").json()
+    assert on_one["result"] == on_two["result"] == "won", (on_one, on_two)
+    assert on_one["voucher"]["code"].startswith("AA")
+    assert on_two["voucher"]["code"].startswith("BB")
+    # Replays stay with their grab, whichever was claimed first.
+    assert claim(client, person, slug="two", key="k").json() == on_two
+    assert claim(client, person, slug="one", key="k").json() == on_one
+    assert client.get("/api/v1/grabs/one").json()["stock_left"] == 1
+    assert client.get("/api/v1/grabs/two").json()["stock_left"] == 1
+
+
+def _idempotency_ttls(client: Browserish) -> list[int]:
+    """Seconds each stored Idempotency-Key answer has left, wherever the store keeps them."""
+    from sqlalchemy import select
+
+    from app.core.models import rate_counter
+    from app.grabs.store import RedisClaimStore
+
+    store = part(client.app, Grabs).store
+    if isinstance(store, RedisClaimStore):
+
+        async def redis_ttls() -> list[int]:
+            names = [n async for n in store._redis.scan_iter(match=f"{store._prefix}grab:*")]
+            answers = [n for n in names if n.decode().endswith(":answers")]
+            return [int(await store._redis.ttl(n)) for n in answers]
+
+        return list(client.raw.blocking_portal.call(redis_ttls))
+
+    async def sql_ttls(db: Any) -> list[int]:
+        rows = await db.execute(
+            select(rate_counter.c.expires_at).where(rate_counter.c.key.startswith("grabidem:"))
+        )
+        now = int(dt.datetime.now(dt.UTC).timestamp())
+        return [int(expires) - now for (expires,) in rows]
+
+    return list(client.run(sql_ttls))
+
+
+def test_answers_to_a_key_are_kept_for_a_day(client: Browserish) -> None:
+    day = 86_400
+    client.run(add_grab, open_grab(stock=1))
+    start = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    client.run(add_grab, open_grab("later", stock=1, starts_at=start))
+    a, b = people(client, 2)
+    assert claim(client, a, key="won-key").json()["result"] == "won"
+    assert claim(client, b, key="sold-key").json()["result"] == "sold_out"
+    assert claim(client, a, slug="later", key="early-key").json()["result"] == "not_open"
+    ttls = _idempotency_ttls(client)
+    # SQL keeps a row per key; Redis a hash per grab (the flash grab and the later one).
+    assert len(ttls) in (2, 3) and all(day - 2 <= ttl <= day for ttl in ttls), ttls
+
+
+def test_restock_to_exactly_the_units_won(client: Browserish) -> None:
+    client.run(add_grab, open_grab(stock=3))
+    a, b, c = people(client, 3)
+    assert claim(client, a).json()["result"] == "won"
+    assert claim(client, b).json()["result"] == "won"
+    client.make_staff("mk", "marketer")
+    client.login("mk")
+    form = {
+        "title": "t",
+        "stock": "2",
+        "per_phone_limit": "1",
+        "voucher_prefix": "LK",
+        "voucher_valid_days": "30",
+        "starts_at": "2020-01-01T00:00",
+        "ends_at": "2099-01-01T00:00",
+    }
+    exact = client.submit(
+        "/staff/grabs/flash/edit", form, page="/staff/grabs/flash/edit", follow_redirects=False
+    )
+    assert exact.status_code == 303, exact.text
+    status = client.get("/api/v1/grabs/flash").json()
+    assert (status["stock_total"], status["stock_left"]) == (2, 0)
+    below = client.submit(
+        "/staff/grabs/flash/edit", {**form, "stock": "1"}, page="/staff/grabs/flash/edit"
+    )
+    assert below.status_code == 409, below.text[:3000]
+    assert client.get("/api/v1/grabs/flash").json()["stock_total"] == 2
+    assert claim(client, c).json()["result"] == "sold_out"
+    report = client.raw.blocking_portal.call(part(client.app, Grabs).check, "flash")
+    assert report.ok and report.won == 2 and report.remaining == 0
+
+
+def test_redis_tap_counters_expire(client: Browserish) -> None:
+    """The claim script counts taps in Redis itself: each counter expires with its window."""
+    from app.grabs.store import RedisClaimStore
+
+    store = part(client.app, Grabs).store
+    if not isinstance(store, RedisClaimStore):
+        pytest.skip("the claim script counts taps with Redis only")
+    client.run(add_grab, open_grab(stock=5, per_phone_limit=3))
+    (person,) = people(client, 1)
+    for _ in range(3):
+        assert claim(client, person).status_code == 200
+
+    async def counters() -> dict[str, tuple[int, int]]:
+        found = {}
+        async for name in store._redis.scan_iter(match=f"{store._prefix}rl:grab:*"):
+            count, ttl = await store._redis.get(name), await store._redis.ttl(name)
+            found[name.decode()] = (int(count), int(ttl))
+        return found
+
+    found = client.raw.blocking_portal.call(counters)
+    kinds = sorted(name.split("rl:grab:")[1].split(":")[0] for name in found)
+    assert kinds == ["ip", "v"], found
+    assert all(count == 3 and 0 < ttl <= 61 for count, ttl in found.values()), found

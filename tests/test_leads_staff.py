@@ -9,7 +9,11 @@ import pytest
 from sqlalchemy import event, select
 
 from app.core.models import AuditEntry
+from app.core.phone import display
+from app.core.state import part
+from app.db.engine import Storage
 from app.demo.service import seed_tools
+from app.events.service import Tracker
 from app.leads.models import Lead
 from app.staff.models import StaffUser
 from tests.helpers import Browserish, soup
@@ -19,7 +23,7 @@ VIDEO_PHONE = "13987654321"
 
 
 def flush(client: Browserish) -> None:
-    client.raw.blocking_portal.call(client.app.state.tracker.flush)
+    client.raw.blocking_portal.call(part(client.app, Tracker).flush)
 
 
 def become_lead(client: Browserish, link: str | None, phone: str | None, src: str = "") -> None:
@@ -151,7 +155,7 @@ def test_list_costs_a_fixed_number_of_queries(client: Browserish) -> None:
 
     def queries_for_list() -> int:
         statements: list[str] = []
-        engine = client.app.state.engine.sync_engine
+        engine = part(client.app, Storage).engine.sync_engine
 
         def count(*args: Any) -> None:
             statements.append(str(args[2]))
@@ -234,7 +238,15 @@ def test_sales_reveals_the_number_and_it_is_audited(
     assert shown.status_code == 200
     assert shown.headers["cache-control"] == "no-store"
     assert "<html" not in shown.text
-    assert soup(shown).select_one("a.phone.full").text == LIVE_PHONE
+    full = soup(shown).select_one("a.phone.full")
+    assert full is not None
+    # Read back grouped, as everywhere else; dialled as the phone in a sales hand needs it.
+    assert (
+        full.text
+        == display(f"+86{LIVE_PHONE}")
+        == f"{LIVE_PHONE[:3]} {LIVE_PHONE[3:7]} {LIVE_PHONE[7:]}"
+    )
+    assert full["href"] == f"tel:{LIVE_PHONE}"
 
     assert lead_audits(client) == [("lead.reveal_phone", f"lead:{lead_id}", "sam")]
     # Still masked on the next ordinary view.

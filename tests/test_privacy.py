@@ -6,7 +6,14 @@ from typing import Any
 
 import pytest
 
+from app.core.crypto import DataCipher
+from app.core.ratelimit import RateLimiter
+from app.core.state import part
+from app.db.engine import Storage
 from app.demo.service import seed_tools
+from app.events.service import Tracker
+from app.grabs.service import Grabs
+from app.settings import Settings
 from tests.helpers import Browserish, soup
 
 PHONE = "13912345678"
@@ -48,7 +55,7 @@ def lead_client(client: Browserish) -> Browserish:
 def test_notice_names_version(client: Browserish) -> None:
     page = client.get("/privacy")
     assert page.status_code == 200
-    assert client.app.state.settings.privacy_notice_version in page.text
+    assert part(client.app, Settings).privacy_notice_version in page.text
 
 
 def test_notice_says_what_a_deletion_keeps(client: Browserish) -> None:
@@ -98,7 +105,7 @@ def test_withdraw_then_delete(lead_client: Browserish) -> None:
     assert deleted.status_code == 200
     assert lead_client.count("lead") == 0
     assert lead_client.count("consent") == 0
-    lead_client.raw.blocking_portal.call(lead_client.app.state.tracker.flush)
+    lead_client.raw.blocking_portal.call(part(lead_client.app, Tracker).flush)
 
     async def leftovers(db: object) -> int:
         from sqlalchemy import func, select
@@ -136,9 +143,9 @@ def _wait_out_resend_gap(client: Browserish, phone: str = PHONE) -> None:
     (``reset`` forgets a key's counters and its cooldown, whichever store holds them)."""
     from app.core.crypto import DataCipher
 
-    cipher: DataCipher = client.app.state.cipher
+    cipher: DataCipher = part(client.app, DataCipher)
     key = f"otp:gap:{cipher.lookup_hash('+86' + phone)}"
-    client.raw.blocking_portal.call(client.app.state.limiter.reset, key)
+    client.raw.blocking_portal.call(part(client.app, RateLimiter).reset, key)
 
 
 def test_answers_join_the_lead_and_leave_with_it(client: Browserish) -> None:
@@ -230,8 +237,8 @@ def _drain(client: Browserish) -> None:
     from app.grabs.store import RedisClaimStore
 
     portal = client.raw.blocking_portal
-    portal.call(client.app.state.tracker.flush)
-    store = client.app.state.grabs.store
+    portal.call(part(client.app, Tracker).flush)
+    store = part(client.app, Grabs).store
     if isinstance(store, RedisClaimStore):
         portal.call(store.drain)
 
@@ -281,11 +288,11 @@ def _sql_values(client: Browserish) -> list[tuple[str, str, Any]]:
 
     from app.db import engine as engines
 
-    main = client.app.state.engine
+    main = part(client.app, Storage).engine
     urls = []
     side_url = getattr(engines, "side_url", None)
     if side_url is not None:
-        side = side_url(client.app.state.settings.database_url)
+        side = side_url(part(client.app, Settings).database_url)
         if side.render_as_string(hide_password=False) != main.url.render_as_string(
             hide_password=False
         ):
@@ -317,10 +324,10 @@ def _sql_values(client: Browserish) -> list[tuple[str, str, Any]]:
 
 def _redis_values(client: Browserish) -> list[tuple[str, str]]:
     """(key, text) for every key under the test prefix: its name, and its whole value."""
-    redis = client.app.state.redis
+    redis = part(client.app, Storage).redis
     if redis is None:
         return []
-    prefix = client.app.state.settings.redis_prefix
+    prefix = part(client.app, Settings).redis_prefix
 
     async def dump() -> list[tuple[str, str]]:
         found: list[tuple[str, str]] = []
@@ -402,7 +409,7 @@ def _traces(client: Browserish, person: dict[str, Any]) -> list[str]:
 def _reports(client: Browserish) -> list[str]:
     from pathlib import Path
 
-    directory = Path(client.app.state.settings.data_dir) / "reports"
+    directory = Path(part(client.app, Settings).data_dir) / "reports"
     return sorted(p.name for p in directory.glob("*.pdf")) if directory.exists() else []
 
 
@@ -454,7 +461,7 @@ def test_deletion_leaves_no_trace(client: Browserish, redeemed: bool) -> None:
     async def reveal(db: Any) -> None:
         lead = await leads_service.get(db, person["lead_id"])
         sales = Staff(id=0, username="sam", display_name="sam", role="sales")
-        await leads_service.reveal_phone(db, client.app.state.cipher, sales, lead)
+        await leads_service.reveal_phone(db, part(client.app, DataCipher), sales, lead)
 
     client.run(reveal)
     _drain(client)
@@ -482,7 +489,7 @@ def test_deletion_leaves_no_trace(client: Browserish, redeemed: bool) -> None:
     traces = _traces(client, person)
     assert traces == [], "\n".join(traces)
     assert _reports(client) == []
-    grabs: Grabs = client.app.state.grabs
+    grabs: Grabs = part(client.app, Grabs)
     report = client.raw.blocking_portal.call(grabs.check, GRAB)
     assert report.ok, report.problems
     assert (report.won, report.remaining, report.initial) == (1, 4, 5)
@@ -515,7 +522,7 @@ def test_a_cleanup_that_failed_is_finished_by_proving_the_number_again(
     assert won.json()["result"] == "won", won.text
     _drain(client)
     person = _person(client)
-    grabs = client.app.state.grabs
+    grabs = part(client.app, Grabs)
 
     async def down(phone_hash: str) -> None:
         raise ConnectionError("the claim store is down")
@@ -552,7 +559,7 @@ def test_a_claimant_cached_elsewhere_claims_nothing_for_a_deleted_person(
 
     client.run(add_grab, open_grab(GRAB, stock=3))
     become_lead(client)
-    grabs = client.app.state.grabs
+    grabs = part(client.app, Grabs)
     portal = client.raw.blocking_portal
     person = _person(client)
     (public_id,) = person["public_ids"]

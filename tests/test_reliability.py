@@ -18,12 +18,15 @@ from sqlalchemy import select
 
 from app.asgi import create_app
 from app.core import ratelimit
-from app.core.ratelimit import SQLRateLimiter, window_start
+from app.core.ratelimit import RateLimiter, SQLRateLimiter, window_start
+from app.core.state import part
 from app.db import engine as db_engine
-from app.db.engine import make_engine, make_side_engine, prepare_side, side_url
+from app.db.engine import Storage, make_engine, make_side_engine, prepare_side, side_url
 from app.demo.service import seed_tools
 from app.events.models import FunnelEvent
 from app.events.schemas import EventContext, GrabWon, PhoneVerified, ToolViewed
+from app.events.service import Tracker
+from app.grabs.service import Grabs
 from app.settings import Settings
 from app.visitors.models import Visitor
 from tests.helpers import Browserish
@@ -199,7 +202,7 @@ def test_side_writes_commit_while_the_request_holds_the_write_lock(settings: Set
 
 
 def test_outcome_events_cannot_be_buffered(client: Browserish) -> None:
-    tracker = client.app.state.tracker
+    tracker = part(client.app, Tracker)
     with pytest.raises(TypeError, match="record"):
         tracker.track(EventContext(), PhoneVerified(method="sms", level="otp"))
     with pytest.raises(TypeError, match="record"):
@@ -242,7 +245,7 @@ def test_event_limits_count_events_and_are_shared_by_workers(settings: Settings)
     )
     one, two = create_app(limited), create_app(limited)
     with TestClient(app=one) as first, TestClient(app=two) as second:
-        first.app.state.tracker  # noqa: B018 (both apps are up)
+        part(first.app, Tracker)
         page = first.get("/t/nope")
         assert page.status_code == 404
         # A visitor row and its cookie, from the first "worker".
@@ -280,7 +283,7 @@ def test_day_windows_start_at_midnight_in_china() -> None:
 
 
 def test_daily_cap_resets_at_china_midnight(client: Browserish, monkeypatch: Any) -> None:
-    limiter = client.app.state.limiter
+    limiter = part(client.app, RateLimiter)
     clock = [dt.datetime(2026, 12, 1, 23, 59, 0, tzinfo=BEIJING).timestamp()]
     monkeypatch.setattr(ratelimit.time, "time", lambda: clock[0])
 
@@ -300,13 +303,13 @@ def test_a_redelivered_claim_entry_records_one_win(client: Browserish) -> None:
     insert does nothing the second time, and so records no second win."""
     from app.grabs.store import RedisClaimStore
 
-    store = client.app.state.grabs.store
+    store = part(client.app, Grabs).store
     if not isinstance(store, RedisClaimStore):
         pytest.skip("the Redis claim writer runs with Redis only")
     from tests.grab_support import add_grab, make_people, open_grab
 
     grab = client.run(add_grab, open_grab("redeliver", stock=5))
-    person = client.run(make_people, client.app.state.settings, 1)[0]
+    person = client.run(make_people, part(client.app, Settings), 1)[0]
     lead = _rows(client, Visitor, Visitor.public_id == person.public_id)[0]
     entry = {
         b"grab": str(grab).encode(),
@@ -328,7 +331,7 @@ def test_a_redelivered_claim_entry_records_one_win(client: Browserish) -> None:
 
 def test_reset_forgets_exactly_its_key(client: Browserish) -> None:
     """A key holding glob characters resets itself only (Redis matches by pattern)."""
-    limiter = client.app.state.limiter
+    limiter = part(client.app, RateLimiter)
     call = client.raw.blocking_portal.call
     for key in ("login:user:a*", "login:user:ab", "login:user:a?"):
         call(limiter.hit, key, 5, 60)
@@ -338,7 +341,7 @@ def test_reset_forgets_exactly_its_key(client: Browserish) -> None:
 
 
 def test_hits_of_one_request_share_one_transaction(client: Browserish) -> None:
-    limiter = client.app.state.limiter
+    limiter = part(client.app, RateLimiter)
     verdicts = client.raw.blocking_portal.call(
         limiter.hit_all, [("t:a", 1, 60), ("t:b", 5, 3600), ("t:a", 1, 60)]
     )
@@ -390,7 +393,7 @@ def test_after_commit_hooks_run_only_once_committed(client: Browserish) -> None:
     ran: list[str] = []
 
     async def work(commit: bool) -> None:
-        async with client.app.state.sessionmaker() as db:
+        async with part(client.app, Storage).sessionmaker() as db:
             await db.execute(select(1))
             after_commit(db, lambda: ran.append(f"commit={commit}"))
             await (db.commit() if commit else db.rollback())

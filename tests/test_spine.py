@@ -6,8 +6,10 @@ from typing import Any
 
 import pytest
 
+from app.core.state import part
 from app.demo.service import seed_tools
 from app.events.schemas import Event, EventContext
+from app.events.service import Tracker
 from app.leads.models import Lead
 from tests.helpers import Browserish, soup
 
@@ -22,7 +24,7 @@ def events(client: Browserish) -> list[tuple[str, EventContext]]:
     def listen(ctx: EventContext, event: Event, at: Any) -> None:
         seen.append((str(event.__struct_config__.tag), ctx))
 
-    client.app.state.tracker.listeners.append(listen)
+    part(client.app, Tracker).listeners.append(listen)
     return seen
 
 
@@ -32,7 +34,7 @@ def demo(client: Browserish) -> None:
 
 
 def flush(client: Browserish) -> None:
-    client.raw.blocking_portal.call(client.app.state.tracker.flush)
+    client.raw.blocking_portal.call(part(client.app, Tracker).flush)
 
 
 def dev_code(client: Browserish, phone: str = PHONE) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from app.core.state import part
+from app.db.engine import Storage
 from app.staff import service
 from app.staff.auth import SESSION_COOKIE
 from tests.helpers import PASSWORD, Browserish, soup
@@ -13,7 +15,7 @@ def test_home_and_health(client: Browserish) -> None:
     assert "实用小工具" in home.text
     health = client.get("/healthz")
     assert health.status_code == 200
-    expected_redis = "ok" if client.app.state.redis is not None else "absent"
+    expected_redis = "ok" if part(client.app, Storage).redis is not None else "absent"
     assert health.json() == {"status": "ok", "database": "ok", "redis": expected_redis}
 
 

@@ -19,6 +19,8 @@ from argon2 import PasswordHasher, profiles
 from litestar.testing import TestClient
 
 from app.asgi import create_app
+from app.core.ratelimit import RateLimiter
+from app.core.state import part
 from app.settings import Settings, load_settings
 from app.staff import service
 from app.staff.auth import SESSION_COOKIE
@@ -241,7 +243,7 @@ def test_wrong_passwords_from_one_address_do_not_lock_the_user_out(
     assert SESSION_COOKIE in accepted.cookies
     assert 0.4 <= waited < 0.4 + 3, waited  # slowed down by the cap, not locked out
     # The success forgets the slow-down: no count is left for the username.
-    limiter = client.app.state.limiter
+    limiter = part(client.app, RateLimiter)
     left = client.raw.blocking_portal.call(limiter.counts, "login:user:", 900)
     assert left == []
 

@@ -12,12 +12,16 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
+from app.core.clock import china_time
+from app.core.crypto import DataCipher
+from app.core.phone import mask
 from app.core.ratelimit import MemoryRateLimiter
+from app.core.state import part
+from app.db.engine import Storage
+from app.events.service import Tracker
 from app.grabs.codes import display, new_code
 from app.grabs.models import Grab, GrabClaim, VoucherAudit
 from app.leads.models import Lead
-from app.leads.phone import mask
-from app.leads.schemas import china_time
 from app.staff.models import StaffUser
 from app.staff.schemas import Staff
 from app.tools.models import Tool
@@ -44,7 +48,7 @@ def make_voucher(
 ) -> dict[str, Any]:
     """A published grab tool, its grab, a lead and one won claim (the voucher), written
     straight to the database: the grab engine is not needed to test redemption."""
-    cipher = client.app.state.cipher
+    cipher = part(client.app, DataCipher)
 
     async def work(db: Any) -> dict[str, Any]:
         tool = (await db.execute(select(Tool).where(Tool.slug == slug))).scalar()
@@ -149,7 +153,7 @@ def staff(client: Browserish) -> Browserish:
 
 
 def flush(client: Browserish) -> None:
-    client.raw.blocking_portal.call(client.app.state.tracker.flush)
+    client.raw.blocking_portal.call(part(client.app, Tracker).flush)
 
 
 def test_look_up_then_redeem(staff: Browserish) -> None:
@@ -360,12 +364,12 @@ def test_concurrent_redemption_exactly_one_wins(staff: Browserish) -> None:
     async def race() -> list[str]:
         async def one(staff_id: int, username: str) -> str:
             who = Staff(id=staff_id, username=username, display_name=username, role="sales")
-            async with app.state.sessionmaker() as db:
+            async with part(app, Storage).sessionmaker() as db:
                 try:
                     await service.redeem(
                         db,
                         MemoryRateLimiter(),
-                        app.state.tracker,
+                        part(app, Tracker),
                         who,
                         VoucherForm(code=voucher["code"], store=f"{username}店"),
                         "127.0.0.1",
@@ -580,3 +584,121 @@ def test_api_redeem_with_a_bearer_token(staff: Browserish) -> None:
         "/api/v1/vouchers/redeem", json={"code": "?", "store": STORE}, headers=bearer
     )
     assert bad.status_code == 400 and bad.json()["code"] == "malformed"
+
+
+# --- the redemption rules at their boundaries (mutation testing: tests/mutation.py) ---------
+
+
+def _age_redemption_by(client: Browserish, claim_id: int, age: dt.timedelta) -> None:
+    async def work(db: Any) -> None:
+        await db.execute(
+            update(GrabClaim).where(GrabClaim.id == claim_id).values(redeemed_at=now() - age)
+        )
+
+    client.run(work)
+
+
+@pytest.mark.parametrize(
+    ("age", "undone"),
+    [
+        (dt.timedelta(minutes=9, seconds=50), True),
+        (dt.timedelta(minutes=10, seconds=10), False),
+    ],
+)
+def test_the_undo_window_is_ten_minutes(staff: Browserish, age: dt.timedelta, undone: bool) -> None:
+    voucher = make_voucher(staff)
+    login(staff, "sam")
+    redeemed = post(staff, "/staff/vouchers/redeem", {"code": voucher["code"], "store": STORE})
+    assert redeemed.status_code == 200
+    _age_redemption_by(staff, voucher["id"], age)
+    shown = staff.get("/staff/vouchers")
+    offered = soup(shown).select_one(f"#redeemed-{voucher['id']} form[hx-post$='/undo']")
+    assert (offered is not None) is undone  # the button is offered exactly when it works
+    answer = post(staff, f"/staff/vouchers/{voucher['id']}/undo", {})
+    if undone:
+        assert answer.status_code == 200 and claim(staff, voucher["id"]).status == "issued"
+    else:
+        assert answer.status_code == 409
+        assert "only within 10 minutes" in result_text(answer)
+        assert claim(staff, voucher["id"]).status == "redeemed"
+    reason = "" if undone else "undo_too_late"
+    assert audits(staff)[-1][:2] == ("undo" if undone else "refused", reason)
+
+
+def test_the_undo_window_ends_exactly_at_ten_minutes(
+    staff: Browserish, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    voucher = make_voucher(staff)
+    login(staff, "sam")
+    redeemed = post(staff, "/staff/vouchers/redeem", {"code": voucher["code"], "store": STORE})
+    assert redeemed.status_code == 200
+    redeemed_at = claim(staff, voucher["id"]).redeemed_at
+    assert redeemed_at is not None
+    end = redeemed_at.replace(tzinfo=dt.UTC) + dt.timedelta(minutes=10)
+    monkeypatch.setattr(service, "now", lambda: end)
+    late = post(staff, f"/staff/vouchers/{voucher['id']}/undo", {})
+    assert late.status_code == 409 and "only within 10 minutes" in result_text(late)
+    monkeypatch.setattr(service, "now", lambda: end - dt.timedelta(microseconds=1))
+    assert post(staff, f"/staff/vouchers/{voucher['id']}/undo", {}).status_code == 200
+    assert [(a, r) for a, r, _, _ in audits(staff)] == [
+        ("redeem", ""),
+        ("refused", "undo_too_late"),
+        ("undo", ""),
+    ]
+
+
+def test_a_voucher_expires_at_its_expiry_time(
+    staff: Browserish, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    voucher = make_voucher(staff)
+    expires = claim(staff, voucher["id"]).expires_at.replace(tzinfo=dt.UTC)
+    login(staff, "sam")
+    monkeypatch.setattr(service, "now", lambda: expires)
+    for path in ("/staff/vouchers/lookup", "/staff/vouchers/redeem"):
+        refused = post(staff, path, {"code": voucher["code"], "store": STORE})
+        assert refused.status_code == 409 and "This voucher expired on " in result_text(refused)
+    assert claim(staff, voucher["id"]).status == "issued"
+    monkeypatch.setattr(service, "now", lambda: expires - dt.timedelta(microseconds=1))
+    found = post(staff, "/staff/vouchers/lookup", {"code": voucher["code"], "store": STORE})
+    assert found.status_code == 200 and "Not yet redeemed" in result_text(found)
+    done = post(staff, "/staff/vouchers/redeem", {"code": voucher["code"], "store": STORE})
+    assert done.status_code == 200 and claim(staff, voucher["id"]).status == "redeemed"
+
+
+class MinuteClock:
+    """``time.time()`` under the test's hand (the rate limiter's one-minute windows read it),
+    starting 5 s into a minute."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.minute = (int(time.time()) // 60 + 1) * 60
+        self.now = self.minute + 5.0
+        monkeypatch.setattr(time, "time", lambda: self.now)
+
+
+def test_look_ups_and_redemptions_share_thirty_a_minute(
+    staff: Browserish, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = MinuteClock(monkeypatch)
+    first, second = make_voucher(staff), make_voucher(staff)
+    login(staff, "sam")
+    csrf = staff.csrf("/staff/vouchers")
+
+    def tap(path: str, code: str) -> httpx.Response:
+        return staff.raw.post(
+            path,
+            data={"_csrf_token": csrf, "code": code, "store": STORE},
+            headers={"HX-Request": "true"},
+        )
+
+    looked = [tap("/staff/vouchers/lookup", f"LK{i:012d}").status_code for i in range(29)]
+    assert looked == [404] * 29
+    assert tap("/staff/vouchers/redeem", first["code"]).status_code == 200  # the 30th
+    refused = tap("/staff/vouchers/redeem", second["code"])
+    assert refused.status_code == 429 and "Too many voucher look-ups" in result_text(refused)
+    assert claim(staff, second["id"]).status == "issued"
+    assert tap("/staff/vouchers/lookup", second["code"]).status_code == 429
+    clock.now = clock.minute + 59.5
+    assert tap("/staff/vouchers/redeem", second["code"]).status_code == 429  # a whole minute…
+    clock.now = clock.minute + 60
+    assert tap("/staff/vouchers/redeem", second["code"]).status_code == 200  # …and no more
+    assert claim(staff, second["id"]).status == "redeemed"

@@ -22,6 +22,7 @@ from app.calculators.schemas import EvaluateAnswer
 from app.core.api import path_param, problems
 from app.core.errors import DomainError, NotFound
 from app.core.i18n import N_
+from app.core.state import part
 from app.events.schemas import GateShown, ResultShown, StepCompleted, TeaserShown
 from app.events.service import Tracker
 from app.gate.guards import requires_phone
@@ -144,7 +145,7 @@ async def report_pdf(
     calc = await service.load(db_session, used)
     evaluation = calc.evaluate(submission.inputs)
     lead = await leads.get(db_session, visitor.lead_id)  # type: ignore[arg-type]
-    renderer: ReportRenderer = request.app.state.reports
+    renderer = part(request, ReportRenderer)
     key = report_cache_key(
         tool=tool.slug,
         version=submission.tool_version,
@@ -156,7 +157,7 @@ async def report_pdf(
         service.report(
             calc,
             evaluation,
-            brand=request.app.state.settings.brand_name,
+            brand=part(request, Settings).brand_name,
             watermark=lead.phone_masked,
         ),
         key,

@@ -18,6 +18,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.core.clock import CHINA_OFFSET_SECONDS
 from app.core.models import rate_counter
 
 
@@ -89,7 +90,7 @@ class RateLimiter(Protocol):
 
 # Windows are aligned to China time (UTC+8, no daylight saving): a daily cap starts afresh at
 # midnight in Beijing, not at 08:00. Minute and hour windows are unaffected by the shift.
-CHINA_OFFSET = 8 * 3600
+CHINA_OFFSET = CHINA_OFFSET_SECONDS
 
 
 def window_start(window: int, now: float) -> int:

@@ -5,8 +5,9 @@ A stream holds a connection for minutes, and a worker serves a bounded number of
 (``LEADKIT_MAX_CONNECTIONS``): uncapped, a live room's streams take them all and page loads
 queue behind streams that end only after minutes. So every stream endpoint (grab stock today,
 draws next) opens its stream through :func:`live_stream`, which takes a slot from the worker's
-one :class:`StreamSlots` (``app.state.streams``): at most ``LEADKIT_STREAMS_PER_WORKER`` streams
-per worker and ``LEADKIT_STREAMS_PER_IP`` per client address in it.
+one :class:`StreamSlots` (the app's part, app/core/state.py): at most
+``LEADKIT_STREAMS_PER_WORKER`` streams per worker and ``LEADKIT_STREAMS_PER_IP`` per client
+address in it.
 
 Over a cap the endpoint answers at once with a short, complete event stream and closes the
 connection::
@@ -41,7 +42,9 @@ from litestar import Request, Response
 from litestar.response import Stream
 from litestar.response.sse import ServerSentEventMessage
 
+from app.core.state import part
 from app.core.web import client_ip
+from app.settings import Settings
 
 # A refused page tries the stream again after about this long.
 RETRY_SECONDS = 60
@@ -129,9 +132,8 @@ def live_stream(
     ``messages`` is called only once the stream has its slot; the slot is given back when the
     stream ends, fails, or the client goes away.
     """
-    state = request.app.state
-    settings = state.settings
-    slots: StreamSlots = state.streams
+    settings = part(request, Settings)
+    slots = part(request, StreamSlots)
     slot = slots.take(client_ip(request.scope, settings.trust_proxy))
     if slot is None:
         return poll_instead(settings.stream_poll_seconds)

@@ -10,7 +10,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from app.core import i18n
 from app.core.bounds import is_safe_url
-from app.leads.schemas import china_time
+from app.core.clock import china_time
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 TEMPLATES = ROOT / "templates"

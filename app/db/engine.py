@@ -19,9 +19,11 @@ from __future__ import annotations
 import contextvars
 import logging
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from redis.asyncio import Redis
 from sqlalchemy import Table, event
 from sqlalchemy.engine.url import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -106,6 +108,17 @@ async def prepare_side(side: AsyncEngine, main: AsyncEngine) -> None:
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Storage:
+    """Where the process keeps things: the main and side engines, sessions of the main one,
+    and Redis when configured."""
+
+    engine: AsyncEngine
+    side_engine: AsyncEngine
+    sessionmaker: async_sessionmaker
+    redis: Redis | None
 
 
 # One connection per request, watched.

@@ -7,7 +7,10 @@ from typing import Any
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
+from app.core.state import part
+from app.db.engine import Storage
 from app.gate.service import GateRequired
+from app.settings import Settings
 from app.visitors import service as visitors
 from app.visitors.web import public_id_from
 
@@ -16,10 +19,9 @@ async def requires_phone(
     connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
 ) -> None:
     """The visitor has authorised a phone (one authorisation opens every gate)."""
-    state = connection.app.state
-    public_id = public_id_from(state.settings, connection.scope)
+    public_id = public_id_from(part(connection, Settings), connection.scope)
     if public_id is not None:
-        async with state.sessionmaker() as db:
+        async with part(connection, Storage).sessionmaker() as db:
             visitor = await visitors.find(db, public_id)
         if visitor is not None and visitor.lead_id is not None:
             return

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.api import problems
 from app.core.crypto import DataCipher
 from app.core.errors import DomainError, NotFound
+from app.core.phone import display
 from app.core.web import safe_next
 from app.events.schemas import (
     CodeRejected,
@@ -41,7 +42,6 @@ from app.gate.schemas import (
 )
 from app.gate.service import CHALLENGE_URL, ChallengeRequired, Gate
 from app.leads import service as leads
-from app.leads.phone import display
 from app.settings import Settings
 from app.staff.auth import requires_role
 from app.tools import service as tools

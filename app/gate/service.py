@@ -21,12 +21,12 @@ import msgspec
 from app.core.crypto import DataCipher
 from app.core.errors import DomainError, InvalidInput, RateLimited
 from app.core.i18n import N_, gettext
+from app.core.phone import normalise
 from app.core.ratelimit import RateLimiter
 from app.gate.pow import ProofOfWork
 from app.gate.schemas import PhoneAuthorization
 from app.gate.sms import SmsProvider, scrub
 from app.gate.store import OtpStore
-from app.leads.phone import normalise
 from app.settings import Settings
 
 log = logging.getLogger("leadkit.gate")

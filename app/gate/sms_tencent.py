@@ -25,8 +25,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from app.core.phone import mask
 from app.gate.sms import SmsResult, post, scrub
-from app.leads.phone import mask
 from app.settings import Settings
 
 log = logging.getLogger("leadkit.sms.tencent")

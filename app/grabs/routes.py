@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import msgspec
 import segno
 from litestar import Controller, Request, Response, Router, get, post
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter, JSONBody, URLEncodedBody
 from litestar.response import Template
 from litestar.response.sse import ServerSentEventMessage
@@ -21,9 +21,11 @@ from litestar_htmx import HTMXRequest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.api import PROBLEM_JSON, TOKEN_REQUIRED, answer, path_param, problems
+from app.core.clock import china_time
 from app.core.errors import DomainError, RateLimited
 from app.core.handlers import STATUS_TITLES
 from app.core.i18n import gettext as _
+from app.core.state import part
 from app.core.streams import live_stream
 from app.core.web import client_ip
 from app.events.schemas import GateShown, GrabClicked, GrabRefused, GrabWon
@@ -41,7 +43,6 @@ from app.grabs.schemas import (
 )
 from app.grabs.service import Grabs, parse_form
 from app.grabs.store import Claimant, GrabInfo, claim_context
-from app.leads.schemas import china_time
 from app.settings import Settings
 from app.staff.auth import requires_role
 from app.staff.schemas import Staff
@@ -51,11 +52,6 @@ STREAM_SECONDS = 300  # an EventSource reconnects by itself; no stream lives for
 HEARTBEAT_SECONDS = 15
 HOSTS = requires_role("host", "marketer")
 GrabSlug = Annotated[str, path_param("A grab's slug.", "grab-demo")]
-
-
-def provide_grabs(request: Request[Any, Any, Any]) -> Grabs:
-    grabs: Grabs = request.app.state.grabs
-    return grabs
 
 
 # A rush is thousands of taps a second, most of them the same visitor again: the funnel counts
@@ -263,10 +259,7 @@ async def grab_claim(
     (with the voucher), sold_out, already_claimed or not_open."""
     # The hottest endpoint: its parts come straight from the app state, because resolving
     # several dependencies costs a task group per request.
-    state = request.app.state
-    grabs: Grabs = state.grabs
-    settings: Settings = state.settings
-    tracker: Tracker = state.tracker
+    grabs, settings, tracker = part(request, Grabs), part(request, Settings), part(request, Tracker)
     ip = client_ip(request.scope, settings.trust_proxy)
     grab = await grabs.info(slug)
     who = await grabs.claimant(public_id_from(settings, request.scope))
@@ -544,15 +537,13 @@ ROUTES: list[ControllerRouterHandler] = [
             api_close,
             GrabConsole,
         ],
-        dependencies={"grabs": Provide(provide_grabs, sync_to_thread=False)},
     )
 ]
 
 
 async def grab_page(request: Request[Any, Any, Any], slug: str, db: AsyncSession) -> Template:
     """``/t/{slug}`` for a tool of kind grab (app.tools.routes hands over here)."""
-    grabs: Grabs = request.app.state.grabs
-    settings: Settings = request.app.state.settings
+    grabs, settings = part(request, Grabs), part(request, Settings)
     grab = await grabs.info(slug, db)
     who = await grabs.claimant(public_id_from(settings, request.scope), db)
     context = await page_context(grabs, settings, grab, who, db=db)

@@ -23,6 +23,7 @@ from sqlalchemy.exc import TimeoutError as SQLTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import defer
 
+from app.core.clock import CHINA_TZ
 from app.core.errors import InvalidInput, NotFound, RateLimited
 from app.core.i18n import N_
 from app.core.ratelimit import RateLimiter
@@ -52,7 +53,6 @@ from app.grabs.store import (
     voucher,
 )
 from app.leads.models import Lead
-from app.leads.schemas import CHINA_TZ
 from app.settings import Settings
 from app.tools import service as tools
 from app.tools.models import Tool

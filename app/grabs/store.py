@@ -32,6 +32,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from app.core.clock import now
 from app.core.errors import Conflict
 from app.core.i18n import N_
 from app.core.models import rate_counter
@@ -88,10 +89,6 @@ class Claimant:
     phone_hash: str
     platform: str
     link_id: int | None
-
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def tap_limit_key(visitor_id: int) -> str:

@@ -11,6 +11,8 @@ from litestar.types import ControllerRouterHandler
 from sqlalchemy import text
 
 from app.core.api import answer
+from app.core.state import part
+from app.db.engine import Storage
 from app.health.schemas import Health
 
 
@@ -22,7 +24,7 @@ from app.health.schemas import Health
 )
 async def healthz(request: Request[Any, Any, Any]) -> Response[Health]:
     """Liveness and the state of the database and Redis: point the load balancer here."""
-    state = request.app.state
+    state = part(request, Storage)
     body = Health(status="ok", database="ok", redis="absent")
     try:
         async with asyncio.timeout(3), state.engine.connect() as conn:

@@ -16,13 +16,14 @@ import msgspec
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.clock import china_time
 from app.core.errors import InvalidInput
 from app.core.i18n import N_
 from app.events.models import FunnelEvent
 from app.events.service import timeline
 from app.leads import service
 from app.leads.models import Lead
-from app.leads.schemas import NO_LINK, PAGE_SIZE, LeadFilter, china_time
+from app.leads.schemas import NO_LINK, PAGE_SIZE, LeadFilter
 from app.links.models import Account, TrackedLink
 from app.staff.models import StaffUser
 from app.tools.models import Tool

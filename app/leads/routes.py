@@ -18,13 +18,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.crypto import DataCipher
 from app.core.errors import DomainError
+from app.core.ratelimit import RateLimiter
+from app.core.state import part
+from app.db.engine import Storage
 from app.events.schemas import ConsentWithdrawn, DataDeleted, EventContext
 from app.events.service import Tracker
 from app.gate.schemas import CodeRequestForm
 from app.gate.service import Gate
+from app.grabs.service import Grabs
 from app.leads import service as leads
 from app.leads.erasure import Erasure, erase, forget_elsewhere
 from app.leads.models import Lead
+from app.reports.service import ReportRenderer
 from app.settings import Settings
 from app.visitors.models import Visitor
 from app.visitors.web import VISITOR_COOKIE, context
@@ -70,16 +75,15 @@ def _cookie(settings: Settings, lead_id: int | None) -> Cookie:
 
 def _forgetting(request: Request[Any, Any, Any], erasure: Erasure) -> BackgroundTask:
     """``forget_elsewhere`` once the response is on its way, after the request's transaction
-    has committed (the SQLAlchemy plugin commits as the response starts)."""
-    state = request.app.state
+    has committed (the unit of work commits before anything is sent: app/db/uow.py)."""
     return BackgroundTask(
         forget_elsewhere,
         erasure,
-        sessionmaker=state.sessionmaker,
-        gate=state.gate,
-        grabs=state.grabs,
-        limiter=state.limiter,
-        reports=state.reports,
+        sessionmaker=part(request, Storage).sessionmaker,
+        gate=part(request, Gate),
+        grabs=part(request, Grabs),
+        limiter=part(request, RateLimiter),  # type: ignore[type-abstract]
+        reports=part(request, ReportRenderer),
     )
 
 

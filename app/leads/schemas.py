@@ -5,7 +5,6 @@ Labels are msgids, shown translated where they are rendered: ``_(STATUS_LABELS[s
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import re
 from typing import Annotated
@@ -14,13 +13,11 @@ from urllib.parse import urlencode
 import msgspec
 
 from app.core.bounds import IdText, check_date
+from app.core.clock import CHINA_TZ, china_today
 from app.core.errors import InvalidInput
 from app.core.i18n import N_
 from app.links.schemas import CHANNEL_LABELS, PLATFORM_LABELS
 
-# Mainland China has kept UTC+8 without daylight saving since 1991, so a fixed offset is exact
-# for every date a lead can have and needs no tz database on the server.
-CHINA_TZ = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 PAGE_SIZE = 50
 _DIGITS = re.compile(r"[0-9]{1,18}\Z")
 
@@ -102,23 +99,6 @@ class DayRange(msgspec.Struct, kw_only=True, frozen=True):
             return None
         after = self.end + dt.timedelta(days=1)
         return dt.datetime.combine(after, dt.time(), CHINA_TZ).astimezone(dt.UTC)
-
-
-def china_today(now: dt.datetime | None = None) -> dt.date:
-    return (now or dt.datetime.now(dt.UTC)).astimezone(CHINA_TZ).date()
-
-
-def china_time(at: dt.datetime | None) -> str:
-    """``2026-03-01 09:30`` in China time, for display."""
-    if at is None:
-        return ""
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=dt.UTC)
-    # Stored before dates were bounded (app/core/bounds.py), near the end of the calendar:
-    # shown as stored rather than failing the page that lists it.
-    with contextlib.suppress(OverflowError):
-        at = at.astimezone(CHINA_TZ)
-    return at.strftime("%Y-%m-%d %H:%M")
 
 
 def parse_day(raw: str, field: str) -> dt.date | None:

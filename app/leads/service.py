@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-import datetime as dt
-
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.clock import china_time, now
 from app.core.crypto import DataCipher
 from app.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from app.core.i18n import N_
+from app.core.phone import mask
 from app.gate.schemas import ConsentGiven, PhoneAuthorization
 from app.leads.models import Consent, Lead
-from app.leads.phone import mask
-from app.leads.schemas import LEAD_STATUSES, LeadUpdate, china_time
+from app.leads.schemas import LEAD_STATUSES, LeadUpdate
 from app.staff.models import StaffUser
 from app.staff.schemas import Staff
 from app.staff.service import audit
 from app.tools.models import Submission, Tool
 from app.visitors import service as visitors
 from app.visitors.models import Visitor
-
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 async def find_by_phone(db: AsyncSession, cipher: DataCipher, phone_e164: str) -> Lead | None:

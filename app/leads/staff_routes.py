@@ -18,6 +18,7 @@ from app.core.crypto import DataCipher
 from app.core.errors import DomainError
 from app.core.i18n import gettext as _
 from app.core.params import PathId
+from app.core.phone import dial, display
 from app.events.funnel import BREAKDOWNS, funnel
 from app.leads import queries, service
 from app.leads.schemas import (
@@ -185,13 +186,8 @@ class LeadsController(Controller):
             staff,
             lead_id,
             partial="staff/_lead_phone.html",
-            phone={"display": national(phone), "tel": phone},
+            phone={"display": display(phone), "tel": dial(phone)},
         )
-
-
-def national(phone: str) -> str:
-    """``+8613812345678`` → ``13812345678``, what a Chinese phone dials; others stay E.164."""
-    return phone[3:] if phone.startswith("+86") and len(phone) == 14 else phone
 
 
 class FunnelController(Controller):

@@ -17,8 +17,8 @@ from weasyprint import CSS, HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from app.core import i18n
+from app.core.clock import CHINA_TZ
 from app.core.templating import ROOT, STATIC, make_environment
-from app.leads.schemas import CHINA_TZ
 from app.reports.layout import STYLESHEET, TEMPLATE
 from app.reports.schemas import Report, ReportRow, ReportSection
 

@@ -18,6 +18,7 @@ from app.core.errors import DomainError
 from app.core.i18n import gettext as _
 from app.core.params import PathId
 from app.core.ratelimit import RateLimiter
+from app.core.state import part
 from app.core.web import safe_next
 from app.gate.service import Gate
 from app.settings import Settings
@@ -67,7 +68,7 @@ class AuthController(Controller):
             user = await service.authenticate(
                 db_session,
                 limiter,
-                request.app.state.password_checks,
+                part(request, service.PasswordChecks),
                 service.LoginPolicy.from_settings(settings),
                 username=data.username,
                 password=data.password,

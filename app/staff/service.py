@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.clock import now
 from app.core.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound, RateLimited
 from app.core.i18n import N_
 from app.core.models import AuditEntry
@@ -41,10 +42,6 @@ _hasher = PasswordHasher()
 # Verified against when the username is unknown, so both paths cost one argon2 hash.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 TOKEN_PREFIX = "lk_"  # noqa: S105 (a marker, not a secret)
-
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def hash_password(password: str) -> str:

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.calculators import service as calculators
 from app.calculators.routes import ANSWERED_COOKIE, page_context
 from app.core.errors import NotFound
+from app.core.state import part
 from app.core.web import cookie
 from app.events.schemas import GateShown, LinkOpened, ResultShown, ToolViewed
 from app.events.service import Tracker
@@ -62,8 +63,7 @@ async def tool_page(
     """A published tool. ``?src=CODE&utm_*=…&ref=…`` are recorded; unknown codes are kept raw."""
     # The busiest page: settings and tracker come straight from the app state, since every
     # further dependency would cost a task group per request.
-    settings: Settings = request.app.state.settings
-    tracker: Tracker = request.app.state.tracker
+    settings, tracker = part(request, Settings), part(request, Tracker)
     tool, version = await tools.published(db_session, slug)
     touch = visitors.Touch.from_query(request.query_params)
     link = await visitors.resolve_link(db_session, touch.src) if touch.src else None

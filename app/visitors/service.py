@@ -10,6 +10,7 @@ import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.clock import aware, now
 from app.links.models import TrackedLink
 from app.visitors.models import Visitor
 
@@ -39,20 +40,12 @@ class Touch(msgspec.Struct, frozen=True, kw_only=True):
         return cls(src=clean(query.get("src")), utm=utm, ref=clean(query.get("ref")))
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
 def detect_platform(user_agent: str) -> str:
     if "ToutiaoMicroApp" in user_agent:
         return "douyin"
     if "miniProgram" in user_agent or "MicroMessenger" in user_agent:
         return "wechat"
     return "browser"
-
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 async def find(db: AsyncSession, public_id: str | None) -> Visitor | None:
@@ -106,7 +99,7 @@ async def attribute(
     at = now()
     if touch.empty and link is None:
         # A plain page view writes nothing unless the visitor was away for a while.
-        if at - _aware(visitor.last_seen_at) > SEEN_GRANULARITY:
+        if at - aware(visitor.last_seen_at) > SEEN_GRANULARITY:
             visitor.last_seen_at = at
         return
     visitor.last_seen_at = at

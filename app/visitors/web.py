@@ -12,6 +12,7 @@ from litestar.di import NamedDependency
 from litestar.types import Message, Scope
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.state import part
 from app.core.web import cookie
 from app.events.schemas import EventContext
 from app.settings import Settings
@@ -44,7 +45,7 @@ async def provide_visitor(
     """The visitor making this request. A new visitor gets a cookie on the way out but no row
     until it does something worth recording (``visitors.service.ensure``): an API client
     without cookies leaves nothing behind."""
-    settings: Settings = request.app.state.settings
+    settings = part(request, Settings)
     public_id = public_id_from(settings, request.scope)
     visitor, new_id = await service.find_or_new(
         db_session, public_id, request.headers.get("user-agent", "")

@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from app.core.clock import CHINA_TZ, china_time, now
 from app.core.errors import DomainError, InvalidInput, RateLimited
 from app.core.i18n import N_
 from app.core.ratelimit import RateLimiter
@@ -27,7 +28,6 @@ from app.events.service import Tracker
 from app.grabs import codes
 from app.grabs.models import Grab, GrabClaim, VoucherAudit
 from app.leads.models import Lead
-from app.leads.schemas import CHINA_TZ, china_time
 from app.staff.models import StaffUser
 from app.staff.schemas import PLAIN_TEXT, Staff
 from app.tools.models import Tool
@@ -41,10 +41,6 @@ _CODE_MIN = codes.BODY_LENGTH + 1  # at least one prefix character
 _CODE_MAX = 8 + codes.BODY_LENGTH  # Grab.voucher_prefix is at most 8 characters
 _TYPED_MAX = 64  # spaces and dashes included
 _PLAIN = re.compile(PLAIN_TEXT)
-
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class VoucherRefused(DomainError):

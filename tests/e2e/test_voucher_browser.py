@@ -51,9 +51,9 @@ async def _seed(database_url: str) -> None:
 
     import app.db.models  # noqa: F401  (every table, for the foreign keys)
     from app.core.crypto import DataCipher
+    from app.core.phone import mask
     from app.grabs.models import Grab, GrabClaim
     from app.leads.models import Lead
-    from app.leads.phone import mask
     from app.settings import load_settings
     from app.staff import service
     from app.staff.schemas import StaffCreate

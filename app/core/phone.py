@@ -1,4 +1,5 @@
-"""Phone numbers: parse, validate, normalise to E.164, mask for display."""
+"""Phone numbers, everywhere: parse and validate, normalise to E.164, and the three ways a
+number is shown: masked (``138****5678``), read back (``138 1234 5678``) and dialled."""
 
 from __future__ import annotations
 
@@ -70,3 +71,8 @@ def display(e164: str) -> str:
         else phonenumbers.PhoneNumberFormat.INTERNATIONAL
     )
     return phonenumbers.format_number(number, style)
+
+
+def dial(e164: str) -> str:
+    """What a phone in China dials: ``+8613812345678`` → ``13812345678``; others stay E.164."""
+    return e164[3:] if e164.startswith("+86") and len(e164) == 14 else e164
