@@ -17,8 +17,6 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from litestar_htmx import HTMXPlugin
 
-from app.calculators.editor_routes import ROUTES as EDITOR_ROUTES
-from app.calculators.routes import ROUTES as CALCULATOR_ROUTES
 from app.core.api import ApiOnlySchema, json_bodies_only, openapi_config, strict_json_bodies
 from app.core.crypto import DataCipher
 from app.core.handlers import EXCEPTION_HANDLERS
@@ -44,9 +42,9 @@ from app.gate.routes import dev_sms
 from app.gate.service import Gate
 from app.gate.sms import make_provider, quiet_http_client_logs
 from app.gate.store import RedisOtpStore, SQLOtpStore
-from app.grabs.routes import ROUTES as GRAB_ROUTES
 from app.grabs.service import Grabs, make_grabs
 from app.health.routes import ROUTES as HEALTH_ROUTES
+from app.kinds import KINDS
 from app.leads.routes import ROUTES as PRIVACY_ROUTES
 from app.leads.staff_routes import ROUTES as LEAD_STAFF_ROUTES
 from app.links.routes import ROUTES as LINK_ROUTES
@@ -56,6 +54,7 @@ from app.site.routes import ROUTES as SITE_ROUTES
 from app.staff.auth import auth_middleware
 from app.staff.routes import ROUTES as STAFF_ROUTES
 from app.staff.service import PasswordChecks
+from app.tools.kinds import Kinds
 from app.tools.routes import ROUTES as TOOL_ROUTES
 from app.visitors.web import visitor_cookie_hook
 from app.vouchers.routes import ROUTES as VOUCHER_ROUTES
@@ -147,9 +146,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *HEALTH_ROUTES,
             *STAFF_ROUTES,
             *TOOL_ROUTES,
-            *CALCULATOR_ROUTES,
-            *GRAB_ROUTES,
-            *EDITOR_ROUTES,
+            *KINDS.routes(),
             *LINK_ROUTES,
             *PRIVACY_ROUTES,
             *LEAD_STAFF_ROUTES,
@@ -196,6 +193,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             (Gate, gate),
             (DataCipher, cipher),
             (Grabs, grabs),
+            (Kinds, KINDS),
             (StreamSlots, StreamSlots(settings.streams_per_worker, settings.streams_per_ip)),
         ),
         on_startup=[prepare, tracker.start, grabs.start],

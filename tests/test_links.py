@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.i18n import translations
-from app.demo.service import DEMO_GUIDE
+from app.guides.kind import DEMO_GUIDE
 from app.links import service
 from app.links.models import Account, TrackedLink
 from app.links.schemas import AccountCreate, LinkCreate

@@ -26,7 +26,7 @@ from app.core.state import part
 from app.events.schemas import GateShown, ResultShown, StepCompleted, TeaserShown
 from app.events.service import Tracker
 from app.gate.guards import requires_phone
-from app.gate.routes import gate_context
+from app.gate.views import gate_context
 from app.leads import service as leads
 from app.reports.service import ReportRenderer, report_cache_key
 from app.settings import Settings

@@ -6,22 +6,18 @@ print the login every time until the admin changes it.
 
 from __future__ import annotations
 
-import datetime as dt
 import secrets
 from pathlib import Path
-from typing import Any
 
-import msgspec
 from argon2 import PasswordHasher
 from argon2.exceptions import VerificationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.calculators.builtins import BUILTIN_SLUGS, builtin
+from app.kinds import KINDS
 from app.staff import service as staff_service
 from app.staff.models import StaffUser
 from app.staff.schemas import Role, StaffCreate
-from app.tools.models import Tool
 
 DEMO_STAFF: tuple[tuple[str, Role, str], ...] = (
     ("marketer", "marketer", "市场 小王"),
@@ -85,96 +81,13 @@ def _matches(password_hash: str, password: str) -> bool:
         return False
 
 
-DEMO_GUIDE_TITLE = "2026 装修避坑指南：预算、合同、验收 30 条"
-DEMO_GUIDE: dict[str, Any] = {
-    "title": DEMO_GUIDE_TITLE,
-    "summary": "从量房到验收，业内设计师整理的 30 条避坑清单，帮你少花冤枉钱。",
-    "teaser": [
-        "报价单里最容易被加价的 6 个项目",
-        "签合同前必须写清楚的 8 个条款",
-        "水电、防水、瓷砖三次关键验收要点",
-    ],
-    "content": [
-        {
-            "heading": "一、预算：先定总价，再分项",
-            "paragraphs": [
-                "按套内面积和档次估算总价，预留 10%–15% 的增项预算。",
-                "主材与辅材分开报价，辅材写明品牌、型号和用量。",
-            ],
-        },
-        {
-            "heading": "二、合同：增项和工期写进条款",
-            "paragraphs": [
-                "约定增项上限与确认流程，未经书面确认的增项不付款。",
-                "写明开工、水电验收、竣工的日期与延期责任。",
-            ],
-        },
-        {
-            "heading": "三、验收：三次关键节点",
-            "paragraphs": [
-                "水电：打压测试 30 分钟不掉压，线管横平竖直。",
-                "防水：闭水试验 48 小时，楼下无渗漏。",
-                "瓷砖：空鼓率低于 5%，缝隙均匀。",
-            ],
-        },
-    ],
-    "cta": {"label": "预约免费量房", "href": "/t/guide-demo#result"},
-}
-
-
-async def seed_grab(db: AsyncSession) -> None:
-    """grab-demo: 100 free measure-and-design slots, opening two minutes after seeding so the
-    first `make run` shows the countdown, then the grab."""
-    from app.grabs.schemas import GrabCreate
-    from app.grabs.service import create_grab
-
-    start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(minutes=2)
-    await create_grab(
-        db,
-        GrabCreate(
-            slug="grab-demo",
-            title="限量 100 份：免费上门量房 + 设计方案",
-            stock=100,
-            per_phone_limit=1,
-            starts_at=start,
-            ends_at=start + dt.timedelta(days=7),
-            offer="设计师上门量房，3 天内出平面布局和效果图方案，不满意不收费。"
-            "每个手机号限抢 1 份。",
-            voucher_prefix="LF",
-            voucher_valid_days=30,
-            voucher_where="装修家体验店（任一门店），凭券码或二维码到店核销。",
-        ),
-        by="demo",
-    )
-
-
 async def seed_tools(db: AsyncSession) -> None:
-    """A published guide, two accounts and their tracked links (idempotent)."""
+    """Each kind's demo tools, three accounts and their tracked links (idempotent)."""
     from app.links.models import Account, TrackedLink
-    from app.tools import service as tools
 
-    if await db.scalar(select(Tool.id).where(Tool.slug == "guide-demo")) is None:
-        await tools.create_and_publish(
-            db,
-            slug="guide-demo",
-            kind="guide",
-            title=DEMO_GUIDE_TITLE,
-            definition=DEMO_GUIDE,
-            by="demo",
-        )
-    if await db.scalar(select(Tool.id).where(Tool.slug == "grab-demo")) is None:
-        await seed_grab(db)
-    for slug in BUILTIN_SLUGS:
-        if await db.scalar(select(Tool.id).where(Tool.slug == slug)) is None:
-            definition = msgspec.to_builtins(builtin(slug))
-            await tools.create_and_publish(
-                db,
-                slug=slug,
-                kind="calculator",
-                title=definition["title"],
-                definition=definition,
-                by="demo",
-            )
+    for tool_kind in KINDS:
+        if tool_kind.seed_demo is not None:
+            await tool_kind.seed_demo(db)
     accounts = {}
     for kind, name, platform in (
         ("brand", "装修家·官方号", "douyin"),

@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.api import problems
 from app.core.crypto import DataCipher
 from app.core.errors import DomainError, NotFound
-from app.core.phone import display
 from app.core.web import safe_next
 from app.events.schemas import (
     CodeRejected,
@@ -41,6 +40,7 @@ from app.gate.schemas import (
     VerifiedAnswer,
 )
 from app.gate.service import CHALLENGE_URL, ChallengeRequired, Gate
+from app.gate.views import gate_context
 from app.leads import service as leads
 from app.settings import Settings
 from app.staff.auth import requires_role
@@ -49,33 +49,6 @@ from app.visitors.models import Visitor
 from app.visitors.web import context
 
 NO_STORE = CacheControlHeader(no_store=True)
-
-
-def gate_context(
-    settings: Settings,
-    *,
-    next: str,
-    phone: str = "",
-    sent: bool = False,
-    error: str | None = None,
-    wait: int = 0,
-    challenge: bool = False,
-) -> dict[str, Any]:
-    """What the gate partial needs; ``phone`` is E.164 once a code was sent; ``challenge``:
-    show the proof-of-work widget (only once the server asks for one)."""
-    return {
-        "gate": {
-            "next": safe_next(next),
-            "phone": phone,
-            "display": display(phone) if sent and phone.startswith("+") else phone,
-            "sent": sent,
-            "error": error,
-            "wait": wait,
-            "challenge": challenge,
-            "challenge_url": CHALLENGE_URL,
-            "notice_version": settings.privacy_notice_version,
-        }
-    }
 
 
 async def gate_events(db: AsyncSession, visitor: Visitor, tool_slug: str) -> EventContext:

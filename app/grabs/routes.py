@@ -30,8 +30,8 @@ from app.core.streams import live_stream
 from app.core.web import client_ip
 from app.events.schemas import GateShown, GrabClicked, GrabRefused, GrabWon
 from app.events.service import Tracker
-from app.gate.routes import gate_context
 from app.gate.service import GateRequired
+from app.gate.views import gate_context
 from app.grabs.schemas import (
     ClaimAnswer,
     ClaimForm,

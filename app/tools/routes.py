@@ -1,4 +1,5 @@
-"""Visitor-facing tool pages: tracked links ``/s/{code}`` and tools ``/t/{slug}``."""
+"""Visitor-facing tool pages: tracked links ``/s/{code}`` and tools ``/t/{slug}``, whose kind
+(app/tools/kinds.py) renders the page."""
 
 from __future__ import annotations
 
@@ -12,17 +13,13 @@ from litestar.response import Redirect, Template
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.calculators import service as calculators
-from app.calculators.routes import ANSWERED_COOKIE, page_context
 from app.core.errors import NotFound
 from app.core.state import part
-from app.core.web import cookie
-from app.events.schemas import GateShown, LinkOpened, ResultShown, ToolViewed
+from app.events.schemas import LinkOpened, ToolViewed
 from app.events.service import Tracker
-from app.gate.routes import gate_context
-from app.grabs.routes import grab_page
 from app.settings import Settings
 from app.tools import service as tools
+from app.tools.kinds import Kinds, ToolPage
 from app.visitors import service as visitors
 from app.visitors.models import Visitor
 from app.visitors.web import context
@@ -71,36 +68,17 @@ async def tool_page(
     await visitors.ensure(db_session, visitor)  # a view starts the funnel: worth a row
     ctx = context(visitor, tool.id, version.number)
     tracker.track(ctx, ToolViewed(src=touch.src, known_src=link is not None or not touch.src))
-    authorised = visitor.lead_id is not None
-    if tool.kind == "grab":
-        return await grab_page(request, tool.slug, db_session)
-    if tool.kind == "calculator":
-        # The gate and the result come after the visitor's answers (see app/calculators).
-        calc = await calculators.load(db_session, version)
-        answered = cookie(request.scope, ANSWERED_COOKIE) is not None
-        submission = await calculators.latest(db_session, tool, visitor) if answered else None
-        evaluation = None
-        if submission is not None and submission.tool_version == version.number:
-            evaluation = calc.evaluate(submission.inputs)
-            tracker.track(ctx, ResultShown() if authorised else GateShown())
-        return Template(
-            "tools/calculator.html",
-            context=page_context(tool, version, calc, evaluation, authorised, settings),
-        )
-    if authorised:
-        tracker.track(ctx, ResultShown())
-    else:
-        tracker.track(ctx, GateShown())
-    page = {
-        "tool": tool,
-        "definition": await tools.definition(db_session, version),
-        "version": version.number,
-        "authorised": authorised,
-    }
-    return Template(
-        f"tools/{tool.kind}.html",
-        context={**page, **gate_context(settings, next=f"/t/{tool.slug}")},
+    page = ToolPage(
+        request=request,
+        db=db_session,
+        visitor=visitor,
+        tool=tool,
+        version=version,
+        ctx=ctx,
+        settings=settings,
+        tracker=tracker,
     )
+    return await part(request, Kinds)[tool.kind].render(page)
 
 
 ROUTES: list[ControllerRouterHandler] = [short_link, tool_page]

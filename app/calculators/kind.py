@@ -1,0 +1,70 @@
+"""The calculator kind: its page (questions → teaser → gate → full result), its routes
+(evaluate, the PDF report, the marketer's editor), its funnel and the built-ins as demo."""
+
+from __future__ import annotations
+
+import msgspec
+from litestar.response import Template
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.calculators import service
+from app.calculators.builtins import BUILTIN_SLUGS, builtin
+from app.calculators.editor_routes import ROUTES as EDITOR_ROUTES
+from app.calculators.routes import ANSWERED_COOKIE, ROUTES, page_context
+from app.core.i18n import N_
+from app.core.web import cookie
+from app.events.schemas import GateShown, ResultShown
+from app.tools import service as tools
+from app.tools.kinds import Kind, ToolPage
+from app.tools.models import Tool
+
+
+async def render(page: ToolPage) -> Template:
+    """The questions, and — for a browser that answered this version before — the teaser
+    behind the gate or the full result."""
+    calc = await service.load(page.db, page.version)
+    # The answered-hint cookie spares every first view the look-up of earlier answers.
+    answered = cookie(page.request.scope, ANSWERED_COOKIE) is not None
+    submission = await service.latest(page.db, page.tool, page.visitor) if answered else None
+    evaluation = None
+    if submission is not None and submission.tool_version == page.version.number:
+        evaluation = calc.evaluate(submission.inputs)
+        page.tracker.track(page.ctx, ResultShown() if page.authorised else GateShown())
+    context = page_context(
+        page.tool, page.version, calc, evaluation, page.authorised, page.settings
+    )
+    return Template("tools/calculator.html", context=context)
+
+
+async def seed_demo(db: AsyncSession) -> None:
+    """The built-in calculators (renovation, insurance), published once."""
+    for slug in BUILTIN_SLUGS:
+        if await db.scalar(select(Tool.id).where(Tool.slug == slug)) is None:
+            definition = msgspec.to_builtins(builtin(slug))
+            await tools.create_and_publish(
+                db,
+                slug=slug,
+                kind="calculator",
+                title=definition["title"],
+                definition=definition,
+                by="demo",
+            )
+
+
+KIND = Kind(
+    name="calculator",
+    label=N_("Calculator"),
+    render=render,
+    funnel=(
+        "tool_viewed",
+        "step_started",
+        "teaser_shown",
+        "gate_shown",
+        "code_sent",
+        "phone_verified",
+        "result_shown",
+    ),
+    routes=[*ROUTES, *EDITOR_ROUTES],
+    seed_demo=seed_demo,
+)

@@ -1,0 +1,55 @@
+"""The grab kind: its page (app/grabs/routes.py), routes, funnel and demo."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from litestar.response import Template
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.i18n import N_
+from app.grabs.routes import ROUTES, grab_page
+from app.grabs.schemas import GrabCreate
+from app.grabs.service import create_grab
+from app.tools.kinds import Kind, ToolPage
+from app.tools.models import Tool
+
+
+async def render(page: ToolPage) -> Template:
+    return await grab_page(page.request, page.tool.slug, page.db)
+
+
+async def seed_demo(db: AsyncSession) -> None:
+    """grab-demo: 100 free measure-and-design slots, opening two minutes after seeding so the
+    first `make run` shows the countdown, then the grab."""
+    if await db.scalar(select(Tool.id).where(Tool.slug == "grab-demo")) is not None:
+        return
+    start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(minutes=2)
+    await create_grab(
+        db,
+        GrabCreate(
+            slug="grab-demo",
+            title="限量 100 份：免费上门量房 + 设计方案",
+            stock=100,
+            per_phone_limit=1,
+            starts_at=start,
+            ends_at=start + dt.timedelta(days=7),
+            offer="设计师上门量房，3 天内出平面布局和效果图方案，不满意不收费。"
+            "每个手机号限抢 1 份。",
+            voucher_prefix="LF",
+            voucher_valid_days=30,
+            voucher_where="装修家体验店（任一门店），凭券码或二维码到店核销。",
+        ),
+        by="demo",
+    )
+
+
+KIND = Kind(
+    name="grab",
+    label=N_("Limited grab"),
+    render=render,
+    funnel=("tool_viewed", "gate_shown", "code_sent", "phone_verified", "grab_clicked", "grab_won"),
+    routes=ROUTES,
+    seed_demo=seed_demo,
+)

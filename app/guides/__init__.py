@@ -1,0 +1,1 @@
+"""Guides (干货文档): a document behind the gate."""

@@ -1,0 +1,88 @@
+"""The guide kind: its page (the summary and teaser, then the gate, then the guide), its
+funnel and its demo."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.response import Template
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.i18n import N_
+from app.events.schemas import GateShown, ResultShown
+from app.gate.views import gate_context
+from app.tools import service as tools
+from app.tools.kinds import Kind, ToolPage
+from app.tools.models import Tool
+
+
+async def render(page: ToolPage) -> Template:
+    page.tracker.track(page.ctx, ResultShown() if page.authorised else GateShown())
+    context = {
+        "tool": page.tool,
+        "definition": await tools.definition(page.db, page.version),
+        "version": page.version.number,
+        "authorised": page.authorised,
+        **gate_context(page.settings, next=f"/t/{page.tool.slug}"),
+    }
+    return Template("tools/guide.html", context=context)
+
+
+DEMO_GUIDE_TITLE = "2026 装修避坑指南：预算、合同、验收 30 条"
+DEMO_GUIDE: dict[str, Any] = {
+    "title": DEMO_GUIDE_TITLE,
+    "summary": "从量房到验收，业内设计师整理的 30 条避坑清单，帮你少花冤枉钱。",
+    "teaser": [
+        "报价单里最容易被加价的 6 个项目",
+        "签合同前必须写清楚的 8 个条款",
+        "水电、防水、瓷砖三次关键验收要点",
+    ],
+    "content": [
+        {
+            "heading": "一、预算：先定总价，再分项",
+            "paragraphs": [
+                "按套内面积和档次估算总价，预留 10%–15% 的增项预算。",
+                "主材与辅材分开报价，辅材写明品牌、型号和用量。",
+            ],
+        },
+        {
+            "heading": "二、合同：增项和工期写进条款",
+            "paragraphs": [
+                "约定增项上限与确认流程，未经书面确认的增项不付款。",
+                "写明开工、水电验收、竣工的日期与延期责任。",
+            ],
+        },
+        {
+            "heading": "三、验收：三次关键节点",
+            "paragraphs": [
+                "水电：打压测试 30 分钟不掉压，线管横平竖直。",
+                "防水：闭水试验 48 小时，楼下无渗漏。",
+                "瓷砖：空鼓率低于 5%，缝隙均匀。",
+            ],
+        },
+    ],
+    "cta": {"label": "预约免费量房", "href": "/t/guide-demo#result"},
+}
+
+
+async def seed_demo(db: AsyncSession) -> None:
+    """guide-demo, once."""
+    if await db.scalar(select(Tool.id).where(Tool.slug == "guide-demo")) is None:
+        await tools.create_and_publish(
+            db,
+            slug="guide-demo",
+            kind="guide",
+            title=DEMO_GUIDE_TITLE,
+            definition=DEMO_GUIDE,
+            by="demo",
+        )
+
+
+KIND = Kind(
+    name="guide",
+    label=N_("Guide"),
+    render=render,
+    funnel=("tool_viewed", "gate_shown", "code_sent", "phone_verified", "result_shown", "download"),
+    seed_demo=seed_demo,
+)

@@ -1,0 +1,82 @@
+"""Tool kinds plug in here. A kind (calculator, grab, guide, draw) is one folder that builds
+one :class:`Kind` — how its page at ``/t/{slug}`` renders, its own routes (API, staff pages),
+its funnel and its demo content — and one line in ``app/kinds.py`` registers it.
+
+``/t/{slug}`` (app/tools/routes.py) does what every kind shares — look the tool up, record the
+visit and its attribution — then hands a :class:`ToolPage` to the kind's ``render``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from litestar import Request
+from litestar.response import Template
+from litestar.types import ControllerRouterHandler
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.errors import NotFound
+from app.events.schemas import EventContext
+from app.events.service import Tracker
+from app.settings import Settings
+from app.tools.schemas import PublishedTool, PublishedVersion
+from app.visitors.models import Visitor
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ToolPage:
+    """One visit of ``/t/{slug}``, as a kind's renderer receives it: the tool and its current
+    version, the visitor (stored), the request's session and the visit's event context."""
+
+    request: Request[Any, Any, Any]
+    db: AsyncSession
+    visitor: Visitor
+    tool: PublishedTool
+    version: PublishedVersion
+    ctx: EventContext
+    settings: Settings
+    tracker: Tracker
+
+    @property
+    def authorised(self) -> bool:
+        """The visitor has authorised a phone (one authorisation opens every gate)."""
+        return self.visitor.lead_id is not None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Kind:
+    name: str
+    # The kind's name for people (an English msgid, translated where shown).
+    label: str
+    render: Callable[[ToolPage], Awaitable[Template]]
+    # Event names of the kind's funnel, in the order a visitor goes through them.
+    funnel: tuple[str, ...]
+    routes: Sequence[ControllerRouterHandler] = ()
+    # Idempotent demo content for a first run (`leadkit demo`).
+    seed_demo: Callable[[AsyncSession], Awaitable[None]] | None = None
+
+
+class Kinds:
+    """The registered kinds, by name."""
+
+    def __init__(self, *kinds: Kind) -> None:
+        self._by_name = {kind.name: kind for kind in kinds}
+        if len(self._by_name) != len(kinds):
+            raise ValueError("two kinds share a name")
+
+    def __getitem__(self, name: str) -> Kind:
+        kind = self._by_name.get(name)
+        if kind is None:
+            raise NotFound()
+        return kind
+
+    def __iter__(self) -> Iterator[Kind]:
+        return iter(self._by_name.values())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    def routes(self) -> list[ControllerRouterHandler]:
+        return [route for kind in self for route in kind.routes]
