@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -11,9 +14,18 @@ from typing import Any
 import msgspec
 import pytest
 from litestar.testing import TestClient
+from sqlalchemy import select
 
 from app.asgi import create_app
+from app.core.crypto import DataCipher
+from app.core.phone import normalise
+from app.core.state import part
+from app.db.engine import Storage
 from app.demo.service import seed_tools
+from app.gate.models import OtpCode
+from app.gate.schemas import PhoneAuthorization
+from app.gate.service import CodeExpired, Gate, WrongCode
+from app.gate.store import RedisOtpStore
 from app.settings import Settings
 from tests.helpers import Browserish
 
@@ -195,7 +207,7 @@ def test_expired_code_is_refused(short_ttl: Browserish) -> None:
 def test_a_thousand_sends_from_one_ip(make_client: Callable[..., Browserish]) -> None:
     # The per-address daily cap alone: no proof of work, a budget larger than the rush.
     visitor = make_client(otp_pow_ip_hourly=10_000, otp_hourly_budget=10_000)
-    cap = visitor.app.state.settings.otp_ip_daily_cap
+    cap = part(visitor.app, Settings).otp_ip_daily_cap
     statuses = [send(visitor, f"139{n:08d}").status_code for n in range(1000)]
     assert statuses.count(202) == cap
     assert statuses.count(429) == 1000 - cap
@@ -396,3 +408,290 @@ def test_nothing_secret_reaches_the_logs(
     assert not leaked, f"{leaked} in the logs:\n{logged}"
     if outcome != "sent":
         assert "sms via" in logged  # the failure itself is logged, masked
+
+
+# --- the gate's rules, each at its boundary (mutation testing: tests/mutation.py) ------------
+
+BEIJING = dt.timezone(dt.timedelta(hours=8))
+# No proof of work and no global budget in the way unless a test asks for them; the address
+# comes from X-Forwarded-For so a test can use several networks.
+CALM = {
+    "trust_proxy": True,
+    "otp_pow_ip_hourly": 10_000,
+    "otp_pow_budget_percent": 100,
+    "otp_hourly_budget": 10_000,
+    "otp_daily_budget": 10_000,
+}
+
+
+class Clock:
+    """``time.time()`` under the test's hand: the limiter's fixed windows read it. Starts at
+    00:00:05 Beijing time on a day after today, so every window starts where the test says."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        tomorrow = dt.datetime.now(BEIJING).date() + dt.timedelta(days=2)
+        self.day = dt.datetime(tomorrow.year, tomorrow.month, tomorrow.day, tzinfo=BEIJING)
+        self.now = self.day.timestamp() + 5
+        monkeypatch.setattr(time, "time", lambda: self.now)
+
+    def set(self, hour: int, minute: int = 0, second: int = 0, days: int = 0) -> None:
+        """Beijing time on the test's first day (or ``days`` later)."""
+        at = self.day + dt.timedelta(days=days, hours=hour, minutes=minute, seconds=second)
+        self.now = at.timestamp()
+
+
+def phone_hash(client: Browserish, phone: str = PHONE) -> str:
+    return str(part(client.app, DataCipher).lookup_hash(normalise(phone)))
+
+
+def gap_passes(client: Browserish, phone: str = PHONE) -> None:
+    """The 60 s between two codes to one phone are over (the gap itself is tested above; the
+    Redis store keeps it with a real TTL, which the test clock cannot move)."""
+    limiter = part(client.app, Gate).limiter
+    client.raw.blocking_portal.call(limiter.release, f"otp:gap:{phone_hash(client, phone)}")
+
+
+def send_from(client: Browserish, phone: str = PHONE, ip: str = "203.0.113.1") -> Any:
+    return client.post(
+        "/api/v1/gate/code",
+        json={"phone": phone, "consent": True},
+        headers={"x-forwarded-for": ip},
+    )
+
+
+def refused_for(response: Any) -> str:
+    """Which limit a 429 names: the phone's caps or the network's."""
+    assert response.status_code == 429, response.text
+    detail = response.json()["detail"]
+    return {
+        "该号码获取验证码次数过多，请稍后再试。": "phone",
+        "今天从该网络获取验证码的次数过多。": "network",
+        "验证码刚刚已发送，请稍后再试。": "gap",
+    }.get(detail, detail)
+
+
+def test_phone_hourly_cap_at_the_boundary_and_its_window(
+    make_client: Callable[..., Browserish], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Clock(monkeypatch)
+    clock.set(1, 0, 5)
+    client = make_client(**CALM, otp_phone_hourly_cap=3, otp_phone_daily_cap=100)
+    for _ in range(3):  # exactly the cap: each one sent
+        assert send_from(client).status_code == 202
+        gap_passes(client)
+    refused = send_from(client)
+    assert refused_for(refused) == "phone"
+    assert refused.headers["retry-after"] == str(3600 - 5)  # until the hour (window) ends
+    # Another phone on the same network is not held up by this phone's cap.
+    assert send_from(client, "13912345678").status_code == 202
+    clock.set(1, 59, 59)
+    assert refused_for(send_from(client)) == "phone"  # the window is a whole hour…
+    clock.set(2)
+    assert send_from(client).status_code == 202  # …and no longer
+
+
+def test_phone_daily_cap_at_the_boundary_and_its_window(
+    make_client: Callable[..., Browserish], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Clock(monkeypatch)
+    client = make_client(**CALM, otp_phone_hourly_cap=2, otp_phone_daily_cap=4)
+    for hour in (1, 2):  # the hourly cap in two hours: exactly the daily cap
+        clock.set(hour)
+        for _ in range(2):
+            assert send_from(client).status_code == 202
+            gap_passes(client)
+    clock.set(3, 0, 0)
+    refused = send_from(client)
+    assert refused_for(refused) == "phone"
+    assert refused.headers["retry-after"] == str(21 * 3600)  # until midnight in Beijing
+    assert send_from(client, "13912345678").status_code == 202  # another phone is not held up
+    clock.set(23, 59, 59)
+    assert refused_for(send_from(client)) == "phone"  # the window is the whole day…
+    clock.set(0, days=1)
+    assert send_from(client).status_code == 202  # …until midnight in Beijing
+
+
+def test_network_daily_cap_at_the_boundary_and_its_window(
+    make_client: Callable[..., Browserish], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Clock(monkeypatch)
+    clock.set(9)
+    client = make_client(**CALM, otp_ip_daily_cap=3)
+    assert [send_from(client, f"139{n:08d}").status_code for n in range(3)] == [202] * 3
+    refused = send_from(client, "13900000003")
+    assert refused_for(refused) == "network"
+    assert refused.headers["retry-after"] == str(15 * 3600)
+    assert send_from(client, "13900000003", ip="198.51.100.7").status_code == 202
+    clock.set(23, 59, 59)
+    assert refused_for(send_from(client, "13900000004")) == "network"
+    clock.set(0, days=1)
+    assert send_from(client, "13900000004").status_code == 202
+
+
+def test_a_refused_code_costs_no_other_count(
+    make_client: Callable[..., Browserish], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused by one cap, a request takes back what it counted against the others: a phone
+    over its cap does not eat its network's daily allowance (nor the budget)."""
+    clock = Clock(monkeypatch)
+    clock.set(10)
+    limits = {"otp_phone_hourly_cap": 2, "otp_ip_daily_cap": 4, "otp_hourly_budget": 4}
+    client = make_client(**(CALM | limits))
+    for _ in range(2):
+        assert send_from(client).status_code == 202
+        gap_passes(client)
+    for _ in range(5):
+        assert refused_for(send_from(client)) == "phone"
+    # The network and the budget have 2 of their 4 spent: two more phones get theirs.
+    assert send_from(client, "13900000001").status_code == 202
+    assert send_from(client, "13900000002").status_code == 202
+    assert refused_for(send_from(client, "13900000003")) == "network"
+
+
+@pytest.mark.parametrize("period", ["hourly", "daily"])
+def test_the_budget_window_is_an_hour_or_a_day(
+    make_client: Callable[..., Browserish], monkeypatch: pytest.MonkeyPatch, period: str
+) -> None:
+    clock = Clock(monkeypatch)
+    clock.set(8, 30)
+    client = make_client(**(CALM | {f"otp_{period}_budget": 2}))
+    ips = iter(f"198.51.100.{n}" for n in range(1, 50))
+    for n in range(2):
+        assert send_from(client, f"139{n:08d}", ip=next(ips)).status_code == 202
+    spent = send_from(client, "13900000002", ip=next(ips))
+    assert spent.status_code == 429 and spent.json()["code"] == "sms_budget_spent"
+    hourly = period == "hourly"
+    assert spent.headers["retry-after"] == str(1800 if hourly else 15 * 3600 + 1800)
+    clock.set(9)  # a new hour: the hourly budget is new, the daily one is not
+    again = send_from(client, "13900000002", ip=next(ips))
+    assert again.status_code == (202 if hourly else 429), again.text
+    clock.set(23, 59, 59)
+    if not hourly:
+        assert send_from(client, "13900000002", ip=next(ips)).status_code == 429
+    clock.set(0, days=1)
+    assert send_from(client, "13900000003", ip=next(ips)).status_code == 202
+
+
+def test_verify_without_a_code_sent_authorises_nobody(visitor: Browserish) -> None:
+    for code in ("000000", "123456"):
+        refused = verify(visitor, code)
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["code"] == "code_expired"
+    # Another phone's code does not open this one.
+    assert send(visitor, "13912345678").status_code == 202
+    other = code_for(visitor, "13912345678")
+    assert verify(visitor, other).status_code == 400
+    assert visitor.count("lead") == 0 and visitor.count("consent") == 0
+    assert "gate" in visitor.get("/t/guide-demo").text  # still gated
+    assert verify(visitor, other, phone="13912345678").status_code == 200
+
+
+def test_after_a_resend_the_newest_code_works(visitor: Browserish) -> None:
+    assert send(visitor).status_code == 202
+    first = code_for(visitor)
+    gap_passes(visitor)
+    assert send(visitor).status_code == 202
+    second = code_for(visitor)
+    if first == second:  # one chance in a million: a third code differs
+        gap_passes(visitor)
+        assert send(visitor).status_code == 202
+        second = code_for(visitor)
+    # The earlier code died when the new one was issued.
+    old = verify(visitor, first)
+    assert old.status_code == 400 and old.json()["code"] in ("wrong_code", "code_expired")
+    assert verify(visitor, second).status_code == 200
+    assert visitor.count("lead") == 1
+
+
+def test_codes_are_stored_hashed_and_bound_to_the_phone(
+    gateway_client: tuple[Browserish, Any],
+) -> None:
+    client, gateway = gateway_client
+    assert send(client).status_code == 202
+    code = gateway.last_code("+8613812345678")
+    assert code is not None
+    owner = phone_hash(client)
+    expected = hashlib.sha256(f"{owner}:{code}".encode()).hexdigest()
+    store = part(client.app, Gate).store
+    if isinstance(store, RedisOtpStore):
+
+        async def stored() -> dict[str, str]:
+            raw = await store._redis.hgetall(store._prefix + owner)
+            return {k.decode(): v.decode() for k, v in raw.items()}
+
+        row = client.raw.blocking_portal.call(stored)
+        assert row["hash"] == expected and row["state"] == "live"
+    else:
+
+        async def rows() -> list[dict[str, Any]]:
+            async with part(client.app, Storage).side_engine.connect() as conn:
+                found = await conn.execute(select(OtpCode.__table__))
+                return [dict(r._mapping) for r in found]
+
+        (row,) = client.raw.blocking_portal.call(rows)
+        assert row["code_hash"] == expected and row["phone_hash"] == owner
+        assert row["dev_code"] == ""  # a real gateway: no development inbox
+    assert not any(code in str(value) for value in row.values()), row
+    assert verify(client, code).status_code == 200
+
+
+async def warm_pool(gate: Any) -> None:
+    """Open the code store's connections first, as on a running server: a cold pool opens
+    one connection at a time and serialises the race the test means to run."""
+    await asyncio.gather(*(gate.dev_inbox(PHONE) for _ in range(24)))
+
+
+def test_parallel_verifies_of_one_code_exactly_one_succeeds(visitor: Browserish) -> None:
+    assert send(visitor).status_code == 202
+    code = code_for(visitor)
+    gate = part(visitor.app, Gate)
+
+    async def race() -> list[Any]:
+        await warm_pool(gate)
+        tries = (gate.verify(PHONE, code) for _ in range(24))
+        return list(await asyncio.gather(*tries, return_exceptions=True))
+
+    outcomes = visitor.raw.blocking_portal.call(race)
+    assert sum(isinstance(o, PhoneAuthorization) for o in outcomes) == 1, outcomes
+    assert all(isinstance(o, PhoneAuthorization | CodeExpired) for o in outcomes), outcomes
+
+
+def test_parallel_wrong_guesses_kill_the_code(visitor: Browserish) -> None:
+    assert send(visitor).status_code == 202
+    right = code_for(visitor)
+    gate = part(visitor.app, Gate)
+    wrong = [f"{(int(right) + n) % 1_000_000:06d}" for n in range(1, 25)]
+
+    async def race() -> list[Any]:
+        await warm_pool(gate)
+        return list(
+            await asyncio.gather(*(gate.verify(PHONE, w) for w in wrong), return_exceptions=True)
+        )
+
+    outcomes = visitor.raw.blocking_portal.call(race)
+    limit = part(visitor.app, Settings).otp_max_attempts
+    assert sum(isinstance(o, WrongCode) for o in outcomes) == limit, outcomes
+    assert all(isinstance(o, WrongCode | CodeExpired) for o in outcomes), outcomes
+    assert verify(visitor, right).json()["code"] == "code_expired"
+
+
+def test_a_code_used_during_wrong_guesses_stays_used(visitor: Browserish) -> None:
+    """A wrong guess racing the right one must not bring the used code back to life."""
+    assert send(visitor).status_code == 202
+    right = code_for(visitor)
+    gate = part(visitor.app, Gate)
+    wrong = [f"{(int(right) + n) % 1_000_000:06d}" for n in range(1, 4)]  # under the limit
+
+    async def race() -> list[Any]:
+        await warm_pool(gate)
+        tries = [gate.verify(PHONE, right), *(gate.verify(PHONE, w) for w in wrong)]
+        return list(await asyncio.gather(*tries, return_exceptions=True))
+
+    for _ in range(3):
+        outcomes = visitor.raw.blocking_portal.call(race)
+        assert sum(isinstance(o, PhoneAuthorization) for o in outcomes) <= 1, outcomes
+        assert verify(visitor, right).json()["code"] == "code_expired"
+        gap_passes(visitor)
+        assert send(visitor).status_code == 202
+        right = code_for(visitor)
+        wrong = [f"{(int(right) + n) % 1_000_000:06d}" for n in range(1, 4)]

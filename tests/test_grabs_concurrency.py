@@ -17,6 +17,7 @@ from app.core.ratelimit import MemoryRateLimiter
 from app.core.redis import make_redis
 from app.db.engine import make_engine, make_sessionmaker
 from app.grabs.models import Grab, GrabClaim
+from app.grabs.schemas import ClaimAnswer
 from app.grabs.service import Claimed, GrabBusy, Grabs, make_grabs
 from app.grabs.store import Claimant, RedisClaimStore
 from app.settings import Settings
@@ -51,7 +52,10 @@ def grab_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 
 async def _storm(
     settings: Settings, *, stock: int, limit: int, phones: int, per_phone: int, attempts: int
-) -> tuple[Grabs, list[Any], list[Any]]:
+) -> tuple[Grabs, list[tuple[Claimant, str | None, Claimed]], list[Any]]:
+    """Parallel taps; returns the grabs, each tap (claimant, key, what it got) and the answers.
+    A repeated key is sometimes sent by another visitor of the same phone (the same tap, retried
+    from another browser) and sometimes by another phone (whose key it is not)."""
     engine = make_engine(settings)
     sessionmaker = make_sessionmaker(engine)
     redis = make_redis(settings)
@@ -64,6 +68,7 @@ async def _storm(
     assert all(isinstance(w, Claimant) for w in who)
     rng = random.Random(7)
     tasks = []
+    taps: list[tuple[Claimant, str | None]] = []
     for i in range(attempts):
         person = who[i % len(who)]
         # Some taps carry a key, a few of them repeated (a retry of the same tap).
@@ -73,8 +78,13 @@ async def _storm(
             else (f"tap-{i - 1}" if i % 3 == 1 and rng.random() < 0.3 else None)
         )
         tasks.append(_tap(grabs, person, key))
+        taps.append((person, key))
     answers = await asyncio.gather(*tasks)
-    return grabs, who, [c.answer for c in answers]
+    return (
+        grabs,
+        [(*tap, c) for tap, c in zip(taps, answers, strict=True)],
+        [c.answer for c in answers],
+    )
 
 
 async def _tap(grabs: Grabs, person: Claimant, key: str | None) -> Claimed:
@@ -98,10 +108,26 @@ async def _finish(grabs: Grabs) -> None:
 @pytest.mark.parametrize(("stock", "limit"), [(100, 1), (150, 3)])
 def test_parallel_claims_never_oversell(grab_settings: Settings, stock: int, limit: int) -> None:
     async def run() -> None:
-        grabs, _, answers = await _storm(
+        grabs, taps, answers = await _storm(
             grab_settings, stock=stock, limit=limit, phones=120, per_phone=2, attempts=600
         )
         try:
+            # Keys belong to phones: a voucher reaches only the phone that won it, and a
+            # replay answers what that phone's own first tap with the key got.
+            phones_by_code: dict[str, set[str]] = {}
+            first: dict[tuple[str, str], ClaimAnswer] = {}
+            for who, key, got in taps:
+                if got.answer.voucher is not None:
+                    phones_by_code.setdefault(got.answer.voucher.code, set()).add(who.phone_hash)
+                if key is not None and not got.replayed:
+                    assert (who.phone_hash, key) not in first, (who, key)
+                    first[(who.phone_hash, key)] = got.answer
+            assert all(len(phones) == 1 for phones in phones_by_code.values()), phones_by_code
+            for who, key, got in taps:
+                if key is not None and got.replayed:
+                    assert got.answer == first[(who.phone_hash, key)], (who, key, got)
+            fresh_wins = sum(got.answer.result == "won" and not got.replayed for *_, got in taps)
+            assert fresh_wins == len(phones_by_code)
             results = Counter(a.result for a in answers)
             codes = [a.voucher.code for a in answers if a.result == "won"]
             report = await grabs.check("flash")

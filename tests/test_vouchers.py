@@ -320,12 +320,30 @@ def test_roles_login_and_csrf(staff: Browserish) -> None:
     anonymous = staff.get("/staff/vouchers", follow_redirects=False)
     assert anonymous.status_code in (302, 303)
     assert anonymous.headers["location"].startswith("/staff/login?next=/staff/vouchers")
-    htmx = staff.raw.post(
+    # Signed out, with or without a CSRF token, plain form or htmx: nothing is looked up,
+    # redeemed or undone; the answer sends the browser to the sign-in page.
+    csrf = staff.csrf("/staff/login")
+    for path in (
+        "/staff/vouchers/lookup",
         "/staff/vouchers/redeem",
-        data={"code": voucher["code"], "store": STORE},
-        headers={"HX-Request": "true"},
-    )
-    assert htmx.status_code in (200, 403)  # CSRF first, or the whole page to the login
+        f"/staff/vouchers/{voucher['id']}/undo",
+    ):
+        form = {"code": voucher["code"], "store": STORE}
+        without = staff.raw.post(path, data=form, follow_redirects=False)
+        assert without.status_code == 403, path  # CSRF first
+        plain = staff.raw.post(path, data={"_csrf_token": csrf, **form}, follow_redirects=False)
+        assert plain.status_code == 302, path
+        assert plain.headers["location"] == f"/staff/login?next={path}"
+        htmx = staff.raw.post(
+            path,
+            data={"_csrf_token": csrf, **form},
+            headers={"HX-Request": "true"},
+            follow_redirects=False,
+        )
+        assert htmx.status_code == 200 and htmx.text == "", path  # htmx follows HX-Redirect
+        assert htmx.headers["hx-redirect"] == f"/staff/login?next={path}"
+    assert claim(staff, voucher["id"]).status == "issued"
+    assert audits(staff) == []
 
     for username in ("sam", "hana", "mara", "ada"):
         login(staff, username)
@@ -347,13 +365,42 @@ def test_roles_login_and_csrf(staff: Browserish) -> None:
 
 def test_a_role_outside_staff_roles_is_forbidden(staff: Browserish) -> None:
     """Every staff role may redeem; a token or user with an unknown role may not."""
+    from app.staff import service as staff_service
+    from app.staff.models import ApiToken
+    from app.staff.schemas import ApiTokenCreate
 
-    async def odd_role(db: Any) -> None:
+    voucher = make_voucher(staff)
+
+    async def odd_role(db: Any) -> str:
         await db.execute(update(StaffUser).where(StaffUser.username == "hana").values(role="kiosk"))
+        token, raw = await staff_service.create_token(
+            db, None, ApiTokenCreate(name="till", role="sales")
+        )
+        await db.execute(update(ApiToken).where(ApiToken.id == token.id).values(role="kiosk"))
+        return str(raw)
 
-    staff.run(odd_role)
+    raw_token = staff.run(odd_role)
     login(staff, "hana")
     assert staff.get("/staff/vouchers").status_code == 403
+    # The page is not the only door: posting the forms is refused as well…
+    csrf = staff.csrf("/staff/login")
+    for path in ("/staff/vouchers/lookup", "/staff/vouchers/redeem"):
+        refused = staff.raw.post(
+            path,
+            data={"_csrf_token": csrf, "code": voucher["code"], "store": STORE},
+            headers={"HX-Request": "true"},
+        )
+        assert refused.status_code == 403, path
+    # …and so is the till API with a token of that role.
+    staff.raw.cookies.clear()
+    api = staff.raw.post(
+        "/api/v1/vouchers/redeem",
+        json={"code": voucher["code"], "store": STORE},
+        headers={"Authorization": f"Bearer {raw_token}"},
+    )
+    assert api.status_code == 403, api.text
+    assert claim(staff, voucher["id"]).status == "issued"
+    assert audits(staff) == []
 
 
 def test_concurrent_redemption_exactly_one_wins(staff: Browserish) -> None:
@@ -702,3 +749,145 @@ def test_look_ups_and_redemptions_share_thirty_a_minute(
     clock.now = clock.minute + 60
     assert tap("/staff/vouchers/redeem", second["code"]).status_code == 200  # …and no more
     assert claim(staff, second["id"]).status == "redeemed"
+
+
+def _who(ids: dict[str, int], name: str, role: str = "sales") -> Staff:
+    return Staff(id=ids[name], username=name, display_name=name, role=role)
+
+
+def test_undo_racing_redemptions_keeps_one_story(staff: Browserish) -> None:
+    """The redeemer undoes while two colleagues try to redeem the same code: whatever the
+    order, at most one of them redeems it, and the row and the audit trail tell one story."""
+    voucher = make_voucher(staff)
+    app = staff.app
+    ids = staff.run(lambda db: _staff_ids(db, ["sam", "sue", "hana"]))
+    login(staff, "sam")
+    assert (
+        post(staff, "/staff/vouchers/redeem", {"code": voucher["code"], "store": STORE}).status_code
+        == 200
+    )
+    tracker = part(app, Tracker)
+
+    async def race() -> list[str]:
+        async def undo() -> str:
+            async with part(app, Storage).sessionmaker() as db:
+                try:
+                    await service.undo(db, tracker, _who(ids, "sam"), voucher["id"], "ip", 10)
+                except service.VoucherRefused as exc:
+                    return f"undo refused: {exc.code}"
+                return "undone"
+
+        async def redeem(name: str) -> str:
+            async with part(app, Storage).sessionmaker() as db:
+                form = VoucherForm(code=voucher["code"], store=f"{name}店")
+                try:
+                    await service.redeem(
+                        db, MemoryRateLimiter(), tracker, _who(ids, name), form, "ip", 10
+                    )
+                except service.VoucherRefused as exc:
+                    return f"{name} refused: {exc.code}"
+                return f"{name} redeemed"
+
+        return list(await asyncio.gather(undo(), redeem("sue"), redeem("hana")))
+
+    for _ in range(3):
+        outcomes = staff.raw.blocking_portal.call(race)
+        assert outcomes[0] == "undone", outcomes  # only the redeemer undoes; nobody else did
+        winners = [o.split()[0] for o in outcomes[1:] if o.split()[1] == "redeemed"]
+        assert len(winners) <= 1, outcomes
+        row = claim(staff, voucher["id"])
+        if winners:
+            assert (row.status, row.redeemed_by, row.redeemed_store) == (
+                "redeemed",
+                ids[winners[0]],
+                f"{winners[0]}店",
+            )
+        else:
+            assert (row.status, row.redeemed_by, row.redeemed_at) == ("issued", None, None)
+        actions = [a for a, *_ in audits(staff)]
+        assert actions.count("redeem") - actions.count("undo") == (1 if winners else 0)
+        # Set the scene again: sam redeems it back.
+        if winners:
+
+            async def give_back(db: Any) -> None:
+                await db.execute(
+                    update(GrabClaim)
+                    .where(GrabClaim.id == voucher["id"])
+                    .values(redeemed_by=ids["sam"], redeemed_at=now(), redeemed_store=STORE)
+                )
+
+            staff.run(give_back)
+        else:
+            post(staff, "/staff/vouchers/redeem", {"code": voucher["code"], "store": STORE})
+
+
+class _Between:
+    """A session whose ``get`` lets someone else act between the read and the caller's next
+    statement: a race, staged in a fixed order."""
+
+    def __init__(self, db: Any, between: Any) -> None:
+        self._db, self._between = db, between
+
+    async def get(self, *args: Any, **kwargs: Any) -> Any:
+        found = await self._db.get(*args, **kwargs)
+        await self._between()
+        return found
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._db, name)
+
+
+def test_an_undo_never_undoes_a_colleagues_later_redemption(staff: Browserish) -> None:
+    """Sam opens the undo; before it writes, an admin undoes Sam's redemption and Sue redeems
+    the voucher. Sam's undo must not take Sue's redemption back. (SQLite has no row locks: the
+    UPDATE's own conditions decide. PostgreSQL locks the row: the others wait for Sam.)"""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    voucher = make_voucher(staff)
+    app = staff.app
+    ids = staff.run(lambda db: _staff_ids(db, ["sam", "sue", "ada"]))
+    login(staff, "sam")
+    assert (
+        post(staff, "/staff/vouchers/redeem", {"code": voucher["code"], "store": STORE}).status_code
+        == 200
+    )
+    tracker = part(app, Tracker)
+    sessions = part(app, Storage).sessionmaker
+    on_postgres = part(app, Storage).engine.dialect.name == "postgresql"
+
+    async def others_act() -> None:
+        async with sessions() as db:
+            if on_postgres:  # the row is Sam's until Sam's transaction ends
+                await db.execute(text("SET LOCAL lock_timeout = '300ms'"))
+            try:
+                await service.undo(db, tracker, _who(ids, "ada", "admin"), voucher["id"], "ip", 10)
+            except DBAPIError:
+                assert on_postgres
+                return
+        assert not on_postgres, "the undo did not wait for Sam's lock on the row"
+        async with sessions() as db:
+            form = VoucherForm(code=voucher["code"], store="静安店")
+            await service.redeem(db, MemoryRateLimiter(), tracker, _who(ids, "sue"), form, "ip", 10)
+
+    async def sams_undo() -> str:
+        async with sessions() as db:
+            try:
+                await service.undo(
+                    _Between(db, others_act), tracker, _who(ids, "sam"), voucher["id"], "ip", 10
+                )
+            except service.VoucherRefused as exc:
+                return exc.code
+            return "undone"
+
+    outcome = staff.raw.blocking_portal.call(sams_undo)
+    row = claim(staff, voucher["id"])
+    if on_postgres:
+        assert outcome == "undone" and row.status == "issued"
+    else:
+        assert outcome == "not_redeemed"
+        assert (row.status, row.redeemed_by, row.redeemed_store) == (
+            "redeemed",
+            ids["sue"],
+            "静安店",
+        )

@@ -99,7 +99,7 @@ class SQLOtpStore:
                     .values(state="used", dev_code="")
                 )
                 return "ok" if used.rowcount == 1 else "dead"
-            await conn.execute(
+            counted = await conn.execute(
                 update(OtpCode)
                 .where(OtpCode.id == row.id, OtpCode.state == "live")
                 .values(
@@ -107,7 +107,8 @@ class SQLOtpStore:
                     state=case((OtpCode.attempts + 1 >= max_attempts, "dead"), else_="live"),
                 )
             )
-            return "wrong"
+            # Used or killed by a concurrent check since the read: as Redis answers, "dead".
+            return "wrong" if counted.rowcount == 1 else "dead"
 
     async def dev_code(self, phone_hash: str) -> str | None:
         async with self._engine.connect() as conn:
