@@ -283,6 +283,33 @@ def test_raw_toml(marketer: Browserish) -> None:
     assert tool_row(marketer).draft == before
 
 
+def test_hostile_formulas_are_refused_by_the_editor_never_a_500(marketer: Browserish) -> None:
+    """Formulas whose checks, weakened, crash the checker (IndexError, AttributeError,
+    ValueError): each is a 4xx naming the formula, and the draft does not change."""
+    page = soup(marketer.get(EDITOR))
+    text = one(page, 'textarea[name="toml"]').text
+    before = tool_row(marketer).draft
+    base = editor.draft_hash(before)
+    for formula in (
+        "lookup()",
+        "lookup(1, grand_total)",
+        "lookup(unit_price, 'floor')",
+        "lookup(labour_share, 'floor', 1)",
+        "grand_total in range_low",
+        "grand_total in (1, range_low)",
+        "grand_total.x(1)",
+        "max(*grand_total)",
+        "round(1, 2, 3)",
+        "2 ** 1000000",
+    ):
+        bad = text.replace("grand_total * range_low", formula, 1)
+        refused = marketer.submit(f"{EDITOR}/toml", {"toml": bad, "base": base}, page=EDITOR)
+        assert refused.status_code == 400, (formula, refused.status_code)
+        alert = one(soup(refused), "details#toml .alert").get_text(" ", strip=True)
+        assert "outputs.total_range.low" in alert, (formula, alert[:300])
+    assert tool_row(marketer).draft == before
+
+
 # --- publish, replay, history ----------------------------------------------------------------
 
 

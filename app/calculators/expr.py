@@ -15,7 +15,7 @@ import math
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Literal
 
 from app.calculators import errors
@@ -109,7 +109,8 @@ def canonical_key(value: Value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     number = float(value)
-    if number.is_integer() and abs(number) < MAX_LITERAL:
+    # Every whole number a formula may write (|n| <= MAX_LITERAL) keys as its digits.
+    if number.is_integer() and abs(number) <= MAX_LITERAL:
         return str(int(number))
     return repr(number)
 
@@ -197,10 +198,10 @@ class _Builder:
         self.tables = tables
         self.path = parsed.path
 
-    def fail(self, node: ast.AST, reason: str) -> InvalidFormula:
+    def fail(self, node: ast.expr, reason: str) -> InvalidFormula:
         return self.parsed.fail(node, reason)
 
-    def numeric(self, node: ast.expr, what: str = "这里") -> Fn:
+    def numeric(self, node: ast.expr, what: str) -> Fn:
         fn, kind = self.build(node)
         if not _is_numeric(kind):
             raise self.fail(node, f"{what}需要数字，不能用文字")
@@ -211,8 +212,7 @@ class _Builder:
         if isinstance(node, ast.Constant):
             return frozenset({canonical_key(constant(node))})
         if isinstance(node, ast.Name):
-            symbol = self.symbols.get(node.id)
-            return symbol.options if symbol else None
+            return self.symbols[node.id].options  # only asked once the name has been built
         if isinstance(node, ast.IfExp):
             body, orelse = self.options(node.body), self.options(node.orelse)
             return body | orelse if body is not None and orelse is not None else None
@@ -334,8 +334,8 @@ class _Builder:
 
         def chain(env: Env, warn: list[str]) -> Value:
             current = fns[0](env, warn)
-            for op, fn in zip(ops, fns[1:], strict=True):
-                following = fn(env, warn)
+            for index, op in enumerate(ops, start=1):
+                following = fns[index](env, warn)
                 if not op(current, following):
                     return False
                 current = following
@@ -409,7 +409,8 @@ class _Builder:
             )
         keys = tuple(self.build(key)[0] for key in key_nodes)
         if table.default is None:
-            for key_node, axis in zip(key_nodes, table.axes, strict=True):
+            for index, axis in enumerate(table.axes):
+                key_node = key_nodes[index]
                 known = self.options(key_node)
                 missing = sorted(known - axis) if known is not None else []
                 if missing:
@@ -443,12 +444,13 @@ def _power(base: float, exponent: float, warn: list[str], message: str) -> float
 
 
 def round_half_up(value: float, digits: float) -> float:
-    """Round half away from zero (2.5 -> 3), as people do by hand; Python's round() does not."""
-    if not math.isfinite(value) or abs(value) >= MAX_LITERAL:
-        return value
+    """Round half away from zero (2.5 -> 3), as people do by hand; Python's round() does not.
+    ``digits`` is clamped to -10..10 (not finite: 0)."""
     places = int(max(-10.0, min(10.0, digits))) if math.isfinite(digits) else 0
-    quantum = Decimal(1).scaleb(-places)
-    return float(Decimal(repr(value)).quantize(quantum, rounding=ROUND_HALF_UP))
+    try:
+        return float(Decimal(repr(value)).quantize(Decimal(f"1e{-places}"), ROUND_HALF_UP))
+    except InvalidOperation:  # inf, nan, or more digits than Decimal's 28: nothing to round
+        return value
 
 
 def _ceil(value: float) -> float:

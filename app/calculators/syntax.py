@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ast
 import keyword
-import math
+import re
 from dataclasses import dataclass, field
 
 from app.calculators.errors import InvalidFormula
@@ -69,12 +69,22 @@ _REFUSED: dict[type[ast.AST], str] = {
 }
 
 
+# A line as Python's tokenizer counts them: only \r\n, \r and \n end one (str.splitlines also
+# splits at \x0c, \x1c, \u2028, …, which a string literal may hold).
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)")
+
+
+def _lines(source: str) -> list[str]:
+    """The lines of ``source`` with their line ends, the last one possibly without."""
+    lines = _LINE.findall(source)
+    return [*lines, source[sum(map(len, lines)) :]]
+
+
 def _char_column(source: str, lineno: int, byte_col: int) -> int:
     """ast columns are UTF-8 byte offsets within a line; editors want characters from the start."""
-    lines = source.splitlines(keepends=True) or [""]
-    index = max(0, min(lineno - 1, len(lines) - 1))
-    before = sum(len(line) for line in lines[:index])
-    return before + len(lines[index].encode()[:byte_col].decode(errors="ignore"))
+    lines = _lines(source)
+    before = sum(len(line) for line in lines[: lineno - 1])
+    return before + len(lines[lineno - 1].encode()[:byte_col].decode(errors="ignore"))
 
 
 @dataclass(slots=True)
@@ -88,15 +98,15 @@ class Parsed:
     names: dict[str, int] = field(default_factory=dict)  # name -> column of first use
     tables: dict[str, int] = field(default_factory=dict)  # table -> column of first use
 
-    def column(self, node: ast.AST) -> int:
-        return self.offset + _char_column(
-            self.source[self.offset :], getattr(node, "lineno", 1), getattr(node, "col_offset", 0)
-        )
+    def at(self, lineno: int, byte_col: int) -> int:
+        """The character offset in ``source`` of an ast position (line, UTF-8 byte column)."""
+        return self.offset + _char_column(self.source[self.offset :], lineno, byte_col)
 
-    def fail(self, node: ast.AST | None, reason: str, column: int | None = None) -> InvalidFormula:
-        if column is None:
-            column = self.column(node) if node is not None else 0
-        return InvalidFormula(self.path, column, reason)
+    def column(self, node: ast.expr) -> int:
+        return self.at(node.lineno, node.col_offset)
+
+    def fail(self, node: ast.expr, reason: str, column: int | None = None) -> InvalidFormula:
+        return InvalidFormula(self.path, self.column(node) if column is None else column, reason)
 
 
 def parse(source: str, path: str = "formula") -> Parsed:
@@ -111,10 +121,9 @@ def parse(source: str, path: str = "formula") -> Parsed:
     try:
         tree = ast.parse(stripped, mode="eval")
     except SyntaxError as exc:
-        column = offset + max(0, (exc.offset or 1) - 1)
-        if exc.lineno and exc.lineno > 1:
-            column = offset + sum(len(x) for x in stripped.splitlines(True)[: exc.lineno - 1])
-            column += max(0, (exc.offset or 1) - 1)
+        # SyntaxError counts lines from 1 and characters within the line from 1.
+        before = sum(len(line) for line in _lines(stripped)[: (exc.lineno or 1) - 1])
+        column = offset + before + max(0, (exc.offset or 1) - 1)
         raise InvalidFormula(path, column, f"写法有误：{exc.msg}") from None
     except (ValueError, RecursionError, MemoryError):
         raise InvalidFormula(path, 0, "公式无法解析（含有不允许的字符或嵌套太深）") from None
@@ -152,7 +161,7 @@ class _Checker:
         self.parsed = parsed
         self.nodes = 0
 
-    def fail(self, node: ast.AST, reason: str, column: int | None = None) -> InvalidFormula:
+    def fail(self, node: ast.expr, reason: str, column: int | None = None) -> InvalidFormula:
         return self.parsed.fail(node, reason, column)
 
     def check(self, node: ast.expr, depth: int) -> None:
@@ -174,7 +183,7 @@ class _Checker:
         if isinstance(value, bool):
             return
         if isinstance(value, int | float):
-            if not math.isfinite(value) or abs(value) > MAX_LITERAL:
+            if abs(value) > MAX_LITERAL:  # 1e400 is inf, past it too
                 raise self.fail(node, f"数字太大（绝对值最多 {MAX_LITERAL:.0e}）")
             return
         if isinstance(value, str):
@@ -191,12 +200,9 @@ class _Checker:
         self.parsed.names.setdefault(node.id, self.parsed.column(node))
 
     def check_Attribute(self, node: ast.Attribute, depth: int) -> None:
-        end = getattr(node, "end_col_offset", None)
-        column = None
-        if end is not None:
-            line = node.end_lineno or node.lineno
-            fake = ast.Constant(value=None, lineno=line, col_offset=end - len(node.attr))
-            column = self.parsed.column(fake) - 1
+        # Point at the dot before the name, which ends the node (on its last line, in bytes).
+        name_start = (node.end_col_offset or 0) - len(node.attr.encode())
+        column = self.parsed.at(node.end_lineno or node.lineno, name_start) - 1
         raise self.fail(node, f"不允许访问属性（.{node.attr}）", column)
 
     def check_BinOp(self, node: ast.BinOp, depth: int) -> None:
