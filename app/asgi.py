@@ -17,6 +17,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from litestar_htmx import HTMXPlugin
 
+from app.analytics.routes import ROUTES as ANALYTICS_ROUTES
 from app.core.api import ApiOnlySchema, json_bodies_only, openapi_config, strict_json_bodies
 from app.core.crypto import DataCipher
 from app.core.handlers import EXCEPTION_HANDLERS
@@ -35,7 +36,6 @@ from app.db.engine import (
     prepare_side,
 )
 from app.db.uow import remember_status, request_session
-from app.events.routes import ROUTES as EVENT_ROUTES
 from app.events.service import Tracker
 from app.gate.routes import ROUTES as GATE_ROUTES
 from app.gate.routes import dev_sms
@@ -45,9 +45,9 @@ from app.gate.store import RedisOtpStore, SQLOtpStore
 from app.grabs.service import Grabs, make_grabs
 from app.health.routes import ROUTES as HEALTH_ROUTES
 from app.kinds import KINDS
-from app.leads.routes import ROUTES as PRIVACY_ROUTES
-from app.leads.staff_routes import ROUTES as LEAD_STAFF_ROUTES
 from app.links.routes import ROUTES as LINK_ROUTES
+from app.models import SIDE_TABLES
+from app.privacy.routes import ROUTES as PRIVACY_ROUTES
 from app.reports.service import ReportRenderer
 from app.settings import Settings, load_settings
 from app.site.routes import ROUTES as SITE_ROUTES
@@ -55,10 +55,10 @@ from app.staff.auth import auth_middleware
 from app.staff.routes import ROUTES as STAFF_ROUTES
 from app.staff.service import PasswordChecks
 from app.tools.kinds import Kinds
-from app.tools.routes import ROUTES as TOOL_ROUTES
 from app.visitors.web import visitor_cookie_hook
 from app.vouchers.routes import ROUTES as VOUCHER_ROUTES
 from app.web.deps import DEPENDENCIES
+from app.workspace.routes import ROUTES as WORKSPACE_ROUTES
 
 # The development SMS inbox does not exist in production.
 GATE_ROUTES_PROD = [route for route in GATE_ROUTES if route is not dev_sms]
@@ -128,7 +128,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     env = make_environment()
 
     async def prepare() -> None:
-        await prepare_side(side_engine, engine)
+        await prepare_side(side_engine, engine, SIDE_TABLES)
 
     async def shutdown() -> None:
         await grabs.stop()
@@ -145,13 +145,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *SITE_ROUTES,
             *HEALTH_ROUTES,
             *STAFF_ROUTES,
-            *TOOL_ROUTES,
             *KINDS.routes(),
             *LINK_ROUTES,
             *PRIVACY_ROUTES,
-            *LEAD_STAFF_ROUTES,
+            *WORKSPACE_ROUTES,
+            *ANALYTICS_ROUTES,
             *VOUCHER_ROUTES,
-            *EVENT_ROUTES,
             *(GATE_ROUTES if not settings.is_prod else GATE_ROUTES_PROD),
             create_static_files_router(
                 "/static",

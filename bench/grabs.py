@@ -55,7 +55,7 @@ SECRET = "bench-grabs-secret-" + "x" * 24
 def seed(env: dict[str, str], visitors: int) -> list[str]:
     """Two grabs (bench-100: 100 units; bench-big: plenty) and ``visitors`` authorised
     visitors with their signed cookies."""
-    import app.db.models  # noqa: F401 (every table, for the foreign keys)
+    import app.models  # noqa: F401 (every table, for the foreign keys)
     from app.core.crypto import DataCipher
     from app.core.phone import mask
     from app.db.engine import make_engine, make_sessionmaker
@@ -107,7 +107,7 @@ def seed(env: dict[str, str], visitors: int) -> list[str]:
                         first_touch={},
                         last_touch={},
                         lead_id=lead.id,
-                        authorized_at=now,
+                        authorised_at=now,
                         auth_method="sms",
                     )
                 )

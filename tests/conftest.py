@@ -213,9 +213,9 @@ def one_connection_per_request() -> Iterator[None]:
     """Fail any test during which a request took a second main-database connection while it
     held one (app/db/engine.py: on SQLite that self-deadlocks, on PostgreSQL it starves the
     pool)."""
-    from app.db import engine
+    from app.core.scope import violations
 
-    engine.violations.clear()
+    violations.clear()
     yield
-    found, engine.violations[:] = list(engine.violations), []
+    found, violations[:] = list(violations), []
     assert not found, "one connection per request was broken:\n" + "\n".join(found[:3])

@@ -58,7 +58,7 @@ async def make_people(
                     first_touch={},
                     last_touch={},
                     lead_id=lead.id,
-                    authorized_at=now,
+                    authorised_at=now,
                     auth_method="sms",
                 )
             )

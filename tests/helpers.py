@@ -68,10 +68,10 @@ class Browserish:
         store (app/db/engine.py), everything else in the main database."""
         from sqlalchemy import text
 
-        from app.db.engine import side_tables
+        from app.models import SIDE_TABLES
 
         query = text(f"SELECT count(*) FROM {table}")  # noqa: S608
-        if table in {t.name for t in side_tables()}:
+        if table in {t.name for t in SIDE_TABLES}:
 
             async def side() -> int:
                 async with part(self.app, Storage).side_engine.connect() as conn:

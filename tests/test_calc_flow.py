@@ -111,6 +111,26 @@ def test_json_api(visitor: Browserish) -> None:
     assert full.json()["full"]
 
 
+def test_the_json_api_refreshes_the_leads_needs_too(visitor: Browserish) -> None:
+    """An authorised visitor's answers become the lead's needs whichever door they came
+    through: the page's form or the JSON API (which used to leave them empty)."""
+    from sqlalchemy import select
+
+    from app.leads.models import Lead
+
+    async def needs(db: Any) -> dict:
+        return (await db.execute(select(Lead))).scalar_one().needs
+
+    values = form_values(visitor, "/t/insurance")
+    authorise(visitor)
+    assert visitor.run(needs) == {}
+    answered = visitor.post("/api/v1/calculators/insurance/evaluate", json={"inputs": values})
+    assert answered.status_code == 200 and answered.json()["full"]
+    lead_needs = visitor.run(needs)
+    assert lead_needs, "the API's answers are the lead's needs"
+    assert any("保" in title for title in lead_needs), lead_needs
+
+
 def test_answers_are_looked_up_only_for_browsers_that_answered(visitor: Browserish) -> None:
     assert "lk_ans" not in visitor.cookies
     values = form_values(visitor, "/t/renovation")

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from app.analytics.funnel import funnel, percent
 from app.demo.service import seed_tools
-from app.events.funnel import funnel, percent
 from app.events.schemas import FUNNEL_STEPS
 from tests.helpers import Browserish, soup
 from tests.test_leads_staff import become_lead, flush, login

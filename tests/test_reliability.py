@@ -18,15 +18,16 @@ from sqlalchemy import select
 
 from app.asgi import create_app
 from app.core import ratelimit
+from app.core import scope as request_scope
 from app.core.ratelimit import RateLimiter, SQLRateLimiter, window_start
 from app.core.state import part
-from app.db import engine as db_engine
 from app.db.engine import Storage, make_engine, make_side_engine, prepare_side, side_url
 from app.demo.service import seed_tools
 from app.events.models import FunnelEvent
 from app.events.schemas import EventContext, GrabWon, PhoneVerified, ToolViewed
 from app.events.service import Tracker
 from app.grabs.service import Grabs
+from app.models import SIDE_TABLES
 from app.settings import Settings
 from app.visitors.models import Visitor
 from tests.helpers import Browserish
@@ -129,32 +130,32 @@ def test_a_page_view_makes_one_visitor_row_for_a_browser(client: Browserish) -> 
 def test_a_request_taking_a_second_connection_is_caught(settings: Settings) -> None:
     async def breach() -> None:
         engine = make_engine(settings)
-        token = db_engine.enter_request("/test/breach")
+        token = request_scope.enter_request("/test/breach")
         try:
             async with engine.connect() as first, engine.connect() as second:
                 await first.exec_driver_sql("SELECT 1")
                 await second.exec_driver_sql("SELECT 1")
         finally:
-            db_engine.leave_request(token)
+            request_scope.leave_request(token)
             await engine.dispose()
 
     asyncio.run(breach())
-    found, db_engine.violations[:] = list(db_engine.violations), []
+    found, request_scope.violations[:] = list(request_scope.violations), []
     assert len(found) == 1 and "/test/breach" in found[0]
 
     async def sequential() -> None:
         engine = make_engine(settings)
-        token = db_engine.enter_request("/test/fine")
+        token = request_scope.enter_request("/test/fine")
         try:
             for _ in range(3):
                 async with engine.connect() as conn:
                     await conn.exec_driver_sql("SELECT 1")
         finally:
-            db_engine.leave_request(token)
+            request_scope.leave_request(token)
             await engine.dispose()
 
     asyncio.run(sequential())
-    assert db_engine.violations == []
+    assert request_scope.violations == []
 
 
 def test_side_store_is_its_own_sqlite_file(tmp_path: Path) -> None:
@@ -170,7 +171,7 @@ def test_side_writes_commit_while_the_request_holds_the_write_lock(settings: Set
 
     async def scenario() -> tuple[int, int]:
         engine, side = make_engine(settings), make_side_engine(settings)
-        await prepare_side(side, engine)
+        await prepare_side(side, engine, SIDE_TABLES)
         limiter = SQLRateLimiter(side)
         try:
             async with engine.connect() as conn:

@@ -24,7 +24,7 @@ from app.core.errors import DomainError, NotFound
 from app.core.i18n import N_
 from app.core.state import part
 from app.events.schemas import GateShown, ResultShown, StepCompleted, TeaserShown
-from app.events.service import Tracker
+from app.events.service import Tracker, visitor_context
 from app.gate.guards import requires_phone
 from app.gate.views import gate_context
 from app.leads import service as leads
@@ -33,7 +33,6 @@ from app.settings import Settings
 from app.tools import service as tools
 from app.tools.schemas import PublishedTool, PublishedVersion
 from app.visitors.models import Visitor
-from app.visitors.web import context
 
 MAX_FIELDS = 100
 # A hint, not a credential: "this browser has answered a calculator". Tool pages look for the
@@ -112,7 +111,7 @@ async def evaluate_form(
     inputs = {key: form.get(key) for key in list(form.keys())[:MAX_FIELDS] if key != "_csrf_token"}
     evaluation = await service.submit(db_session, tool, version, visitor, inputs)
     authorised = visitor.lead_id is not None
-    ctx = context(visitor, tool.id, version.number)
+    ctx = visitor_context(visitor, tool.id, version.number)
     status = 200
     if evaluation.errors:
         status = 422
@@ -120,9 +119,6 @@ async def evaluate_form(
         tracker.track(ctx, StepCompleted(step="inputs"))
         tracker.track(ctx, TeaserShown())
         tracker.track(ctx, ResultShown() if authorised else GateShown())
-        if authorised:
-            lead = await leads.get(db_session, visitor.lead_id)  # type: ignore[arg-type]
-            await leads.refresh_needs(db_session, lead)
     page = page_context(tool, version, calc, evaluation, authorised, settings)
     name = "tools/_calc_body.html" if request.htmx else "tools/calculator.html"
     cookies = [] if evaluation.errors else [answered_cookie(settings)]
@@ -196,7 +192,7 @@ async def evaluate_api(
     if evaluation.errors:
         raise InputErrors(fields=evaluation.errors)
     authorised = visitor.lead_id is not None
-    ctx = context(visitor, tool.id, version.number)
+    ctx = visitor_context(visitor, tool.id, version.number)
     tracker.track(ctx, TeaserShown())
     tracker.track(ctx, ResultShown() if authorised else GateShown())
     body = EvaluateAnswer(

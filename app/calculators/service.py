@@ -16,6 +16,7 @@ from app.calculators.compiled import Evaluation
 from app.calculators.engine import CompiledCalculator, compile_definition
 from app.calculators.schemas import CalculatorDef, FieldDef
 from app.core.bounds import is_safe_url
+from app.leads import service as leads
 from app.reports.schemas import Report, ReportRow, ReportSection
 from app.tools import service as tools
 from app.tools.models import Submission
@@ -93,7 +94,8 @@ async def submit(
     visitor: Visitor,
     inputs: Mapping[str, object],
 ) -> Evaluation:
-    """Evaluate ``inputs``; a valid submission is stored (with the lead once there is one)."""
+    """Evaluate ``inputs``; a valid submission is stored (with the lead once there is one,
+    whose needs then show these answers)."""
     calc = await load(db, version)
     evaluation = calc.evaluate(inputs)
     if evaluation.errors:
@@ -112,6 +114,8 @@ async def submit(
         )
     )
     await db.flush()
+    if visitor.lead_id is not None:  # what an authorised visitor asks is the lead's need now
+        await leads.refresh_needs(db, await leads.get(db, visitor.lead_id))
     return evaluation
 
 

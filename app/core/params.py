@@ -21,3 +21,5 @@ OptionalQueryId = Annotated[int | None, QueryParameter(ge=1, le=MAX_ID)]
 PathNumber = Annotated[int, PathParameter(ge=1, le=MAX_INT32)]
 QueryNumber = Annotated[int, QueryParameter(ge=1, le=MAX_INT32)]
 OptionalQueryNumber = Annotated[int | None, QueryParameter(ge=1, le=MAX_INT32)]
+# A short text filter in a query string.
+QueryText = Annotated[str, QueryParameter(max_length=64)]

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.i18n import LOCALES, pick_locale, set_locale
-from app.db.engine import enter_request, leave_request
+from app.core.scope import enter_request, leave_request
 from app.settings import Settings
 
 LOCALE_COOKIE = "lk_lang"

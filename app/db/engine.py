@@ -16,9 +16,9 @@ Two engines per process:
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from sqlalchemy.engine.url import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.schema import CreateIndex, CreateTable
 
+from app.core.scope import current_request, violations
 from app.settings import Settings
 
 log = logging.getLogger("leadkit.db")
@@ -86,21 +87,14 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def side_tables() -> list[Table]:
-    from app.core.models import rate_counter
-    from app.gate.models import OtpCode
-
-    return [rate_counter, OtpCode.__table__]  # type: ignore[list-item]
-
-
-async def prepare_side(side: AsyncEngine, main: AsyncEngine) -> None:
+async def prepare_side(side: AsyncEngine, main: AsyncEngine, tables: Sequence[Table]) -> None:
     """Create the side tables when the side store is a file of its own (SQLite). On
     PostgreSQL they are in the main database, made by the migrations."""
     if side.url == main.url:
         return
     # IF NOT EXISTS: every worker process of a server runs this at the same moment.
     async with side.begin() as conn:
-        for table in side_tables():
+        for table in tables:
             await conn.execute(CreateTable(table, if_not_exists=True))
             for index in table.indexes:
                 await conn.execute(CreateIndex(index, if_not_exists=True))
@@ -121,43 +115,11 @@ class Storage:
     redis: Redis | None
 
 
-# One connection per request, watched.
-
-
-class RequestScope:
-    """What one request holds of the main engine. Set by ``request_scope`` around each HTTP
-    request; background tasks run outside any scope."""
-
-    __slots__ = ("held", "path", "status")
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.held = 0
-        # The status the route answered with (app/db/uow.py commits on it).
-        self.status: int | None = None
-
-
-_scope: contextvars.ContextVar[RequestScope | None] = contextvars.ContextVar(
-    "leadkit_request_scope", default=None
-)
-# Every breach of the rule seen in this process (the test suite fails on any).
-violations: list[str] = []
-
-
-def current_request() -> RequestScope | None:
-    return _scope.get()
-
-
-def enter_request(path: str) -> contextvars.Token[RequestScope | None]:
-    return _scope.set(RequestScope(path))
-
-
-def leave_request(token: contextvars.Token[RequestScope | None]) -> None:
-    _scope.reset(token)
+# One connection per request, watched (the request scope itself: app/core/scope.py).
 
 
 def _on_checkout(_dbapi: Any, record: Any, _proxy: Any) -> None:
-    scope = _scope.get()
+    scope = current_request()
     if scope is None:
         return
     if scope.held:

@@ -28,7 +28,7 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
-from app.db.engine import current_request
+from app.core.scope import current_request
 
 log = logging.getLogger("leadkit.db")
 

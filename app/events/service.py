@@ -127,6 +127,20 @@ class Tracker:
                     row["props"] = {}
 
 
+def visitor_context(
+    visitor: Visitor, tool_id: int | None = None, tool_version: int | None = None
+) -> EventContext:
+    """The event context of ``visitor`` (and the tool it is on, when it is on one)."""
+    return EventContext(
+        visitor_id=visitor.id,
+        lead_id=visitor.lead_id,
+        link_id=visitor.last_link_id,
+        platform=visitor.platform,
+        tool_id=tool_id,
+        tool_version=tool_version,
+    )
+
+
 def event_row(ctx: EventContext, event: Event, at: dt.datetime) -> dict[str, Any]:
     """The ``funnel_event`` row for ``event`` in context ``ctx`` (for a bulk insert)."""
     props = msgspec.to_builtins(event)

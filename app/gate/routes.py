@@ -14,39 +14,31 @@ from litestar.params import FromQuery, JSONBody, URLEncodedBody
 from litestar.response import Redirect, Template
 from litestar.types import ControllerRouterHandler
 from litestar_htmx import HTMXRequest
-from msgspec.structs import replace
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.api import problems
-from app.core.crypto import DataCipher
 from app.core.errors import DomainError, NotFound
 from app.core.web import safe_next
 from app.events.schemas import (
-    CodeRejected,
     CodeSent,
     EventContext,
-    LeadCreated,
-    LeadMerged,
-    PhoneVerified,
 )
-from app.events.service import Tracker
+from app.events.service import Tracker, visitor_context
 from app.gate.schemas import (
     CodeRequest,
     CodeRequestForm,
     CodeSentAnswer,
     CodeVerify,
-    ConsentGiven,
     ProofChallenge,
     VerifiedAnswer,
 )
 from app.gate.service import CHALLENGE_URL, ChallengeRequired, Gate
 from app.gate.views import gate_context
-from app.leads import service as leads
+from app.leads.schemas import ConsentGiven
 from app.settings import Settings
 from app.staff.auth import requires_role
 from app.tools import service as tools
 from app.visitors.models import Visitor
-from app.visitors.web import context
 
 NO_STORE = CacheControlHeader(no_store=True)
 
@@ -54,7 +46,11 @@ NO_STORE = CacheControlHeader(no_store=True)
 async def gate_events(db: AsyncSession, visitor: Visitor, tool_slug: str) -> EventContext:
     """The gate's events belong to the tool it guards, when the caller says which."""
     tool = await tools.find_published(db, tool_slug) if tool_slug else None
-    return context(visitor, tool.id, tool.current_version) if tool else context(visitor)
+    return (
+        visitor_context(visitor, tool.id, tool.current_version)
+        if tool
+        else visitor_context(visitor)
+    )
 
 
 def slug_of(next_path: str) -> str:
@@ -63,33 +59,12 @@ def slug_of(next_path: str) -> str:
     return match.group(1) if match else ""
 
 
-async def _authorise(
-    request: Request[Any, Any, Any],
-    db: AsyncSession,
-    gate: Gate,
-    cipher: DataCipher,
-    tracker: Tracker,
-    visitor: Visitor,
-    settings: Settings,
-    phone: str,
-    code: str,
-    ip: str,
-    tool_slug: str,
-) -> None:
-    try:
-        auth = await gate.verify(phone, code)
-    except DomainError as exc:
-        tracker.track(await gate_events(db, visitor, tool_slug), CodeRejected(reason=exc.code))
-        raise
-    consent = ConsentGiven(
+def _consent(request: Request[Any, Any, Any], settings: Settings, ip: str) -> ConsentGiven:
+    return ConsentGiven(
         notice_version=settings.privacy_notice_version,
         ip=ip,
         user_agent=request.headers.get("user-agent", ""),
     )
-    _, created = await leads.authorize(db, cipher, visitor, auth, consent)
-    ctx = replace(await gate_events(db, visitor, tool_slug), lead_id=visitor.lead_id)
-    tracker.record(db, ctx, PhoneVerified(method=auth.method, level=auth.level))
-    tracker.record(db, ctx, LeadCreated() if created else LeadMerged())
 
 
 @post("/gate/code", status_code=200)
@@ -139,7 +114,6 @@ async def gate_verify_form(
     db_session: NamedDependency[AsyncSession],
     settings: NamedDependency[Settings],
     gate: NamedDependency[Gate],
-    cipher: NamedDependency[DataCipher],
     tracker: NamedDependency[Tracker],
     visitor: NamedDependency[Visitor],
     ip: NamedDependency[str],
@@ -147,18 +121,14 @@ async def gate_verify_form(
 ) -> Template | Response[Any]:
     """The gate partial's "verify" button: on success the page reloads with the gate open."""
     try:
-        await _authorise(
-            request,
+        await gate.authorise(
             db_session,
-            gate,
-            cipher,
             tracker,
             visitor,
-            settings,
-            data.phone,
-            data.code,
-            ip,
-            slug_of(data.next),
+            phone=data.phone,
+            code=data.code,
+            consent=_consent(request, settings, ip),
+            ctx=await gate_events(db_session, visitor, slug_of(data.next)),
         )
     except DomainError as exc:
         ctx = gate_context(
@@ -240,27 +210,22 @@ async def api_gate_verify(
     db_session: NamedDependency[AsyncSession],
     settings: NamedDependency[Settings],
     gate: NamedDependency[Gate],
-    cipher: NamedDependency[DataCipher],
     tracker: NamedDependency[Tracker],
     visitor: NamedDependency[Visitor],
     ip: NamedDependency[str],
     data: JSONBody[CodeVerify],
 ) -> VerifiedAnswer:
     """Check the code; on success the visitor (cookie) is authorised: every gate opens."""
-    await _authorise(
-        request,
+    await gate.authorise(
         db_session,
-        gate,
-        cipher,
         tracker,
         visitor,
-        settings,
-        data.phone,
-        data.code,
-        ip,
-        data.tool,
+        phone=data.phone,
+        code=data.code,
+        consent=_consent(request, settings, ip),
+        ctx=await gate_events(db_session, visitor, data.tool),
     )
-    return VerifiedAnswer(status="authorized", method="sms")
+    return VerifiedAnswer(status="authorised", method="sms")
 
 
 @get(CHALLENGE_URL, summary="A proof-of-work challenge", tags=["gate"], cache_control=NO_STORE)

@@ -1,8 +1,8 @@
-"""The gate's inputs and its result, PhoneAuthorization, which every gate method produces."""
+"""The gate's inputs and answers. What it produces, a PhoneAuthorisation, is the leads' type
+(app/leads/schemas.py): every gate method hands one to the lead it authorises."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -10,24 +10,6 @@ import msgspec
 PhoneInput = Annotated[str, msgspec.Meta(max_length=32)]
 CodeInput = Annotated[str, msgspec.Meta(max_length=16)]
 ProofInput = Annotated[str, msgspec.Meta(max_length=4096)]
-
-
-class PhoneAuthorization(msgspec.Struct, frozen=True, kw_only=True):
-    """A phone number the visitor proved they control.
-
-    ``level``: "otp" when they typed a code we sent; "platform" when a mini-program platform
-    vouched for the number (WeChat/Douyin phone authorisation)."""
-
-    phone: str  # E.164
-    method: Literal["sms", "wechat", "douyin"]
-    level: Literal["otp", "platform"]
-    verified_at: dt.datetime
-
-
-class ConsentGiven(msgspec.Struct, frozen=True, kw_only=True):
-    notice_version: str
-    ip: str = ""
-    user_agent: str = ""
 
 
 class CodeRequest(msgspec.Struct, kw_only=True, frozen=True):
@@ -60,7 +42,7 @@ class CodeSentAnswer(msgspec.Struct, kw_only=True, frozen=True):
 class VerifiedAnswer(msgspec.Struct, kw_only=True, frozen=True):
     """200 from POST /api/v1/gate/verify: the visitor is authorised."""
 
-    status: Literal["authorized"]
+    status: Literal["authorised"]
     method: Literal["sms"]
 
 

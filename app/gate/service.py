@@ -1,4 +1,4 @@
-"""The phone gate: send a one-time code, check it, and produce a PhoneAuthorization.
+"""The phone gate: send a one-time code, check it, and produce a PhoneAuthorisation.
 
 Defences (each a setting; docs/security.md, "SMS codes"): an allow-list of countries, 60 s
 between codes per phone, hourly and daily caps per phone, a daily cap per IP, a global hourly
@@ -17,17 +17,23 @@ import time
 from typing import Any, Literal
 
 import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.crypto import DataCipher
 from app.core.errors import DomainError, InvalidInput, RateLimited
 from app.core.i18n import N_, gettext
 from app.core.phone import normalise
 from app.core.ratelimit import RateLimiter
+from app.events.schemas import CodeRejected, EventContext
+from app.events.service import Tracker
 from app.gate.pow import ProofOfWork
-from app.gate.schemas import PhoneAuthorization
 from app.gate.sms import SmsProvider, scrub
 from app.gate.store import OtpStore
+from app.leads import service as leads
+from app.leads.models import Lead
+from app.leads.schemas import ConsentGiven, PhoneAuthorisation
 from app.settings import Settings
+from app.visitors.models import Visitor
 
 log = logging.getLogger("leadkit.gate")
 DAY, HOUR = 86_400, 3_600
@@ -315,7 +321,27 @@ class Gate:
                 alerts.append(BudgetAlert(period=period, level="near", count=count, budget=budget))
         return alerts
 
-    async def verify(self, phone_raw: str, code: str) -> PhoneAuthorization:
+    async def authorise(
+        self,
+        db: AsyncSession,
+        tracker: Tracker,
+        visitor: Visitor,
+        *,
+        phone: str,
+        code: str,
+        consent: ConsentGiven,
+        ctx: EventContext,
+    ) -> tuple[Lead, bool]:
+        """Check the code and, when it is right, authorise the visitor: the lead, the consent
+        and the events, in the caller's transaction. A refused code is recorded as such."""
+        try:
+            auth = await self.verify(phone, code)
+        except DomainError as exc:
+            tracker.track(ctx, CodeRejected(reason=exc.code))
+            raise
+        return await leads.authorise(db, self.cipher, tracker, visitor, auth, consent, ctx)
+
+    async def verify(self, phone_raw: str, code: str) -> PhoneAuthorisation:
         """Check the code; on success the phone is authorised (the code is used up)."""
         phone = normalise(phone_raw)
         code = code.strip()
@@ -328,7 +354,7 @@ class Gate:
             raise WrongCode(fields={"code": "wrong"})
         if outcome != "ok":
             raise CodeExpired(fields={"code": outcome})
-        return PhoneAuthorization(
+        return PhoneAuthorisation(
             phone=phone, method="sms", level="otp", verified_at=dt.datetime.now(dt.UTC)
         )
 

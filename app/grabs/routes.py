@@ -542,7 +542,7 @@ ROUTES: list[ControllerRouterHandler] = [
 
 
 async def grab_page(request: Request[Any, Any, Any], slug: str, db: AsyncSession) -> Template:
-    """``/t/{slug}`` for a tool of kind grab (app.tools.routes hands over here)."""
+    """``/t/{slug}`` for a tool of kind grab (the site's tool page hands over here)."""
     grabs, settings = part(request, Grabs), part(request, Settings)
     grab = await grabs.info(slug, db)
     who = await grabs.claimant(public_id_from(settings, request.scope), db)

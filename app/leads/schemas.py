@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import urlencode
 
 import msgspec
@@ -69,6 +69,26 @@ NO_LINK = "none"
 
 Note = Annotated[str, msgspec.Meta(max_length=2000)]
 OwnerField = IdText  # a staff member's id, empty for none
+
+
+class PhoneAuthorisation(msgspec.Struct, frozen=True, kw_only=True):
+    """A phone number the visitor proved they control (produced by every gate method).
+
+    ``level``: "otp" when they typed a code we sent; "platform" when a mini-program platform
+    vouched for the number (WeChat/Douyin phone authorisation)."""
+
+    phone: str  # E.164
+    method: Literal["sms", "wechat", "douyin"]
+    level: Literal["otp", "platform"]
+    verified_at: dt.datetime
+
+
+class ConsentGiven(msgspec.Struct, frozen=True, kw_only=True):
+    """What the visitor agreed to (the notice version), when and from where (PIPL)."""
+
+    notice_version: str
+    ip: str = ""
+    user_agent: str = ""
 
 
 class LeadUpdate(msgspec.Struct, kw_only=True, frozen=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from msgspec.structs import replace
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -10,9 +11,10 @@ from app.core.crypto import DataCipher
 from app.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from app.core.i18n import N_
 from app.core.phone import mask
-from app.gate.schemas import ConsentGiven, PhoneAuthorization
+from app.events.schemas import EventContext, LeadCreated, LeadMerged, PhoneVerified
+from app.events.service import Tracker
 from app.leads.models import Consent, Lead
-from app.leads.schemas import LEAD_STATUSES, LeadUpdate
+from app.leads.schemas import LEAD_STATUSES, ConsentGiven, LeadUpdate, PhoneAuthorisation
 from app.staff.models import StaffUser
 from app.staff.schemas import Staff
 from app.staff.service import audit
@@ -26,14 +28,18 @@ async def find_by_phone(db: AsyncSession, cipher: DataCipher, phone_e164: str) -
     return (await db.execute(select(Lead).where(Lead.phone_hash == phone_hash))).scalar()
 
 
-async def authorize(
+async def authorise(
     db: AsyncSession,
     cipher: DataCipher,
+    tracker: Tracker,
     visitor: Visitor,
-    auth: PhoneAuthorization,
+    auth: PhoneAuthorisation,
     consent: ConsentGiven,
+    ctx: EventContext,
 ) -> tuple[Lead, bool]:
-    """Attach the visitor to the lead for this phone, creating it if new.
+    """Attach the visitor to the lead for this phone, creating it if new, with the consent
+    and the funnel events of the authorisation, all in the caller's transaction. Every gate
+    method ends here (the SMS code today; the mini-program platforms' phone authorisation).
 
     Returns (lead, created). The visitor's earlier events join the lead's timeline through
     the visitor link; first source stays the lead's first, last source is updated."""
@@ -65,7 +71,7 @@ async def authorize(
     await db.flush()
     visitor.lead_id = lead.id
     await _collect_answers(db, visitor, lead)
-    visitor.authorized_at = auth.verified_at
+    visitor.authorised_at = auth.verified_at
     visitor.auth_method = auth.method
     db.add(
         Consent(
@@ -79,6 +85,9 @@ async def authorize(
         )
     )
     await db.flush()
+    ctx = replace(ctx, visitor_id=visitor.id, lead_id=lead.id)
+    tracker.record(db, ctx, PhoneVerified(method=auth.method, level=auth.level))
+    tracker.record(db, ctx, LeadCreated() if created else LeadMerged())
     return lead, created
 
 

@@ -212,3 +212,11 @@ def qr_png(url: str) -> bytes:
     buffer = io.BytesIO()
     segno.make_qr(url, error="m").save(buffer, kind="png", scale=8, border=2)
     return buffer.getvalue()
+
+
+async def find_active(db: AsyncSession, code: str) -> TrackedLink | None:
+    """The live tracked link with this code, or None (unknown, too long or switched off)."""
+    if not code or len(code) > 32:
+        return None
+    link = (await db.execute(select(TrackedLink).where(TrackedLink.code == code))).scalar()
+    return link if link is not None and link.is_active else None

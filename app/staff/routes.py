@@ -20,9 +20,8 @@ from app.core.params import PathId
 from app.core.ratelimit import RateLimiter
 from app.core.state import part
 from app.core.web import safe_next
-from app.gate.service import Gate
 from app.settings import Settings
-from app.staff import dashboard, service
+from app.staff import service
 from app.staff.auth import (
     SESSION_COOKIE,
     raw_session_token,
@@ -110,20 +109,6 @@ class AuthController(Controller):
         if raw:
             await service.end_session(db_session, raw)
         return Redirect("/staff/login", cookies=[session_cookie(settings, None)], status_code=303)
-
-    @get("/", guards=[requires_staff])
-    async def dashboard(
-        self,
-        db_session: NamedDependency[AsyncSession],
-        staff: NamedDependency[Staff],
-        gate: NamedDependency[Gate],
-    ) -> Template:
-        figures = await dashboard.summary(db_session)
-        context: dict[str, Any] = {"staff": staff, "figures": figures}
-        if staff.role == "admin":
-            # SMS budget reached or nearly reached (shared counters): the admin's banner.
-            context["sms_alerts"] = await gate.budget_alerts()
-        return Template("staff/dashboard.html", context=context)
 
 
 class AdminController(Controller):

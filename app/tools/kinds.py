@@ -2,7 +2,7 @@
 one :class:`Kind` — how its page at ``/t/{slug}`` renders, its own routes (API, staff pages),
 its funnel and its demo content — and one line in ``app/kinds.py`` registers it.
 
-``/t/{slug}`` (app/tools/routes.py) does what every kind shares — look the tool up, record the
+``/t/{slug}`` (app/site/routes.py) does what every kind shares — look the tool up, record the
 visit and its attribution — then hands a :class:`ToolPage` to the kind's ``render``.
 """
 

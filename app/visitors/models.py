@@ -31,5 +31,8 @@ class Visitor(BigIntBase):
     lead_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("lead.id", ondelete="SET NULL"), index=True
     )
-    authorized_at: Mapped[dt.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    # The column keeps its first (American) spelling: renaming it would need a migration.
+    authorised_at: Mapped[dt.datetime | None] = mapped_column(
+        "authorized_at", DateTimeUTC(timezone=True)
+    )
     auth_method: Mapped[str] = mapped_column(String(16), default="")

@@ -11,7 +11,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.clock import aware, now
-from app.links.models import TrackedLink
 from app.visitors.models import Visitor
 
 UTM_KEYS = ("utm_source", "utm_medium", "utm_campaign", "utm_content", "utm_term")
@@ -85,30 +84,22 @@ async def ensure(db: AsyncSession, visitor: Visitor) -> Visitor:
     return visitor
 
 
-async def resolve_link(db: AsyncSession, code: str) -> TrackedLink | None:
-    if not code or len(code) > 32:
-        return None
-    link = (await db.execute(select(TrackedLink).where(TrackedLink.code == code))).scalar()
-    return link if link is not None and link.is_active else None
-
-
-async def attribute(
-    db: AsyncSession, visitor: Visitor, touch: Touch, link: TrackedLink | None
-) -> None:
-    """Record a touch: first touch once, last touch every time there is one."""
+async def attribute(db: AsyncSession, visitor: Visitor, touch: Touch, link_id: int | None) -> None:
+    """Record a touch: first touch once, last touch every time there is one. ``link_id``: the
+    tracked link ``touch.src`` names, when it names a live one (unknown codes are kept raw)."""
     at = now()
-    if touch.empty and link is None:
+    if touch.empty and link_id is None:
         # A plain page view writes nothing unless the visitor was away for a while.
         if at - aware(visitor.last_seen_at) > SEEN_GRANULARITY:
             visitor.last_seen_at = at
         return
     visitor.last_seen_at = at
     payload = {"utm": touch.utm, "ref": touch.ref, "at": visitor.last_seen_at.isoformat()}
-    src = (link.code if link else touch.src)[:RAW_MAX]
+    src = touch.src[:RAW_MAX]
     if visitor.first_link_id is None and not visitor.first_src:
-        visitor.first_link_id = link.id if link else None
+        visitor.first_link_id = link_id
         visitor.first_src = src
         visitor.first_touch = payload
-    visitor.last_link_id = link.id if link else None
+    visitor.last_link_id = link_id
     visitor.last_src = src
     visitor.last_touch = payload

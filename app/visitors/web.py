@@ -14,7 +14,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.state import part
 from app.core.web import cookie
-from app.events.schemas import EventContext
 from app.settings import Settings
 from app.visitors import service
 from app.visitors.models import Visitor
@@ -74,16 +73,3 @@ def visitor_cookie_hook(settings: Settings) -> Callable[[Message, Scope], Awaita
         message["headers"] = [*message["headers"], (b"set-cookie", cookie.encode())]
 
     return before_send
-
-
-def context(
-    visitor: Visitor, tool_id: int | None = None, tool_version: int | None = None
-) -> EventContext:
-    return EventContext(
-        visitor_id=visitor.id,
-        lead_id=visitor.lead_id,
-        link_id=visitor.last_link_id,
-        platform=visitor.platform,
-        tool_id=tool_id,
-        tool_version=tool_version,
-    )

@@ -49,7 +49,7 @@ def zh(msgid: str, **params: Any) -> str:
 async def _seed(database_url: str) -> None:
     from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
-    import app.db.models  # noqa: F401  (every table, for the foreign keys)
+    import app.models  # noqa: F401  (every table, for the foreign keys)
     from app.core.crypto import DataCipher
     from app.core.phone import mask
     from app.grabs.models import Grab, GrabClaim

@@ -8,7 +8,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from app.db.engine import make_engine
-from app.db.models import metadata
+from app.models import metadata
 from app.settings import load_settings
 
 config = context.config

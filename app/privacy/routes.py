@@ -22,17 +22,17 @@ from app.core.ratelimit import RateLimiter
 from app.core.state import part
 from app.db.engine import Storage
 from app.events.schemas import ConsentWithdrawn, DataDeleted, EventContext
-from app.events.service import Tracker
+from app.events.service import Tracker, visitor_context
 from app.gate.schemas import CodeRequestForm
 from app.gate.service import Gate
 from app.grabs.service import Grabs
 from app.leads import service as leads
-from app.leads.erasure import Erasure, erase, forget_elsewhere
 from app.leads.models import Lead
+from app.privacy.erasure import Erasure, erase, forget_elsewhere
 from app.reports.service import ReportRenderer
 from app.settings import Settings
 from app.visitors.models import Visitor
-from app.visitors.web import VISITOR_COOKIE, context
+from app.visitors.web import VISITOR_COOKIE
 
 PRIVACY_COOKIE = "lk_priv"
 PROOF_SECONDS = 600
@@ -172,7 +172,9 @@ async def withdraw(
     if lead is None:
         return Redirect("/privacy/manage", status_code=303)
     await leads.withdraw_consent(db_session, lead)
-    tracker.record(db_session, replace(context(visitor), lead_id=lead.id), ConsentWithdrawn())
+    tracker.record(
+        db_session, replace(visitor_context(visitor), lead_id=lead.id), ConsentWithdrawn()
+    )
     return _page("withdrawn", settings)
 
 

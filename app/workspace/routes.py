@@ -16,40 +16,26 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.crypto import DataCipher
 from app.core.errors import DomainError
-from app.core.i18n import gettext as _
-from app.core.params import PathId
+from app.core.params import PathId, QueryText
 from app.core.phone import dial, display
-from app.events.funnel import BREAKDOWNS, funnel
-from app.leads import queries, service
+from app.gate.service import Gate
+from app.leads import service
 from app.leads.schemas import (
-    EVENT_LABELS,
     LEAD_STATUSES,
     NO_LINK,
     STAFF_STATUSES,
-    STATUS_LABELS,
-    VISITOR_PLATFORM_LABELS,
     LeadFilter,
     LeadUpdate,
-    closed_day_range,
 )
-from app.links.schemas import CHANNEL_LABELS, KIND_LABELS
-from app.staff.auth import requires_role
+from app.staff.auth import requires_role, requires_staff
 from app.staff.schemas import Staff
 from app.vouchers import service as vouchers
-from app.vouchers.schemas import STATUS_LABELS as VOUCHER_STATUS_LABELS
+from app.workspace import dashboard, queries
+from app.workspace.labels import LABELS
 
 Form = Body(media_type=RequestEncodingType.URL_ENCODED)
-QueryText = Annotated[str, QueryParameter(max_length=64)]
 # Kept from caches and history: a page that carries a full phone number.
 NO_STORE = {"Cache-Control": "no-store"}
-LABELS = {
-    "status": STATUS_LABELS,
-    "event": EVENT_LABELS,
-    "channel": CHANNEL_LABELS,
-    "kind": KIND_LABELS,
-    "platform": VISITOR_PLATFORM_LABELS,
-    "voucher": VOUCHER_STATUS_LABELS,
-}
 
 
 class LeadsController(Controller):
@@ -190,51 +176,19 @@ class LeadsController(Controller):
         )
 
 
-class FunnelController(Controller):
-    path = "/staff/funnels"
-    guards = [requires_role("marketer")]  # noqa: RUF012
-
-    @get("/")
-    async def funnels(
-        self,
-        request: HTMXRequest,
-        db_session: NamedDependency[AsyncSession],
-        staff: NamedDependency[Staff],
-        tool: FromQuery[QueryText] = "",
-        start: Annotated[str, QueryParameter(name="from", max_length=16)] = "",
-        end: Annotated[str, QueryParameter(name="to", max_length=16)] = "",
-        by: FromQuery[QueryText] = "none",
-    ) -> Template:
-        """A tool's funnel for a date range (last 30 days by default), by account or channel."""
-        tools = await queries.tool_options(db_session)
-        chosen = next(
-            (t for t in tools if t.slug == tool), None if tool else next(iter(tools), None)
-        )
-        error, status_code, table, days = None, 200, None, None
-        try:
-            days = closed_day_range(start, end)
-        except DomainError as exc:
-            error, status_code = exc.translated, exc.status
-        if tool and chosen is None:
-            error, status_code = _("Unknown tool."), 404
-        if by not in BREAKDOWNS:
-            by = "none"
-        if error is None and chosen is not None and days is not None:
-            assert days.start_utc is not None and days.end_utc is not None
-            table = await funnel(db_session, chosen.id, days.start_utc, days.end_utc, by)
-        context: dict[str, Any] = {
-            "staff": staff,
-            "tools": tools,
-            "tool": chosen,
-            "days": days,
-            "raw": {"from": start, "to": end},
-            "by": by,
-            "funnel": table,
-            "error": error,
-            "labels": LABELS,
-        }
-        name = "staff/_funnel.html" if request.htmx else "staff/funnel.html"
-        return Template(name, context=context, status_code=status_code)
+@get("/staff/", guards=[requires_staff])
+async def home(
+    db_session: NamedDependency[AsyncSession],
+    staff: NamedDependency[Staff],
+    gate: NamedDependency[Gate],
+) -> Template:
+    """The dashboard: today's and this week's figures (and, for admins, SMS budget alerts)."""
+    figures = await dashboard.summary(db_session)
+    context: dict[str, Any] = {"staff": staff, "figures": figures}
+    if staff.role == "admin":
+        # SMS budget reached or nearly reached (shared counters): the admin's banner.
+        context["sms_alerts"] = await gate.budget_alerts()
+    return Template("staff/dashboard.html", context=context)
 
 
-ROUTES: list[ControllerRouterHandler] = [LeadsController, FunnelController]
+ROUTES: list[ControllerRouterHandler] = [home, LeadsController]

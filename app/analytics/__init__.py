@@ -1,0 +1,1 @@
+"""Analytics: funnels read from the funnel events."""

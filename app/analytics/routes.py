@@ -1,0 +1,73 @@
+"""The funnel page: a tool's funnel for a date range, by account or channel."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from litestar import Controller, get
+from litestar.di import NamedDependency
+from litestar.params import FromQuery, QueryParameter
+from litestar.response import Template
+from litestar.types import ControllerRouterHandler
+from litestar_htmx import HTMXRequest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.analytics.funnel import BREAKDOWNS, funnel
+from app.core.errors import DomainError
+from app.core.i18n import gettext as _
+from app.core.params import QueryText
+from app.leads.schemas import closed_day_range
+from app.staff.auth import requires_role
+from app.staff.schemas import Staff
+from app.workspace import queries
+from app.workspace.labels import LABELS
+
+
+class FunnelController(Controller):
+    path = "/staff/funnels"
+    guards = [requires_role("marketer")]  # noqa: RUF012
+
+    @get("/")
+    async def funnels(
+        self,
+        request: HTMXRequest,
+        db_session: NamedDependency[AsyncSession],
+        staff: NamedDependency[Staff],
+        tool: FromQuery[QueryText] = "",
+        start: Annotated[str, QueryParameter(name="from", max_length=16)] = "",
+        end: Annotated[str, QueryParameter(name="to", max_length=16)] = "",
+        by: FromQuery[QueryText] = "none",
+    ) -> Template:
+        """A tool's funnel for a date range (last 30 days by default), by account or channel."""
+        tools = await queries.tool_options(db_session)
+        chosen = next(
+            (t for t in tools if t.slug == tool), None if tool else next(iter(tools), None)
+        )
+        error, status_code, table, days = None, 200, None, None
+        try:
+            days = closed_day_range(start, end)
+        except DomainError as exc:
+            error, status_code = exc.translated, exc.status
+        if tool and chosen is None:
+            error, status_code = _("Unknown tool."), 404
+        if by not in BREAKDOWNS:
+            by = "none"
+        if error is None and chosen is not None and days is not None:
+            assert days.start_utc is not None and days.end_utc is not None
+            table = await funnel(db_session, chosen.id, days.start_utc, days.end_utc, by)
+        context: dict[str, Any] = {
+            "staff": staff,
+            "tools": tools,
+            "tool": chosen,
+            "days": days,
+            "raw": {"from": start, "to": end},
+            "by": by,
+            "funnel": table,
+            "error": error,
+            "labels": LABELS,
+        }
+        name = "staff/_funnel.html" if request.htmx else "staff/funnel.html"
+        return Template(name, context=context, status_code=status_code)
+
+
+ROUTES: list[ControllerRouterHandler] = [FunnelController]

@@ -1,0 +1,1 @@
+"""Privacy: the notice, and a person managing their own data (withdraw consent, delete)."""

@@ -1,0 +1,1 @@
+"""The staff workspace: the dashboard, the lead list and a lead's page."""
