@@ -56,23 +56,17 @@ def seed(env: dict[str, str], visitors: int) -> list[str]:
     """Two grabs (bench-100: 100 units; bench-big: plenty) and ``visitors`` authorised
     visitors with their signed cookies."""
     import app.models  # noqa: F401 (every table, for the foreign keys)
-    from app.core.crypto import DataCipher
-    from app.core.phone import mask
     from app.db.engine import make_engine, make_sessionmaker
     from app.grabs.schemas import GrabCreate
     from app.grabs.service import create_grab
-    from app.leads.models import Lead
     from app.settings import load_settings
-    from app.visitors.models import Visitor
-    from app.visitors.web import _signer
+    from tests.grab_support import make_people
 
     settings = load_settings(env)
-    cipher = DataCipher(settings)
 
     async def run() -> list[str]:
         engine = make_engine(settings)
         now = dt.datetime.now(dt.UTC)
-        cookies = []
         async with make_sessionmaker(engine)() as db, db.begin():
             for slug, stock, limit in (("bench-100", 100, 1), ("bench-big", 1_000_000, 1)):
                 await create_grab(
@@ -85,33 +79,8 @@ def seed(env: dict[str, str], visitors: int) -> list[str]:
                         starts_at=now - dt.timedelta(minutes=1),
                     ),
                 )
-            for i in range(visitors):
-                phone = f"+86137{i:08d}"
-                lead = Lead(
-                    phone_cipher=cipher.encrypt(phone),
-                    phone_hash=cipher.lookup_hash(phone),
-                    phone_masked=mask(phone),
-                    status="new",
-                    needs={},
-                    notes="",
-                )
-                db.add(lead)
-                await db.flush()
-                public_id = secrets.token_urlsafe(16)
-                db.add(
-                    Visitor(
-                        public_id=public_id,
-                        platform="browser",
-                        first_seen_at=now,
-                        last_seen_at=now,
-                        first_touch={},
-                        last_touch={},
-                        lead_id=lead.id,
-                        authorised_at=now,
-                        auth_method="sms",
-                    )
-                )
-                cookies.append(_signer(settings.secret_key).dumps(public_id))
+            people = await make_people(db, settings, visitors)
+            cookies = [person.cookie for person in people]
         await engine.dispose()
         return cookies
 

@@ -34,6 +34,8 @@ from types import FrameType
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+# The benches share the test suite's helpers (scratch databases, people with cookies).
+sys.path.insert(0, str(ROOT))
 HOST = "127.0.0.1"
 BUDGET_BYTES = 30 * 1024
 GZIP_LEVEL = 6  # what nginx and most CDNs use by default
@@ -505,25 +507,12 @@ def base_env(workdir: Path, password: str) -> dict[str, str]:
 
 @contextlib.contextmanager
 def postgres_database(user: str) -> Iterator[str]:
-    import asyncpg
+    from tests.served import scratch_postgres
 
     name = f"leadkit_bench_{os.getpid()}"
-    admin_dsn = f"postgresql://{user}@{HOST}:5432/postgres"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(admin_dsn)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield f"postgresql+asyncpg://{user}@{HOST}:5432/{name}"
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        print(f"   dropped database {name}")
+    with scratch_postgres(name, host=HOST, port=5432, user=user) as url:
+        yield url
+    print(f"   dropped database {name}")
 
 
 @contextlib.contextmanager

@@ -117,11 +117,15 @@ def running_server(env: dict[str, str], log: Path, workers: int = 1) -> Iterator
 
 
 @contextlib.contextmanager
-def scratch_postgres(name: str) -> Iterator[str]:
-    """A PostgreSQL database of its own (dropped afterwards); yields its SQLAlchemy URL."""
-    from tests.conftest import PG_HOST, PG_PORT, PG_USER
-
-    admin_dsn = f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/postgres"
+def scratch_postgres(
+    name: str, *, host: str | None = None, port: int | None = None, user: str | None = None
+) -> Iterator[str]:
+    """A PostgreSQL database of its own, made empty and dropped afterwards; yields its
+    SQLAlchemy URL. The one way the tests, the CLI tests and the benches get a database."""
+    host = host or os.environ.get("LEADKIT_TEST_PG_HOST", "127.0.0.1")
+    port = port or int(os.environ.get("LEADKIT_TEST_PG_PORT", "5432"))
+    user = user or os.environ.get("LEADKIT_TEST_PG_USER", "postgres")
+    admin_dsn = f"postgresql://{user}@{host}:{port}/postgres"
 
     async def admin(sql: str) -> None:
         conn = await asyncpg.connect(admin_dsn)
@@ -133,7 +137,7 @@ def scratch_postgres(name: str) -> Iterator[str]:
     asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     try:
-        yield f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
+        yield f"postgresql+asyncpg://{user}@{host}:{port}/{name}"
     finally:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 

@@ -20,6 +20,7 @@ from app.db.migrate import current_head
 from app.settings import env_names, load_settings
 from tests.conftest import PG_HOST, PG_PORT, PG_UP, PG_USER, TEST_SECRET
 from tests.helpers import Browserish
+from tests.served import scratch_postgres
 
 LEADKIT = Path(sys.executable).parent / "leadkit"
 SALES_PASSWORD = "sales-password-42"
@@ -210,20 +211,10 @@ def test_prod_without_a_secret_refuses_every_command(cli: Cli, args: tuple[str, 
 def pg_database() -> Iterator[str]:
     if not PG_UP:
         pytest.skip(f"PostgreSQL does not answer on {PG_HOST}:{PG_PORT}")
-    name = f"leadkit_cli_test_{os.getpid()}"
-    admin_dsn = f"postgresql://{PG_USER}@{PG_HOST}:{PG_PORT}/postgres"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(admin_dsn)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    yield f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{name}"
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    with scratch_postgres(
+        f"leadkit_cli_test_{os.getpid()}", host=PG_HOST, port=PG_PORT, user=PG_USER
+    ) as url:
+        yield url
 
 
 def test_db_upgrade_and_check_on_postgresql(cli: Cli, pg_database: str) -> None:
