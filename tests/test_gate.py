@@ -23,9 +23,9 @@ from app.core.state import part
 from app.db.engine import Storage
 from app.demo.service import seed_tools
 from app.gate.models import OtpCode
-from app.gate.schemas import PhoneAuthorization
 from app.gate.service import CodeExpired, Gate, WrongCode
 from app.gate.store import RedisOtpStore
+from app.leads.schemas import PhoneAuthorisation
 from app.settings import Settings
 from tests.helpers import Browserish
 
@@ -573,10 +573,13 @@ def test_the_budget_window_is_an_hour_or_a_day(
 
 
 def test_verify_without_a_code_sent_authorises_nobody(visitor: Browserish) -> None:
+    # Redis cannot tell a code that expired (its key is gone) from one never sent.
+    on_redis = isinstance(part(visitor.app, Gate).store, RedisOtpStore)
     for code in ("000000", "123456"):
         refused = verify(visitor, code)
         assert refused.status_code == 400, refused.text
         assert refused.json()["code"] == "code_expired"
+        assert refused.json()["errors"] == {"code": "expired" if on_redis else "none"}
     # Another phone's code does not open this one.
     assert send(visitor, "13912345678").status_code == 202
     other = code_for(visitor, "13912345678")
@@ -652,8 +655,8 @@ def test_parallel_verifies_of_one_code_exactly_one_succeeds(visitor: Browserish)
         return list(await asyncio.gather(*tries, return_exceptions=True))
 
     outcomes = visitor.raw.blocking_portal.call(race)
-    assert sum(isinstance(o, PhoneAuthorization) for o in outcomes) == 1, outcomes
-    assert all(isinstance(o, PhoneAuthorization | CodeExpired) for o in outcomes), outcomes
+    assert sum(isinstance(o, PhoneAuthorisation) for o in outcomes) == 1, outcomes
+    assert all(isinstance(o, PhoneAuthorisation | CodeExpired) for o in outcomes), outcomes
 
 
 def test_parallel_wrong_guesses_kill_the_code(visitor: Browserish) -> None:
@@ -689,9 +692,122 @@ def test_a_code_used_during_wrong_guesses_stays_used(visitor: Browserish) -> Non
 
     for _ in range(3):
         outcomes = visitor.raw.blocking_portal.call(race)
-        assert sum(isinstance(o, PhoneAuthorization) for o in outcomes) <= 1, outcomes
+        assert sum(isinstance(o, PhoneAuthorisation) for o in outcomes) <= 1, outcomes
         assert verify(visitor, right).json()["code"] == "code_expired"
         gap_passes(visitor)
         assert send(visitor).status_code == 202
         right = code_for(visitor)
         wrong = [f"{(int(right) + n) % 1_000_000:06d}" for n in range(1, 4)]
+
+
+def test_forgetting_a_phone_leaves_nothing_of_it(
+    make_client: Callable[..., Browserish], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A person who deleted their data: their codes go, and so do the resend gap and the caps
+    counted under their phone; another phone's are untouched."""
+    clock = Clock(monkeypatch)
+    clock.set(10)
+    client = make_client(**CALM, otp_phone_hourly_cap=1, otp_phone_daily_cap=1)
+    other = "13912345678"
+    assert send_from(client).status_code == 202
+    assert send_from(client, other).status_code == 202
+    assert refused_for(send_from(client)) == "gap"  # and then each cap: one code is the limit
+    gate = part(client.app, Gate)
+    client.raw.blocking_portal.call(gate.forget, phone_hash(client))
+    client.raw.blocking_portal.call(gate.forget, phone_hash(client))  # idempotent
+    assert client.get("/dev/sms", params={"phone": PHONE}).status_code == 404
+    assert client.get("/dev/sms", params={"phone": other}).status_code == 200
+    assert client.otp_codes() == 1
+    assert send_from(client).status_code == 202  # no gap, no count left under the phone
+    assert refused_for(send_from(client, other)) == "gap"  # the other phone's gap stands
+
+
+def stored_code(client: Browserish, phone: str = PHONE) -> dict[str, Any]:
+    """The phone's newest stored code as the store keeps it (side SQL row or Redis hash)."""
+    store = part(client.app, Gate).store
+    owner = phone_hash(client, phone)
+    if isinstance(store, RedisOtpStore):
+
+        async def in_redis() -> dict[str, Any]:
+            raw = await store._redis.hgetall(store._prefix + owner)
+            found = {k.decode(): v.decode() for k, v in raw.items()}
+            return {
+                "state": found.get("state"),
+                "attempts": int(found.get("attempts", -1)),
+                "dev_code": found.get("dev", ""),
+            }
+
+        return dict(client.raw.blocking_portal.call(in_redis))
+
+    async def in_sql() -> dict[str, Any]:
+        async with part(client.app, Storage).side_engine.connect() as conn:
+            found = await conn.execute(
+                select(OtpCode.state, OtpCode.attempts, OtpCode.dev_code)
+                .where(OtpCode.phone_hash == owner)
+                .order_by(OtpCode.id.desc())
+            )
+            return dict(found.first()._mapping)
+
+    return dict(client.raw.blocking_portal.call(in_sql))
+
+
+def test_a_code_is_live_then_used_or_dead(visitor: Browserish) -> None:
+    """The store's life of a code: live (its plain text kept only for the development inbox),
+    then used (the plain text gone) or dead after the allowed wrong attempts."""
+    assert send(visitor).status_code == 202
+    code = code_for(visitor)
+    assert stored_code(visitor) == {"state": "live", "attempts": 0, "dev_code": code}
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    refused = verify(visitor, wrong)
+    assert refused.json()["errors"] == {"code": "wrong"}
+    assert stored_code(visitor) == {"state": "live", "attempts": 1, "dev_code": code}
+    assert verify(visitor, code).status_code == 200
+    assert stored_code(visitor) == {"state": "used", "attempts": 1, "dev_code": ""}
+    assert verify(visitor, code).json()["errors"] == {"code": "dead"}  # used up
+
+    gap_passes(visitor)
+    assert send(visitor).status_code == 202
+    code = code_for(visitor)
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    limit = part(visitor.app, Settings).otp_max_attempts
+    for _ in range(limit):
+        verify(visitor, wrong)
+    assert stored_code(visitor)["state"] == "dead"
+    assert verify(visitor, code).json()["errors"] == {"code": "dead"}
+
+
+def test_one_phones_code_never_touches_anothers(visitor: Browserish) -> None:
+    other = "13912345678"
+    assert send(visitor).status_code == 202
+    assert send(visitor, other).status_code == 202
+    mine, theirs = code_for(visitor), code_for(visitor, other)
+    wrong = f"{(int(mine) + 1) % 1_000_000:06d}"
+    limit = part(visitor.app, Settings).otp_max_attempts
+    for _ in range(limit):  # this phone's code dies…
+        verify(visitor, wrong)
+    assert stored_code(visitor, other) == {"state": "live", "attempts": 0, "dev_code": theirs}
+    gap_passes(visitor)
+    assert send(visitor).status_code == 202
+    assert verify(visitor, code_for(visitor)).status_code == 200  # …and this one is used…
+    assert stored_code(visitor, other)["state"] == "live"
+    assert verify(visitor, theirs, phone=other).status_code == 200  # …the other's still works
+
+
+def test_a_code_lives_exactly_its_ttl(client: Browserish, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQL store: valid until ``ttl`` seconds after it was issued, not at that instant. (Redis
+    lets the key expire with the same TTL.)"""
+    from app.gate import store as otp_store
+
+    store = part(client.app, Gate).store
+    if isinstance(store, RedisOtpStore):
+        pytest.skip("Redis expires the key itself")
+    issued = dt.datetime(2030, 1, 1, 8, 0, tzinfo=dt.UTC)
+    clock = [issued]
+    monkeypatch.setattr(otp_store, "_now", lambda: clock[0])
+    portal = client.raw.blocking_portal
+    for phone in ("a", "b"):
+        portal.call(store.issue, phone, "123456", 300)
+    clock[0] = issued + dt.timedelta(seconds=300) - dt.timedelta(microseconds=1)
+    assert portal.call(store.check, "a", "123456", 5) == "ok"
+    clock[0] = issued + dt.timedelta(seconds=300)
+    assert portal.call(store.check, "b", "123456", 5) == "expired"

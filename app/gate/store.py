@@ -87,10 +87,7 @@ class SQLOtpStore:
                 return "none"
             if row.state != "live":
                 return "dead"
-            expires_at = row.expires_at
-            if expires_at.tzinfo is None:
-                expires_at = expires_at.replace(tzinfo=dt.UTC)
-            if expires_at <= now:
+            if row.expires_at <= now:  # DateTimeUTC: aware on every backend
                 return "expired"
             if hmac.compare_digest(row.code_hash, code_hash(phone_hash, code)):
                 used = await conn.execute(

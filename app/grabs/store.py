@@ -328,11 +328,10 @@ class SQLClaimStore:
                     )
                 )
             ).first()
-            if row is not None:
-                expires = row.expires_at
-                if expires.tzinfo is None:
-                    expires = expires.replace(tzinfo=dt.UTC)
-                return ClaimAnswer(result="won", voucher=voucher(grab, row.code, row.n, expires))
+            if row is not None:  # expires_at is DateTimeUTC: aware on every backend
+                return ClaimAnswer(
+                    result="won", voucher=voucher(grab, row.code, row.n, row.expires_at)
+                )
             stored = await conn.scalar(
                 select(rate_counter.c.count).where(
                     rate_counter.c.key == self._idem_key(grab, who, key),
