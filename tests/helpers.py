@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -19,6 +21,32 @@ PASSWORD = "correct-horse-battery"
 
 def soup(response: httpx.Response) -> BeautifulSoup:
     return BeautifulSoup(response.text, "html.parser")
+
+
+@contextmanager
+def edge_commit_fails() -> Iterator[None]:
+    """Inside the block, the next commit at a request's edge (app/db/uow.py: after its route
+    answered) fails as a lost database would. Other commits — the sign-in middleware's own
+    short transaction, a test's set-up — go through."""
+    from sqlalchemy import event
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.orm import Session
+
+    from app.core.scope import current_request
+
+    armed = [True]
+
+    def fail(_session: Any) -> None:
+        scope = current_request()
+        if armed and scope is not None and scope.status is not None:
+            armed.clear()
+            raise OperationalError("COMMIT", {}, Exception("database went away"))
+
+    event.listen(Session, "before_commit", fail)
+    try:
+        yield
+    finally:
+        event.remove(Session, "before_commit", fail)
 
 
 class Browserish:

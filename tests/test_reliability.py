@@ -30,7 +30,7 @@ from app.grabs.service import Grabs
 from app.models import SIDE_TABLES
 from app.settings import Settings
 from app.visitors.models import Visitor
-from tests.helpers import Browserish
+from tests.helpers import Browserish, edge_commit_fails
 
 PHONE = "13812345678"
 BEIJING = dt.timezone(dt.timedelta(hours=8))
@@ -352,35 +352,13 @@ def test_hits_of_one_request_share_one_transaction(client: Browserish) -> None:
 # The unit of work commits at the edge.
 
 
-class _FailNextCommit:
-    """Make the next commit of any session fail as a lost database would."""
-
-    def __init__(self) -> None:
-        self.armed = False
-
-    def __call__(self, session: Any) -> None:
-        from sqlalchemy.exc import OperationalError
-
-        if self.armed:
-            self.armed = False
-            raise OperationalError("COMMIT", {}, Exception("database went away"))
-
-
 def test_a_failed_commit_is_an_error_answer_and_nothing_is_kept(client: Browserish) -> None:
     """The answer is decided after the commit: a commit that fails is a 503 'try again', not a
     200 over lost work (the old plugin committed while sending and only logged a failure)."""
-    from sqlalchemy import event
-    from sqlalchemy.orm import Session
-
     assert client.post("/api/v1/gate/code", json={"phone": PHONE, "consent": True}).is_success
     code = client.get("/dev/sms", params={"phone": PHONE}).json()["code"]
-    fail = _FailNextCommit()
-    event.listen(Session, "before_commit", fail)
-    try:
-        fail.armed = True
+    with edge_commit_fails():
         verified = client.post("/api/v1/gate/verify", json={"phone": PHONE, "code": code})
-    finally:
-        event.remove(Session, "before_commit", fail)
     assert verified.status_code == 503, verified.text
     assert verified.headers["content-type"].startswith("application/problem+json")
     assert verified.headers["retry-after"] == "5"

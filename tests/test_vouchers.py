@@ -4,8 +4,10 @@ messages, undo within the window, the audit trail, the lead's timeline and the l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -14,10 +16,12 @@ from sqlalchemy import select, update
 
 from app.core.clock import china_time
 from app.core.crypto import DataCipher
+from app.core.errors import DomainError
 from app.core.phone import mask
 from app.core.ratelimit import MemoryRateLimiter
 from app.core.state import part
 from app.db.engine import Storage
+from app.db.uow import finish
 from app.events.service import Tracker
 from app.grabs.codes import display, new_code
 from app.grabs.models import Grab, GrabClaim, VoucherAudit
@@ -31,6 +35,19 @@ from tests.helpers import Browserish, soup
 
 PHONE = "+8613812345678"
 STORE = "徐汇旗舰店"
+
+
+@contextlib.asynccontextmanager
+async def request_edge(app: Any) -> AsyncIterator[Any]:
+    """A session of its own, ended as a request's is (app/db/uow.py): committed on success or
+    on a refusal the service kept, rolled back otherwise — services never commit."""
+    async with part(app, Storage).sessionmaker() as db:
+        try:
+            yield db
+        except DomainError:
+            await finish(db, succeeded=False)
+            raise
+        await finish(db, succeeded=True)
 
 
 def now() -> dt.datetime:
@@ -411,8 +428,8 @@ def test_concurrent_redemption_exactly_one_wins(staff: Browserish) -> None:
     async def race() -> list[str]:
         async def one(staff_id: int, username: str) -> str:
             who = Staff(id=staff_id, username=username, display_name=username, role="sales")
-            async with part(app, Storage).sessionmaker() as db:
-                try:
+            try:
+                async with request_edge(app) as db:
                     await service.redeem(
                         db,
                         MemoryRateLimiter(),
@@ -422,9 +439,9 @@ def test_concurrent_redemption_exactly_one_wins(staff: Browserish) -> None:
                         "127.0.0.1",
                         10,
                     )
-                except service.AlreadyRedeemed:
-                    return "refused"
-                return "redeemed"
+            except service.AlreadyRedeemed:
+                return "refused"
+            return "redeemed"
 
         return list(await asyncio.gather(*(one(i, name) for name, i in ids.items())))
 
@@ -770,23 +787,23 @@ def test_undo_racing_redemptions_keeps_one_story(staff: Browserish) -> None:
 
     async def race() -> list[str]:
         async def undo() -> str:
-            async with part(app, Storage).sessionmaker() as db:
-                try:
+            try:
+                async with request_edge(app) as db:
                     await service.undo(db, tracker, _who(ids, "sam"), voucher["id"], "ip", 10)
-                except service.VoucherRefused as exc:
-                    return f"undo refused: {exc.code}"
-                return "undone"
+            except service.VoucherRefused as exc:
+                return f"undo refused: {exc.code}"
+            return "undone"
 
         async def redeem(name: str) -> str:
-            async with part(app, Storage).sessionmaker() as db:
-                form = VoucherForm(code=voucher["code"], store=f"{name}店")
-                try:
+            form = VoucherForm(code=voucher["code"], store=f"{name}店")
+            try:
+                async with request_edge(app) as db:
                     await service.redeem(
                         db, MemoryRateLimiter(), tracker, _who(ids, name), form, "ip", 10
                     )
-                except service.VoucherRefused as exc:
-                    return f"{name} refused: {exc.code}"
-                return f"{name} redeemed"
+            except service.VoucherRefused as exc:
+                return f"{name} refused: {exc.code}"
+            return f"{name} redeemed"
 
         return list(await asyncio.gather(undo(), redeem("sue"), redeem("hana")))
 
@@ -853,32 +870,31 @@ def test_an_undo_never_undoes_a_colleagues_later_redemption(staff: Browserish) -
         == 200
     )
     tracker = part(app, Tracker)
-    sessions = part(app, Storage).sessionmaker
     on_postgres = part(app, Storage).engine.dialect.name == "postgresql"
 
     async def others_act() -> None:
-        async with sessions() as db:
-            if on_postgres:  # the row is Sam's until Sam's transaction ends
-                await db.execute(text("SET LOCAL lock_timeout = '300ms'"))
-            try:
+        try:
+            async with request_edge(app) as db:
+                if on_postgres:  # the row is Sam's until Sam's transaction ends
+                    await db.execute(text("SET LOCAL lock_timeout = '300ms'"))
                 await service.undo(db, tracker, _who(ids, "ada", "admin"), voucher["id"], "ip", 10)
-            except DBAPIError:
-                assert on_postgres
-                return
+        except DBAPIError:
+            assert on_postgres
+            return
         assert not on_postgres, "the undo did not wait for Sam's lock on the row"
-        async with sessions() as db:
+        async with request_edge(app) as db:
             form = VoucherForm(code=voucher["code"], store="静安店")
             await service.redeem(db, MemoryRateLimiter(), tracker, _who(ids, "sue"), form, "ip", 10)
 
     async def sams_undo() -> str:
-        async with sessions() as db:
-            try:
+        try:
+            async with request_edge(app) as db:
                 await service.undo(
                     _Between(db, others_act), tracker, _who(ids, "sam"), voucher["id"], "ip", 10
                 )
-            except service.VoucherRefused as exc:
-                return exc.code
-            return "undone"
+        except service.VoucherRefused as exc:
+            return exc.code
+        return "undone"
 
     outcome = staff.raw.blocking_portal.call(sams_undo)
     row = claim(staff, voucher["id"])
@@ -891,3 +907,49 @@ def test_an_undo_never_undoes_a_colleagues_later_redemption(staff: Browserish) -
             ids["sue"],
             "静安店",
         )
+
+
+BODY = "7K3M9QX2PF4H"
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [
+        ("L" + BODY, "L" + BODY),  # the shortest code: a one-letter prefix
+        ("ABCDEFGH" + BODY, "ABCDEFGH" + BODY),  # the longest: an eight-letter prefix
+        ("LK" + "-" * 50 + BODY.lower(), "LK" + BODY),  # 64 characters typed, separators too
+        (" \t LK 7K3M 9QX2 PF4H \n", "LK" + BODY),  # spaces around do not count
+        ("ｌｋ７Ｋ３Ｍ９ＱＸ２ＰＦ４Ｈ", "LK" + BODY),  # full-width
+    ],
+)
+def test_what_counts_as_a_code(typed: str, stored: str) -> None:
+    assert service.clean_code(typed) == stored
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        BODY,  # no prefix
+        "ABCDEFGHJ" + BODY,  # a nine-letter prefix
+        "LK" + "-" * 51 + BODY,  # 65 characters typed
+        "LK" + BODY[:-1] + "é",  # not ASCII
+    ],
+)
+def test_what_is_not_a_code(typed: str) -> None:
+    with pytest.raises(service.NotACode):
+        service.clean_code(typed)
+
+
+@pytest.mark.parametrize("typed", ["", "   ", "\u3000"])
+def test_an_empty_code_is_asked_for(typed: str) -> None:
+    with pytest.raises(service.InvalidInput) as refused:
+        service.clean_code(typed)
+    assert refused.value.fields == {"code": "missing"}
+
+
+def test_store_names_up_to_64_characters() -> None:
+    assert service.clean_store("  " + "店" * 64 + "  ") == "店" * 64
+    for bad, why in (("店" * 65, "invalid"), ("", "missing"), (" \t ", "missing")):
+        with pytest.raises(service.InvalidInput) as refused:
+            service.clean_store(bad)
+        assert refused.value.fields == {"store": why}

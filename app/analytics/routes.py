@@ -13,7 +13,7 @@ from litestar_htmx import HTMXRequest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.analytics.funnel import BREAKDOWNS, funnel
-from app.core.errors import DomainError
+from app.core.forms import catch_refusal
 from app.core.i18n import gettext as _
 from app.core.params import QueryText
 from app.leads.schemas import closed_day_range
@@ -43,11 +43,10 @@ class FunnelController(Controller):
         chosen = next(
             (t for t in tools if t.slug == tool), None if tool else next(iter(tools), None)
         )
-        error, status_code, table, days = None, 200, None, None
-        try:
+        table, days = None, None
+        async with catch_refusal() as refused:
             days = closed_day_range(start, end)
-        except DomainError as exc:
-            error, status_code = exc.translated, exc.status
+        error, status_code = refused.message, refused.status
         if tool and chosen is None:
             error, status_code = _("Unknown tool."), 404
         if by not in BREAKDOWNS:

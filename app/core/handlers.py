@@ -93,16 +93,26 @@ def render_error(
     )
 
 
+def retry_headers(error: DomainError) -> dict[str, str] | None:
+    """``Retry-After`` for an error that says when to try again (rate limits, busy stores)."""
+    retry_after = getattr(error, "retry_after", None)
+    return {"Retry-After": str(retry_after)} if retry_after is not None else None
+
+
 def domain_error_handler(request: Request[Any, Any, Any], exc: DomainError) -> Response[Any]:
+    """The answer to a refusal: a redirect to the sign-in page, a translated page, or a
+    problem document. Routes that must answer a refusal rather than raise it (an audited one,
+    kept by ``keep(db)``) return this too."""
     if isinstance(exc, LoginRequired) and not _wants_json(request):
         target = f"/staff/login?next={quote(request.url.path)}"
         if request.headers.get("hx-request") == "true":
             # An htmx swap would put the login page inside the panel: send the whole page.
             return Response(b"", status_code=200, headers={"HX-Redirect": target})
         return Redirect(target)
-    headers = {"Retry-After": str(exc.retry_after)} if hasattr(exc, "retry_after") else None
     extra = getattr(exc, "extra", None)
-    return render_error(request, exc.status, exc.code, exc.translated, exc.fields, headers, extra)
+    return render_error(
+        request, exc.status, exc.code, exc.translated, exc.fields, retry_headers(exc), extra
+    )
 
 
 def http_error_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:

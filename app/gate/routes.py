@@ -17,7 +17,8 @@ from litestar_htmx import HTMXRequest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.api import problems
-from app.core.errors import DomainError, NotFound
+from app.core.errors import NotFound
+from app.core.forms import catch_refusal
 from app.core.web import safe_next
 from app.events.schemas import (
     CodeSent,
@@ -79,23 +80,23 @@ async def gate_code_form(
     data: URLEncodedBody[CodeRequestForm],
 ) -> Template:
     """The gate partial's "send code" button."""
-    try:
+    async with catch_refusal() as refused:
         phone = await gate.send_code(
             data.phone, consent=data.consent in ("on", "true", "1"), ip=ip, proof=data.altcha
         )
-    except DomainError as exc:
-        retry_after = int(getattr(exc, "retry_after", 0))
+    if refused:
         ctx = gate_context(
             settings,
             next=data.next,
             phone=data.phone,
-            error=exc.translated,
-            wait=retry_after,
+            error=refused.message,
+            wait=refused.retry_after,
             # A solved challenge is spent: the next try needs a new one whenever it is required.
-            challenge=isinstance(exc, ChallengeRequired) or await gate.challenge_required(ip),
+            challenge=isinstance(refused.error, ChallengeRequired)
+            or await gate.challenge_required(ip),
         )
-        headers = {"Retry-After": str(retry_after)} if retry_after else None
-        status = exc.status
+        headers = refused.headers if refused.retry_after else None
+        status = refused.status
         if request.htmx and status >= 500:
             # htmx swaps no 5xx answer (templates/_head.html), and this one is the partial
             # telling the visitor what happened: the status goes in the plain page only.
@@ -120,7 +121,7 @@ async def gate_verify_form(
     data: URLEncodedBody[CodeRequestForm],
 ) -> Template | Response[Any]:
     """The gate partial's "verify" button: on success the page reloads with the gate open."""
-    try:
+    async with catch_refusal() as refused:
         await gate.authorise(
             db_session,
             tracker,
@@ -130,11 +131,11 @@ async def gate_verify_form(
             consent=_consent(request, settings, ip),
             ctx=await gate_events(db_session, visitor, slug_of(data.next)),
         )
-    except DomainError as exc:
+    if refused:
         ctx = gate_context(
-            settings, next=data.next, phone=data.phone, sent=True, error=exc.translated
+            settings, next=data.next, phone=data.phone, sent=True, error=refused.message
         )
-        return _gate_template(request, ctx, exc.status)
+        return _gate_template(request, ctx, refused.status)
     target = safe_next(data.next)
     if request.htmx:
         return Response(b"", status_code=200, headers={"HX-Redirect": target})

@@ -76,9 +76,15 @@ class LiveHub:
             log.warning("could not publish a grab change", exc_info=True)
             self._wake(grab_id)
 
-    def _wake(self, grab_id: int) -> None:
+    def forget_here(self, grab_id: int) -> None:
+        """What this process holds of grab ``grab_id`` is not to be trusted — it was read in a
+        transaction that did not commit — so the listeners (the caches) drop it. Nothing
+        changed: no stream is woken and no other process is told."""
         for listener in self.listeners:
             listener(grab_id)
+
+    def _wake(self, grab_id: int) -> None:
+        self.forget_here(grab_id)
         for event in self._waiters.get(grab_id, ()):
             event.set()
 

@@ -23,11 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.api import PROBLEM_JSON, TOKEN_REQUIRED, answer, path_param, problems
 from app.core.clock import china_time
 from app.core.errors import DomainError, RateLimited
+from app.core.forms import catch_refusal
 from app.core.handlers import STATUS_TITLES
 from app.core.i18n import gettext as _
 from app.core.state import part
 from app.core.streams import live_stream
 from app.core.web import client_ip
+from app.db.uow import after_commit, after_rollback
 from app.events.schemas import GateShown, GrabClicked, GrabRefused, GrabWon
 from app.events.service import Tracker
 from app.gate.service import GateRequired
@@ -338,15 +340,23 @@ async def api_create(
 ) -> GrabStatus:
     """Create and publish a grab (scheduled by starts_at/ends_at, or opened by a host)."""
     info = await grabs.create(db_session, data, by=staff.username)
-    await db_session.commit()
-    return await grabs.status(info.slug)
+    _announce_when_durable(db_session, grabs, info.id)
+    return await grabs.status(info.slug, db_session)
+
+
+def _announce_when_durable(db: AsyncSession, grabs: Grabs, grab_id: int) -> None:
+    """A staff change to grab ``grab_id`` is announced once it has committed, never before and
+    never if the commit fails (app/db/uow.py). The answer is read in the same uncommitted
+    transaction, so this process's caches may hold what never became durable: they drop it if
+    the transaction ends without committing."""
+    after_commit(db, lambda: grabs.announce(grab_id))
+    after_rollback(db, lambda: grabs.live.forget_here(grab_id))
 
 
 async def _set_mode(db: AsyncSession, grabs: Grabs, slug: str, mode: str) -> GrabStatus:
     info = await grabs.set_mode(db, slug, mode)  # type: ignore[arg-type]
-    await db.commit()
-    grabs.announce(info.id)
-    return await grabs.status(info.slug)
+    _announce_when_durable(db, grabs, info.id)
+    return await grabs.status(info.slug, db)
 
 
 _HOST_API: dict[str, Any] = {
@@ -448,14 +458,12 @@ class GrabConsole(Controller):
         staff: NamedDependency[Staff],
         data: URLEncodedBody[GrabForm],
     ) -> Template | Response[Any]:
-        try:
+        async with catch_refusal() as refused:
             body = parse_form(data, with_slug=True)
             assert isinstance(body, GrabCreate)
             await grabs.create(db_session, body, by=staff.username)
-            await db_session.commit()
-        except DomainError as exc:
-            await db_session.rollback()
-            return _form_page(staff, None, data, exc)
+        if refused.error is not None:
+            return _form_page(staff, None, data, refused.error)
         return _see_console()
 
     @get("/{slug:str}/edit", guards=[requires_role("marketer")])
@@ -491,14 +499,12 @@ class GrabConsole(Controller):
         staff: NamedDependency[Staff],
         data: URLEncodedBody[GrabForm],
     ) -> Template | Response[Any]:
-        try:
+        async with catch_refusal() as refused:
             body = parse_form(data, with_slug=False)
             info = await grabs.update(db_session, slug, body)  # type: ignore[arg-type]
-            await db_session.commit()
-        except DomainError as exc:
-            await db_session.rollback()
-            return _form_page(staff, slug, data, exc)
-        grabs.announce(info.id)
+        if refused.error is not None:
+            return _form_page(staff, slug, data, refused.error)
+        _announce_when_durable(db_session, grabs, info.id)
         return _see_console()
 
 

@@ -14,6 +14,7 @@ from litestar_htmx import HTMXRequest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import DomainError
+from app.core.forms import catch_refusal
 from app.core.i18n import N_
 from app.core.params import OptionalQueryId, PathId
 from app.links import csv_import, service
@@ -119,17 +120,16 @@ class LinksController(Controller):
         account: OptionalQueryId = None,
     ) -> Template:
         where = _filter(kind, channel, account)
-        try:
+        async with catch_refusal(db_session) as refused:
             await service.create_account(db_session, staff, data, ip)
-        except DomainError as exc:
-            await db_session.rollback()
+        if refused:
             return await self._page(
                 request,
                 db_session,
                 staff,
                 where,
-                status=exc.status,
-                account_error=exc.translated,
+                status=refused.status,
+                account_error=refused.message,
                 account_form={
                     "kind": data.kind,
                     "name": data.name,
@@ -152,17 +152,16 @@ class LinksController(Controller):
         account: OptionalQueryId = None,
     ) -> Template:
         where = _filter(kind, channel, account)
-        try:
+        async with catch_refusal(db_session) as refused:
             link = await service.create_link(db_session, staff, data, ip)
-        except DomainError as exc:
-            await db_session.rollback()
+        if refused:
             return await self._page(
                 request,
                 db_session,
                 staff,
                 where,
-                status=exc.status,
-                link_error=exc.translated,
+                status=refused.status,
+                link_error=refused.message,
                 link_form={
                     "account_id": data.account_id,
                     "channel": data.channel,
@@ -225,23 +224,19 @@ class LinksController(Controller):
         ip: NamedDependency[str],
         data: MultipartBody[LinkImport],
     ) -> Template:
-        try:
+        async with catch_refusal(db_session) as refused:
             text = await _import_text(data)
             summary = await csv_import.import_csv(db_session, staff, text, ip)
-        except csv_import.ImportRejected as exc:
-            await db_session.rollback()
+        if refused:
+            rejected = refused.error
             return await _import_page(
                 db_session,
                 staff,
-                status=exc.status,
-                error=exc.translated,
-                errors=exc.errors,
+                status=refused.status,
+                error=refused.message,
+                # A rejected file lists its problems row by row.
+                errors=rejected.errors if isinstance(rejected, csv_import.ImportRejected) else [],
                 text=data.text,
-            )
-        except DomainError as exc:
-            await db_session.rollback()
-            return await _import_page(
-                db_session, staff, status=exc.status, error=exc.translated, text=data.text
             )
         return await _import_page(db_session, staff, summary=summary)
 

@@ -17,7 +17,7 @@ from msgspec.structs import replace
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.crypto import DataCipher
-from app.core.errors import DomainError
+from app.core.forms import catch_refusal
 from app.core.ratelimit import RateLimiter
 from app.core.state import part
 from app.db.engine import Storage
@@ -130,10 +130,10 @@ async def send_code(
     ip: NamedDependency[str],
     data: URLEncodedBody[CodeRequestForm],
 ) -> Template:
-    try:
+    async with catch_refusal() as refused:
         phone = await gate.send_code(data.phone, consent=data.consent == "on", ip=ip)
-    except DomainError as exc:
-        return _page("phone", settings, exc.status, phone=data.phone, error=exc.translated)
+    if refused:
+        return _page("phone", settings, refused.status, phone=data.phone, error=refused.message)
     return _page("code", settings, phone=phone)
 
 
@@ -146,10 +146,10 @@ async def verify(
     cipher: NamedDependency[DataCipher],
     data: URLEncodedBody[CodeRequestForm],
 ) -> Template | Redirect:
-    try:
+    async with catch_refusal() as refused:
         auth = await gate.verify(data.phone, data.code)
-    except DomainError as exc:
-        return _page("code", settings, exc.status, phone=data.phone, error=exc.translated)
+    if refused:
+        return _page("code", settings, refused.status, phone=data.phone, error=refused.message)
     lead = await leads.find_by_phone(db_session, cipher, auth.phone)
     if lead is None:
         # Nothing in the database; whatever a deletion could not clear elsewhere (a store that

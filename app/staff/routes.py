@@ -14,7 +14,7 @@ from litestar_htmx import HTMXRequest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.api import TOKEN_REQUIRED, problems
-from app.core.errors import DomainError
+from app.core.forms import catch_refusal
 from app.core.i18n import gettext as _
 from app.core.params import PathId
 from app.core.ratelimit import RateLimiter
@@ -63,7 +63,7 @@ class AuthController(Controller):
         ip: NamedDependency[str],
         data: URLEncodedBody[LoginForm],
     ) -> Template | Redirect:
-        try:
+        async with catch_refusal() as refused:
             user = await service.authenticate(
                 db_session,
                 limiter,
@@ -73,15 +73,14 @@ class AuthController(Controller):
                 password=data.password,
                 ip=ip,
             )
-        except DomainError as exc:
-            retry = getattr(exc, "retry_after", None)
+        if refused:
             return Template(
                 "staff/login.html",
-                status_code=exc.status,
-                headers={"Retry-After": str(retry)} if retry is not None else None,
+                status_code=refused.status,
+                headers=refused.headers,
                 context={
                     "next": data.next,
-                    "error": exc.translated,
+                    "error": refused.message,
                     "username": data.username[:64],
                 },
             )
@@ -152,12 +151,12 @@ class AdminController(Controller):
         ip: NamedDependency[str],
         data: URLEncodedBody[StaffCreate],
     ) -> Template:
-        try:
+        async with catch_refusal(db_session) as refused:
             await service.create_user(db_session, staff, data, ip)
-        except DomainError as exc:
+        if refused:
             form = {"username": data.username, "display_name": data.display_name, "role": data.role}
             return await self._users_page(
-                request, db_session, staff, exc.translated, exc.status, form
+                request, db_session, staff, refused.message, refused.status, form
             )
         return await self._users_page(request, db_session, staff)
 
@@ -171,11 +170,12 @@ class AdminController(Controller):
         user_id: PathId,
         data: URLEncodedBody[StaffUpdate],
     ) -> Template:
-        try:
+        async with catch_refusal(db_session) as refused:
             await service.update_user(db_session, staff, user_id, data, ip)
-        except DomainError as exc:
-            await db_session.rollback()
-            return await self._users_page(request, db_session, staff, exc.translated, exc.status)
+        if refused:
+            return await self._users_page(
+                request, db_session, staff, refused.message, refused.status
+            )
         return await self._users_page(request, db_session, staff)
 
     @get("/tokens")
@@ -265,11 +265,11 @@ class AdminController(Controller):
         data: URLEncodedBody[LoginLimitClear],
     ) -> Template:
         policy = service.LoginPolicy.from_settings(settings)
-        try:
+        async with catch_refusal() as refused:
             await service.clear_login_limit(db_session, limiter, policy, staff, data, ip)
-        except DomainError as exc:
+        if refused:
             return await self._lockouts_page(
-                request, limiter, settings, staff, error=exc.translated, status=exc.status
+                request, limiter, settings, staff, error=refused.message, status=refused.status
             )
         notice = _("Limit lifted.")
         return await self._lockouts_page(request, limiter, settings, staff, notice=notice)

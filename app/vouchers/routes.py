@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.api import TOKEN_REQUIRED, problems
 from app.core.errors import DomainError
-from app.core.handlers import render_error
+from app.core.forms import catch_refusal
+from app.core.handlers import domain_error_handler
 from app.core.params import PathId
 from app.core.ratelimit import RateLimiter
 from app.events.service import Tracker
@@ -124,21 +125,20 @@ class VoucherController(Controller):
     ) -> Template:
         """Show the voucher behind a code before redeeming it; refusals say why."""
         store = typed_store(request, staff, data.store)
-        try:
+        async with catch_refusal(db_session) as refused:
             voucher = await service.lookup(
                 db_session, limiter, staff, data, ip, settings.voucher_undo_minutes
             )
-        except DomainError as exc:
-            await db_session.rollback()
+        if refused:
             return await self._panel(
                 request,
                 db_session,
                 staff,
                 settings,
                 store=store,
-                status=exc.status,
+                status=refused.status,
                 remember=True,
-                error=exc.translated,
+                error=refused.message,
                 typed=data.code[:64],
             )
         return await self._panel(
@@ -166,20 +166,19 @@ class VoucherController(Controller):
     ) -> Template:
         """Redeem the voucher shown: once, atomically, audited."""
         store = typed_store(request, staff, data.store)
-        try:
+        async with catch_refusal(db_session) as refused:
             voucher = await service.redeem(
                 db_session, limiter, tracker, staff, data, ip, settings.voucher_undo_minutes
             )
-        except DomainError as exc:
-            await db_session.rollback()
+        if refused:
             return await self._panel(
                 request,
                 db_session,
                 staff,
                 settings,
                 store=store,
-                status=exc.status,
-                error=exc.translated,
+                status=refused.status,
+                error=refused.message,
                 typed=data.code[:64],
             )
         return await self._panel(
@@ -206,20 +205,19 @@ class VoucherController(Controller):
     ) -> Template:
         """Undo a redemption: the staff member who made it, or an admin, within the window."""
         store = remembered_store(request, staff)
-        try:
+        async with catch_refusal(db_session) as refused:
             voucher = await service.undo(
                 db_session, tracker, staff, claim_id, ip, settings.voucher_undo_minutes, store
             )
-        except DomainError as exc:
-            await db_session.rollback()
+        if refused:
             return await self._panel(
                 request,
                 db_session,
                 staff,
                 settings,
                 store=store,
-                status=exc.status,
-                error=exc.translated,
+                status=refused.status,
+                error=refused.message,
             )
         return await self._panel(
             request, db_session, staff, settings, store=store, voucher=voucher, outcome="undone"
@@ -259,14 +257,13 @@ async def api_redeem(
     """A store's till redeems a code (any staff token); refusals are problem documents with a
     ``code`` (unknown, already_redeemed, expired, void, malformed, …)."""
     form = VoucherForm(code=data.code, store=data.store)
-    try:
+    async with catch_refusal() as refused:
         voucher = await service.redeem(
             db_session, limiter, tracker, staff, form, ip, settings.voucher_undo_minutes
         )
-    except DomainError as exc:
-        await db_session.rollback()
-        headers = {"Retry-After": str(exc.retry_after)} if hasattr(exc, "retry_after") else None
-        return render_error(request, exc.status, exc.code, exc.translated, exc.fields, headers)
+    if refused.error is not None:
+        # Answered, not raised: a refusal's audit row is kept only with an answer (keep()).
+        return domain_error_handler(request, refused.error)
     result = RedeemResult(
         code=voucher.code,
         status=voucher.status,

@@ -4,8 +4,8 @@ The rules: a voucher is redeemed at most once, by a signed-in staff member at a 
 while it has not expired and has not been voided. The redemption itself is one conditional
 UPDATE (``status = 'issued' AND expires_at > now``), so two staff members redeeming the same
 code at the same moment cannot both succeed. Every attempt is written to ``voucher_audit``,
-refusals included, and committed before the answer goes out: a refusal answers 4xx, and the
-audit row must survive that.
+refusals included: a refusal answers 4xx, which rolls the request's work back, so the refusal
+marks its work to be kept (``keep``, app/db/uow.py) and the audit row is committed with it.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from app.core.clock import CHINA_TZ, china_time, now
 from app.core.errors import DomainError, InvalidInput, RateLimited
 from app.core.i18n import N_
 from app.core.ratelimit import RateLimiter
+from app.db.uow import keep
 from app.events.schemas import EventContext, VoucherRedeemed, VoucherRedemptionUndone
 from app.events.service import Tracker
 from app.grabs import codes
@@ -173,11 +174,13 @@ async def _refuse(
     ip: str,
     claim_id: int | None = None,
 ) -> VoucherRefused:
-    """Audit the refusal, commit it, and hand back the error to raise."""
+    """Audit the refusal, keep it although the answer is a refusal, and hand back the error
+    to raise. (The route answers it rather than letting it through to the exception handler:
+    a raised error rolls the request back, audit row included.)"""
     await _audit(
         db, "refused", staff, code=code, store=store, ip=ip, claim_id=claim_id, reason=exc.code
     )
-    await db.commit()
+    keep(db)
     return exc
 
 
@@ -324,7 +327,6 @@ async def redeem(
         raise await _refuse(db, staff, refusal, code=code, store=store, ip=ip, claim_id=claim_id)
     await _audit(db, "redeem", staff, code=code, store=store, ip=ip, claim_id=view.id)
     tracker.record(db, await _context(db, view.id), VoucherRedeemed(store=store), at)
-    await db.commit()
     return view
 
 
@@ -372,7 +374,6 @@ async def undo(
         )
     await _audit(db, "undo", staff, code=claim.code, store=store, ip=ip, claim_id=claim.id)
     tracker.record(db, await _context(db, claim.id), VoucherRedemptionUndone(store=store), at)
-    await db.commit()
     view = await _view_by(db, GrabClaim.id == claim.id, staff, undo_minutes)
     assert view is not None
     return view

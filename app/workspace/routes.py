@@ -15,7 +15,7 @@ from litestar_htmx import HTMXRequest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.crypto import DataCipher
-from app.core.errors import DomainError
+from app.core.forms import catch_refusal
 from app.core.params import PathId, QueryText
 from app.core.phone import dial, display
 from app.gate.service import Gate
@@ -57,8 +57,7 @@ class LeadsController(Controller):
         page: FromQuery[QueryText] = "",
     ) -> Template:
         """Leads, newest first, 50 a page; bad filters re-show the form with a message."""
-        error, status_code = None, 200
-        try:
+        async with catch_refusal() as refused:
             wanted = LeadFilter.parse(
                 status=status,
                 channel=channel,
@@ -69,8 +68,7 @@ class LeadsController(Controller):
                 page=page,
             )
             listing = await queries.list_leads(db_session, wanted)
-        except DomainError as exc:
-            error, status_code = exc.translated, exc.status
+        if refused:
             listing = await queries.empty_page(db_session)
         context = {
             "staff": staff,
@@ -83,13 +81,13 @@ class LeadsController(Controller):
                 "from": start,
                 "to": end,
             },
-            "error": error,
+            "error": refused.message,
             "statuses": LEAD_STATUSES,
             "no_link": NO_LINK,
             "labels": LABELS,
         }
         name = "staff/_leads.html" if request.htmx else "staff/leads.html"
-        return Template(name, context=context, status_code=status_code)
+        return Template(name, context=context, status_code=refused.status)
 
     async def _lead_page(
         self,
@@ -144,12 +142,16 @@ class LeadsController(Controller):
     ) -> Template:
         """Status, owner, a new note: all checked first, each change audited."""
         lead = await service.get(db_session, lead_id)
-        try:
+        async with catch_refusal(db_session) as refused:
             await service.update_lead(db_session, staff, lead, data, ip)
-        except DomainError as exc:
-            await db_session.rollback()
+        if refused:
             return await self._lead_page(
-                request, db_session, staff, lead_id, error=exc.translated, status_code=exc.status
+                request,
+                db_session,
+                staff,
+                lead_id,
+                error=refused.message,
+                status_code=refused.status,
             )
         return await self._lead_page(request, db_session, staff, lead_id, saved=True)
 
