@@ -14,12 +14,11 @@ from typing import Protocol, runtime_checkable
 
 from redis.asyncio import Redis
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.clock import CHINA_OFFSET_SECONDS
 from app.core.models import rate_counter
+from app.core.sql import upsert_insert
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +106,7 @@ def _window(window: int, now: float) -> tuple[int, int]:
 class SQLRateLimiter:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+        self._insert = upsert_insert(engine)
         self._last_sweep = 0.0
 
     async def hit(self, key: str, limit: int, window: int, cost: int = 1) -> Verdict:
