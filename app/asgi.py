@@ -52,8 +52,8 @@ from app.reports.service import ReportRenderer
 from app.settings import Settings, load_settings
 from app.site.routes import ROUTES as SITE_ROUTES
 from app.staff.auth import auth_middleware
+from app.staff.passwords import PasswordChecks
 from app.staff.routes import ROUTES as STAFF_ROUTES
-from app.staff.service import PasswordChecks
 from app.tools.kinds import Kinds
 from app.visitors.web import visitor_cookie_hook
 from app.vouchers.routes import ROUTES as VOUCHER_ROUTES
@@ -180,7 +180,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             (Settings, settings),
             (Storage, Storage(engine, side_engine, sessionmaker, redis)),
             (RateLimiter, limiter),
-            # Staff password hashing: in threads, a few at a time (app/staff/service.py).
+            # Staff password hashing: in threads, a few at a time (app/staff/passwords.py).
             (
                 PasswordChecks,
                 PasswordChecks(

@@ -132,10 +132,10 @@ def token() -> None:
 @click.option("--name", required=True)
 def token_create(role: str, name: str) -> None:
     """Create a token; the token alone is printed on the last line."""
-    from app.staff import service
+    from app.staff import tokens
 
     data = msgspec.convert({"name": name, "role": role}, ApiTokenCreate)
-    _, raw = _in_transaction(_settings(), lambda db: service.create_token(db, None, data))
+    _, raw = _in_transaction(_settings(), lambda db: tokens.create_token(db, None, data))
     click.echo(f"token for {name} ({role}); it is shown only once:", err=True)
     click.echo(raw)
 

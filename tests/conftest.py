@@ -114,14 +114,14 @@ def cheap_password_hashing() -> Iterator[None]:
     separate processes, still use it."""
     from argon2 import PasswordHasher, profiles
 
-    from app.staff import service as staff_service
+    from app.staff import passwords
 
-    saved = staff_service._hasher, staff_service._DUMMY_HASH
+    saved = passwords._hasher, passwords._DUMMY_HASH
     cheap = PasswordHasher.from_parameters(profiles.CHEAPEST)
-    staff_service._hasher = cheap
-    staff_service._DUMMY_HASH = cheap.hash("unknown-user")
+    passwords._hasher = cheap
+    passwords._DUMMY_HASH = cheap.hash("unknown-user")
     yield
-    staff_service._hasher, staff_service._DUMMY_HASH = saved
+    passwords._hasher, passwords._DUMMY_HASH = saved
 
 
 @pytest.fixture(scope="session")

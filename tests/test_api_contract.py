@@ -14,7 +14,7 @@ from litestar.routes import HTTPRoute
 from app.core.api import SWAGGER_UI_VERSION, is_json_media_type
 from app.core.templating import STATIC
 from app.demo.service import seed_tools
-from app.staff import service
+from app.staff import tokens
 from app.staff.schemas import ApiTokenCreate
 from tests.helpers import Browserish
 
@@ -47,7 +47,7 @@ def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]
 
 
 def token(client: Browserish, role: str) -> str:
-    _, raw = client.run(service.create_token, None, ApiTokenCreate(name=f"t-{role}", role=role))
+    _, raw = client.run(tokens.create_token, None, ApiTokenCreate(name=f"t-{role}", role=role))
     return str(raw)
 
 

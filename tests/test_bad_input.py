@@ -17,7 +17,7 @@ from sqlalchemy import update
 from app.core.state import part
 from app.demo.service import seed_tools
 from app.settings import Settings
-from app.staff import service
+from app.staff import tokens
 from app.staff.auth import SESSION_COOKIE
 from app.staff.models import ApiToken
 from app.staff.schemas import ApiTokenCreate
@@ -33,7 +33,7 @@ GOOD_BODY = {"username": "api_user", "password": "api-password-1", "role": "host
 
 
 def admin_token(client: Browserish, name: str = "ops") -> tuple[ApiToken, str]:
-    token, raw = client.run(service.create_token, None, ApiTokenCreate(name=name, role="admin"))
+    token, raw = client.run(tokens.create_token, None, ApiTokenCreate(name=name, role="admin"))
     return token, raw
 
 

@@ -12,14 +12,14 @@ from app.core.state import part
 from app.events.service import Tracker
 from app.grabs.service import Grabs
 from app.settings import Settings
-from app.staff import service as staff_service
+from app.staff import tokens
 from app.staff.schemas import ApiTokenCreate
 from tests.grab_support import Person, add_grab, cookie_header, make_people, open_grab
 from tests.helpers import Browserish, soup
 
 
 def bearer(client: Browserish, role: str) -> dict[str, str]:
-    _, raw = client.run(staff_service.create_token, None, ApiTokenCreate(name=role, role=role))
+    _, raw = client.run(tokens.create_token, None, ApiTokenCreate(name=role, role=role))
     return {"Authorization": f"Bearer {raw}"}
 
 

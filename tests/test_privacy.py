@@ -244,14 +244,12 @@ def _drain(client: Browserish) -> None:
 
 
 def _staff_token(client: Browserish) -> dict[str, str]:
-    from app.staff import service as staff_service
+    from app.staff import tokens
     from app.staff.schemas import ApiTokenCreate, Staff
 
     async def token(db: Any) -> str:
         admin = Staff(id=0, username="system", display_name="system", role="admin")
-        _, raw = await staff_service.create_token(
-            db, admin, ApiTokenCreate(name="门店收银", role="sales")
-        )
+        _, raw = await tokens.create_token(db, admin, ApiTokenCreate(name="门店收银", role="sales"))
         return str(raw)
 
     return {"Authorization": f"Bearer {client.run(token)}"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.core.state import part
 from app.db.engine import Storage
-from app.staff import service
+from app.staff import tokens
 from app.staff.auth import SESSION_COOKIE
 from tests.helpers import PASSWORD, Browserish, soup
 
@@ -155,10 +155,8 @@ def test_api_tokens(client: Browserish) -> None:
 def test_json_api_creates_staff_with_admin_token(client: Browserish) -> None:
     from app.staff.schemas import ApiTokenCreate
 
-    _, admin_token = client.run(
-        service.create_token, None, ApiTokenCreate(name="ops", role="admin")
-    )
-    _, sales_token = client.run(service.create_token, None, ApiTokenCreate(name="s", role="sales"))
+    _, admin_token = client.run(tokens.create_token, None, ApiTokenCreate(name="ops", role="admin"))
+    _, sales_token = client.run(tokens.create_token, None, ApiTokenCreate(name="s", role="sales"))
     body = {"username": "api_user", "password": "api-password-1", "role": "host"}
     created = client.post(
         "/api/v1/admin/staff", json=body, headers={"Authorization": f"Bearer {admin_token}"}

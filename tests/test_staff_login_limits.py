@@ -22,7 +22,7 @@ from app.asgi import create_app
 from app.core.ratelimit import RateLimiter
 from app.core.state import part
 from app.settings import Settings, load_settings
-from app.staff import service
+from app.staff import passwords
 from app.staff.auth import SESSION_COOKIE
 from tests.helpers import PASSWORD, Browserish, soup
 from tests.served import ADMIN_PASSWORD, Served, serve
@@ -98,7 +98,7 @@ class CountingHasher(PasswordHasher):
 @pytest.fixture
 def hasher(monkeypatch: pytest.MonkeyPatch) -> CountingHasher:
     counting = CountingHasher()
-    monkeypatch.setattr(service, "_hasher", counting)
+    monkeypatch.setattr(passwords, "_hasher", counting)
     return counting
 
 
@@ -197,7 +197,7 @@ def test_password_checks_run_in_threads_a_few_at_a_time(
 
     client.run(seed_tools)
     slow = CountingHasher(cost=0.15)
-    monkeypatch.setattr(service, "_hasher", slow)
+    monkeypatch.setattr(passwords, "_hasher", slow)
     loop_thread = client.raw.blocking_portal.call(threading.get_ident)
     loop_native = client.raw.blocking_portal.call(threading.get_native_id)
     tries = [(f"10.8.0.{i}", "boss", f"wrong-{i}") for i in range(40)]
@@ -219,7 +219,7 @@ def test_password_checks_run_in_threads_a_few_at_a_time(
     # 40 × 0.15 s of hashing).
     assert latencies and max(latencies) < 2.0, (max(latencies), took)
     # A refusal for a busy server counts no attempt: the same addresses sign in afterwards.
-    monkeypatch.setattr(service, "_hasher", CountingHasher())
+    monkeypatch.setattr(passwords, "_hasher", CountingHasher())
     assert attempt(client, busy[0].request.headers["x-forwarded-for"], "boss").status_code == 303
 
 

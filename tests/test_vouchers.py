@@ -382,7 +382,7 @@ def test_roles_login_and_csrf(staff: Browserish) -> None:
 
 def test_a_role_outside_staff_roles_is_forbidden(staff: Browserish) -> None:
     """Every staff role may redeem; a token or user with an unknown role may not."""
-    from app.staff import service as staff_service
+    from app.staff import tokens
     from app.staff.models import ApiToken
     from app.staff.schemas import ApiTokenCreate
 
@@ -390,9 +390,7 @@ def test_a_role_outside_staff_roles_is_forbidden(staff: Browserish) -> None:
 
     async def odd_role(db: Any) -> str:
         await db.execute(update(StaffUser).where(StaffUser.username == "hana").values(role="kiosk"))
-        token, raw = await staff_service.create_token(
-            db, None, ApiTokenCreate(name="till", role="sales")
-        )
+        token, raw = await tokens.create_token(db, None, ApiTokenCreate(name="till", role="sales"))
         await db.execute(update(ApiToken).where(ApiToken.id == token.id).values(role="kiosk"))
         return str(raw)
 
@@ -612,16 +610,14 @@ def test_lookups_are_rate_limited_per_staff_member(
 
 
 def test_api_redeem_with_a_bearer_token(staff: Browserish) -> None:
-    from app.staff import service as staff_service
+    from app.staff import tokens
     from app.staff.schemas import ApiTokenCreate
 
     voucher = make_voucher(staff)
 
     async def token(db: Any) -> str:
         admin = Staff(id=0, username="system", display_name="system", role="admin")
-        _, raw = await staff_service.create_token(
-            db, admin, ApiTokenCreate(name="门店收银", role="sales")
-        )
+        _, raw = await tokens.create_token(db, admin, ApiTokenCreate(name="门店收银", role="sales"))
         return str(raw)
 
     bearer = {"Authorization": f"Bearer {staff.run(token)}"}

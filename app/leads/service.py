@@ -15,9 +15,9 @@ from app.events.schemas import EventContext, LeadCreated, LeadMerged, PhoneVerif
 from app.events.service import Tracker
 from app.leads.models import Consent, Lead
 from app.leads.schemas import LEAD_STATUSES, ConsentGiven, LeadUpdate, PhoneAuthorisation
+from app.staff.audit import audit
 from app.staff.models import StaffUser
 from app.staff.schemas import Staff
-from app.staff.service import audit
 from app.tools.models import Submission, Tool
 from app.visitors import service as visitors
 from app.visitors.models import Visitor

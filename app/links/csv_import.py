@@ -35,9 +35,9 @@ from app.links.schemas import (
     RowError,
 )
 from app.links.service import account_counts, clean_name, code_problem, tool_slugs
+from app.staff.audit import audit
 from app.staff.models import StaffUser
 from app.staff.schemas import Staff
-from app.staff.service import audit
 
 MAX_IMPORT_BYTES = 1_048_576
 MAX_ROWS = 5000

@@ -22,9 +22,9 @@ from app.links.schemas import (
     LinkCreate,
     LinkFilter,
 )
+from app.staff.audit import audit
 from app.staff.models import StaffUser
 from app.staff.schemas import Staff
-from app.staff.service import audit
 from app.tools.models import Tool
 
 # No 0/o, 1/l/i: codes get read aloud and typed from posters.

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from app.core.errors import LoginRequired, PermissionDenied
 from app.core.web import cookie
 from app.settings import Settings
-from app.staff import service
+from app.staff import sessions, tokens
 from app.staff.schemas import Staff
 
 SESSION_COOKIE = "lk_staff"
@@ -79,12 +79,12 @@ def auth_middleware(
             if bearer is None:
                 return None
             async with sessionmaker() as db, db.begin():
-                return await service.resolve_token(db, bearer)
+                return await tokens.resolve_token(db, bearer)
         raw = raw_session_token(settings, cookie(scope, SESSION_COOKIE))
         if raw is None:
             return None
         async with sessionmaker() as db:
-            return await service.resolve_session(db, raw)
+            return await sessions.resolve_session(db, raw)
 
     return factory
 

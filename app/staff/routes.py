@@ -21,7 +21,7 @@ from app.core.ratelimit import RateLimiter
 from app.core.state import part
 from app.core.web import safe_next
 from app.settings import Settings
-from app.staff import service
+from app.staff import login, passwords, service, sessions, tokens
 from app.staff.auth import (
     SESSION_COOKIE,
     raw_session_token,
@@ -64,11 +64,11 @@ class AuthController(Controller):
         data: URLEncodedBody[LoginForm],
     ) -> Template | Redirect:
         async with catch_refusal() as refused:
-            user = await service.authenticate(
+            user = await login.authenticate(
                 db_session,
                 limiter,
-                part(request, service.PasswordChecks),
-                service.LoginPolicy.from_settings(settings),
+                part(request, passwords.PasswordChecks),
+                login.LoginPolicy.from_settings(settings),
                 username=data.username,
                 password=data.password,
                 ip=ip,
@@ -84,7 +84,7 @@ class AuthController(Controller):
                     "username": data.username[:64],
                 },
             )
-        raw = await service.start_session(
+        raw = await sessions.start_session(
             db_session,
             user,
             ttl_hours=settings.session_ttl_hours,
@@ -106,7 +106,7 @@ class AuthController(Controller):
     ) -> Redirect:
         raw = raw_session_token(settings, request.cookies.get(SESSION_COOKIE))
         if raw:
-            await service.end_session(db_session, raw)
+            await sessions.end_session(db_session, raw)
         return Redirect("/staff/login", cookies=[session_cookie(settings, None)], status_code=303)
 
 
@@ -186,7 +186,7 @@ class AdminController(Controller):
             "staff/tokens.html",
             context={
                 "staff": staff,
-                "tokens": await service.list_tokens(db_session),
+                "tokens": await tokens.list_tokens(db_session),
                 "roles": ROLES,
                 "new_token": None,
             },
@@ -200,12 +200,12 @@ class AdminController(Controller):
         ip: NamedDependency[str],
         data: URLEncodedBody[ApiTokenCreate],
     ) -> Template:
-        _, raw = await service.create_token(db_session, staff, data, ip)
+        _, raw = await tokens.create_token(db_session, staff, data, ip)
         return Template(
             "staff/tokens.html",
             context={
                 "staff": staff,
-                "tokens": await service.list_tokens(db_session),
+                "tokens": await tokens.list_tokens(db_session),
                 "roles": ROLES,
                 "new_token": raw,
             },
@@ -219,7 +219,7 @@ class AdminController(Controller):
         ip: NamedDependency[str],
         token_id: PathId,
     ) -> Redirect:
-        await service.revoke_token(db_session, staff, token_id, ip)
+        await tokens.revoke_token(db_session, staff, token_id, ip)
         return Redirect("/staff/admin/tokens", status_code=303)
 
     async def _lockouts_page(
@@ -232,11 +232,11 @@ class AdminController(Controller):
         error: str | None = None,
         status: int = 200,
     ) -> Template:
-        policy = service.LoginPolicy.from_settings(settings)
+        policy = login.LoginPolicy.from_settings(settings)
         context = {
             "staff": staff,
             "policy": policy,
-            "limits": await service.login_limits(limiter, policy),
+            "limits": await login.login_limits(limiter, policy),
             "notice": notice,
             "error": error,
         }
@@ -264,9 +264,9 @@ class AdminController(Controller):
         ip: NamedDependency[str],
         data: URLEncodedBody[LoginLimitClear],
     ) -> Template:
-        policy = service.LoginPolicy.from_settings(settings)
+        policy = login.LoginPolicy.from_settings(settings)
         async with catch_refusal() as refused:
-            await service.clear_login_limit(db_session, limiter, policy, staff, data, ip)
+            await login.clear_login_limit(db_session, limiter, policy, staff, data, ip)
         if refused:
             return await self._lockouts_page(
                 request, limiter, settings, staff, error=refused.message, status=refused.status
