@@ -7,7 +7,7 @@ PORT ?= 8000
 export PORT
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-fast lint fmt bench install install-test sysdeps i18n clean
+.PHONY: help run test test-fast mutation lint fmt bench install install-test sysdeps i18n clean
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ test: install-test ## lint, then the whole suite (SQLite, and PostgreSQL + Redis
 
 test-fast: install-test ## the quick loop: SQLite only, no browser, no served processes, 2 workers
 	LEADKIT_TEST_BACKENDS=sqlite $(BIN)/pytest -q -n 2 -m "not e2e and not served" $(ARGS)
+
+mutation: install-test ## mutation scores of the critical modules, on demand; MODULES="formula gate" for some
+	$(BIN)/python tests/mutation.py $(MODULES)
 
 bench: install-test ## performance figures with same-run baselines
 	$(BIN)/python bench/run.py
