@@ -675,6 +675,8 @@ def test_parallel_wrong_guesses_kill_the_code(visitor: Browserish) -> None:
     limit = part(visitor.app, Settings).otp_max_attempts
     assert sum(isinstance(o, WrongCode) for o in outcomes) == limit, outcomes
     assert all(isinstance(o, WrongCode | CodeExpired) for o in outcomes), outcomes
+    # The guesses past the limit are told the code is dead, as one after them would be.
+    assert all(o.fields == {"code": "dead"} for o in outcomes if isinstance(o, CodeExpired))
     assert verify(visitor, right).json()["code"] == "code_expired"
 
 
@@ -806,8 +808,38 @@ def test_a_code_lives_exactly_its_ttl(client: Browserish, monkeypatch: pytest.Mo
     monkeypatch.setattr(otp_store, "_now", lambda: clock[0])
     portal = client.raw.blocking_portal
     for phone in ("a", "b"):
-        portal.call(store.issue, phone, "123456", 300)
+        portal.call(store.issue, phone, "123456", 300, "")
     clock[0] = issued + dt.timedelta(seconds=300) - dt.timedelta(microseconds=1)
     assert portal.call(store.check, "a", "123456", 5) == "ok"
     clock[0] = issued + dt.timedelta(seconds=300)
     assert portal.call(store.check, "b", "123456", 5) == "expired"
+
+
+def test_budget_alerts_near_and_reached(
+    make_client: Callable[..., Browserish], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Admins are told when a budget is nearly spent (at the alert percentage, not one code
+    before) and when it is spent, with the counts."""
+    from app.gate.service import BudgetAlert
+
+    clock = Clock(monkeypatch)
+    clock.set(10)
+    # 1 % of 101 codes is 1.01 codes: the second code is the first at or past it.
+    client = make_client(
+        **(CALM | {"otp_hourly_budget": 101, "otp_daily_budget": 3}),
+        otp_budget_alert_percent=1,
+    )
+    gate = part(client.app, Gate)
+
+    def alerts() -> list[BudgetAlert]:
+        return list(client.raw.blocking_portal.call(gate.budget_alerts))
+
+    assert alerts() == []
+    assert send_from(client, "13900000001", ip="198.51.100.1").status_code == 202
+    assert alerts() == [BudgetAlert(period="day", level="near", count=1, budget=3)]
+    assert send_from(client, "13900000002", ip="198.51.100.2").status_code == 202
+    assert send_from(client, "13900000003", ip="198.51.100.3").status_code == 202
+    assert alerts() == [
+        BudgetAlert(period="hour", level="near", count=3, budget=101),
+        BudgetAlert(period="day", level="reached", count=3, budget=3),
+    ]

@@ -27,7 +27,7 @@ def code_hash(phone_hash: str, code: str) -> str:
 
 @runtime_checkable
 class OtpStore(Protocol):
-    async def issue(self, phone_hash: str, code: str, ttl: int, dev_code: str = "") -> None:
+    async def issue(self, phone_hash: str, code: str, ttl: int, dev_code: str) -> None:
         """Store a new code for the phone; any earlier live code for it dies."""
         ...
 
@@ -52,7 +52,7 @@ class SQLOtpStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 
-    async def issue(self, phone_hash: str, code: str, ttl: int, dev_code: str = "") -> None:
+    async def issue(self, phone_hash: str, code: str, ttl: int, dev_code: str) -> None:
         now = _now()
         async with self._engine.begin() as conn:
             await conn.execute(
@@ -148,7 +148,7 @@ class RedisOtpStore:
         self._prefix = f"{prefix}otp:"
         self._check = redis.register_script(_CHECK)
 
-    async def issue(self, phone_hash: str, code: str, ttl: int, dev_code: str = "") -> None:
+    async def issue(self, phone_hash: str, code: str, ttl: int, dev_code: str) -> None:
         key = self._prefix + phone_hash
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.delete(key)
@@ -165,9 +165,9 @@ class RedisOtpStore:
         result = await self._check(
             keys=[self._prefix + phone_hash], args=[code_hash(phone_hash, code), max_attempts]
         )
-        value = result.decode() if isinstance(result, bytes) else str(result)
+        value = result.decode()  # our client does not decode replies (app/core/redis.py)
         # An expired key is gone: Redis cannot tell "expired" from "never sent".
-        return value if value in ("ok", "wrong", "dead") else "expired"  # type: ignore[return-value]
+        return value if value in ("ok", "wrong", "dead") else "expired"
 
     async def dev_code(self, phone_hash: str) -> str | None:
         key = self._prefix + phone_hash
