@@ -46,11 +46,15 @@ class Area:
 
 AREAS: dict[str, Area] = {
     "formula": Area(
-        modules=("app/calculators/syntax.py", "app/calculators/expr.py"),
+        modules=(
+            "app/calculators/formula/syntax.py",
+            "app/calculators/formula/values.py",
+            "app/calculators/formula/build.py",
+        ),
         tests=(
-            "tests/test_calc_expr.py",
+            "tests/test_calc_formula.py",
             "tests/test_formula_limits.py",
-            "tests/test_calc_engine.py",
+            "tests/test_calc_compiler.py",
         ),
     ),
     "grabs": Area(

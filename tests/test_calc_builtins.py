@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.calculators.builtins import BUILTIN_SLUGS, builtin, builtin_text, compiled_builtin
-from app.calculators.engine import CompiledCalculator, Evaluation, OutputValue, parse_definition
+from app.calculators.compiler import CompiledCalculator, Evaluation, OutputValue, parse_definition
 from app.calculators.schemas import CalculatorDef, FieldDef
 from app.core.errors import NotFound
 

@@ -176,6 +176,26 @@ def test_preview_sample_inputs_change_the_result(marketer: Browserish) -> None:
     assert "需要填写数字" in refused.text
 
 
+def test_problems_are_named_in_the_editors_language(marketer: Browserish) -> None:
+    """What the checker says about a draft is worded in the editor's language."""
+    form = editor_form(marketer)
+    shown = {}
+    for lang in ("zh_CN", "en"):
+        for name, value in (("variables.grand_total", "no_such_name * 2"), (FLOOR_CELL, "abc")):
+            preview = marketer.submit(
+                f"{EDITOR}/preview?lang={lang}", {**form, name: value}, page=EDITOR
+            )
+            assert preview.status_code == 200
+            shown[lang, name] = " ".join(
+                li.get_text(" ", strip=True)
+                for li in soup(preview).select(f'[data-error-for="{name}"]')
+            )
+    assert "不认识的名字 no_such_name（第 1 个字符）" in shown["zh_CN", "variables.grand_total"]
+    assert "Unknown name no_such_name (at character 1)" in shown["en", "variables.grand_total"]
+    assert "“abc”不是数字" in shown["zh_CN", FLOOR_CELL]
+    assert "“abc” is not a number" in shown["en", FLOOR_CELL]
+
+
 @pytest.mark.parametrize(
     ("name", "value", "expected"),
     [

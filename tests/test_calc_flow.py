@@ -111,6 +111,21 @@ def test_json_api(visitor: Browserish) -> None:
     assert full.json()["full"]
 
 
+def test_answer_problems_speak_the_visitors_language(visitor: Browserish) -> None:
+    """A refused answer is worded in the page's language: Chinese by default, English with
+    ?lang=en (the field's label is the marketer's own text, in either)."""
+    values = form_values(visitor, "/t/renovation")
+    bad = {**values, "area": "abc"}
+    chinese = visitor.post("/api/v1/calculators/renovation/evaluate", json={"inputs": bad})
+    english = visitor.post("/api/v1/calculators/renovation/evaluate?lang=en", json={"inputs": bad})
+    assert chinese.status_code == english.status_code == 422
+    assert chinese.json()["errors"] == {"area": "建筑面积需要填写数字"}
+    assert english.json()["errors"] == {"area": "建筑面积 must be a number"}
+    page = visitor.post("/t/renovation/evaluate?lang=en", data=bad, headers={"HX-Request": "true"})
+    assert page.status_code == 422
+    assert "建筑面积 must be a number" in soup(page).select_one(".field-error").get_text()
+
+
 def test_the_json_api_refreshes_the_leads_needs_too(visitor: Browserish) -> None:
     """An authorised visitor's answers become the lead's needs whichever door they came
     through: the page's form or the JSON API (which used to leave them empty)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from app.calculators.engine import CompiledCalculator, parse_definition
+from app.calculators.compiler import CompiledCalculator, parse_definition
 from app.calculators.schemas import CalculatorDef
 from app.core.errors import NotFound
 

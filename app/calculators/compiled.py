@@ -1,8 +1,9 @@
 """A compiled calculator and its evaluation for a visitor's inputs.
 
-``CompiledCalculator`` is what ``app.calculators.engine`` returns once a definition has been
-checked. It evaluates inputs without raising: bad inputs come back as per-field Chinese messages,
-run-time trouble (division by zero, a missing table key) as a defined result plus a warning.
+``CompiledCalculator`` is what ``app.calculators.compiler`` returns once a definition has been
+checked. It evaluates inputs without raising: bad inputs come back as per-field messages in the
+request's language, run-time trouble (division by zero, a missing table key) as a defined result
+plus a warning.
 """
 
 from __future__ import annotations
@@ -17,15 +18,21 @@ from typing import Any
 
 import msgspec
 
-from app.calculators import errors, expr
+from app.calculators import errors
 from app.calculators import format as fmt_
+from app.calculators.errors import say
+from app.calculators.formula import Expression, Value, canonical_key, round_half_up
 from app.calculators.schemas import CalculatorDef, FieldDef, OutputDef, OutputValue
 from app.calculators.toml_writer import dumps as toml_dumps
 from app.core.errors import NotFound
+from app.core.i18n import N_
 
 MAX_INPUT_CHARS = 32
+# What a checkbox's answer may be, as forms and API clients send it (input, not text shown:
+# a Chinese client may type 是/否, "yes"/"no").
 _TRUE = frozenset({"on", "true", "1", "yes", "y", "是"})
 _FALSE = frozenset({"", "off", "false", "0", "no", "n", "否"})
+YES, NO = N_("Yes"), N_("No")  # a checkbox's answer in text
 CHOICE_KINDS = frozenset({"select", "radio", "city"})
 NUMERIC_KINDS = frozenset({"number", "count"})
 
@@ -34,7 +41,7 @@ class Evaluation(msgspec.Struct, kw_only=True):
     """The outcome of one evaluation. When ``errors`` is not empty, there are no results."""
 
     inputs: dict[str, Any]  # coerced values of the visible fields, defaults filled in
-    errors: dict[str, str]  # field key -> Chinese message
+    errors: dict[str, str]  # field key -> message, in the request's language
     teaser: list[OutputValue]
     full: list[OutputValue]
     warnings: list[str]
@@ -43,8 +50,8 @@ class Evaluation(msgspec.Struct, kw_only=True):
 @dataclass(frozen=True, slots=True)
 class CompiledField:
     definition: FieldDef
-    show_if: expr.Expression | None
-    fallback: expr.Value  # the formula value when hidden or invalid
+    show_if: Expression | None
+    fallback: Value  # the formula value when hidden or invalid
     tiers: Mapping[str, float]  # city option value -> tier
     labels: Mapping[str, str]  # option value -> label
 
@@ -52,10 +59,10 @@ class CompiledField:
 @dataclass(frozen=True, slots=True)
 class CompiledOutput:
     definition: OutputDef
-    formula: expr.Expression | None
-    low: expr.Expression | None
-    high: expr.Expression | None
-    show_if: expr.Expression | None
+    formula: Expression | None
+    low: Expression | None
+    high: Expression | None
+    show_if: Expression | None
     note: fmt_.Template | None
     text: fmt_.Template | None
 
@@ -67,7 +74,7 @@ class CompiledCalculator:
         self,
         definition: CalculatorDef,
         fields: list[CompiledField],
-        variables: list[tuple[str, expr.Expression]],
+        variables: list[tuple[str, Expression]],
         outputs: list[CompiledOutput],
         template_names: frozenset[str],
     ) -> None:
@@ -160,8 +167,8 @@ class CompiledCalculator:
 
     def _resolve(
         self, inputs: Mapping[str, object]
-    ) -> tuple[dict[str, expr.Value], dict[str, Any], dict[str, str], list[FieldDef]]:
-        values: dict[str, expr.Value] = {}
+    ) -> tuple[dict[str, Value], dict[str, Any], dict[str, str], list[FieldDef]]:
+        values: dict[str, Value] = {}
         shown: dict[str, Any] = {}
         problems: dict[str, str] = {}
         visible: list[FieldDef] = []
@@ -182,7 +189,7 @@ class CompiledCalculator:
         return values, shown, problems, visible
 
     def _compute(
-        self, output: CompiledOutput, values: dict[str, expr.Value], warnings: list[str]
+        self, output: CompiledOutput, values: dict[str, Value], warnings: list[str]
     ) -> OutputValue:
         d = output.definition
         unit = d.unit
@@ -195,22 +202,22 @@ class CompiledCalculator:
             high = float(output.high.evaluate(values, warnings))
             low, high = min(low, high), max(low, high)
             if d.style == "currency":
-                low, high = expr.round_half_up(low, 0), expr.round_half_up(high, 0)
+                low, high = round_half_up(low, 0), round_half_up(high, 0)
                 places = 1 if d.decimals is None else d.decimals
                 display = fmt_.range_text(fmt_.currency(low, places), fmt_.currency(high, places))
             else:
                 places = d.decimals or 0
-                low, high = expr.round_half_up(low, places), expr.round_half_up(high, places)
+                low, high = round_half_up(low, places), round_half_up(high, places)
                 display = fmt_.range_text(fmt_.number(low, places), fmt_.number(high, places))
             value, display = [low, high], display + unit
         else:
             assert output.formula is not None
             number = float(output.formula.evaluate(values, warnings))
             if d.kind == "currency":
-                value = expr.round_half_up(number, 0)
+                value = round_half_up(number, 0)
                 display = fmt_.currency(value, 1 if d.decimals is None else d.decimals) + unit
             else:
-                value = expr.round_half_up(number, d.decimals or 0)
+                value = round_half_up(number, d.decimals or 0)
                 display = fmt_.number(value, d.decimals or 0) + unit
         return OutputValue(
             key=d.key, label=d.label, kind=d.kind, value=value, display=display, group=d.group
@@ -218,7 +225,7 @@ class CompiledCalculator:
 
     def _texts(
         self,
-        values: Mapping[str, expr.Value],
+        values: Mapping[str, Value],
         shown: Mapping[str, Any],
         results: Mapping[str, OutputValue],
         numbers: dict[str, float],
@@ -236,7 +243,7 @@ class CompiledCalculator:
                 choice = shown.get(name, value if field.kind != "city" else "")
                 texts[name] = _option_label(field, str(choice))
             elif isinstance(value, bool):
-                texts[name] = "是" if value else "否"
+                texts[name] = say(YES if value else NO)
             elif isinstance(value, str):
                 texts[name] = value
             else:
@@ -256,7 +263,7 @@ class _BadInput(Exception):
     pass
 
 
-def _coerce(field: CompiledField, raw: object) -> tuple[Any, expr.Value]:
+def _coerce(field: CompiledField, raw: object) -> tuple[Any, Value]:
     """(the value to keep as the visitor's input, the value formulas see)."""
     d = field.definition
     label = d.label
@@ -273,33 +280,33 @@ def _coerce(field: CompiledField, raw: object) -> tuple[Any, expr.Value]:
             return True, True
         if isinstance(raw, str) and raw.lower() in _FALSE:
             return False, False
-        raise _BadInput(errors.MSG_NOT_A_BOOLEAN.format(label=label))
+        raise _BadInput(say(errors.MSG_NOT_A_BOOLEAN, label=label))
     if raw is None or raw == "":
         if d.default is None:
             template = errors.MSG_CHOOSE if d.kind in CHOICE_KINDS else errors.MSG_REQUIRED
-            raise _BadInput(template.format(label=label))
+            raise _BadInput(say(template, label=label))
         raw = d.default
     if d.kind in CHOICE_KINDS:
         if isinstance(raw, bool) or not isinstance(raw, str | int | float):
-            raise _BadInput(errors.MSG_NOT_AN_OPTION.format(label=label))
+            raise _BadInput(say(errors.MSG_NOT_AN_OPTION, label=label))
         if isinstance(raw, str):
             choice = raw
         else:
             key = _to_number(raw)
-            choice = expr.canonical_key(key) if key is not None else ""
+            choice = canonical_key(key) if key is not None else ""
         if choice not in field.labels:
-            raise _BadInput(errors.MSG_NOT_AN_OPTION.format(label=label))
+            raise _BadInput(say(errors.MSG_NOT_AN_OPTION, label=label))
         return choice, field.tiers[choice] if d.kind == "city" else choice
     number = _to_number(raw)
     if number is None:
-        raise _BadInput(errors.MSG_NOT_A_NUMBER.format(label=label))
+        raise _BadInput(say(errors.MSG_NOT_A_NUMBER, label=label))
     if d.kind == "count" and not number.is_integer():
-        raise _BadInput(errors.MSG_NOT_AN_INTEGER.format(label=label))
+        raise _BadInput(say(errors.MSG_NOT_AN_INTEGER, label=label))
     assert d.min is not None and d.max is not None
     if number < d.min:
-        raise _BadInput(errors.MSG_TOO_SMALL.format(label=label, limit=fmt_.plain(d.min) + d.unit))
+        raise _BadInput(say(errors.MSG_TOO_SMALL, label=label, limit=fmt_.plain(d.min) + d.unit))
     if number > d.max:
-        raise _BadInput(errors.MSG_TOO_LARGE.format(label=label, limit=fmt_.plain(d.max) + d.unit))
+        raise _BadInput(say(errors.MSG_TOO_LARGE, label=label, limit=fmt_.plain(d.max) + d.unit))
     if d.kind == "count":
         return int(number), number
     return number, number

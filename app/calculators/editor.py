@@ -6,10 +6,7 @@ draft still checks (``compile_definition``): a refused edit changes nothing. Pub
 the draft as the next version; rolling back publishes an old version's definition again as a new
 version, so history only grows and every submission keeps pointing at what it was computed with.
 
-Form edits address the definition by key, the same paths the checker reports problems on:
-``fields.area.max``, ``tables.unit_price.values.2.1``, ``variables.total``,
-``outputs.total_range.low``. Structure (adding fields, steps, table rows) is edited in the raw TOML
-view; the forms edit every value inside it.
+The editor's forms, which put values into a draft, are in ``editor_forms``.
 """
 
 from __future__ import annotations
@@ -17,7 +14,6 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import hashlib
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,9 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.calculators import service
 from app.calculators.builtins import BUILTIN_SLUGS, builtin_text
 from app.calculators.compiled import Evaluation
-from app.calculators.engine import CompiledCalculator, compile_definition, parse_definition
+from app.calculators.compiler import CompiledCalculator, compile_definition, parse_definition
 from app.calculators.errors import InvalidDefinition, schema_problem
-from app.calculators.schemas import MAX_NUMBER, CalculatorDef
+from app.calculators.schemas import CalculatorDef
 from app.calculators.toml_writer import dumps as toml_dumps
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.i18n import N_
@@ -40,24 +36,8 @@ from app.tools import service as tools
 from app.tools.models import Submission, Tool, ToolVersion
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,63}$")
-MAX_FORM_VALUES = 5_000
-MAX_VALUE_CHARS = 2_000
 REPLAY_DEFAULT = 20
 REPLAY_MAX = 200
-# Attributes the forms may set, per section; anything else in a form is ignored.
-_TEXT = {
-    "top": ("title", "intro", "disclaimer"),
-    "cta": ("label", "text", "url"),
-    "steps": ("title", "help"),
-    "fields": ("label", "help", "unit", "show_if"),
-    "tables": ("label",),
-    "outputs": ("label", "formula", "low", "high", "text", "unit", "group", "note", "show_if"),
-}
-_NUMBERS = {
-    "fields": ("min", "max", "step"),
-    "tables": ("default",),
-    "outputs": ("decimals",),
-}
 
 
 class DraftConflict(Conflict):
@@ -293,196 +273,6 @@ async def _new_version(
     tool.title = str(definition.get("title", tool.title))[:128]
     await db.flush()
     return version
-
-
-# --- forms -----------------------------------------------------------------------------------
-
-
-def apply_form(draft: Mapping[str, Any], form: Mapping[str, str]) -> dict[str, Any]:
-    """The draft with the form's values put in. Unknown names are ignored; values that are not
-    numbers where numbers are needed raise InvalidInput naming the path."""
-    data: dict[str, Any] = msgspec.json.decode(msgspec.json.encode(draft))
-    if len(form) > MAX_FORM_VALUES:
-        raise InvalidInput(fields={"definition": "表单项太多"})
-    problems: dict[str, str] = {}
-    by_key = {
-        section: {str(item.get("key")): item for item in data.get(section, [])}
-        for section in ("steps", "fields", "tables", "outputs")
-    }
-    for name, raw in form.items():
-        value = raw.replace("\r\n", "\n")
-        if len(value) > MAX_VALUE_CHARS:
-            problems[name[:120]] = f"太长了（最多 {MAX_VALUE_CHARS} 个字符）"
-            continue
-        parts = name.split(".")
-        try:
-            _apply(data, by_key, parts, value)
-        except _FormValueError as exc:
-            problems[name[:120]] = str(exc)
-    if problems:
-        raise InvalidDefinition(fields=problems)
-    return data
-
-
-class _FormValueError(ValueError):
-    pass
-
-
-def _apply(
-    data: dict[str, Any],
-    by_key: Mapping[str, Mapping[str, dict[str, Any]]],
-    parts: list[str],
-    value: str,
-) -> None:
-    head = parts[0]
-    if len(parts) == 1:
-        if head in _TEXT["top"]:
-            data[head] = value.strip()
-        elif head in ("teaser", "full"):
-            data[head] = [k for k in re.split(r"[\s,，]+", value) if k]
-        return
-    if head == "cta" and len(parts) == 2 and parts[1] in _TEXT["cta"]:
-        _set_text(data.setdefault("cta", {}), parts[1], value)
-        return
-    if head == "variables" and len(parts) == 2:
-        if parts[1] not in data.get("variables", {}):
-            return
-        if value.strip():
-            data["variables"][parts[1]] = value.strip()
-        else:
-            del data["variables"][parts[1]]
-        return
-    if head == "new_variable":
-        return  # handled by add_variable
-    item = by_key.get(head, {}).get(parts[1]) if len(parts) >= 3 else None
-    if item is None:
-        return
-    attribute = parts[2]
-    if head == "tables" and attribute == "values":
-        _set_table_value(item, parts[3:], value)
-    elif attribute in _TEXT.get(head, ()):
-        _set_text(item, attribute, value)
-    elif attribute in _NUMBERS.get(head, ()):
-        number = _number(value)
-        if number is None:
-            item.pop(attribute, None)
-        else:
-            item[attribute] = int(number) if attribute == "decimals" else number
-    elif head == "fields" and attribute == "default":
-        _set_default(item, value)
-    elif head == "fields" and attribute == "options":
-        item["options"] = _options(value)
-    elif head == "outputs" and attribute == "style" and value in ("currency", "number"):
-        item["style"] = value
-
-
-def _set_text(item: dict[str, Any], attribute: str, value: str) -> None:
-    text = value.strip() if attribute not in ("note", "text", "help") else value.strip("\n ")
-    if text:
-        item[attribute] = text
-    else:
-        item.pop(attribute, None)
-
-
-def _number(value: str) -> float | None:
-    text = value.strip().replace(",", "").replace("，", "")
-    if not text:
-        return None
-    try:
-        number = float(text)
-    except ValueError:
-        raise _FormValueError(f"“{text[:20]}”不是数字") from None
-    if not math.isfinite(number) or abs(number) > MAX_NUMBER:
-        raise _FormValueError("数字太大了")
-    return int(number) if number.is_integer() and abs(number) < 2**53 else number
-
-
-def _set_default(item: dict[str, Any], value: str) -> None:
-    text = value.strip()
-    kind = item.get("kind")
-    if not text:
-        item.pop("default", None)
-    elif kind in ("number", "count"):
-        item["default"] = _number(text)
-    elif kind == "checkbox":
-        item["default"] = text.lower() in ("true", "1", "yes", "是", "on")
-    else:
-        item["default"] = text
-
-
-def _options(value: str) -> list[dict[str, Any]]:
-    """One option per line: ``value | label | tier`` (label and tier optional)."""
-    options = []
-    for line in value.splitlines():
-        cells = [cell.strip() for cell in line.split("|")]
-        if not cells[0]:
-            continue
-        option: dict[str, Any] = {"value": cells[0]}
-        if len(cells) > 1 and cells[1]:
-            option["label"] = cells[1]
-        if len(cells) > 2 and cells[2]:
-            tier = _number(cells[2])
-            if tier is None or tier != int(tier):
-                raise _FormValueError("城市等级需要是整数")
-            option["tier"] = int(tier)
-        options.append(option)
-    return options
-
-
-def _set_table_value(table: dict[str, Any], where: list[str], value: str) -> None:
-    values = table.get("values", [])
-    try:
-        indexes = [int(i) for i in where]
-    except ValueError:
-        return
-    number = _number(value)
-    if number is None:
-        raise _FormValueError("表里的每一格都需要一个数")
-    if (
-        len(indexes) == 1
-        and 0 <= indexes[0] < len(values)
-        and not isinstance(values[indexes[0]], list)
-    ):
-        values[indexes[0]] = number
-    elif (
-        len(indexes) == 2
-        and 0 <= indexes[0] < len(values)
-        and isinstance(values[indexes[0]], list)
-        and 0 <= indexes[1] < len(values[indexes[0]])
-    ):
-        values[indexes[0]][indexes[1]] = number
-
-
-def add_variable(draft: Mapping[str, Any], name: str, formula: str) -> dict[str, Any]:
-    """The draft with one more named variable (checked with the rest by ``check``)."""
-    name, formula = name.strip(), formula.strip()
-    if not re.match(r"^[a-z][a-z0-9_]{0,39}$", name):
-        raise InvalidDefinition(
-            fields={
-                "new_variable.name": "名字用小写字母开头，只含小写字母、数字和下划线，最多 40 个"
-            }
-        )
-    if not formula:
-        raise InvalidDefinition(fields={"new_variable.formula": "请写公式"})
-    data: dict[str, Any] = msgspec.json.decode(msgspec.json.encode(draft))
-    if name in data.get("variables", {}):
-        raise InvalidDefinition(fields={"new_variable.name": f"变量 {name} 已经有了"})
-    data.setdefault("variables", {})[name] = formula
-    return data
-
-
-def sample_values(calc: CompiledCalculator, form: Mapping[str, str]) -> dict[str, object]:
-    """The preview's sample inputs: the form's ``sample.KEY`` values over the calculator's own
-    sample. An unticked checkbox sends nothing, so the form marks which samples it carries."""
-    values = calc.sample_inputs()
-    if form.get("sample._present") == "1":
-        for field in calc.definition.fields:
-            if field.kind == "checkbox":
-                values[field.key] = form.get(f"sample.{field.key}", "") == "true"
-    for name, value in form.items():
-        if name.startswith("sample.") and name[7:] in values:
-            values[name[7:]] = value
-    return values
 
 
 # --- comparing -------------------------------------------------------------------------------

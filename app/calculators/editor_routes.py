@@ -13,9 +13,9 @@ from litestar.types import ControllerRouterHandler
 from litestar_htmx import HTMXRequest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.calculators import editor
+from app.calculators import editor, editor_forms
 from app.calculators.builtins import BUILTIN_SLUGS, compiled_builtin
-from app.calculators.engine import CompiledCalculator, parse_definition
+from app.calculators.compiler import CompiledCalculator, parse_definition
 from app.core.errors import DomainError
 from app.core.i18n import gettext as _
 from app.core.params import OptionalQueryNumber, PathNumber, QueryNumber
@@ -30,7 +30,7 @@ _CONTROL = frozenset({"_csrf_token", "base", "n"})
 async def _form(request: Request[Any, Any, Any]) -> dict[str, str]:
     form = await request.form()
     values: dict[str, str] = {}
-    for key in list(form.keys())[: editor.MAX_FORM_VALUES + 1]:
+    for key in list(form.keys())[: editor_forms.MAX_FORM_VALUES + 1]:
         value = form.get(key)
         values[key] = value if isinstance(value, str) else ""
     return values
@@ -178,7 +178,7 @@ class CalculatorEditor(Controller):
         tool = await editor.calculator(db_session, slug)
         form = await _form(request)
         try:
-            draft = editor.apply_form(tool.draft, form)
+            draft = editor_forms.apply_form(tool.draft, form)
             calc = editor.check(draft)
         except DomainError as exc:
             return Template(
@@ -187,7 +187,7 @@ class CalculatorEditor(Controller):
             )
         return Template(
             "editor/_preview.html",
-            context=_editor_context(tool, draft, calc, values=editor.sample_values(calc, form)),
+            context=_editor_context(tool, draft, calc, values=editor_forms.sample_values(calc, form)),
         )
 
     @post("/{slug:str}/draft", status_code=200)
@@ -203,9 +203,9 @@ class CalculatorEditor(Controller):
         form = await _form(request)
         base = form.get("base", "")
         try:
-            draft = editor.apply_form(tool.draft, form)
+            draft = editor_forms.apply_form(tool.draft, form)
             if form.get("new_variable.name") or form.get("new_variable.formula"):
-                draft = editor.add_variable(
+                draft = editor_forms.add_variable(
                     draft, form.get("new_variable.name", ""), form.get("new_variable.formula", "")
                 )
             calc = await editor.save_draft(db_session, tool, draft, base=base)
@@ -220,7 +220,7 @@ class CalculatorEditor(Controller):
                 tool,
                 tool.draft,
                 calc,
-                values=editor.sample_values(calc, form),
+                values=editor_forms.sample_values(calc, form),
                 saved=True,
                 staff=staff,
             ),
@@ -231,7 +231,7 @@ class CalculatorEditor(Controller):
     ) -> Template:
         # Show the forms as the marketer left them, with the problems beside the inputs.
         try:
-            shown = editor.apply_form(tool.draft, form)
+            shown = editor_forms.apply_form(tool.draft, form)
         except DomainError:
             shown = tool.draft
         try:

@@ -17,6 +17,8 @@ import re
 from collections.abc import Callable, Mapping
 from string import Formatter
 
+from app.core.i18n import N_
+
 WAN = 10_000.0
 YI = 100_000_000.0
 
@@ -53,29 +55,51 @@ def range_text(low: str, high: str) -> str:
     return low if low == high else f"{low}～{high}"
 
 
+class TemplateError(ValueError):
+    """A bad placeholder: ``message`` is an msgid, ``params`` its parameters (translated by
+    whoever shows it)."""
+
+    def __init__(self, message: str, **params: object) -> None:
+        super().__init__(message % params if params else message)
+        self.message = message
+        self.params = params
+
+
 class Template:
     """A note with placeholders, checked when saved and filled at run time."""
 
     __slots__ = ("parts", "source")
 
     def __init__(self, source: str, known: Callable[[str], bool]) -> None:
-        """Raise ``ValueError`` with a Chinese message for a bad placeholder."""
+        """Raise ``TemplateError`` for a bad placeholder."""
         self.source = source
         self.parts: list[tuple[str, str | None, str]] = []
         try:
             pieces = list(Formatter().parse(source))
         except ValueError:
-            raise ValueError("花括号不成对；要写 { 本身请写 {{") from None
+            raise TemplateError(N_("Unmatched braces; to write { itself, write {{")) from None
         for literal, name, spec, conversion in pieces:
             if name is None:
                 self.parts.append((literal, None, ""))
                 continue
             if conversion is not None or not _PLACEHOLDER.match(name):
-                raise ValueError(f"占位符 {{{name}}} 只能写名字，例如 {{area}}")
+                raise TemplateError(
+                    N_("The placeholder %(placeholder)s can only hold a name, for example {area}"),
+                    placeholder=f"{{{name}}}",
+                )
             if not known(name):
-                raise ValueError(f"占位符 {{{name}}} 不是字段、变量或结果的名字")
+                raise TemplateError(
+                    N_("The placeholder %(placeholder)s is not a field, variable or result"),
+                    placeholder=f"{{{name}}}",
+                )
             if spec not in SPECS:
-                raise ValueError(f"占位符 {{{name}:{spec}}} 的格式只能是 currency、pct 或 .0f～.4f")
+                raise TemplateError(
+                    N_(
+                        "The format of the placeholder %(placeholder)s can only be currency, "
+                        "pct or .0f to .4f"
+                    ),
+                    placeholder=f"{{{name}:{spec}}}",
+                )
             self.parts.append((literal, name, spec))
 
     @property

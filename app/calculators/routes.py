@@ -17,11 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calculators import service
 from app.calculators.compiled import Evaluation
-from app.calculators.engine import CompiledCalculator
+from app.calculators.compiler import CompiledCalculator
 from app.calculators.schemas import EvaluateAnswer
 from app.core.api import path_param, problems
 from app.core.errors import DomainError, NotFound
-from app.core.i18n import N_
+from app.core.i18n import N_, current_locale
 from app.core.state import part
 from app.events.schemas import GateShown, ResultShown, StepCompleted, TeaserShown
 from app.events.service import Tracker, visitor_context
@@ -147,7 +147,7 @@ async def report_pdf(
         version=submission.tool_version,
         inputs=evaluation.inputs,
         watermark=lead.phone_masked,
-        locale="zh_CN",
+        locale=current_locale(),
     )
     pdf = await renderer.pdf(
         service.report(

@@ -12,10 +12,12 @@ import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.calculators.compiled import Evaluation
-from app.calculators.engine import CompiledCalculator, compile_definition
+from app.calculators.compiled import NO, YES, Evaluation
+from app.calculators.compiler import CompiledCalculator, compile_definition
+from app.calculators.errors import say
 from app.calculators.schemas import CalculatorDef, FieldDef
 from app.core.bounds import is_safe_url
+from app.core.i18n import N_, current_locale
 from app.leads import service as leads
 from app.reports.schemas import Report, ReportRow, ReportSection
 from app.tools import service as tools
@@ -64,7 +66,7 @@ def _shown(field: FieldDef, value: object) -> str:
     if option is not None:
         text = option
     elif isinstance(value, bool):
-        text = "是" if value else "否"
+        text = say(YES if value else NO)
     elif isinstance(value, float):
         text = f"{value:g}"
     else:
@@ -133,13 +135,14 @@ async def latest(db: AsyncSession, tool: PublishedTool, visitor: Visitor) -> Sub
 def report(
     calc: CompiledCalculator, evaluation: Evaluation, *, brand: str, watermark: str
 ) -> Report:
-    """The full result as a report: the headline, each group's lines, the inputs, the notes."""
+    """The full result as a report: the headline, each group's lines, the inputs, the notes —
+    in the request's language, like the answers it shows."""
     definition = calc.definition
     sections: list[ReportSection] = []
     head = evaluation.teaser[0] if evaluation.teaser else None
     groups: dict[str, list[ReportRow]] = {}
     for output in evaluation.full:
-        groups.setdefault(output.group or "结果", []).append(
+        groups.setdefault(output.group or say(N_("Result")), []).append(
             ReportRow(label=output.label, value=output.display, note=output.note[:500])
         )
     for index, (group, rows) in enumerate(groups.items()):
@@ -154,7 +157,7 @@ def report(
         )
     sections.append(
         ReportSection(
-            heading="您填写的信息",
+            heading=say(N_("Your answers")),
             rows=[
                 ReportRow(label=label, value=value)
                 for label, value in summary(
@@ -175,4 +178,5 @@ def report(
         disclaimer=definition.disclaimer,
         subtitle=definition.intro[:200],
         cta=definition.cta.text or definition.cta.label,
+        locale=current_locale(),
     )

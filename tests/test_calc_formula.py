@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.calculators.errors import InvalidFormula
-from app.calculators.expr import (
+from app.calculators.formula import (
     MAX_NODES,
+    InvalidFormula,
     Symbol,
     Table,
     Value,
     canonical_key,
     compile_expression,
 )
+from app.core.i18n import set_locale
 
 SYMBOLS = {
     "x": Symbol("number"),
@@ -210,7 +212,10 @@ HOSTILE = [
 ]
 
 
-@pytest.mark.parametrize(("source", "reason", "column"), HOSTILE, ids=[h[0][:24] for h in HOSTILE])
+# Ids in printable ASCII (see tests/test_formula_limits.py ids()): "1\x00" is not.
+@pytest.mark.parametrize(
+    ("source", "reason", "column"), HOSTILE, ids=[repr(h[0])[1:25] for h in HOSTILE]
+)
 def test_hostile_formulas_are_refused_with_their_position(
     source: str, reason: str, column: int | None
 ) -> None:
@@ -297,3 +302,52 @@ def test_random_expressions_never_raise_at_run_time(
     result = expression.evaluate({"x": x, "y": y, "flag": flag, "tier": tier}, warnings)
     assert isinstance(result, float)
     assert math.isfinite(result)
+
+
+@pytest.fixture
+def english() -> Iterator[None]:
+    """The request's language is English for the test (the default is Chinese)."""
+    set_locale("en")
+    try:
+        yield
+    finally:
+        set_locale("zh_CN")
+
+
+def test_refusals_and_warnings_speak_the_requests_language(english: None) -> None:
+    with pytest.raises(InvalidFormula) as refused:
+        compile_expression("x + zzz", SYMBOLS, TABLES, path="variables.total")
+    assert refused.value.reason == "Unknown name zzz"
+    assert refused.value.fields == {"variables.total": "Unknown name zzz (at character 5)"}
+    with pytest.raises(InvalidFormula) as refused:
+        compile_expression("x + grade", SYMBOLS, TABLES)
+    assert refused.value.reason == "Arithmetic: a number is needed here, not text"
+    with pytest.raises(InvalidFormula) as refused:
+        compile_expression("min(x, grade)", SYMBOLS, TABLES)
+    assert refused.value.reason == "The arguments of min: a number is needed here, not text"
+    with pytest.raises(InvalidFormula) as refused:
+        compile_expression("lookup(price, grade)", SYMBOLS, TABLES)
+    assert refused.value.reason == "Table price has 2 dimensions: it needs 2 keys"
+    assert run("x / y + lookup(partial, x)") == (
+        0.0,
+        [
+            "formula: division by zero, counted as 0",
+            "formula: table partial has no 4, counted as 0",
+        ],
+    )
+
+
+def test_a_compiled_formula_warns_in_the_language_of_each_evaluation() -> None:
+    """Published calculators are compiled once per process and shared by every request:
+    a warning is worded when it is given, not when the formula was compiled."""
+    expression = compile_expression("x / y", SYMBOLS, TABLES)
+    chinese: list[str] = []
+    expression.evaluate(VALUES, chinese)
+    set_locale("en")
+    try:
+        english: list[str] = []
+        expression.evaluate(VALUES, english)
+    finally:
+        set_locale("zh_CN")
+    assert chinese == ["formula：除数为 0，结果按 0 计"]
+    assert english == ["formula: division by zero, counted as 0"]

@@ -4,7 +4,8 @@ A formula is parsed with ``ast.parse(mode="eval")`` and walked against a whiteli
 short strings, names, arithmetic, comparisons, ``and/or/not``, ``a if c else b``, ``x in (…)``
 and the functions in ``FUNCTIONS``. Anything else is refused with its position, and so is a
 formula past the size limits. The source never reaches ``eval``/``exec``/``compile``.
-``app.calculators.expr`` resolves names, checks types and builds the closures.
+``app.calculators.formula.build`` resolves names, checks types and builds the closures.
+Refusals are English msgids (``N_``), translated when raised (``InvalidFormula``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import keyword
 import re
 from dataclasses import dataclass, field
 
-from app.calculators.errors import InvalidFormula
+from app.calculators.formula.errors import InvalidFormula
+from app.core.i18n import N_
 
 MAX_SOURCE = 500  # characters in one formula
 MAX_DEPTH = 30  # nesting of operations (a left-to-right chain like a + b + c counts once)
@@ -39,6 +41,7 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
     "pow": (2, 2),
     "lookup": (2, 3),
 }
+_NAMES = " ".join(FUNCTIONS)  # as the refusals list them
 RESERVED = frozenset(FUNCTIONS) | frozenset(keyword.kwlist) | {"True", "False", "None"}
 COMPARE_OPS = (ast.Eq, ast.NotEq, ast.Lt, ast.LtE, ast.Gt, ast.GtE)
 
@@ -50,22 +53,25 @@ PRECEDENCE: dict[type[ast.operator], int] = {
     ast.FloorDiv: 2,
     ast.Mod: 2,
 }
+_COMPREHENSION = N_("Comprehensions are not allowed")
+_F_STRING = N_("f-strings are not allowed")
+_YIELD = N_("Unsupported construct: yield")
 _REFUSED: dict[type[ast.AST], str] = {
-    ast.Subscript: "不允许使用下标 [ ]",
-    ast.Lambda: "不允许使用 lambda",
-    ast.ListComp: "不允许使用推导式",
-    ast.SetComp: "不允许使用推导式",
-    ast.DictComp: "不允许使用推导式",
-    ast.GeneratorExp: "不允许使用推导式",
-    ast.NamedExpr: "不允许使用赋值 :=",
-    ast.JoinedStr: "不允许使用 f-string",
-    ast.FormattedValue: "不允许使用 f-string",
-    ast.Starred: "不允许使用 * 展开",
-    ast.Await: "不支持的写法 await",
-    ast.Yield: "不支持的写法 yield",
-    ast.YieldFrom: "不支持的写法 yield",
-    ast.Dict: "不允许使用字典 { }",
-    ast.Slice: "不允许使用切片",
+    ast.Subscript: N_("Subscripts [ ] are not allowed"),
+    ast.Lambda: N_("lambda is not allowed"),
+    ast.ListComp: _COMPREHENSION,
+    ast.SetComp: _COMPREHENSION,
+    ast.DictComp: _COMPREHENSION,
+    ast.GeneratorExp: _COMPREHENSION,
+    ast.NamedExpr: N_("Assignment := is not allowed"),
+    ast.JoinedStr: _F_STRING,
+    ast.FormattedValue: _F_STRING,
+    ast.Starred: N_("Unpacking with * is not allowed"),
+    ast.Await: N_("Unsupported construct: await"),
+    ast.Yield: _YIELD,
+    ast.YieldFrom: _YIELD,
+    ast.Dict: N_("Dictionaries { } are not allowed"),
+    ast.Slice: N_("Slices are not allowed"),
 }
 
 
@@ -105,18 +111,26 @@ class Parsed:
     def column(self, node: ast.expr) -> int:
         return self.at(node.lineno, node.col_offset)
 
-    def fail(self, node: ast.expr, reason: str, column: int | None = None) -> InvalidFormula:
-        return InvalidFormula(self.path, self.column(node) if column is None else column, reason)
+    def fail(
+        self, node: ast.expr, message: str, column: int | None = None, **params: object
+    ) -> InvalidFormula:
+        at = self.column(node) if column is None else column
+        return InvalidFormula(self.path, at, message, **params)
 
 
 def parse(source: str, path: str = "formula") -> Parsed:
     """Check one formula against the whitelist and the limits; raise ``InvalidFormula``."""
     if len(source) > MAX_SOURCE:
-        raise InvalidFormula(path, MAX_SOURCE, f"公式太长（最多 {MAX_SOURCE} 个字符）")
+        raise InvalidFormula(
+            path,
+            MAX_SOURCE,
+            N_("The formula is too long (at most %(limit)s characters)"),
+            limit=MAX_SOURCE,
+        )
     stripped = source.lstrip()
     offset = len(source) - len(stripped)
     if not stripped.strip():
-        raise InvalidFormula(path, 0, "公式不能为空")
+        raise InvalidFormula(path, 0, N_("The formula is empty"))
     _check_brackets(source, path)
     try:
         tree = ast.parse(stripped, mode="eval")
@@ -124,9 +138,13 @@ def parse(source: str, path: str = "formula") -> Parsed:
         # SyntaxError counts lines from 1 and characters within the line from 1.
         before = sum(len(line) for line in _lines(stripped)[: (exc.lineno or 1) - 1])
         column = offset + before + max(0, (exc.offset or 1) - 1)
-        raise InvalidFormula(path, column, f"写法有误：{exc.msg}") from None
+        raise InvalidFormula(path, column, N_("Syntax error: %(error)s"), error=exc.msg) from None
     except (ValueError, RecursionError, MemoryError):
-        raise InvalidFormula(path, 0, "公式无法解析（含有不允许的字符或嵌套太深）") from None
+        raise InvalidFormula(
+            path,
+            0,
+            N_("The formula cannot be read (a character that is not allowed, or nested too deep)"),
+        ) from None
     parsed = Parsed(source=source, path=path, tree=tree.body, offset=offset)
     _Checker(parsed).check(tree.body, 1)
     return parsed
@@ -149,7 +167,12 @@ def _check_brackets(source: str, path: str) -> None:
         elif char in "([{":
             depth += 1
             if depth > MAX_BRACKETS:
-                raise InvalidFormula(path, index, f"括号嵌套太深（最多 {MAX_BRACKETS} 层）")
+                raise InvalidFormula(
+                    path,
+                    index,
+                    N_("Brackets nested too deep (at most %(limit)s levels)"),
+                    limit=MAX_BRACKETS,
+                )
         elif char in ")]}":
             depth -= 1
 
@@ -161,21 +184,27 @@ class _Checker:
         self.parsed = parsed
         self.nodes = 0
 
-    def fail(self, node: ast.expr, reason: str, column: int | None = None) -> InvalidFormula:
-        return self.parsed.fail(node, reason, column)
+    def fail(
+        self, node: ast.expr, message: str, column: int | None = None, **params: object
+    ) -> InvalidFormula:
+        return self.parsed.fail(node, message, column, **params)
 
     def check(self, node: ast.expr, depth: int) -> None:
         self.nodes += 1
         if self.nodes > MAX_NODES:
-            raise self.fail(node, f"公式太复杂（最多 {MAX_NODES} 个运算单元）")
+            raise self.fail(
+                node, N_("The formula is too complex (at most %(limit)s parts)"), limit=MAX_NODES
+            )
         if depth > MAX_DEPTH:
-            raise self.fail(node, f"嵌套太深（最多 {MAX_DEPTH} 层）")
+            raise self.fail(node, N_("Nested too deep (at most %(limit)s levels)"), limit=MAX_DEPTH)
         refused = _REFUSED.get(type(node))
         if refused:
             raise self.fail(node, refused)
         method = getattr(self, f"check_{type(node).__name__}", None)
         if method is None:
-            raise self.fail(node, f"不支持的写法（{type(node).__name__}）")
+            raise self.fail(
+                node, N_("Unsupported construct (%(construct)s)"), construct=type(node).__name__
+            )
         method(node, depth)
 
     def check_Constant(self, node: ast.Constant, depth: int) -> None:
@@ -184,26 +213,42 @@ class _Checker:
             return
         if isinstance(value, int | float):
             if abs(value) > MAX_LITERAL:  # 1e400 is inf, past it too
-                raise self.fail(node, f"数字太大（绝对值最多 {MAX_LITERAL:.0e}）")
+                raise self.fail(
+                    node,
+                    N_("The number is too large (at most %(limit)s in absolute value)"),
+                    limit=f"{MAX_LITERAL:.0e}",
+                )
             return
         if isinstance(value, str):
             if len(value) > MAX_TEXT:
-                raise self.fail(node, f"文字太长（最多 {MAX_TEXT} 个字符）")
+                raise self.fail(
+                    node, N_("The text is too long (at most %(limit)s characters)"), limit=MAX_TEXT
+                )
             return
-        raise self.fail(node, f"不支持的常量 {value!r:.20}")
+        raise self.fail(node, N_("Unsupported constant %(value)s"), value=f"{value!r:.20}")
 
     def check_Name(self, node: ast.Name, depth: int) -> None:
         if node.id.startswith("_"):
-            raise self.fail(node, f"不允许使用以下划线开头的名字 {node.id}")
+            raise self.fail(
+                node,
+                N_("Names starting with an underscore are not allowed: %(name)s"),
+                name=node.id,
+            )
         if node.id in FUNCTIONS:
-            raise self.fail(node, f"函数 {node.id} 需要加括号调用，例如 {node.id}(…)")
+            raise self.fail(
+                node,
+                N_("The function %(name)s is called with brackets, for example %(name)s(…)"),
+                name=node.id,
+            )
         self.parsed.names.setdefault(node.id, self.parsed.column(node))
 
     def check_Attribute(self, node: ast.Attribute, depth: int) -> None:
         # Point at the dot before the name, which ends the node (on its last line, in bytes).
         name_start = (node.end_col_offset or 0) - len(node.attr.encode())
         column = self.parsed.at(node.end_lineno or node.lineno, name_start) - 1
-        raise self.fail(node, f"不允许访问属性（.{node.attr}）", column)
+        raise self.fail(
+            node, N_("Attributes are not allowed (.%(attribute)s)"), column, attribute=node.attr
+        )
 
     def check_BinOp(self, node: ast.BinOp, depth: int) -> None:
         if isinstance(node.op, ast.Pow):
@@ -211,15 +256,18 @@ class _Checker:
             if exponent is None or abs(exponent) > MAX_LITERAL_EXPONENT:
                 raise self.fail(
                     node.right,
-                    f"** 的指数只能是绝对值不超过 {MAX_LITERAL_EXPONENT} 的数字；"
-                    "变量做指数请用 pow(底数, 指数)",
+                    N_(
+                        "The exponent of ** must be a number of at most %(limit)s in absolute "
+                        "value; for a variable exponent use pow(base, exponent)"
+                    ),
+                    limit=MAX_LITERAL_EXPONENT,
                 )
             self.check(node.left, depth + 1)
             self.check(node.right, depth + 1)
             return
         group = PRECEDENCE.get(type(node.op))
         if group is None:
-            raise self.fail(node, "不支持的运算符（只能用 + - * / // % **）")
+            raise self.fail(node, N_("Unsupported operator (only + - * / // % ** are allowed)"))
         # A chain a + b - c nests to the left; count it as one level, as it reads.
         left = node.left
         chained = isinstance(left, ast.BinOp) and PRECEDENCE.get(type(left.op)) == group
@@ -228,7 +276,7 @@ class _Checker:
 
     def check_UnaryOp(self, node: ast.UnaryOp, depth: int) -> None:
         if not isinstance(node.op, ast.USub | ast.UAdd | ast.Not):
-            raise self.fail(node, "不支持的运算符 ~")
+            raise self.fail(node, N_("Unsupported operator ~"))
         self.check(node.operand, depth + 1)
 
     def check_BoolOp(self, node: ast.BoolOp, depth: int) -> None:
@@ -239,20 +287,28 @@ class _Checker:
         membership = [op for op in node.ops if isinstance(op, ast.In | ast.NotIn)]
         if membership:
             if len(node.ops) != 1:
-                raise self.fail(node, "in 不能和其他比较连写")
+                raise self.fail(node, N_("in cannot be chained with other comparisons"))
             self.check(node.left, depth + 1)
             choices = node.comparators[0]
             if not isinstance(choices, ast.Tuple | ast.List | ast.Set) or not all(
                 isinstance(item, ast.Constant) for item in choices.elts
             ):
-                raise self.fail(choices, 'in 后面要写一组常量，例如 ("精装", "豪装")')
+                raise self.fail(
+                    choices,
+                    N_(
+                        "in must be followed by a group of constants, "
+                        'for example ("fine", "luxury")'
+                    ),
+                )
             self.nodes += 1
             for item in choices.elts:
                 self.check(item, depth + 2)
             return
         for op in node.ops:
             if not isinstance(op, COMPARE_OPS):
-                raise self.fail(node, "不支持的比较（只能用 == != < <= > >= in）")
+                raise self.fail(
+                    node, N_("Unsupported comparison (only == != < <= > >= in are allowed)")
+                )
         self.check(node.left, depth + 1)
         for comparator in node.comparators:
             self.check(comparator, depth + 1)
@@ -267,24 +323,44 @@ class _Checker:
         if isinstance(func, ast.Attribute):
             self.check_Attribute(func, depth)
         if not isinstance(func, ast.Name):
-            raise self.fail(node, "只能调用内置函数：" + " ".join(FUNCTIONS))
+            raise self.fail(
+                node,
+                N_("Only the built-in functions can be called: %(functions)s"),
+                functions=_NAMES,
+            )
         if func.id not in FUNCTIONS:
-            raise self.fail(func, f"不支持的函数 {func.id}（可用：{' '.join(FUNCTIONS)}）")
+            raise self.fail(
+                func,
+                N_("Unsupported function %(name)s (available: %(functions)s)"),
+                name=func.id,
+                functions=_NAMES,
+            )
         if node.keywords:
-            raise self.fail(node.keywords[0].value, f"{func.id} 的参数不能带名字")
+            raise self.fail(
+                node.keywords[0].value,
+                N_("The arguments of %(name)s cannot be named"),
+                name=func.id,
+            )
         for arg in node.args:
             if isinstance(arg, ast.Starred):
                 raise self.fail(arg, _REFUSED[ast.Starred])
         fewest, most = FUNCTIONS[func.id]
         count = len(node.args)
         if count < fewest or (most is not None and count > most):
-            wanted = f"{fewest}" if fewest == most else f"{fewest}～{most or '多'}"
-            raise self.fail(node, f"{func.id} 需要 {wanted} 个参数，这里有 {count} 个")
+            if fewest == most:
+                wanted = N_("%(name)s takes %(fewest)s arguments, here there are %(count)s")
+            elif most is None:
+                wanted = N_("%(name)s takes %(fewest)s or more arguments, here there are %(count)s")
+            else:
+                wanted = N_(
+                    "%(name)s takes %(fewest)s to %(most)s arguments, here there are %(count)s"
+                )
+            raise self.fail(node, wanted, name=func.id, fewest=fewest, most=most, count=count)
         args = node.args
         if func.id == "lookup":
             table = args[0]
             if not isinstance(table, ast.Name) or table.id.startswith("_"):
-                raise self.fail(table, "lookup 的第一个参数要写表名")
+                raise self.fail(table, N_("The first argument of lookup is a table's name"))
             self.nodes += 1
             self.parsed.tables.setdefault(table.id, self.parsed.column(table))
             args = args[1:]
@@ -292,7 +368,10 @@ class _Checker:
             self.check(arg, depth + 1)
 
     def check_Tuple(self, node: ast.Tuple, depth: int) -> None:
-        raise self.fail(node, '一组值只能写在 in 后面，例如 grade in ("精装", "豪装")')
+        raise self.fail(
+            node,
+            N_('A group of values can only follow in, for example grade in ("fine", "luxury")'),
+        )
 
     check_List = check_Tuple
     check_Set = check_Tuple

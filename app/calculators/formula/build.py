@@ -1,4 +1,4 @@
-"""The formula language: checked formulas turned into closures, and evaluated.
+"""Checked formulas turned into closures: ``build`` and the ``Expression`` it returns.
 
 ``syntax.parse`` looks at one formula alone (whitelist, size limits) and collects the names it
 uses; ``build`` then resolves those names against the definition (their types, the lookup
@@ -14,51 +14,34 @@ import ast
 import math
 import operator
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Literal
 
-from app.calculators import errors
-from app.calculators.errors import InvalidFormula
-from app.calculators.syntax import (
-    FUNCTIONS,
-    MAX_DEPTH,
-    MAX_LITERAL,
-    MAX_NODES,
-    MAX_SOURCE,
-    MAX_TEXT,
-    RESERVED,
-    Parsed,
-    Value,
-    constant,
-    literal_number,
-    parse,
+from app.calculators.errors import say
+from app.calculators.formula.errors import (
+    WARN_BAD_POWER,
+    WARN_DIVISION_BY_ZERO,
+    WARN_LOOKUP_MISS,
+    WARN_NOT_FINITE,
+    InvalidFormula,
 )
+from app.calculators.formula.syntax import Parsed, Value, constant, literal_number, parse
+from app.calculators.formula.values import (
+    MAX_POW_BASE,
+    MAX_POW_EXPONENT,
+    Symbol,
+    Table,
+    ValueType,
+    canonical_key,
+    ceil,
+    floor,
+    power,
+    round_half_up,
+)
+from app.core.i18n import N_
 
-__all__ = [
-    "FUNCTIONS",
-    "MAX_DEPTH",
-    "MAX_NODES",
-    "MAX_SOURCE",
-    "MAX_TEXT",
-    "RESERVED",
-    "Expression",
-    "Parsed",
-    "Symbol",
-    "Table",
-    "Value",
-    "ValueType",
-    "build",
-    "canonical_key",
-    "compile_expression",
-    "parse",
-    "round_half_up",
-]
+_ARITHMETIC_PLACE = N_("Arithmetic")
+_TEXT_AND_NUMBER = N_("Text and numbers cannot be compared")
+_KEY_SEPARATOR = N_(", ")  # between the keys a table lacks
 
-MAX_POW_EXPONENT = 100  # |y| in pow(x, y), checked at run time
-MAX_POW_BASE = 1e6  # |x| in pow(x, y), checked at run time
-
-ValueType = Literal["number", "bool", "text"]
 Env = Mapping[str, Value]
 Fn = Callable[[Env, list[str]], Value]
 
@@ -80,39 +63,6 @@ _COMPARE: dict[type[ast.cmpop], Callable[[Value, Value], bool]] = {
     ast.Gt: operator.gt,
     ast.GtE: operator.ge,
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Symbol:
-    """What a name stands for: its type, and the keys its value can take when they are known
-    (a select field's option values, a city field's tiers), so lookups and ``==`` can be checked
-    when the formula is saved."""
-
-    type: ValueType
-    options: frozenset[str] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Table:
-    """A lookup table: one or two axes of canonical keys and a value per cell."""
-
-    key: str
-    axes: tuple[frozenset[str], ...]
-    cells: Mapping[tuple[str, ...], float]
-    default: float | None = None
-
-
-def canonical_key(value: Value) -> str:
-    """The text a lookup key is compared by: 2, 2.0 and "2" are one key; True is "true"."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    number = float(value)
-    # Every whole number a formula may write (|n| <= MAX_LITERAL) keys as its digits.
-    if number.is_integer() and abs(number) <= MAX_LITERAL:
-        return str(int(number))
-    return repr(number)
 
 
 class Expression:
@@ -147,7 +97,7 @@ class Expression:
         if self.type == "number":
             number = float(result)
             if not math.isfinite(number):
-                sink.append(errors.WARN_NOT_FINITE.format(path=self.path))
+                sink.append(say(WARN_NOT_FINITE, path=self.path))
                 return 0.0
             return number
         if self.type == "bool":
@@ -198,13 +148,17 @@ class _Builder:
         self.tables = tables
         self.path = parsed.path
 
-    def fail(self, node: ast.expr, reason: str) -> InvalidFormula:
-        return self.parsed.fail(node, reason)
+    def fail(self, node: ast.expr, message: str, **params: object) -> InvalidFormula:
+        return self.parsed.fail(node, message, None, **params)
 
-    def numeric(self, node: ast.expr, what: str) -> Fn:
+    def numeric(self, node: ast.expr, what: str, **params: object) -> Fn:
+        """The closure of ``node``, which must not be text; ``what`` (an msgid with
+        ``params``) names the place in the refusal."""
         fn, kind = self.build(node)
         if not _is_numeric(kind):
-            raise self.fail(node, f"{what}需要数字，不能用文字")
+            raise self.fail(
+                node, N_("%(what)s: a number is needed here, not text"), what=say(what, **params)
+            )
         return fn
 
     def options(self, node: ast.expr) -> frozenset[str] | None:
@@ -235,13 +189,18 @@ class _Builder:
         name = node.id
         symbol = self.symbols.get(name)
         if symbol is None:
-            hint = f"；{name} 是表，要用 lookup({name}, …) 查" if name in self.tables else ""
-            raise self.fail(node, f"不认识的名字 {name}{hint}")
+            if name in self.tables:
+                raise self.fail(
+                    node,
+                    N_("Unknown name %(name)s; it is a table: look it up with lookup(%(name)s, …)"),
+                    name=name,
+                )
+            raise self.fail(node, N_("Unknown name %(name)s"), name=name)
         return (lambda env, warn: env[name]), symbol.type
 
     def build_BinOp(self, node: ast.BinOp) -> tuple[Fn, ValueType]:
-        left = self.numeric(node.left, "计算")
-        right = self.numeric(node.right, "计算")
+        left = self.numeric(node.left, _ARITHMETIC_PLACE)
+        right = self.numeric(node.right, _ARITHMETIC_PLACE)
         op_type = type(node.op)
         path = self.path
         if op_type in _ARITHMETIC:
@@ -249,36 +208,34 @@ class _Builder:
             return (lambda env, warn: op(left(env, warn), right(env, warn))), "number"  # type: ignore[arg-type]
         if op_type in _ZERO_CHECKED:
             zop = _ZERO_CHECKED[op_type]
-            message = errors.WARN_DIVISION_BY_ZERO.format(path=path)
 
             def divide(env: Env, warn: list[str]) -> Value:
                 a, b = left(env, warn), right(env, warn)
                 if b == 0:
-                    warn.append(message)
+                    warn.append(say(WARN_DIVISION_BY_ZERO, path=path))
                     return 0.0
                 return zop(a, b)  # type: ignore[arg-type]
 
             return divide, "number"
         exponent = literal_number(node.right)
         assert exponent is not None  # the checker allows ** only with a literal exponent
-        message = errors.WARN_BAD_POWER.format(path=path)
 
-        def power(env: Env, warn: list[str]) -> Value:
-            return _power(float(left(env, warn)), exponent, warn, message)
+        def literal_power(env: Env, warn: list[str]) -> Value:
+            return _power(float(left(env, warn)), exponent, warn, path)
 
-        return power, "number"
+        return literal_power, "number"
 
     def build_UnaryOp(self, node: ast.UnaryOp) -> tuple[Fn, ValueType]:
         if isinstance(node.op, ast.Not):
-            operand = self.numeric(node.operand, "not 后面")
+            operand = self.numeric(node.operand, N_("After not"))
             return (lambda env, warn: not operand(env, warn)), "bool"
-        operand = self.numeric(node.operand, "正负号后面")
+        operand = self.numeric(node.operand, N_("After a sign"))
         if isinstance(node.op, ast.USub):
             return (lambda env, warn: -operand(env, warn)), "number"  # type: ignore[operator]
         return (lambda env, warn: +operand(env, warn)), "number"  # type: ignore[operator]
 
     def build_BoolOp(self, node: ast.BoolOp) -> tuple[Fn, ValueType]:
-        parts = tuple(self.numeric(value, "and/or 两边") for value in node.values)
+        parts = tuple(self.numeric(value, N_("Both sides of and/or")) for value in node.values)
         if isinstance(node.op, ast.And):
 
             def all_of(env: Env, warn: list[str]) -> Value:
@@ -294,8 +251,14 @@ class _Builder:
     def _check_choice(self, subject: ast.expr, value: ast.Constant) -> None:
         known = self.options(subject)
         if known is not None and isinstance(value.value, str) and value.value not in known:
-            name = subject.id if isinstance(subject, ast.Name) else "它"
-            raise self.fail(value, f"「{value.value}」不是 {name} 的可选值")
+            if isinstance(subject, ast.Name):
+                raise self.fail(
+                    value,
+                    N_("“%(value)s” is not an option of %(name)s"),
+                    value=value.value,
+                    name=subject.id,
+                )
+            raise self.fail(value, N_("“%(value)s” is not one of its options"), value=value.value)
 
     def build_Compare(self, node: ast.Compare) -> tuple[Fn, ValueType]:
         if isinstance(node.ops[0], ast.In | ast.NotIn):
@@ -306,7 +269,7 @@ class _Builder:
             for item in choices.elts:
                 assert isinstance(item, ast.Constant)
                 if isinstance(item.value, str) != (kind == "text"):
-                    raise self.fail(item, "不能比较文字和数字")
+                    raise self.fail(item, _TEXT_AND_NUMBER)
                 self._check_choice(node.left, item)
                 members.add(constant(item))
             frozen = frozenset(members)
@@ -319,9 +282,9 @@ class _Builder:
             (_, left_kind), (_, right_kind) = built[index], built[index + 1]
             left, right = operands[index], operands[index + 1]
             if (left_kind == "text") != (right_kind == "text"):
-                raise self.fail(right, "不能比较文字和数字")
+                raise self.fail(right, _TEXT_AND_NUMBER)
             if left_kind == "text" and not isinstance(op, ast.Eq | ast.NotEq):
-                raise self.fail(right, "文字只能用 == 或 != 比较")
+                raise self.fail(right, N_("Text can only be compared with == or !="))
             if isinstance(right, ast.Constant):
                 self._check_choice(left, right)
             if isinstance(left, ast.Constant):
@@ -344,11 +307,11 @@ class _Builder:
         return chain, "bool"
 
     def build_IfExp(self, node: ast.IfExp) -> tuple[Fn, ValueType]:
-        test = self.numeric(node.test, "条件")
+        test = self.numeric(node.test, N_("The condition"))
         body, body_kind = self.build(node.body)
         orelse, else_kind = self.build(node.orelse)
         if (body_kind == "text") != (else_kind == "text"):
-            raise self.fail(node.orelse, "if 两边的结果要同是文字或同是数字")
+            raise self.fail(node.orelse, N_("Both results of if must be text, or both numbers"))
         kind: ValueType = body_kind if body_kind == else_kind else "number"
         return (lambda env, warn: body(env, warn) if test(env, warn) else orelse(env, warn)), kind
 
@@ -357,7 +320,9 @@ class _Builder:
         name = node.func.id
         if name == "lookup":
             return self._lookup(node)
-        args = tuple(self.numeric(arg, f"{name} 的参数") for arg in node.args)
+        args = tuple(
+            self.numeric(arg, N_("The arguments of %(name)s"), name=name) for arg in node.args
+        )
         path = self.path
         if name in ("min", "max", "sum"):
             combine: Callable[[list[Value]], Value] = {"min": min, "max": max, "sum": sum}[name]  # type: ignore[assignment]
@@ -373,7 +338,7 @@ class _Builder:
                 lambda env, warn: round_half_up(float(value(env, warn)), float(digits(env, warn)))
             ), "number"
         if name in ("ceil", "floor", "abs"):
-            unary: Callable[[float], float] = _ceil if name == "ceil" else _floor
+            unary: Callable[[float], float] = ceil if name == "ceil" else floor
             if name == "abs":
                 unary = abs
             only = args[0]
@@ -385,14 +350,13 @@ class _Builder:
             ), "number"
         assert name == "pow"
         base, exponent = args
-        message = errors.WARN_BAD_POWER.format(path=path)
 
         def bounded_pow(env: Env, warn: list[str]) -> Value:
             x, y = float(base(env, warn)), float(exponent(env, warn))
             if abs(y) > MAX_POW_EXPONENT or abs(x) > MAX_POW_BASE:
-                warn.append(message)
+                warn.append(say(WARN_BAD_POWER, path=path))
                 return 0.0
-            return _power(x, y, warn, message)
+            return _power(x, y, warn, path)
 
         return bounded_pow, "number"
 
@@ -401,11 +365,14 @@ class _Builder:
         assert isinstance(table_node, ast.Name)
         table = self.tables.get(table_node.id)
         if table is None:
-            raise self.fail(table_node, f"不认识的表 {table_node.id}")
+            raise self.fail(table_node, N_("Unknown table %(name)s"), name=table_node.id)
         key_nodes = node.args[1:]
         if len(key_nodes) != len(table.axes):
             raise self.fail(
-                node, f"表 {table.key} 是 {len(table.axes)} 维的，需要 {len(table.axes)} 个键"
+                node,
+                N_("Table %(name)s has %(count)s dimensions: it needs %(count)s keys"),
+                name=table.key,
+                count=len(table.axes),
             )
         keys = tuple(self.build(key)[0] for key in key_nodes)
         if table.default is None:
@@ -414,9 +381,14 @@ class _Builder:
                 known = self.options(key_node)
                 missing = sorted(known - axis) if known is not None else []
                 if missing:
-                    raise self.fail(key_node, f"表 {table.key} 缺少键 {'、'.join(missing)}")
+                    raise self.fail(
+                        key_node,
+                        N_("Table %(name)s lacks the keys %(keys)s"),
+                        name=table.key,
+                        keys=say(_KEY_SEPARATOR).join(missing),
+                    )
         cells, default = table.cells, table.default
-        message = errors.WARN_LOOKUP_MISS.format(path=self.path, table=table.key, keys="{keys}")
+        path = self.path
 
         def find(env: Env, warn: list[str]) -> Value:
             found = tuple(canonical_key(key(env, warn)) for key in keys)
@@ -425,37 +397,15 @@ class _Builder:
                 return value
             if default is not None:
                 return default
-            warn.append(message.replace("{keys}", " × ".join(found)))
+            warn.append(say(WARN_LOOKUP_MISS, path=path, table=table.key, keys=" × ".join(found)))
             return 0.0
 
         return find, "number"
 
 
-def _power(base: float, exponent: float, warn: list[str], message: str) -> float:
-    try:
-        result = base**exponent
-    except (OverflowError, ZeroDivisionError):
-        warn.append(message)
-        return 0.0
-    if isinstance(result, complex):
-        warn.append(message)
+def _power(base: float, exponent: float, warn: list[str], path: str) -> float:
+    result = power(base, exponent)
+    if result is None:
+        warn.append(say(WARN_BAD_POWER, path=path))
         return 0.0
     return result
-
-
-def round_half_up(value: float, digits: float) -> float:
-    """Round half away from zero (2.5 -> 3), as people do by hand; Python's round() does not.
-    ``digits`` is clamped to -10..10 (not finite: 0)."""
-    places = int(max(-10.0, min(10.0, digits))) if math.isfinite(digits) else 0
-    try:
-        return float(Decimal(repr(value)).quantize(Decimal(f"1e{-places}"), ROUND_HALF_UP))
-    except InvalidOperation:  # inf, nan, or more digits than Decimal's 28: nothing to round
-        return value
-
-
-def _ceil(value: float) -> float:
-    return float(math.ceil(value)) if math.isfinite(value) else value
-
-
-def _floor(value: float) -> float:
-    return float(math.floor(value)) if math.isfinite(value) else value

@@ -1,9 +1,11 @@
-"""Checking a calculator definition once: ``parse_definition`` and ``compile_definition``.
+"""The calculator compiler: a definition checked once, ``parse_definition`` and
+``compile_definition``.
 
-They check the structure, compile every formula and note template, resolve every reference
-(fields, variables, tables) and order the variables by what they use, refusing cycles. The result
-is a ``CompiledCalculator`` (``app.calculators.compiled``), re-exported here with ``Evaluation``
-and ``OutputValue`` so callers need only this module.
+They check the structure, compile every formula (app/calculators/formula/) and note template,
+resolve every reference (fields, variables, tables) and order the variables by what they use,
+refusing cycles. The result is a ``CompiledCalculator`` (``app.calculators.compiled``),
+re-exported here with ``Evaluation`` and ``OutputValue`` so callers need only this module.
+Problems are English msgids, translated as they are found (``say``).
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from typing import Literal
 
 import msgspec
 
-from app.calculators import expr
 from app.calculators import format as fmt_
+from app.calculators import formula
 from app.calculators.compiled import (
     CHOICE_KINDS,
     NUMERIC_KINDS,
@@ -25,8 +27,11 @@ from app.calculators.compiled import (
     Evaluation,
     OutputValue,
 )
-from app.calculators.errors import InvalidDefinition, InvalidFormula, schema_problem
-from app.calculators.schemas import CalculatorDef, FieldDef, OutputDef
+from app.calculators.errors import InvalidDefinition, say, schema_problem
+from app.calculators.formula import InvalidFormula
+from app.calculators.schemas import CalculatorDef, FieldDef
+from app.calculators.structure import check_structure
+from app.core.i18n import N_
 
 __all__ = [
     "CompiledCalculator",
@@ -43,9 +48,8 @@ def parse_definition(text: str, fmt: Literal["toml", "json"] = "toml") -> Compil
     """Decode a TOML (or JSON) definition, check it and compile it. Raises ``InvalidDefinition``
     with {path: message}, or ``InvalidFormula`` naming the formula and the column."""
     if len(text) > MAX_DEFINITION_CHARS:
-        raise InvalidDefinition(
-            fields={"definition": f"定义太大（最多 {MAX_DEFINITION_CHARS} 个字符）"}
-        )
+        too_big = N_("The definition is too large (at most %(limit)s characters)")
+        raise InvalidDefinition(fields={"definition": say(too_big, limit=MAX_DEFINITION_CHARS)})
     try:
         if fmt == "toml":
             definition = msgspec.toml.decode(text, type=CalculatorDef)
@@ -57,7 +61,8 @@ def parse_definition(text: str, fmt: Literal["toml", "json"] = "toml") -> Compil
         raise InvalidDefinition(fields={path: schema_problem(message, path)}) from None
     except (msgspec.DecodeError, RecursionError) as exc:
         name = "TOML" if fmt == "toml" else "JSON"
-        raise InvalidDefinition(fields={"definition": f"{name} 写法有误：{exc}"}) from None
+        problem = say(N_("%(format)s syntax error: %(error)s"), format=name, error=str(exc))
+        raise InvalidDefinition(fields={"definition": problem}) from None
     return compile_definition(definition)
 
 
@@ -72,11 +77,14 @@ class _Compiler:
         self.problems: dict[str, str] = {}
         self.formula_errors: list[InvalidFormula] = []
 
-    def problem(self, path: str, message: str) -> None:
-        self.problems.setdefault(path, message)
+    def problem(self, path: str, message: str, **params: object) -> None:
+        """Note the first problem of ``path``: ``message`` is an msgid, ``params`` its
+        parameters."""
+        if path not in self.problems:
+            self.problems[path] = say(message, **params)
 
     def run(self) -> CompiledCalculator:
-        self.check_structure()
+        check_structure(self.d, self.problem)
         self.raise_if_any()
         tables = self.build_tables()
         self.raise_if_any()
@@ -105,169 +113,74 @@ class _Compiler:
         if self.problems:
             raise InvalidDefinition(fields=dict(self.problems))
 
-    def parse(self, source: str, path: str) -> expr.Parsed | None:
+    def parse(self, source: str, path: str) -> formula.Parsed | None:
         try:
-            return expr.parse(source, path)
+            return formula.parse(source, path)
         except InvalidFormula as exc:
             self.formula_errors.append(exc)
             return None
 
     def build(
         self,
-        parsed: expr.Parsed | None,
-        symbols: Mapping[str, expr.Symbol],
-        tables: Mapping[str, expr.Table],
-    ) -> expr.Expression | None:
+        parsed: formula.Parsed | None,
+        symbols: Mapping[str, formula.Symbol],
+        tables: Mapping[str, formula.Table],
+    ) -> formula.Expression | None:
         if parsed is None:
             return None
         try:
-            return expr.build(parsed, symbols, tables)
+            return formula.build(parsed, symbols, tables)
         except InvalidFormula as exc:
             self.formula_errors.append(exc)
             return None
 
-    # Structure ----------------------------------------------------------------------------
-
-    def check_structure(self) -> None:
-        d = self.d
-        seen: dict[str, str] = {}
-        named = [
-            *(("fields", f.key) for f in d.fields),
-            *(("tables", t.key) for t in d.tables),
-            *(("variables", k) for k in d.variables),
-            *(("outputs", o.key) for o in d.outputs),
-        ]
-        for section, key in named:
-            path = f"{section}.{key}"
-            if key in expr.RESERVED:
-                self.problem(path, f"{key} 是保留字（函数名或关键字），请换一个名字")
-            elif key in seen:
-                self.problem(path, f"名字 {key} 重复了（{seen[key]} 已经用过）")
-            else:
-                seen[key] = section
-        for field in d.fields:
-            self.check_field(field)
-        placed: dict[str, str] = {}
-        step_keys: set[str] = set()
-        field_keys = {f.key for f in d.fields}
-        for step in d.steps:
-            if step.key in step_keys:
-                self.problem(f"steps.{step.key}", f"步骤 {step.key} 重复了")
-            step_keys.add(step.key)
-            for key in step.fields:
-                if key not in field_keys:
-                    self.problem(f"steps.{step.key}.fields", f"没有名为 {key} 的字段")
-                elif key in placed:
-                    self.problem(f"steps.{step.key}.fields", f"字段 {key} 已在步骤 {placed[key]}")
-                else:
-                    placed[key] = step.key
-        for key in field_keys - placed.keys():
-            self.problem(f"fields.{key}", "这个字段不在任何步骤里")
-        for output in d.outputs:
-            self.check_output(output)
-        output_keys = {o.key for o in d.outputs}
-        for section, keys in (("teaser", d.teaser), ("full", d.full)):
-            for key in keys:
-                if key not in output_keys:
-                    self.problem(section, f"没有名为 {key} 的结果")
-            if len(set(keys)) != len(keys):
-                self.problem(section, "有重复的结果")
-
-    def check_field(self, f: FieldDef) -> None:
-        path = f"fields.{f.key}"
-        if f.kind in NUMERIC_KINDS:
-            if f.min is None or f.max is None:
-                self.problem(path, "数字字段需要 min 和 max")
-                return
-            if not (math.isfinite(f.min) and math.isfinite(f.max)) or f.min > f.max:
-                self.problem(path, "min 和 max 需要是有限的数字，且 min 不大于 max")
-                return
-            if f.kind == "count" and not (f.min.is_integer() and f.max.is_integer()):
-                self.problem(path, "计数字段的 min 和 max 需要是整数")
-            if f.step is not None and not (math.isfinite(f.step) and f.step > 0):
-                self.problem(path, "step 需要是正数")
-            if f.options:
-                self.problem(path, "数字字段不能有 options")
-            if f.default is not None:
-                if isinstance(f.default, bool) or not isinstance(f.default, float):
-                    self.problem(path, "默认值需要是数字")
-                elif not f.min <= f.default <= f.max:
-                    self.problem(path, "默认值不在 min 和 max 之间")
-                elif f.kind == "count" and not f.default.is_integer():
-                    self.problem(path, "计数字段的默认值需要是整数")
-            return
-        if f.min is not None or f.max is not None or f.step is not None:
-            self.problem(path, "只有数字字段能设 min、max、step")
-        if f.kind == "checkbox":
-            if f.options:
-                self.problem(path, "勾选字段不能有 options")
-            if f.default is not None and not isinstance(f.default, bool):
-                self.problem(path, "勾选字段的默认值需要是 true 或 false")
-            return
-        values = [o.value for o in f.options]
-        if not values:
-            self.problem(path, "选择字段至少需要一个选项")
-        if len(set(values)) != len(values):
-            self.problem(path, "选项的 value 重复了")
-        for option in f.options:
-            if (option.tier is None) == (f.kind == "city"):
-                message = "城市选项需要 tier" if f.kind == "city" else "只有城市选项能设 tier"
-                self.problem(f"{path}.options", message)
-        if f.default is not None and f.default not in values:
-            self.problem(path, "默认值需要是某个选项的 value")
-
-    def check_output(self, o: OutputDef) -> None:
-        path = f"outputs.{o.key}"
-        needs = {
-            "number": ("formula",),
-            "currency": ("formula",),
-            "range": ("low", "high"),
-            "text": ("text",),
-        }[o.kind]
-        for attribute in ("formula", "low", "high", "text"):
-            given = bool(getattr(o, attribute).strip())
-            if attribute in needs and not given:
-                self.problem(path, f"{o.kind} 结果需要 {attribute}")
-            elif attribute not in needs and given:
-                self.problem(path, f"{o.kind} 结果不用 {attribute}")
-
     # Tables, fields, variables, outputs ---------------------------------------------------
 
-    def build_tables(self) -> dict[str, expr.Table]:
-        tables: dict[str, expr.Table] = {}
+    def build_tables(self) -> dict[str, formula.Table]:
+        tables: dict[str, formula.Table] = {}
         for t in self.d.tables:
             path = f"tables.{t.key}"
-            rows = [expr.canonical_key(k) for k in t.rows]
-            cols = [expr.canonical_key(k) for k in t.cols]
+            rows = [formula.canonical_key(k) for k in t.rows]
+            cols = [formula.canonical_key(k) for k in t.cols]
             if len(set(rows)) != len(rows) or len(set(cols)) != len(cols):
-                self.problem(path, "表的行或列的键重复了")
+                self.problem(path, N_("A key is there twice in the table's rows or columns"))
                 continue
             if len(t.values) != len(rows):
-                self.problem(path, f"values 需要 {len(rows)} 行（和 rows 一样多）")
+                self.problem(
+                    path, N_("values needs %(count)s rows (as many as rows)"), count=len(rows)
+                )
                 continue
             cells: dict[tuple[str, ...], float] = {}
             for row, entry in zip(rows, t.values, strict=True):
                 if cols:
                     if not isinstance(entry, list) or len(entry) != len(cols):
-                        self.problem(path, f"第 {row} 行需要 {len(cols)} 个数（和 cols 一样多）")
+                        self.problem(
+                            path,
+                            N_("The row %(row)s needs %(count)s numbers (as many as cols)"),
+                            row=row,
+                            count=len(cols),
+                        )
                         break
                     cells.update(((row, col), v) for col, v in zip(cols, entry, strict=True))
                 elif isinstance(entry, list):
-                    self.problem(path, "一维表（没有 cols）的 values 每行是一个数")
+                    self.problem(
+                        path,
+                        N_("In a one-dimensional table (no cols) each row of values is a number"),
+                    )
                     break
                 else:
                     cells[(row,)] = entry
             if not all(math.isfinite(v) for v in cells.values()) or (
                 t.default is not None and not math.isfinite(t.default)
             ):
-                self.problem(path, "表里的数需要是有限的数字")
+                self.problem(path, N_("The numbers of a table must be finite"))
             axes = (frozenset(rows), frozenset(cols)) if cols else (frozenset(rows),)
-            tables[t.key] = expr.Table(t.key, axes, cells, t.default)
+            tables[t.key] = formula.Table(t.key, axes, cells, t.default)
         return tables
 
-    def build_fields(self, tables: Mapping[str, expr.Table]) -> list[CompiledField]:
+    def build_fields(self, tables: Mapping[str, formula.Table]) -> list[CompiledField]:
         fields: list[CompiledField] = []
-        earlier: dict[str, expr.Symbol] = {}
+        earlier: dict[str, formula.Symbol] = {}
         for f in self.d.fields:
             show_if = None
             if f.show_if.strip():
@@ -280,7 +193,8 @@ class _Compiler:
                             InvalidFormula(
                                 path,
                                 parsed.names[later[0]],
-                                f"show_if 只能用排在前面的字段，{later[0]} 在后面",
+                                N_("show_if can only use earlier fields: %(name)s comes later"),
+                                name=later[0],
                             )
                         )
                         parsed = None
@@ -295,16 +209,18 @@ class _Compiler:
     def field_keys(self) -> set[str]:
         return {f.key for f in self.d.fields}
 
-    def condition(self, expression: expr.Expression | None) -> expr.Expression | None:
+    def condition(self, expression: formula.Expression | None) -> formula.Expression | None:
         if expression is not None and expression.type == "text":
             self.formula_errors.append(
-                InvalidFormula(expression.path, 0, "条件需要是真假或数字，不能是文字")
+                InvalidFormula(
+                    expression.path, 0, N_("A condition must be true/false or a number, not text")
+                )
             )
         return expression
 
     def build_variables(
-        self, symbols: dict[str, expr.Symbol], tables: Mapping[str, expr.Table]
-    ) -> list[tuple[str, expr.Expression]]:
+        self, symbols: dict[str, formula.Symbol], tables: Mapping[str, formula.Table]
+    ) -> list[tuple[str, formula.Expression]]:
         parsed = {
             name: self.parse(source, f"variables.{name}")
             for name, source in self.d.variables.items()
@@ -314,18 +230,18 @@ class _Compiler:
             for name, p in parsed.items()
         }
         order = self.topological(uses, parsed)
-        compiled: list[tuple[str, expr.Expression]] = []
+        compiled: list[tuple[str, formula.Expression]] = []
         for name in order:
             expression = self.build(parsed[name], symbols, tables)
             if expression is None:
-                symbols[name] = expr.Symbol("number")
+                symbols[name] = formula.Symbol("number")
                 continue
-            symbols[name] = expr.Symbol(expression.type, expression.options)
+            symbols[name] = formula.Symbol(expression.type, expression.options)
             compiled.append((name, expression))
         return compiled
 
     def topological(
-        self, uses: Mapping[str, list[str]], parsed: Mapping[str, expr.Parsed | None]
+        self, uses: Mapping[str, list[str]], parsed: Mapping[str, formula.Parsed | None]
     ) -> list[str]:
         order: list[str] = []
         state: dict[str, int] = {}  # 1 visiting, 2 done
@@ -349,7 +265,10 @@ class _Compiler:
                         column = p.names[dep] if p is not None else 0
                         self.formula_errors.append(
                             InvalidFormula(
-                                f"variables.{name}", column, "循环引用：" + " → ".join(cycle)
+                                f"variables.{name}",
+                                column,
+                                N_("Circular reference: %(cycle)s"),
+                                cycle=" → ".join(cycle),
                             )
                         )
                     elif not state.get(dep):
@@ -361,14 +280,14 @@ class _Compiler:
         return order
 
     def build_outputs(
-        self, symbols: Mapping[str, expr.Symbol], tables: Mapping[str, expr.Table]
+        self, symbols: Mapping[str, formula.Symbol], tables: Mapping[str, formula.Table]
     ) -> list[CompiledOutput]:
         outputs: list[CompiledOutput] = []
         known = set(symbols) | {o.key for o in self.d.outputs}
         text_outputs = {o.key for o in self.d.outputs if o.kind == "text"}
         for o in self.d.outputs:
             path = f"outputs.{o.key}"
-            built: dict[str, expr.Expression | None] = {}
+            built: dict[str, formula.Expression | None] = {}
             for attribute in ("formula", "low", "high", "show_if"):
                 source = getattr(o, attribute)
                 if not source.strip():
@@ -377,7 +296,11 @@ class _Compiler:
                 expression = self.build(self.parse(source, f"{path}.{attribute}"), symbols, tables)
                 if expression is not None and expression.type == "text":
                     self.formula_errors.append(
-                        InvalidFormula(expression.path, 0, "这里需要数字或条件，不能是文字")
+                        InvalidFormula(
+                            expression.path,
+                            0,
+                            N_("A number or a condition is needed here, not text"),
+                        )
                     )
                 built[attribute] = expression
             templates: dict[str, fmt_.Template | None] = {}
@@ -388,12 +311,16 @@ class _Compiler:
                     continue
                 try:
                     template = fmt_.Template(source, known.__contains__)
-                except ValueError as exc:
-                    self.problem(f"{path}.{attribute}", str(exc))
+                except fmt_.TemplateError as exc:
+                    self.problem(f"{path}.{attribute}", exc.message, **exc.params)
                     continue
                 if template.names & text_outputs:
                     name = sorted(template.names & text_outputs)[0]
-                    self.problem(f"{path}.{attribute}", f"不能引用文字结果 {{{name}}}")
+                    self.problem(
+                        f"{path}.{attribute}",
+                        N_("A text result cannot be used here: %(placeholder)s"),
+                        placeholder=f"{{{name}}}",
+                    )
                     continue
                 templates[attribute] = template
             outputs.append(
@@ -410,18 +337,18 @@ class _Compiler:
         return outputs
 
 
-def _field_symbol(f: FieldDef) -> expr.Symbol:
+def _field_symbol(f: FieldDef) -> formula.Symbol:
     if f.kind in NUMERIC_KINDS:
-        return expr.Symbol("number")
+        return formula.Symbol("number")
     if f.kind == "checkbox":
-        return expr.Symbol("bool")
+        return formula.Symbol("bool")
     if f.kind == "city":
-        tiers = frozenset(expr.canonical_key(float(o.tier)) for o in f.options if o.tier)
-        return expr.Symbol("number", tiers)
-    return expr.Symbol("text", frozenset(o.value for o in f.options))
+        tiers = frozenset(formula.canonical_key(float(o.tier)) for o in f.options if o.tier)
+        return formula.Symbol("number", tiers)
+    return formula.Symbol("text", frozenset(o.value for o in f.options))
 
 
-def _fallback(f: FieldDef) -> expr.Value:
+def _fallback(f: FieldDef) -> formula.Value:
     if f.kind == "checkbox":
         return bool(f.default) if f.default is not None else False
     if f.kind in CHOICE_KINDS:

@@ -6,13 +6,14 @@ import msgspec
 import pytest
 
 from app.calculators import format as fmt
-from app.calculators.engine import (
+from app.calculators.compiler import (
     CompiledCalculator,
     Evaluation,
     compile_definition,
     parse_definition,
 )
-from app.calculators.errors import InvalidDefinition, InvalidFormula
+from app.calculators.errors import InvalidDefinition
+from app.calculators.formula import InvalidFormula
 from app.calculators.schemas import CalculatorDef
 from app.core.errors import InvalidInput, NotFound
 
