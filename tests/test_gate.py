@@ -22,6 +22,7 @@ from app.core.phone import normalise
 from app.core.state import part
 from app.db.engine import Storage
 from app.demo.service import seed_tools
+from app.events.service import Tracker
 from app.gate.models import OtpCode
 from app.gate.service import CodeExpired, Gate, WrongCode
 from app.gate.store import RedisOtpStore
@@ -776,6 +777,8 @@ def test_a_code_is_live_then_used_or_dead(visitor: Browserish) -> None:
         verify(visitor, wrong)
     assert stored_code(visitor)["state"] == "dead"
     assert verify(visitor, code).json()["errors"] == {"code": "dead"}
+    # A dead code is not offered by the development inbox any more.
+    assert visitor.get("/dev/sms", params={"phone": PHONE}).status_code == 404
 
 
 def test_one_phones_code_never_touches_anothers(visitor: Browserish) -> None:
@@ -843,3 +846,27 @@ def test_budget_alerts_near_and_reached(
         BudgetAlert(period="hour", level="near", count=3, budget=101),
         BudgetAlert(period="day", level="reached", count=3, budget=3),
     ]
+
+
+FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+
+
+def test_a_malformed_code_costs_no_attempt(visitor: Browserish) -> None:
+    """Only six digits are compared with the code: anything else is refused as malformed and
+    does not count against the code's attempts (nor does it reach the store)."""
+    seen: list[Any] = []
+    part(visitor.app, Tracker).listeners.append(lambda ctx, event, at: seen.append(event))
+    assert send(visitor).status_code == 202
+    code = code_for(visitor)
+    for typed in ("12345", "1234567", "12a456", "١٢٣٤٥٦", "", code + "0"):
+        refused = verify(visitor, typed)
+        assert refused.status_code == 400, typed
+        assert refused.json()["code"] == "wrong_code"
+        assert refused.json()["errors"] == {"code": "format"}, typed
+    assert stored_code(visitor)["attempts"] == 0
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    assert verify(visitor, wrong).json()["errors"] == {"code": "wrong"}
+    # Spaces around are fine, and so are full-width digits (a Chinese keyboard's).
+    assert verify(visitor, f" {code.translate(FULL_WIDTH)} ").status_code == 200
+    reasons = [e.reason for e in seen if type(e).__name__ == "CodeRejected"]
+    assert reasons == ["wrong_code"] * 7

@@ -14,6 +14,7 @@ import datetime as dt
 import logging
 import secrets
 import time
+import unicodedata
 from typing import Any, Literal
 
 import msgspec
@@ -344,8 +345,11 @@ class Gate:
     async def verify(self, phone_raw: str, code: str) -> PhoneAuthorisation:
         """Check the code; on success the phone is authorised (the code is used up)."""
         phone = normalise(phone_raw)
-        code = code.strip()
-        if not (len(code) == 6 and code.isdigit()):
+        # NFKC: a Chinese keyboard in full-width mode types １２３４５６ for 123456. Only the
+        # six ASCII digits are compared (str.isdigit alone takes any script's digits): anything
+        # else is refused as malformed and costs no attempt.
+        code = unicodedata.normalize("NFKC", code).strip()
+        if not (len(code) == 6 and code.isascii() and code.isdigit()):
             raise WrongCode(fields={"code": "format"})
         outcome = await self.store.check(
             self.cipher.lookup_hash(phone), code, self.settings.otp_max_attempts

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from redis.asyncio import Redis
 from sqlalchemy import case, delete, insert, select, update
@@ -80,7 +80,7 @@ class SQLOtpStore:
                     select(OtpCode.id, OtpCode.code_hash, OtpCode.expires_at, OtpCode.state)
                     .where(OtpCode.phone_hash == phone_hash)
                     .order_by(OtpCode.id.desc())
-                    .limit(1)
+                    .limit(1)  # pragma: no mutate (first() reads one row; LIMIT spares the rest)
                 )
             ).first()
             if row is None:
@@ -111,10 +111,10 @@ class SQLOtpStore:
         async with self._engine.connect() as conn:
             value = (
                 await conn.execute(
-                    select(OtpCode.dev_code)
-                    .where(OtpCode.phone_hash == phone_hash, OtpCode.state == "live")
-                    .order_by(OtpCode.id.desc())
-                    .limit(1)
+                    # ``issue`` leaves at most one live code per phone.
+                    select(OtpCode.dev_code).where(
+                        OtpCode.phone_hash == phone_hash, OtpCode.state == "live"
+                    )
                 )
             ).scalar()
         return value or None
@@ -171,10 +171,11 @@ class RedisOtpStore:
 
     async def dev_code(self, phone_hash: str) -> str | None:
         key = self._prefix + phone_hash
-        state, dev = await self._redis.hmget(key, ["state", "dev"])
+        found: Any = await self._redis.hmget(key, ["state", "dev"])
+        state, dev = found
         if state != b"live" or not dev:
             return None
-        return dev.decode() if isinstance(dev, bytes) else str(dev)
+        return str(dev.decode())  # our client does not decode replies (app/core/redis.py)
 
     async def forget(self, phone_hash: str) -> None:
         await self._redis.delete(self._prefix + phone_hash)
