@@ -50,6 +50,7 @@ AREAS: dict[str, Area] = {
             "app/calculators/formula/syntax.py",
             "app/calculators/formula/values.py",
             "app/calculators/formula/build.py",
+            "app/calculators/formula/errors.py",
         ),
         tests=(
             "tests/test_calc_formula.py",
@@ -89,6 +90,10 @@ TIMEOUT_CONSTANT = 10.0
 
 DETECTED = frozenset({"killed", "timeout", "caught by type check"})
 
+# Imported once by mutmut's fork server, so each mutant's process starts with them loaded. Not
+# the test modules: each mutant's pytest collects those itself (see _area_config).
+PRELOAD = ("app.asgi", "tests.helpers", "tests.fakes.plugin", "hypothesis", "litestar.testing")
+
 
 def _toml_list(items: list[str] | tuple[str, ...]) -> str:
     return json.dumps(list(items), ensure_ascii=False)  # a JSON string list is a TOML array
@@ -114,6 +119,12 @@ def _area_config(area: Area) -> str:
             # one that ran them (mutmut's default), a child inherits the app's threads' locks
             # and the app tests hang until they time out (counted as kills).
             'process_isolation = "forkserver"',
+            # The fork server imports the app instead of collecting the tests (mutmut's default):
+            # pytest escapes non-ASCII characters in explicit test ids again each time a process
+            # collects them, so a child of a server that had collected could not find the tests
+            # it was asked to run (pytest exit 4, which mutmut reports as a timeout).
+            'forkserver_warmup = "import"',
+            'preload_modules_file = "mutmut-preload.txt"',
             "",
         ]
     )
@@ -145,6 +156,7 @@ def prepare(name: str, area: Area, *, keep: bool) -> Path:
         link = where / entry
         if not link.is_symlink():
             link.symlink_to(ROOT / entry, target_is_directory=True)
+    (where / "mutmut-preload.txt").write_text("\n".join(PRELOAD) + "\n", encoding="utf-8")
     base = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     (where / "pyproject.toml").write_text(base + _area_config(area), encoding="utf-8")
     return where
@@ -168,13 +180,25 @@ def _mutmut(
 
 
 def results(where: Path) -> dict[str, str]:
-    """mutant name -> status, as `mutmut results --all true` lists them."""
+    """mutant name -> status, as `mutmut results --all true` lists them, except that a mutant
+    whose tests could not run is an "error", not a "timeout" (a kill)."""
     listing = _mutmut(where, "results", "--all", "true", capture=True)
     statuses: dict[str, str] = {}
     for line in listing.stdout.splitlines():
         name, sep, status = line.strip().rpartition(": ")
         if sep and "__mutmut_" in name:
             statuses[name] = status
+    # mutmut 3.8 lists exit status 255 as a timeout; from its fork server's children it means
+    # the test runner raised (pytest could not start or find the tests). Real timeouts are
+    # SIGXCPU. The exit statuses are in the .meta files next to the mutated copies.
+    for meta in (where / "mutants").rglob("*.py.meta"):
+        try:
+            codes = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        for name, code in codes.items():
+            if code == 255 and statuses.get(name) == "timeout":
+                statuses[name] = "error"
     return statuses
 
 
