@@ -30,6 +30,7 @@ from app.staff.auth import (
     session_cookie,
 )
 from app.staff.schemas import (
+    DEFAULT_ROLE,
     ROLES,
     ApiTokenCreate,
     LoginForm,
@@ -127,6 +128,7 @@ class AdminController(Controller):
             "staff": staff,
             "users": await service.list_users(db),
             "roles": ROLES,
+            "default_role": DEFAULT_ROLE,
             "error": error,
             "form": form or {},
         }
@@ -188,6 +190,7 @@ class AdminController(Controller):
                 "staff": staff,
                 "tokens": await tokens.list_tokens(db_session),
                 "roles": ROLES,
+                "default_role": DEFAULT_ROLE,
                 "new_token": None,
             },
         )
@@ -207,6 +210,7 @@ class AdminController(Controller):
                 "staff": staff,
                 "tokens": await tokens.list_tokens(db_session),
                 "roles": ROLES,
+                "default_role": DEFAULT_ROLE,
                 "new_token": raw,
             },
         )

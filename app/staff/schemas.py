@@ -12,6 +12,8 @@ Role = Literal["admin", "marketer", "host", "sales"]
 ROLES: tuple[str, ...] = ("admin", "marketer", "host", "sales")
 # Role names are shown translated: _(role).
 ROLE_LABELS = (N_("admin"), N_("marketer"), N_("host"), N_("sales"))
+# What a form that grants a role starts at: the least privilege; admin is always a choice.
+DEFAULT_ROLE = "sales"
 
 Username = Annotated[str, msgspec.Meta(min_length=2, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+\Z")]
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
