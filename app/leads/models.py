@@ -21,8 +21,9 @@ class Lead(BigIntAuditBase):
         BigInteger, ForeignKey("tracked_link.id", ondelete="SET NULL"), index=True
     )
     first_src: Mapped[str] = mapped_column(String(64), default="")
+    # Indexed like first_link_id: the links page counts each link's leads by both.
     last_link_id: Mapped[int | None] = mapped_column(
-        BigInteger, ForeignKey("tracked_link.id", ondelete="SET NULL")
+        BigInteger, ForeignKey("tracked_link.id", ondelete="SET NULL"), index=True
     )
     last_src: Mapped[str] = mapped_column(String(64), default="")
     first_platform: Mapped[str] = mapped_column(String(16), default="browser")
