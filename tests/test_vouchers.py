@@ -639,11 +639,33 @@ def test_api_redeem_with_a_bearer_token(staff: Browserish) -> None:
     problem = again.json()
     assert problem["code"] == "already_redeemed"
     assert "不能重复核销" in problem["detail"]  # the API speaks the default locale, zh_CN
+    assert f"由 — 在 {STORE} 核销" in problem["detail"]  # a till token is no one by name
     assert "%(" not in problem["detail"]
     bad = staff.raw.post(
         "/api/v1/vouchers/redeem", json={"code": "?", "store": STORE}, headers=bearer
     )
     assert bad.status_code == 400 and bad.json()["code"] == "malformed"
+    # A token is no staff member: the redemption and its audit name none, only the store.
+    row = claim(staff, voucher["id"])
+    assert (row.status, row.redeemed_by, row.redeemed_store) == ("redeemed", None, STORE)
+
+    async def audit_rows(db: Any) -> list[tuple[Any, ...]]:
+        found = await db.execute(
+            select(
+                VoucherAudit.action,
+                VoucherAudit.reason,
+                VoucherAudit.staff_id,
+                VoucherAudit.claim_id,
+                VoucherAudit.code,
+                VoucherAudit.store,
+            ).order_by(VoucherAudit.id)
+        )
+        return [tuple(r) for r in found]
+
+    assert staff.run(audit_rows) == [
+        ("redeem", "", None, voucher["id"], voucher["code"], STORE),
+        ("refused", "already_redeemed", None, voucher["id"], voucher["code"], STORE),
+    ]
 
 
 # --- the redemption rules at their boundaries (mutation testing: tests/mutation.py) ---------
@@ -949,3 +971,68 @@ def test_store_names_up_to_64_characters() -> None:
         with pytest.raises(service.InvalidInput) as refused:
             service.clean_store(bad)
         assert refused.value.fields == {"store": why}
+
+
+def test_recent_lists_todays_redemptions_in_china_time(
+    staff: Browserish, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The redemption page's list: today's (from midnight in Beijing, not UTC) at the store,
+    newest first, or without a store the staff member's own."""
+    from app.core.clock import CHINA_TZ
+
+    ids = staff.run(lambda db: _staff_ids(db, ["sam", "sue"]))
+    today = dt.datetime.now(CHINA_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
+    monkeypatch.setattr(service, "now", lambda: (today + dt.timedelta(hours=12)).astimezone(dt.UTC))
+
+    async def redeemed(db: Any, claim_id: int, by: int, at: dt.datetime, where: str) -> None:
+        await db.execute(
+            update(GrabClaim)
+            .where(GrabClaim.id == claim_id)
+            .values(redeemed_by=by, redeemed_at=at.astimezone(dt.UTC), redeemed_store=where)
+        )
+
+    made = {}
+    for name, who, at, where in (
+        ("midnight", "sam", today, STORE),
+        ("yesterday", "sam", today - dt.timedelta(seconds=1), STORE),
+        ("elsewhere", "sue", today + dt.timedelta(hours=9), "静安店"),
+        ("latest", "sue", today + dt.timedelta(hours=10), STORE),
+    ):
+        voucher = make_voucher(staff, status="redeemed")
+        made[voucher["id"]] = name
+        staff.run(redeemed, voucher["id"], ids[who], at, where)
+    make_voucher(staff)  # issued, never redeemed
+
+    def listed(name: str, store: str) -> list[str]:
+        views = staff.run(lambda db: service.recent(db, _who(ids, name), store, 10))
+        return [made[v.id] for v in views]
+
+    assert listed("sam", STORE) == ["latest", "midnight"]
+    assert listed("sue", STORE) == ["latest", "midnight"]
+    assert listed("sam", "") == ["midnight"]
+    assert listed("sue", "") == ["latest", "elsewhere"]
+    assert listed("sue", "静安店") == ["elsewhere"]
+
+
+def test_a_leads_vouchers_newest_first_without_undo(staff: Browserish) -> None:
+    first = make_voucher(staff)
+    second = make_voucher(staff, status="redeemed")
+    make_voucher(staff, phone="+8613900000000")  # another lead's
+
+    async def older(db: Any) -> None:
+        await db.execute(
+            update(GrabClaim)
+            .where(GrabClaim.id == first["id"])
+            .values(claimed_at=now() - dt.timedelta(days=1))
+        )
+        await db.execute(
+            update(GrabClaim)
+            .where(GrabClaim.id == second["id"])
+            .values(redeemed_at=now(), redeemed_store=STORE)
+        )
+
+    staff.run(older)
+    views = staff.run(lambda db: service.for_lead(db, first["lead_id"]))
+    assert [v.id for v in views] == [second["id"], first["id"]]
+    assert [v.status for v in views] == ["redeemed", "issued"]
+    assert not any(v.can_undo for v in views)  # the lead page offers no undo

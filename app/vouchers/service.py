@@ -150,15 +150,18 @@ async def _audit(
     claim_id: int | None = None,
     reason: str = "",
 ) -> None:
+    # Every value is bounded where it enters, within its column: the code by clean_code (or
+    # the claim's own), the store by clean_store (or the claim's), the address by client_ip,
+    # the reason is one of the refusals' codes.
     db.add(
         VoucherAudit(
             claim_id=claim_id,
-            code=code[:32],
+            code=code,
             action=action,
-            reason=reason[:32],
+            reason=reason,
             staff_id=staff.id if staff.via == "session" else None,
-            store=store[:STORE_MAX],
-            ip=ip[:64],
+            store=store,
+            ip=ip,
             at=now(),
         )
     )
