@@ -60,7 +60,14 @@ AREAS: dict[str, Area] = {
     ),
     "grabs": Area(
         modules=("app/grabs/store.py",),
-        tests=("tests/test_grabs.py", "tests/test_grabs_concurrency.py"),
+        # test_privacy: a deleted person's claims and answers (forget, the writer's tombstones);
+        # test_reliability: the Redis writer's redelivered entries.
+        tests=(
+            "tests/test_grabs.py",
+            "tests/test_grabs_concurrency.py",
+            "tests/test_privacy.py",
+            "tests/test_reliability.py",
+        ),
         backends="sqlite,postgres",
     ),
     "gate": Area(
