@@ -11,6 +11,7 @@ import pytest
 from app.core.state import part
 from app.events.service import Tracker
 from app.grabs.service import Grabs
+from app.grabs.store import RedisClaimStore
 from app.settings import Settings
 from app.staff import tokens
 from app.staff.schemas import ApiTokenCreate
@@ -520,3 +521,56 @@ def test_redis_tap_counters_expire(client: Browserish) -> None:
     kinds = sorted(name.split("rl:grab:")[1].split(":")[0] for name in found)
     assert kinds == ["ip", "v"], found
     assert all(count == 3 and 0 < ttl <= 61 for count, ttl in found.values()), found
+
+
+def test_a_grab_closed_under_a_claim_takes_nothing(client: Browserish) -> None:
+    """The claim path decides on a cached copy of the grab; the store's own check of the
+    schedule and the host's switch is what counts: closed meanwhile, the tap is not_open, no
+    unit is taken and no claim is left behind, and the key keeps that answer."""
+    client.run(add_grab, open_grab(stock=3))
+    (person,) = people(client, 1)
+    grabs = part(client.app, Grabs)
+    portal = client.raw.blocking_portal
+    grab = portal.call(grabs.info, "flash")
+    who = portal.call(grabs.claimant, person.public_id)
+    assert who is not None
+    client.run(_set_mode, "closed")
+    if isinstance(grabs.store, RedisClaimStore):
+        pytest.skip("the Redis script trusts the caller's check of the schedule")
+    answer, replayed = portal.call(grabs.store.claim, grab, who, "late-tap")
+    assert (answer.result, answer.voucher, replayed) == ("not_open", None, False)
+    assert client.count("grab_claim") == 0
+    assert portal.call(grabs.store.stock_left, grab) == 3
+    again, replayed = portal.call(grabs.store.claim, grab, who, "late-tap")
+    assert (again.result, replayed) == ("not_open", True)
+
+
+def test_redis_rebuilds_a_lost_grab_from_sql(client: Browserish) -> None:
+    """Redis lost the grab's keys (restarted without persistence): the next tap rebuilds the
+    stock and the winners from SQL, so nobody wins twice and nothing is oversold."""
+    grabs = part(client.app, Grabs)
+    if not isinstance(grabs.store, RedisClaimStore):
+        pytest.skip("the SQL store is the record itself")
+    client.run(add_grab, open_grab(stock=3, per_phone_limit=1))
+    a, b, c, d = people(client, 4)
+    assert claim(client, a).json()["result"] == "won"
+    assert claim(client, b).json()["result"] == "won"
+    store = grabs.store
+    portal = client.raw.blocking_portal
+    portal.call(store.drain)
+
+    async def lose() -> None:
+        await store._redis.delete(*store._keys(1))
+
+    portal.call(lose)
+    assert claim(client, a).json()["result"] == "already_claimed"
+    assert claim(client, c).json()["result"] == "won"
+    assert claim(client, d).json()["result"] == "sold_out"
+    report = portal.call(grabs.check, "flash")
+    assert report.ok, report.problems
+    assert (report.won, report.remaining, report.redis_won, report.redis_remaining) == (3, 0, 3, 0)
+    portal.call(lose)  # lost again: reading the stock alone rebuilds it too
+    assert portal.call(store.stock_left, portal.call(grabs.info, "flash")) == 0
+    assert portal.call(store.winners, portal.call(grabs.info, "flash")) == {
+        p.phone_hash: 1 for p in (a, b, c)
+    }
