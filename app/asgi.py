@@ -17,6 +17,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 from litestar_htmx import HTMXPlugin
 
+from app.analytics.links import LinkFiguresQuery
 from app.analytics.routes import ROUTES as ANALYTICS_ROUTES
 from app.core.api import ApiOnlySchema, json_bodies_only, openapi_config, strict_json_bodies
 from app.core.crypto import DataCipher
@@ -46,6 +47,7 @@ from app.grabs.service import Grabs, make_grabs
 from app.health.routes import ROUTES as HEALTH_ROUTES
 from app.kinds import KINDS
 from app.links.routes import ROUTES as LINK_ROUTES
+from app.links.service import LinkCounter
 from app.models import SIDE_TABLES
 from app.privacy.routes import ROUTES as PRIVACY_ROUTES
 from app.reports.service import ReportRenderer
@@ -193,6 +195,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             (DataCipher, cipher),
             (Grabs, grabs),
             (Kinds, KINDS),
+            (LinkCounter, LinkFiguresQuery()),  # the links page's clicks and leads
             (StreamSlots, StreamSlots(settings.streams_per_worker, settings.streams_per_ip)),
         ),
         on_startup=[prepare, tracker.start, grabs.start],

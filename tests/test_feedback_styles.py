@@ -15,7 +15,9 @@ TEMPLATES = ROOT / "templates"
 STYLESHEETS = (ROOT / "static" / "css" / "staff.css", ROOT / "static" / "css" / "visitor.css")
 
 # An opening tag with a class attribute (Jinja inside the attribute is kept as text).
-TAG = re.compile(r"<(?P<name>[a-z][a-z0-9]*)\b(?P<attrs>[^<>]*\bclass=\"(?P<class>[^\"]*)\"[^<>]*)>")
+TAG = re.compile(
+    r"<(?P<name>[a-z][a-z0-9]*)\b(?P<attrs>[^<>]*\bclass=\"(?P<class>[^\"]*)\"[^<>]*)>"
+)
 ROLE = re.compile(r"\brole=\"(?P<role>[^\"]*)\"")
 
 

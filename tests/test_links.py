@@ -144,7 +144,7 @@ def test_marketer_creates_account_and_link_through_the_forms(client: Browserish)
     assert row.select_one("td.code code").text == "Live-01"
     assert labels[zh("Channel")] == "直播"
     assert labels[zh("Campaign")] == "双11直播"
-    assert labels[zh("Target tool")] == "guide-demo"
+    assert labels[zh("Target tool")] == DEMO_GUIDE["title"]  # its title, not its slug
     assert row.select_one("a.public-url")["href"] == f"{BASE}/s/Live-01"
     qr = [a["href"] for a in row.select("td.qr a")]
     assert qr == [f"{PAGE}/{row['id'].removeprefix('link-')}/qr.{ext}" for ext in ("svg", "png")]

@@ -17,6 +17,7 @@ from app.core.errors import DomainError
 from app.core.forms import catch_refusal
 from app.core.i18n import N_
 from app.core.params import OptionalQueryId, PathId
+from app.core.state import part
 from app.links import csv_import, service
 from app.links.schemas import (
     ACCOUNT_CAPS,
@@ -26,6 +27,7 @@ from app.links.schemas import (
     AccountCreate,
     LinkActive,
     LinkCreate,
+    LinkFigures,
     LinkFilter,
     LinkImport,
 )
@@ -73,16 +75,23 @@ class LinksController(Controller):
     ) -> Template:
         accounts = await service.list_accounts(db)
         counts = await service.account_counts(db)
+        links = await service.list_links(db, where)
+        # Every link of the page counted in one query (app/analytics/links.py).
+        figures = await part(request, service.LinkCounter).figures(  # type: ignore[type-abstract]
+            db, [link.id for link in links]
+        )
         context = {
             "staff": staff,
             "where": where,
             "accounts": accounts,
             "counts": counts,
             "caps": ACCOUNT_CAPS,
-            "links": await service.list_links(db, where),
+            "links": links,
+            "figures": figures,
+            "no_figures": LinkFigures(),
             "limit": service.LIST_LIMIT,
             "owners": await service.owners(db),
-            "slugs": await service.tool_slugs(db),
+            "tools": await service.tool_titles(db),
             "base_url": _base_url(request),
             "account_error": None,
             "link_error": None,
@@ -263,7 +272,7 @@ async def _import_page(
         "columns": csv_import.COLUMNS,
         "caps": ACCOUNT_CAPS,
         "counts": await service.account_counts(db),
-        "slugs": await service.tool_slugs(db),
+        "tools": await service.tool_titles(db),
         "max_rows": csv_import.MAX_ROWS,
         "error": None,
         "errors": [],

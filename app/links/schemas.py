@@ -83,6 +83,14 @@ class LinkFilter(msgspec.Struct, kw_only=True, frozen=True):
         return f"?{joined}" if joined else ""
 
 
+class LinkFigures(msgspec.Struct, kw_only=True, frozen=True):
+    """What one tracked link brought: visitors who opened it (link_opened events) and leads
+    whose first or last link it is."""
+
+    clicks: int = 0
+    leads: int = 0
+
+
 class ImportSummary(msgspec.Struct, kw_only=True, frozen=True):
     rows: int
     accounts_created: int

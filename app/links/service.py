@@ -6,6 +6,8 @@ import io
 import re
 import secrets
 import unicodedata
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
 
 import segno
 from sqlalchemy import func, select
@@ -20,6 +22,7 @@ from app.links.schemas import (
     CODE_PATTERN,
     AccountCreate,
     LinkCreate,
+    LinkFigures,
     LinkFilter,
 )
 from app.staff.audit import audit
@@ -103,6 +106,23 @@ async def owners(db: AsyncSession) -> list[StaffUser]:
 
 async def tool_slugs(db: AsyncSession) -> list[str]:
     return list((await db.execute(select(Tool.slug).order_by(Tool.slug))).scalars())
+
+
+async def tool_titles(db: AsyncSession) -> dict[str, str]:
+    """Every tool a link can open, slug → title, in slug order: people pick and read tools by
+    their titles; the slug stays the value a link stores."""
+    rows = await db.execute(select(Tool.slug, Tool.title).order_by(Tool.slug))
+    return {slug: title for slug, title in rows.all()}
+
+
+@runtime_checkable
+class LinkCounter(Protocol):
+    """Counts what links brought. Leads and funnel events belong to features above this one,
+    so the count is given to the links pages as an app part (app/analytics/links.py)."""
+
+    async def figures(self, db: AsyncSession, link_ids: Sequence[int]) -> dict[int, LinkFigures]:
+        """Each link's figures (links that brought nothing may be missing), in one query."""
+        ...
 
 
 async def create_account(
