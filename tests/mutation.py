@@ -97,9 +97,25 @@ TIMEOUT_CONSTANT = 10.0
 
 DETECTED = frozenset({"killed", "timeout", "caught by type check"})
 
-# Imported once by mutmut's fork server, so each mutant's process starts with them loaded. Not
-# the test modules: each mutant's pytest collects those itself (see _area_config).
-PRELOAD = ("app.asgi", "tests.helpers", "tests.fakes.plugin", "hypothesis", "litestar.testing")
+# Imported once by mutmut's fork server, so each mutant's process starts with them loaded: the
+# app and pytest's plugins. Not the test modules (each mutant's pytest collects those itself,
+# see _area_config), nor tests/conftest.py: it names the test database and Redis prefix after
+# its process, which must be each mutant's own.
+PRELOAD = (
+    "app.asgi",
+    "tests.helpers",
+    "tests.fakes.plugin",
+    "hypothesis",
+    "litestar.testing",
+    "pytest",
+    "_hypothesis_pytestplugin",
+    "anyio.pytest_plugin",
+    "faker.contrib.pytest.plugin",
+    "pytest_asyncio.plugin",
+    "pytest_timeout",
+    "schemathesis.pytest.plugin",
+    "xdist.plugin",
+)
 
 
 def _toml_list(items: list[str] | tuple[str, ...]) -> str:
