@@ -67,6 +67,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     brand_name: str = "leadkit"
     report_workers: int = 1
     privacy_notice_version: str = "2026-11-01"
+    # What the privacy notice says (PIPL art. 17): who is responsible for the data (empty: the
+    # brand's name), how to reach them (empty: the brand's contact phone), how long it is kept.
+    privacy_business_name: str = ""
+    privacy_contact: str = ""
+    privacy_retention_days: int = 365
     visitor_cookie_days: int = 365
     events_flush_seconds: float = 1.0
     events_batch_max: int = 100
@@ -156,6 +161,8 @@ def _check(settings: Settings) -> None:
         raise SettingsError("LEADKIT_WORKERS must be at least 1")
     if settings.max_body_bytes < 1024:
         raise SettingsError("LEADKIT_MAX_BODY_BYTES must be at least 1024")
+    if not 1 <= settings.privacy_retention_days <= 36500:
+        raise SettingsError("LEADKIT_PRIVACY_RETENTION_DAYS must be between 1 and 36500")
     if not settings.database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
         raise SettingsError(
             "DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+asyncpg://"

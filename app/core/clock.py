@@ -28,10 +28,14 @@ def china_today(at: dt.datetime | None = None) -> dt.date:
     return (at or now()).astimezone(CHINA_TZ).date()
 
 
-def china_time(at: dt.datetime | None) -> str:
-    """``2026-03-01 09:30`` in China time, for display."""
+def china_time(at: dt.datetime | dt.date | None) -> str:
+    """``2026-03-01 09:30`` in China time, for display; a calendar day (already China's, as
+    every day leadkit counts) as ``2026-03-01``. Every time shown goes through here
+    (templates: the ``china_time`` filter)."""
     if at is None:
         return ""
+    if not isinstance(at, dt.datetime):
+        return at.isoformat()
     at = aware(at)
     # Stored before dates were bounded (app/core/bounds.py), near the end of the calendar:
     # shown as stored rather than failing the page that lists it.

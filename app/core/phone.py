@@ -51,6 +51,22 @@ def normalise(raw: str, default_region: str = "CN", allowed: Collection[int] | N
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def normalise_contact(raw: str, default_region: str = "CN") -> str:
+    """E.164 of any valid number people can call: a landline (``021 6123 4567``), a 400
+    number, a mobile. For a business's own contact numbers; visitors' numbers, which must take
+    a text message, go through ``normalise``."""
+    text = raw.strip() if isinstance(raw, str) else ""
+    if not text or len(text) > _MAX_INPUT or not ALLOWED.match(text):
+        raise InvalidPhone(fields={"phone": "invalid"})
+    try:
+        number = phonenumbers.parse(text, default_region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidPhone(fields={"phone": "invalid"}) from exc
+    if not phonenumbers.is_valid_number(number):
+        raise InvalidPhone(fields={"phone": "invalid"})
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
 def mask(e164: str) -> str:
     """``+8613812345678`` → ``138****5678``; foreign numbers keep their country code."""
     if e164.startswith("+86") and len(e164) == 14:
@@ -60,7 +76,8 @@ def mask(e164: str) -> str:
 
 
 def display(e164: str) -> str:
-    """How a visitor reads their own number back: ``137 0000 1111`` (foreign: international)."""
+    """How people read a number: ``137 0000 1111``, ``021 6123 4567`` (foreign: international).
+    Every number shown in full goes through here (templates: the ``phone`` filter)."""
     try:
         number = phonenumbers.parse(e164, None)
     except phonenumbers.NumberParseException:

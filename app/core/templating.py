@@ -11,6 +11,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from app.core import i18n
 from app.core.bounds import is_safe_url
 from app.core.clock import china_time
+from app.core.phone import display
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 TEMPLATES = ROOT / "templates"
@@ -42,7 +43,9 @@ def make_environment() -> Environment:
     env.install_gettext_callables(  # type: ignore[attr-defined]
         i18n.gettext, i18n.ngettext, newstyle=True
     )
+    # The one way times and phone numbers are shown: China time, numbers as people read them.
     env.filters["china_time"] = china_time
+    env.filters["phone"] = display
     # Links from stored data, checked again where they become href/src: "" unless safe.
     env.filters["safe_url"] = lambda text: text if is_safe_url(str(text or "")) else ""
     env.globals.update(asset=asset, current_locale=i18n.current_locale, LOCALES=i18n.LOCALES)

@@ -15,9 +15,20 @@ from typing import Protocol
 import httpx
 import msgspec
 
+from app.core.i18n import N_
 from app.settings import Settings
 
 log = logging.getLogger("leadkit.sms")
+
+# Who receives visitors' numbers to send them their codes, by LEADKIT_SMS_PROVIDER: the
+# processor the privacy notice must name (PIPL art. 21), by its registered name.
+SMS_PROCESSORS: dict[str, str] = {
+    "console": N_(
+        "Nobody: this is a test installation, and verification codes are not actually sent."
+    ),
+    "aliyun": N_("Alibaba Cloud SMS (Alibaba Cloud Computing Co., Ltd.)"),
+    "tencent": N_("Tencent Cloud SMS (Tencent Cloud Computing (Beijing) Co., Ltd.)"),
+}
 
 
 class SmsResult(msgspec.Struct, frozen=True, kw_only=True):

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.crypto import DataCipher
 from app.core.forms import catch_refusal
+from app.core.phone import InvalidPhone, dial, display, normalise_contact
 from app.core.ratelimit import RateLimiter
 from app.core.state import part
 from app.db.engine import Storage
@@ -25,6 +26,7 @@ from app.events.schemas import ConsentWithdrawn, DataDeleted, EventContext
 from app.events.service import Tracker, visitor_context
 from app.gate.schemas import CodeRequestForm
 from app.gate.service import Gate
+from app.gate.sms import SMS_PROCESSORS
 from app.grabs.service import Grabs
 from app.leads import service as leads
 from app.leads.models import Lead
@@ -99,10 +101,30 @@ def _page(step: str, settings: Settings, status: int = 200, **extra: Any) -> Tem
     return Template("privacy/manage.html", context=page, status_code=status)
 
 
+def _contact(text: str) -> dict[str, str]:
+    """A contact as the notice shows it: a phone number as people read it, with its tel: link;
+    anything else (an e-mail address, a postal address) as written."""
+    try:
+        number = normalise_contact(text)
+    except InvalidPhone:
+        return {"text": text.strip(), "tel": ""}
+    return {"text": display(number), "tel": dial(number)}
+
+
 @get("/privacy")
 async def notice(settings: NamedDependency[Settings]) -> Template:
+    """The notice PIPL asks for: who handles the data and how to reach them, what for, who
+    else receives it (the SMS gateway), how long it is kept, how to withdraw or delete."""
+    contact = settings.privacy_contact
     return Template(
-        "privacy/notice.html", context={"notice_version": settings.privacy_notice_version}
+        "privacy/notice.html",
+        context={
+            "notice_version": settings.privacy_notice_version,
+            "business": settings.privacy_business_name.strip() or settings.brand_name,
+            "contact": _contact(contact) if contact.strip() else None,
+            "processor": SMS_PROCESSORS[settings.sms_provider],
+            "retention_days": settings.privacy_retention_days,
+        },
     )
 
 

@@ -17,7 +17,7 @@ from weasyprint import CSS, HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from app.core import i18n
-from app.core.clock import CHINA_TZ
+from app.core.clock import china_time
 from app.core.templating import ROOT, STATIC, make_environment
 from app.reports.layout import STYLESHEET, TEMPLATE
 from app.reports.schemas import Report, ReportRow, ReportSection
@@ -59,12 +59,6 @@ def _stylesheet() -> CSS:
     return CSS(filename=str(STYLESHEET), url_fetcher=LocalFetcher())
 
 
-def _when(at: dt.datetime) -> str:
-    if at.tzinfo is not None:
-        at = at.astimezone(CHINA_TZ)
-    return at.strftime("%Y-%m-%d %H:%M")
-
-
 def render_html(report: Report) -> str:
     """The report as an HTML string, in the report's locale; every text is escaped."""
     previous = i18n.current_locale()
@@ -75,7 +69,7 @@ def render_html(report: Report) -> str:
             .get_template(TEMPLATE)
             .render(
                 report=report,
-                generated=_when(report.generated_at),
+                generated=china_time(report.generated_at),
                 watermark_rows=range(WATERMARK_ROWS),
                 watermark_columns=range(WATERMARK_COLUMNS),
             )

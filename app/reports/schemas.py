@@ -43,8 +43,9 @@ class Report(msgspec.Struct, frozen=True, kw_only=True):
     """One visitor's report.
 
     ``watermark`` is the visitor's masked phone ("138****5678"), repeated across every page so a
-    forwarded copy still shows whose it was. ``generated_at`` is printed in China time when it
-    carries a time zone. ``locale`` picks the catalog for the report's own labels.
+    forwarded copy still shows whose it was. ``generated_at`` is printed in China time (a time
+    without a zone is taken as UTC, as stored times are). ``locale`` picks the catalog for the
+    report's own labels.
     """
 
     title: Short
