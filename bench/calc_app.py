@@ -17,7 +17,7 @@ from litestar.response import Template
 
 from app.asgi import create_served_app
 from app.calculators.builtins import compiled_builtin
-from app.calculators.routes import page_context
+from app.calculators.views import page_context
 from app.settings import load_settings
 from app.tools.schemas import PublishedTool, PublishedVersion
 

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.calculators import service
 from app.calculators.builtins import BUILTIN_SLUGS, builtin
 from app.calculators.editor_routes import ROUTES as EDITOR_ROUTES
-from app.calculators.routes import ANSWERED_COOKIE, ROUTES, page_context
+from app.calculators.routes import ANSWERED_COOKIE, ROUTES
+from app.calculators.views import blank_form, page_context
 from app.core.i18n import N_
 from app.core.web import cookie
 from app.events.schemas import GateShown, ResultShown
@@ -26,11 +27,14 @@ async def render(page: ToolPage) -> Template:
     calc = await service.load(page.db, page.version)
     # The answered-hint cookie spares every first view the look-up of earlier answers.
     answered = cookie(page.request.scope, ANSWERED_COOKIE) is not None
-    submission = await service.latest(page.db, page.tool, page.visitor) if answered else None
-    evaluation = None
-    if submission is not None and submission.tool_version == page.version.number:
-        evaluation = calc.evaluate(submission.inputs)
-        page.tracker.track(page.ctx, ResultShown() if page.authorised else GateShown())
+    submission = await service.latest(page.db, page.tool, page.visitor.id) if answered else None
+    if submission is None or submission.tool_version != page.version.number:
+        # Unanswered: the version's blank form, rendered once per language.
+        form = blank_form(page.request, page.tool, page.version, calc, page.settings)
+        context = {"tool": page.tool, "definition": calc.definition, "form": form}
+        return Template("tools/calculator.html", context=context)
+    evaluation = calc.evaluate(submission.inputs)
+    page.tracker.track(page.ctx, ResultShown() if page.authorised else GateShown())
     context = page_context(
         page.tool, page.version, calc, evaluation, page.authorised, page.settings
     )

@@ -16,9 +16,9 @@ from litestar_htmx import HTMXRequest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calculators import service
-from app.calculators.compiled import Evaluation
 from app.calculators.compiler import CompiledCalculator
 from app.calculators.schemas import EvaluateAnswer
+from app.calculators.views import page_context
 from app.core.api import path_param, problems
 from app.core.errors import DomainError, NotFound
 from app.core.i18n import N_, current_locale
@@ -26,7 +26,6 @@ from app.core.state import part
 from app.events.schemas import GateShown, ResultShown, StepCompleted, TeaserShown
 from app.events.service import Tracker, visitor_context
 from app.gate.guards import requires_phone
-from app.gate.views import gate_context
 from app.leads import service as leads
 from app.reports.service import ReportRenderer, report_cache_key
 from app.settings import Settings
@@ -74,28 +73,6 @@ async def _calculator(
     return tool, version, await service.load(db, version)
 
 
-def page_context(
-    tool: PublishedTool,
-    version: PublishedVersion,
-    calc: CompiledCalculator,
-    evaluation: Evaluation | None,
-    authorised: bool,
-    settings: Settings,
-) -> dict[str, Any]:
-    """What tools/calculator.html and its partials need."""
-    values = evaluation.inputs if evaluation else calc.sample_inputs()
-    return {
-        "tool": tool,
-        "definition": calc.definition,
-        "version": version.number,
-        "fields": {f.key: f for f in calc.visible_fields(values)},
-        "values": values,
-        "evaluation": evaluation,
-        "authorised": authorised,
-        **gate_context(settings, next=f"/t/{tool.slug}"),
-    }
-
-
 @post("/t/{slug:str}/evaluate", status_code=200)
 async def evaluate_form(
     request: HTMXRequest,
@@ -134,7 +111,7 @@ async def report_pdf(
 ) -> Response[bytes]:
     """The full result as a branded PDF, watermarked with the visitor's masked phone."""
     tool, _, _ = await _calculator(db_session, slug)
-    submission = await service.latest(db_session, tool, visitor)
+    submission = await service.latest(db_session, tool, visitor.id)
     if submission is None:
         raise NotFound(N_("Fill in the calculator first."))
     used = await tools.version(db_session, tool.id, submission.tool_version)

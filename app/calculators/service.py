@@ -121,11 +121,16 @@ async def submit(
     return evaluation
 
 
-async def latest(db: AsyncSession, tool: PublishedTool, visitor: Visitor) -> Submission | None:
+async def latest(
+    db: AsyncSession, tool: PublishedTool, visitor_id: int | None
+) -> Submission | None:
+    """The visitor's latest answers to ``tool`` (none for a visitor not stored yet)."""
+    if visitor_id is None:
+        return None
     return (
         await db.execute(
             select(Submission)
-            .where(Submission.tool_id == tool.id, Submission.visitor_id == visitor.id)
+            .where(Submission.tool_id == tool.id, Submission.visitor_id == visitor_id)
             .order_by(Submission.id.desc())
             .limit(1)
         )

@@ -110,7 +110,10 @@ async def finish(db: AsyncSession, *, succeeded: bool) -> None:
     """End a unit of work as the edge does: commit a success, or a refusal marked ``keep``;
     roll back anything else. (Tests that call services in sessions of their own stand in for
     the edge with it.)"""
-    if succeeded or db.sync_session.info.get(_KEEP):
+    info = db.sync_session.info
+    if not (db.in_transaction() or db.new or db.dirty or db.deleted or info.get(_AFTER_COMMIT)):
+        return  # nothing read, written or waiting (a page served from caches): nothing to end
+    if succeeded or info.get(_KEEP):
         await db.commit()
     else:
         await db.rollback()

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.events.models import FunnelEvent
 from app.events.schemas import Event, EventContext
+from app.visitors.facts import VisitorFacts
 from app.visitors.models import Visitor
 
 log = logging.getLogger("leadkit.events")
@@ -128,7 +129,7 @@ class Tracker:
 
 
 def visitor_context(
-    visitor: Visitor, tool_id: int | None = None, tool_version: int | None = None
+    visitor: Visitor | VisitorFacts, tool_id: int | None = None, tool_version: int | None = None
 ) -> EventContext:
     """The event context of ``visitor`` (and the tool it is on, when it is on one)."""
     return EventContext(

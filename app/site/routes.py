@@ -26,8 +26,9 @@ from app.tools import service as tools
 from app.tools import steps
 from app.tools.kinds import Kinds, ToolPage
 from app.visitors import service as visitors
+from app.visitors.facts import VisitorFacts
 from app.visitors.models import Visitor
-from app.visitors.web import public_id_from
+from app.visitors.web import page_visitor, provide_visitor, public_id_from
 
 
 @get("/")
@@ -66,17 +67,24 @@ async def tool_page(
     request: Request[Any, Any, Any],
     slug: FromPath[str],
     db_session: NamedDependency[AsyncSession],
-    visitor: NamedDependency[Visitor],
 ) -> Template:
     """A published tool. ``?src=CODE&utm_*=…&ref=…`` are recorded; unknown codes are kept raw."""
-    # The busiest page: settings and tracker come straight from the app state, since every
-    # further dependency would cost a task group per request.
+    # The busiest page: settings and tracker come straight from the app state, and the visitor
+    # is looked up here, since every further dependency would cost a task group per request.
     settings, tracker = part(request, Settings), part(request, Tracker)
     tool, version = await tools.published(db_session, slug)
     touch = visitors.Touch.from_query(request.query_params)
-    link = await links.find_active(db_session, touch.src) if touch.src else None
-    await visitors.attribute(db_session, visitor, touch, link.id if link else None)
-    await visitors.ensure(db_session, visitor)  # a view starts the funnel: worth a row
+    link = None
+    visitor: Visitor | VisitorFacts
+    if touch.empty:
+        # A returning visitor's plain view: its cached facts, when they hold (no query).
+        visitor = await page_visitor(request, db_session)
+    else:
+        visitor = await provide_visitor(request, db_session)
+    if isinstance(visitor, Visitor):
+        link = await links.find_active(db_session, touch.src) if touch.src else None
+        await visitors.attribute(db_session, visitor, touch, link.id if link else None)
+        await visitors.ensure(db_session, visitor)  # a view starts the funnel: worth a row
     ctx = visitor_context(visitor, tool.id, version.number)
     tracker.track(ctx, ToolViewed(src=touch.src, known_src=link is not None or not touch.src))
     page = ToolPage(

@@ -22,17 +22,19 @@ from app.events.schemas import EventContext
 from app.events.service import Tracker
 from app.settings import Settings
 from app.tools.schemas import PublishedTool, PublishedVersion
+from app.visitors.facts import VisitorFacts
 from app.visitors.models import Visitor
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ToolPage:
     """One visit of ``/t/{slug}``, as a kind's renderer receives it: the tool and its current
-    version, the visitor (stored), the request's session and the visit's event context."""
+    version, the visitor (stored: its row, or the facts cached of it when the visit changed
+    nothing — app/visitors/facts.py), the request's session and the visit's event context."""
 
     request: Request[Any, Any, Any]
     db: AsyncSession
-    visitor: Visitor
+    visitor: Visitor | VisitorFacts
     tool: PublishedTool
     version: PublishedVersion
     ctx: EventContext

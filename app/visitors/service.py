@@ -72,6 +72,11 @@ async def find_or_new(
         last_seen_at=at,
         first_touch={},
         last_touch={},
+        # Set, not left to the column: a stored visitor's facts are then all in memory, and
+        # reading them never costs a query (app/visitors/facts.py).
+        first_link_id=None,
+        last_link_id=None,
+        lead_id=None,
     )
     return visitor, public_id is None
 
@@ -84,15 +89,20 @@ async def ensure(db: AsyncSession, visitor: Visitor) -> Visitor:
     return visitor
 
 
+def seen_long_ago(last_seen_at: dt.datetime) -> bool:
+    """Whether a plain page view now is worth writing down (``attribute``)."""
+    return now() - aware(last_seen_at) > SEEN_GRANULARITY
+
+
 async def attribute(db: AsyncSession, visitor: Visitor, touch: Touch, link_id: int | None) -> None:
     """Record a touch: first touch once, last touch every time there is one. ``link_id``: the
     tracked link ``touch.src`` names, when it names a live one (unknown codes are kept raw)."""
-    at = now()
     if touch.empty and link_id is None:
         # A plain page view writes nothing unless the visitor was away for a while.
-        if at - aware(visitor.last_seen_at) > SEEN_GRANULARITY:
-            visitor.last_seen_at = at
+        if seen_long_ago(visitor.last_seen_at):
+            visitor.last_seen_at = now()
         return
+    at = now()
     visitor.last_seen_at = at
     payload = {"utm": touch.utm, "ref": touch.ref, "at": visitor.last_seen_at.isoformat()}
     src = touch.src[:RAW_MAX]
