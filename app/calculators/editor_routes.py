@@ -1,5 +1,8 @@
 """Staff pages of the calculator editor (role marketer): list, edit with a live preview, raw
-TOML, publish after a diff and a replay of real submissions, history, roll back."""
+TOML, publish after a diff and a replay of real submissions, history, roll back.
+
+A refused edit is shown again with its problems (``catch_refusal``): its 4xx status makes the
+unit of work roll back whatever the attempt wrote."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from app.calculators import editor, editor_forms
 from app.calculators.builtins import BUILTIN_SLUGS, compiled_builtin
 from app.calculators.compiler import CompiledCalculator, parse_definition
 from app.core.errors import DomainError
+from app.core.forms import catch_refusal
 from app.core.i18n import gettext as _
 from app.core.params import OptionalQueryNumber, PathNumber, QueryNumber
 from app.staff.auth import requires_role
@@ -37,7 +41,8 @@ async def _form(request: Request[Any, Any, Any]) -> dict[str, str]:
 
 
 def _messages(exc: DomainError) -> dict[str, str]:
-    """Field errors keep their (Chinese, data-derived) text; a general one is translated."""
+    """The problems by field, in the request's language: most were worded when found, the
+    few that are bare msgids are translated here; without fields, the error's message."""
     if exc.fields:
         return {str(k): _(str(v)) for k, v in exc.fields.items()}
     return {"definition": exc.translated}
@@ -138,17 +143,16 @@ class CalculatorEditor(Controller):
         staff: NamedDependency[Staff],
     ) -> Template | Redirect:
         form = await _form(request)
-        try:
+        async with catch_refusal(db_session) as refused:
             tool = await editor.create_from_builtin(
                 db_session,
                 builtin=form.get("builtin", ""),
                 slug=form.get("slug", "")[:100],
                 title=form.get("title", "")[:200],
             )
-        except DomainError as exc:
-            # Nothing was written: the 4xx status makes the session roll back.
+        if refused.error is not None:
             return await _index_page(
-                db_session, staff, errors=_messages(exc), form=form, status=exc.status
+                db_session, staff, errors=_messages(refused.error), form=form, status=refused.status
             )
         return Redirect(f"/staff/calculators/{tool.slug}", status_code=303)
 
@@ -177,17 +181,19 @@ class CalculatorEditor(Controller):
         """The live preview of the form as it stands (nothing is saved), with every problem."""
         tool = await editor.calculator(db_session, slug)
         form = await _form(request)
-        try:
+        async with catch_refusal() as refused:
             draft = editor_forms.apply_form(tool.draft, form)
             calc = editor.check(draft)
-        except DomainError as exc:
+        if refused.error is not None:  # the preview names the problems (a 200: nothing saved)
             return Template(
                 "editor/_preview.html",
-                context=_editor_context(tool, tool.draft, None, errors=_messages(exc)),
+                context=_editor_context(tool, tool.draft, None, errors=_messages(refused.error)),
             )
         return Template(
             "editor/_preview.html",
-            context=_editor_context(tool, draft, calc, values=editor_forms.sample_values(calc, form)),
+            context=_editor_context(
+                tool, draft, calc, values=editor_forms.sample_values(calc, form)
+            ),
         )
 
     @post("/{slug:str}/draft", status_code=200)
@@ -202,16 +208,15 @@ class CalculatorEditor(Controller):
         tool = await editor.calculator(db_session, slug)
         form = await _form(request)
         base = form.get("base", "")
-        try:
+        async with catch_refusal() as refused:
             draft = editor_forms.apply_form(tool.draft, form)
             if form.get("new_variable.name") or form.get("new_variable.formula"):
                 draft = editor_forms.add_variable(
                     draft, form.get("new_variable.name", ""), form.get("new_variable.formula", "")
                 )
             calc = await editor.save_draft(db_session, tool, draft, base=base)
-        except DomainError as exc:
-            # Nothing was written: the 4xx status makes the session roll back.
-            return self._refused(tool, form, exc, staff)
+        if refused.error is not None:
+            return self._refused(tool, form, refused.error, staff)
         if not request.htmx:
             return Redirect(f"/staff/calculators/{tool.slug}?saved=true", status_code=303)
         return Template(
@@ -262,13 +267,12 @@ class CalculatorEditor(Controller):
         tool = await editor.calculator(db_session, slug)
         form = await _form(request)
         text = form.get("toml", "")
-        try:
+        async with catch_refusal() as refused:
             calc = parse_definition(text)
             await editor.save_draft(
                 db_session, tool, editor.definition_data(calc), base=form.get("base", "")
             )
-        except DomainError as exc:
-            # Nothing was written: the 4xx status makes the session roll back.
+        if refused.error is not None:
             calc_now = editor.check(tool.draft)
             return Template(
                 "editor/calculator.html",
@@ -281,10 +285,10 @@ class CalculatorEditor(Controller):
                         base=form.get("base"),
                         staff=staff,
                     ),
-                    "toml_errors": _messages(exc),
+                    "toml_errors": _messages(refused.error),
                     "open_toml": True,
                 },
-                status_code=exc.status,
+                status_code=refused.status,
             )
         return Redirect(f"/staff/calculators/{tool.slug}?saved=true", status_code=303)
 
@@ -333,12 +337,11 @@ class CalculatorEditor(Controller):
     ) -> Template | Redirect:
         tool = await editor.calculator(db_session, slug)
         form = await _form(request)
-        try:
+        async with catch_refusal() as refused:
             version = await editor.publish(
                 db_session, tool, base=form.get("base", ""), by=staff.username
             )
-        except DomainError as exc:
-            # Nothing was written: the 4xx status makes the session roll back.
+        if refused.error is not None:
             return Template(
                 "editor/publish.html",
                 context={
@@ -349,9 +352,9 @@ class CalculatorEditor(Controller):
                     "rows": [],
                     "n": 0,
                     "base": editor.draft_hash(tool.draft),
-                    "error": next(iter(_messages(exc).values())),
+                    "error": next(iter(_messages(refused.error).values())),
                 },
-                status_code=exc.status,
+                status_code=refused.status,
             )
         return Redirect(
             f"/staff/calculators/{tool.slug}/versions?published={version.number}", status_code=303
@@ -405,12 +408,11 @@ class CalculatorEditor(Controller):
         staff: NamedDependency[Staff],
     ) -> Template | Redirect:
         tool = await editor.calculator(db_session, slug)
-        try:
+        async with catch_refusal(db_session) as refused:
             version = await editor.rollback(db_session, tool, number, by=staff.username)
-        except DomainError as exc:
-            # Nothing was written: the 4xx status makes the session roll back.
+        if refused:
             return await _versions_page(
-                db_session, staff, tool, error=exc.translated, status=exc.status
+                db_session, staff, tool, error=refused.message, status=refused.status
             )
         return Redirect(
             f"/staff/calculators/{tool.slug}/versions?published={version.number}", status_code=303

@@ -1,8 +1,8 @@
 """A calculator definition, as data: the shape msgspec checks when TOML or JSON is decoded.
 
 Labels, notes and option texts are the marketer's own Chinese text (data, not i18n msgids).
-Formulas are strings here; ``app.calculators.compiler`` checks and compiles them. docs/calculators.md
-describes every field with examples.
+Formulas are strings here; ``app.calculators.compiler`` checks and compiles them.
+docs/calculators.md describes every field with examples.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ Unit = Annotated[str, msgspec.Meta(max_length=16)]
 OptionValue = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
 TableKey = Annotated[str, msgspec.Meta(min_length=1, max_length=32)] | int
 # Every number a definition holds (limits, defaults, table cells): finite and no larger than a
-# formula literal may be (app/calculators/formula/syntax.py), so the page can show it and arithmetic on
-# it stays finite.
+# formula literal may be (app/calculators/formula/syntax.py), so the page can show it and
+# arithmetic on it stays finite.
 MAX_NUMBER = 1e15
 Number = Annotated[float, msgspec.Meta(ge=-MAX_NUMBER, le=MAX_NUMBER)]
 

@@ -149,7 +149,7 @@ class _Builder:
         self.path = parsed.path
 
     def fail(self, node: ast.expr, message: str, **params: object) -> InvalidFormula:
-        return self.parsed.fail(node, message, None, **params)
+        return self.parsed.fail(node, message, **params)
 
     def numeric(self, node: ast.expr, what: str, **params: object) -> Fn:
         """The closure of ``node``, which must not be text; ``what`` (an msgid with

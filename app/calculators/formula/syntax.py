@@ -111,11 +111,8 @@ class Parsed:
     def column(self, node: ast.expr) -> int:
         return self.at(node.lineno, node.col_offset)
 
-    def fail(
-        self, node: ast.expr, message: str, column: int | None = None, **params: object
-    ) -> InvalidFormula:
-        at = self.column(node) if column is None else column
-        return InvalidFormula(self.path, at, message, **params)
+    def fail(self, node: ast.expr, message: str, **params: object) -> InvalidFormula:
+        return InvalidFormula(self.path, self.column(node), message, **params)
 
 
 def parse(source: str, path: str = "formula") -> Parsed:
@@ -184,10 +181,8 @@ class _Checker:
         self.parsed = parsed
         self.nodes = 0
 
-    def fail(
-        self, node: ast.expr, message: str, column: int | None = None, **params: object
-    ) -> InvalidFormula:
-        return self.parsed.fail(node, message, column, **params)
+    def fail(self, node: ast.expr, message: str, **params: object) -> InvalidFormula:
+        return self.parsed.fail(node, message, **params)
 
     def check(self, node: ast.expr, depth: int) -> None:
         self.nodes += 1
@@ -244,10 +239,15 @@ class _Checker:
 
     def check_Attribute(self, node: ast.Attribute, depth: int) -> None:
         # Point at the dot before the name, which ends the node (on its last line, in bytes).
-        name_start = (node.end_col_offset or 0) - len(node.attr.encode())
-        column = self.parsed.at(node.end_lineno or node.lineno, name_start) - 1
-        raise self.fail(
-            node, N_("Attributes are not allowed (.%(attribute)s)"), column, attribute=node.attr
+        # The parser always sets a node's end; the types say it may not.
+        end_line: int = node.end_lineno  # type: ignore[assignment]
+        end: int = node.end_col_offset  # type: ignore[assignment]
+        column = self.parsed.at(end_line, end - len(node.attr.encode())) - 1
+        raise InvalidFormula(
+            self.parsed.path,
+            column,
+            N_("Attributes are not allowed (.%(attribute)s)"),
+            attribute=node.attr,
         )
 
     def check_BinOp(self, node: ast.BinOp, depth: int) -> None:
