@@ -658,6 +658,8 @@ def test_parallel_verifies_of_one_code_exactly_one_succeeds(visitor: Browserish)
     outcomes = visitor.raw.blocking_portal.call(race)
     assert sum(isinstance(o, PhoneAuthorisation) for o in outcomes) == 1, outcomes
     assert all(isinstance(o, PhoneAuthorisation | CodeExpired) for o in outcomes), outcomes
+    # The others are told the code is used up, whether they read it before or after.
+    assert all(o.fields == {"code": "dead"} for o in outcomes if isinstance(o, CodeExpired))
 
 
 def test_parallel_wrong_guesses_kill_the_code(visitor: Browserish) -> None:
