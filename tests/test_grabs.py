@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import msgspec
 import pytest
 
 from app.core.state import part
@@ -574,3 +575,90 @@ def test_redis_rebuilds_a_lost_grab_from_sql(client: Browserish) -> None:
     assert portal.call(store.winners, portal.call(grabs.info, "flash")) == {
         p.phone_hash: 1 for p in (a, b, c)
     }
+
+
+def test_a_win_is_recorded_whole(client: Browserish) -> None:
+    """What the winner is told is what is recorded: the claim row (who, which unit, the key,
+    the code, valid for the grab's days) and the win on the lead's timeline."""
+    from sqlalchemy import select
+
+    from app.events.models import FunnelEvent
+    from app.grabs.models import GrabClaim
+    from app.visitors.models import Visitor
+
+    client.run(add_grab, open_grab(stock=5, per_phone_limit=2, voucher_valid_days=7))
+    (person,) = people(client, 1)
+    before = dt.datetime.now(dt.UTC)
+    first = claim(client, person, key="tap-1").json()
+    second = claim(client, person).json()
+    after = dt.datetime.now(dt.UTC)
+    grabs = part(client.app, Grabs)
+    client.raw.blocking_portal.call(grabs.check, "flash")  # Redis: the writer has caught up
+
+    async def recorded(db: Any) -> tuple[Any, list[Any], list[Any]]:
+        visitor = (
+            await db.execute(select(Visitor).where(Visitor.public_id == person.public_id))
+        ).scalar_one()
+        claims = (await db.execute(select(GrabClaim).order_by(GrabClaim.n))).scalars().all()
+        wins = (
+            (await db.execute(select(FunnelEvent).where(FunnelEvent.name == "grab_won")))
+            .scalars()
+            .all()
+        )
+        return visitor, list(claims), list(wins)
+
+    visitor, claims, wins = client.run(recorded)
+    assert [c.n for c in claims] == [1, 2]
+    for answer, row, key in zip((first, second), claims, ("tap-1", None), strict=True):
+        assert answer["result"] == "won"
+        assert answer["voucher"]["code"] == row.code and answer["voucher"]["n"] == row.n
+        assert (row.phone_hash, row.lead_id, row.visitor_id) == (
+            person.phone_hash,
+            visitor.lead_id,
+            visitor.id,
+        )
+        assert (row.idempotency_key, row.status) == (key, "issued")
+        assert before - dt.timedelta(seconds=1) <= row.claimed_at <= after
+        # Valid for the grab's days (Redis keeps the expiry in whole seconds).
+        assert abs(row.expires_at - row.claimed_at - dt.timedelta(days=7)) < dt.timedelta(seconds=1)
+        told = dt.datetime.fromisoformat(answer["voucher"]["expires_at"])
+        assert abs(told - row.expires_at) < dt.timedelta(seconds=1)
+    tool_id = client.run(lambda db: _tool_of(db, "flash"))
+    assert sorted((w.lead_id, w.visitor_id, w.tool_id, w.props["n"]) for w in wins) == [
+        (visitor.lead_id, visitor.id, tool_id, 1),
+        (visitor.lead_id, visitor.id, tool_id, 2),
+    ]
+
+
+async def _tool_of(db: Any, slug: str) -> int:
+    from sqlalchemy import select
+
+    from app.tools.models import Tool
+
+    return int((await db.execute(select(Tool.id).where(Tool.slug == slug))).scalar_one())
+
+
+def test_tap_limits_per_minute_at_the_boundary(
+    client: Browserish, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A visitor's taps per minute: exactly the limit pass, one more is refused until the
+    minute ends (Retry-After to the second), then taps pass again. The Redis store counts them
+    inside its claim script, the SQL one through the limiter: the same rule."""
+    import time
+
+    minute = (int(time.time()) // 60 + 2) * 60
+    clock = [minute + 5.0]
+    monkeypatch.setattr(time, "time", lambda: clock[0])
+    settings = part(client.app, Settings)
+    part(client.app, Grabs).settings = msgspec.structs.replace(
+        settings, grab_visitor_per_minute=3, grab_ip_per_minute=1000
+    )
+    client.run(add_grab, open_grab(stock=100, per_phone_limit=20))
+    (person,) = people(client, 1)
+    assert [claim(client, person).status_code for _ in range(3)] == [200] * 3
+    limited = claim(client, person)
+    assert limited.status_code == 429 and limited.headers["retry-after"] == "55"
+    clock[0] = minute + 59.9
+    assert claim(client, person).status_code == 429
+    clock[0] = minute + 60
+    assert claim(client, person).json()["result"] == "won"
