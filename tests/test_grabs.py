@@ -662,3 +662,36 @@ def test_tap_limits_per_minute_at_the_boundary(
     assert claim(client, person).status_code == 429
     clock[0] = minute + 60
     assert claim(client, person).json()["result"] == "won"
+
+
+def test_the_redis_writer_records_wins_on_its_own_even_after_a_failure(
+    client: Browserish, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis decides; the writer task brings each win to SQL by itself (no drain, no check),
+    and a failed write leaves the entries in the stream to be written on the next try."""
+    import time
+
+    grabs = part(client.app, Grabs)
+    store = grabs.store
+    if not isinstance(store, RedisClaimStore):
+        pytest.skip("the SQL store writes in the claim's transaction")
+    failures: list[int] = []
+    write = store._write
+
+    async def failing_once(entries: Any) -> None:
+        if not failures:
+            failures.append(len(entries))
+            raise ConnectionError("the database went away for a moment")
+        await write(entries)
+
+    monkeypatch.setattr(store, "_write", failing_once)
+    client.run(add_grab, open_grab(stock=5))
+    a, b = people(client, 2)
+    assert claim(client, a).json()["result"] == "won"
+    assert claim(client, b).json()["result"] == "won"
+    deadline = time.monotonic() + 15
+    while client.count("grab_claim") < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert failures and client.count("grab_claim") == 2
+    assert client.raw.blocking_portal.call(store.pending) == 0
+    assert client.raw.blocking_portal.call(grabs.check, "flash").ok
