@@ -64,6 +64,7 @@ bench: install-test ## performance figures with same-run baselines
 	$(BIN)/python bench/calc.py
 	$(BIN)/python bench/grabs.py
 	$(BIN)/python bench/faults.py
+	$(BIN)/python bench/draws.py
 
 i18n: install-test ## re-extract messages and update the catalogs
 	$(BIN)/pybabel extract -F app/locales/babel.cfg -k _ -k gettext -k N_ -k ngettext:1,2 \

@@ -287,3 +287,32 @@ def grabs_check(slug: str) -> None:
         click.echo(f"FAILED: {problem}", err=True)
     click.echo("ok" if report.ok else "invariants FAILED")
     sys.exit(0 if report.ok else 1)
+
+
+@main.group()
+def draws() -> None:
+    """Live-stream lucky draws."""
+
+
+@draws.command("verify")
+@click.argument("file", type=click.File("rb"))
+@click.option(
+    "--chain",
+    default=None,
+    help="The drand chain hash to trust (default: LEADKIT_DRAND_CHAIN, quicknet).",
+)
+def draws_verify(file: Any, chain: str | None) -> None:
+    """Recompute a draw's proof bundle (JSON, '-' for stdin) offline; exit 1 on a mismatch."""
+    from app.draws.entrants import DrawInputError
+    from app.draws.proof import decode_proof, verify
+    from app.draws.report import describe, verdict
+
+    trusted = chain or _settings().drand_chain
+    try:
+        proof = decode_proof(file.read())
+    except DrawInputError as exc:
+        raise click.ClickException(str(exc)) from exc
+    mismatches = verify(proof, trusted_chain=trusted)
+    for line in describe(proof) + verdict(mismatches):
+        click.echo(line)
+    sys.exit(1 if mismatches else 0)

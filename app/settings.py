@@ -104,6 +104,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     grab_ip_per_minute: int = 600
     grab_visitor_per_minute: int = 30
     voucher_undo_minutes: int = 10
+    # drand, the public randomness a draw mixes in (docs/draws.md): the beacon and its chain hash.
+    drand_url: str = "https://api.drand.sh"
+    drand_chain: str = "52db9ba70e0cc0f6eaf7803dd07447a1f5477735fd3f661792ba94600c84e971"
 
     @property
     def is_prod(self) -> bool:
@@ -155,6 +158,7 @@ def _check(settings: Settings) -> None:
     _check_capacity(settings)
     _check_sms_defences(settings)
     _check_login_limits(settings)
+    _check_drand(settings)
     if settings.port < 1 or settings.port > 65535:
         raise SettingsError("PORT must be between 1 and 65535")
     if settings.workers < 1:
@@ -258,3 +262,18 @@ def _check_login_limits(settings: Settings) -> None:
     # The wait is the sign-in's own response time: more than a minute and proxies time out.
     if settings.login_slowdown_max_seconds > 60:
         raise SettingsError("LEADKIT_LOGIN_SLOWDOWN_MAX_SECONDS must be at most 60")
+
+
+def _check_drand(settings: Settings) -> None:
+    url = urlsplit(settings.drand_url)
+    if url.scheme not in ("http", "https") or not url.netloc or url.query or url.fragment:
+        raise SettingsError(
+            "LEADKIT_DRAND_URL must be an http:// or https:// URL without a query or fragment, "
+            "e.g. https://api.drand.sh"
+        )
+    chain = settings.drand_chain
+    if len(chain) != 64 or any(c not in "0123456789abcdef" for c in chain):
+        raise SettingsError(
+            "LEADKIT_DRAND_CHAIN must be a drand chain hash: 64 lowercase hex digits, e.g. "
+            "52db9ba70e0cc0f6eaf7803dd07447a1f5477735fd3f661792ba94600c84e971 (quicknet)"
+        )
