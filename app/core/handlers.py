@@ -50,6 +50,8 @@ STATUS_TITLES = {
     500: N_("Server error"),
     503: N_("Unavailable"),
 }
+# The title of any other status: a msgid like the others, so it reaches the catalog.
+OTHER_TITLE = N_("Error")
 
 
 def _wants_json(request: Request[Any, Any, Any]) -> bool:
@@ -67,7 +69,7 @@ def render_error(
 ) -> Response[Any]:
     """``extra``: more members of the JSON problem (RFC 9457 extension members), e.g. the
     challenge a client must solve; pages ignore them."""
-    title = _(STATUS_TITLES.get(status, "Error"))
+    title = _(STATUS_TITLES.get(status, OTHER_TITLE))
     if _wants_json(request):
         # The Problem struct is also what the OpenAPI schema documents (app/core/api.py).
         body = Problem(

@@ -35,6 +35,7 @@ from app.events.service import Tracker
 from app.gate.service import GateRequired
 from app.gate.views import gate_context
 from app.grabs.schemas import (
+    STATE_LABELS,
     ClaimAnswer,
     ClaimForm,
     ClaimRefusal,
@@ -411,6 +412,7 @@ class GrabConsole(Controller):
                 }
                 for info, status in rows
             ],
+            "state_labels": STATE_LABELS,
             "error": None,
             **extra,
         }

@@ -9,11 +9,19 @@ import msgspec
 
 from app.core.api import Problem
 from app.core.bounds import ImageUrl, check_date
+from app.core.i18n import N_
 from app.staff.schemas import PLAIN_TEXT
 
 State = Literal["scheduled", "open", "closed", "sold_out"]
 Result = Literal["won", "sold_out", "already_claimed", "not_open"]
 Mode = Literal["schedule", "open", "closed"]
+# A grab's state as staff pages show it: msgids, translated where shown.
+STATE_LABELS: dict[str, str] = {
+    "scheduled": N_("Scheduled"),
+    "open": N_("Open"),
+    "closed": N_("Closed"),
+    "sold_out": N_("Sold out"),
+}
 
 MAX_STOCK = 1_000_000
 MAX_PER_PHONE = 20

@@ -33,28 +33,6 @@ STATUS_LABELS: dict[str, str] = {
     "withdrawn": N_("Consent withdrawn"),
 }
 
-EVENT_LABELS: dict[str, str] = {
-    "link_opened": N_("Opened a tracked link"),
-    "tool_viewed": N_("Viewed the tool"),
-    "step_started": N_("Started a step"),
-    "step_completed": N_("Completed a step"),
-    "teaser_shown": N_("Saw the teaser"),
-    "gate_shown": N_("Saw the phone gate"),
-    "code_sent": N_("Code sent"),
-    "code_rejected": N_("Code rejected"),
-    "phone_verified": N_("Phone verified"),
-    "lead_created": N_("Lead created"),
-    "lead_merged": N_("Merged into an existing lead"),
-    "result_shown": N_("Saw the full result"),
-    "download": N_("Downloaded"),
-    "shared": N_("Shared"),
-    "cta_clicked": N_("Clicked the call to action"),
-    "consent_withdrawn": N_("Withdrew consent"),
-    "data_deleted": N_("Deleted their data"),
-    "voucher_redeemed": N_("Redeemed a voucher"),
-    "voucher_redemption_undone": N_("Voucher redemption undone"),
-}
-
 # Where a visitor opened the page (visitor platforms, not account platforms).
 VISITOR_PLATFORM_LABELS: dict[str, str] = {
     "douyin": PLATFORM_LABELS["douyin"],

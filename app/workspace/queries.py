@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.clock import china_time
 from app.core.errors import InvalidInput
 from app.core.i18n import N_
+from app.events.labels import Detail, describe
 from app.events.models import FunnelEvent
 from app.events.service import timeline
 from app.leads import service
@@ -229,7 +230,7 @@ class TimelineEntry(msgspec.Struct, kw_only=True, frozen=True):
     tool: str
     platform: str
     source: Source
-    detail: str
+    details: list[Detail]
 
 
 class OwnerOption(msgspec.Struct, kw_only=True, frozen=True):
@@ -299,7 +300,7 @@ async def lead_detail(db: AsyncSession, lead_id: int) -> LeadDetail:
                 tool=titles.get(e.tool_id or 0, ""),
                 platform=e.platform,
                 source=_source(links.get(e.link_id or 0)),
-                detail=_detail(e.props or {}),
+                details=describe(e.props or {}),
             )
             for e in events
         ],
@@ -347,16 +348,3 @@ def flatten(value: Any, prefix: str = "", depth: int = 0) -> list[tuple[str, str
         return pairs
     text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
     return [(prefix or "—", text[:500])]
-
-
-def _detail(props: dict[str, Any]) -> str:
-    shown = [
-        f"{key}: {value}"
-        for key, value in props.items()
-        if key != "known_src"  # the "came through" column already tells known links apart
-        and value is not None
-        and value is not True
-        and value != ""
-        and not isinstance(value, dict | list)
-    ]
-    return ", ".join(shown)[:200]

@@ -1,0 +1,110 @@
+"""What staff pages call funnel events and their properties: msgids (``N_``, so extraction
+finds them), translated where they are shown. A label computed at run time never reaches the
+catalog; a table of literal msgids does.
+
+Every event has a label (EVENT_LABELS); every property a timeline shows has a name
+(PROPERTY_LABELS); a property whose values are codes (a reason, a method, a step, …) has a
+label per value (VALUE_LABELS), while one whose values are data (a store's name, a link code,
+the text of a button) is shown as it is. ``describe`` turns an event's properties into what the
+timeline shows. tests/test_zh_pages.py renders every event with its typical properties.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from app.core.i18n import N_
+
+EVENT_LABELS: dict[str, str] = {
+    "link_opened": N_("Opened a tracked link"),
+    "tool_viewed": N_("Viewed the tool"),
+    "step_started": N_("Started a step"),
+    "step_completed": N_("Completed a step"),
+    "teaser_shown": N_("Saw the teaser"),
+    "gate_shown": N_("Saw the phone gate"),
+    "code_sent": N_("Code sent"),
+    "code_rejected": N_("Code rejected"),
+    "phone_verified": N_("Phone verified"),
+    "lead_created": N_("Lead created"),
+    "lead_merged": N_("Merged into an existing lead"),
+    "result_shown": N_("Saw the full result"),
+    "download": N_("Downloaded"),
+    "shared": N_("Shared"),
+    "cta_clicked": N_("Clicked the call to action"),
+    "consent_withdrawn": N_("Withdrew consent"),
+    "data_deleted": N_("Deleted their data"),
+    "grab_clicked": N_("Tapped the grab button"),
+    "grab_won": N_("Won a grab"),
+    "grab_refused": N_("Grab refused"),
+    "voucher_redeemed": N_("Redeemed a voucher"),
+    "voucher_redemption_undone": N_("Voucher redemption undone"),
+}
+
+PROPERTY_LABELS: dict[str, str] = {
+    "code": N_("Link code"),
+    "src": N_("Source parameter"),
+    "step": N_("Step of the tool"),
+    "method": N_("Method"),
+    "level": N_("Verified by"),
+    "reason": N_("Reason"),
+    "item": N_("File"),
+    "target": N_("Shared to"),
+    "cta": N_("Button"),
+    "n": N_("Grabbed"),
+    "store": N_("Store"),
+}
+
+_PLATFORMS = {"wechat": N_("WeChat"), "douyin": N_("Douyin")}
+VALUE_LABELS: dict[str, dict[str, str]] = {
+    "step": {"inputs": N_("Answering the questions")},
+    "method": {"sms": N_("SMS code"), **_PLATFORMS},
+    "level": {"otp": N_("One-time code"), "platform": N_("Platform's phone authorisation")},
+    "reason": {
+        # A code refused by the gate (app/gate/service.py).
+        "wrong_code": N_("Wrong code"),
+        "code_expired": N_("Code expired or already used"),
+        "invalid_input": N_("Invalid input"),
+        # A grab tap refused (app/grabs/schemas.py).
+        "sold_out": N_("Sold out"),
+        "already_claimed": N_("Already has one"),
+        "not_open": N_("Not open yet"),
+        "rate_limited": N_("Too many taps"),
+        "gate_required": N_("Phone not verified yet"),
+    },
+    "item": {"report": N_("PDF report"), "guide_pdf": N_("Guide (PDF)")},
+    "target": _PLATFORMS,
+}
+# A value shown within a sentence: the n-th unit a phone won.
+VALUE_FORMATS: dict[str, str] = {"n": N_("No. %(value)s")}
+# Properties other columns already show (``known_src``: the "came through" column).
+HIDDEN: frozenset[str] = frozenset({"known_src"})
+
+
+class Detail(msgspec.Struct, kw_only=True, frozen=True):
+    """One property as the timeline shows it: ``label`` a msgid; ``value`` a msgid when
+    ``coded``, shown within the msgid ``format`` (``%(value)s``) when there is one, else as it
+    is (data, or a code no table knows yet)."""
+
+    label: str
+    value: str
+    coded: bool = False
+    format: str = ""
+
+
+def describe(props: dict[str, Any]) -> list[Detail]:
+    """The properties of an event worth showing, in their order, labelled."""
+    details = []
+    for key, raw in props.items():
+        if key in HIDDEN or raw is None or raw is True or raw == "" or isinstance(raw, dict | list):
+            continue
+        value = str(raw)[:100]
+        table = VALUE_LABELS.get(key)
+        label = PROPERTY_LABELS.get(key, key)
+        if table is None:
+            details.append(Detail(label=label, value=value, format=VALUE_FORMATS.get(key, "")))
+        else:
+            known = table.get(value)
+            details.append(Detail(label=label, value=known or value, coded=known is not None))
+    return details
