@@ -9,7 +9,7 @@ import pytest
 
 from app.analytics.funnel import funnel, percent
 from app.demo.service import seed_tools
-from app.events.schemas import FUNNEL_STEPS
+from app.guides.kind import KIND as GUIDE
 from tests.helpers import Browserish, soup
 from tests.test_leads_staff import become_lead, flush, login
 
@@ -49,23 +49,23 @@ def test_counts_and_conversion(client: Browserish, three_visitors: None) -> None
     page = client.get("/staff/funnels", params={"tool": "guide-demo"})
     assert page.status_code == 200
     counts = total_counts(page)
-    assert list(counts) == list(FUNNEL_STEPS)
+    assert list(counts) == list(GUIDE.funnel)  # the guide's own steps
     assert counts == {
         "tool_viewed": 3,
-        "step_started": 0,
-        "teaser_shown": 0,
         "gate_shown": 3,
         "code_sent": 2,
         "phone_verified": 2,
         "result_shown": 0,
+        "download": 0,
+        "cta_clicked": 0,
     }
     verified = soup(page).select_one('#funnel-total li[data-step="phone_verified"] .conv').text
     assert "较上一步 100.0%" in verified and "较第一步 66.7%" in verified
-    # A guide reports no "step started": its gate converts from "tool viewed", not from 0.
     gate = soup(page).select_one('#funnel-total li[data-step="gate_shown"] .conv').text
     assert "较上一步 100.0%" in gate
-    started = soup(page).select_one('#funnel-total li[data-step="step_started"] .conv').text
-    assert "较上一步 —" in started and "较第一步 —" in started  # a step guides never report
+    # A step nobody reached in the range gets no conversion.
+    shown = soup(page).select_one('#funnel-total li[data-step="result_shown"] .conv').text
+    assert "较上一步 —" in shown and "较第一步 —" in shown
     # The default tool is the first one, and the default range the last 30 days.
     assert total_counts(client.get("/staff/funnels")) == counts
 
@@ -129,9 +129,11 @@ def test_funnel_query_on_its_own(client: Browserish, three_visitors: None) -> No
 
         tool_id = (await db.execute(select(Tool.id).where(Tool.slug == "guide-demo"))).scalar_one()
         now = dt.datetime.now(dt.UTC)
-        return await funnel(db, tool_id, now - dt.timedelta(days=1), now + dt.timedelta(days=1))
+        day = dt.timedelta(days=1)
+        return await funnel(db, tool_id, GUIDE.funnel, now - day, now + day)
 
     result = client.run(run)
-    assert result.total.counts == [3, 0, 0, 3, 2, 2, 0]
+    assert result.steps == GUIDE.funnel
+    assert result.total.counts == [3, 3, 2, 2, 0, 0, 0]
     assert result.groups == []
     assert percent(2, 3) == 66.7 and percent(1, 0) is None

@@ -1,4 +1,5 @@
-"""A tool's funnel: distinct visitors per step (FUNNEL_STEPS), by account or channel.
+"""A tool's funnel: distinct visitors per step of the tool's kind (``Kind.funnel``, declared
+by each kind in its kind.py), by account or channel.
 
 Counted by the database with GROUP BY, in two queries (the groups and the total; a visitor who
 came through two links counts once in each group but once in the total). Plain SQL that
@@ -20,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from app.events.models import FunnelEvent
-from app.events.schemas import FUNNEL_STEPS
 from app.links.models import Account, TrackedLink
 
 Breakdown = Literal["account", "channel", "none"]
@@ -30,7 +30,7 @@ UNATTRIBUTED = ""
 
 
 class FunnelRow(msgspec.Struct, kw_only=True, frozen=True):
-    """One row of the table: ``counts[i]`` visitors reached FUNNEL_STEPS[i]; conversions are
+    """One row of the table: ``counts[i]`` visitors reached ``steps[i]``; conversions are
     percentages (one decimal), None where there is nothing to divide by."""
 
     key: str  # account id or channel code; UNATTRIBUTED; "total"
@@ -54,9 +54,9 @@ def percent(part: int, whole: int) -> float | None:
 
 
 def _row(key: str, name: str, kind: str, counts: list[int], reported: list[bool]) -> FunnelRow:
-    # Conversion is from the previous step the tool reports: a guide has no "step started",
-    # so its gate converts from "tool viewed", not from an always-empty step; steps that no
-    # visitor reached in the range (``reported`` false) get no conversion at all.
+    # Conversion is from the previous step some visitor reached in the range: a step nobody
+    # reached (``reported`` false: a grab never opened, a guide without a download) gets no
+    # conversion at all, and the next step converts from the one before it, not from 0.
     previous: list[float | None] = []
     first: list[float | None] = []
     last: int | None = None
@@ -70,11 +70,9 @@ def _row(key: str, name: str, kind: str, counts: list[int], reported: list[bool]
     )
 
 
-def _tool_events(tool_id: int, start: dt.datetime, end: dt.datetime) -> Any:
+def _tool_events(tool_id: int, steps: tuple[str, ...], start: dt.datetime, end: dt.datetime) -> Any:
     """The funnel-step events that belong to the tool in [start, end): visitor, step, link."""
-    in_range = and_(
-        FunnelEvent.at >= start, FunnelEvent.at < end, FunnelEvent.name.in_(FUNNEL_STEPS)
-    )
+    in_range = and_(FunnelEvent.at >= start, FunnelEvent.at < end, FunnelEvent.name.in_(steps))
     own = select(FunnelEvent.visitor_id, FunnelEvent.name, FunnelEvent.link_id).where(
         in_range, FunnelEvent.tool_id == tool_id
     )
@@ -102,15 +100,21 @@ def _tool_events(tool_id: int, start: dt.datetime, end: dt.datetime) -> Any:
 
 
 async def funnel(
-    db: AsyncSession, tool_id: int, start: dt.datetime, end: dt.datetime, by: str = "none"
+    db: AsyncSession,
+    tool_id: int,
+    steps: tuple[str, ...],
+    start: dt.datetime,
+    end: dt.datetime,
+    by: str = "none",
 ) -> Funnel:
-    """Distinct visitors per step of ``tool_id`` in [start, end), broken down ``by``."""
-    events = _tool_events(tool_id, start, end)
+    """Distinct visitors per step (event name, in the order of ``steps``: the tool's kind's
+    funnel) of ``tool_id`` in [start, end), broken down ``by``."""
+    events = _tool_events(tool_id, steps, start, end)
     visitors = func.count(events.c.visitor_id.distinct())
     total_counts: dict[str, int] = dict(
         (await db.execute(select(events.c.name, visitors).group_by(events.c.name))).all()
     )
-    counts = [int(total_counts.get(step, 0)) for step in FUNNEL_STEPS]
+    counts = [int(total_counts.get(step, 0)) for step in steps]
     reported = [count > 0 for count in counts]
     groups: list[FunnelRow] = []
     if by in ("account", "channel"):
@@ -132,13 +136,13 @@ async def funnel(
             group = UNATTRIBUTED if key is None else str(key)
             per_group.setdefault(group, {})[step] = int(count)
             labels[group] = (name or "", kind or "")
-        for group, steps in per_group.items():
+        for group, reached in per_group.items():
             name, kind = labels[group]
-            row_counts = [steps.get(step, 0) for step in FUNNEL_STEPS]
+            row_counts = [reached.get(step, 0) for step in steps]
             groups.append(_row(group, name, kind, row_counts, reported))
         groups.sort(key=lambda r: (r.key == UNATTRIBUTED, -r.counts[0], r.name, r.key))
     return Funnel(
-        steps=FUNNEL_STEPS,
+        steps=steps,
         reported=reported,
         by=by if by in BREAKDOWNS else "none",
         groups=groups,

@@ -16,11 +16,21 @@ from app.analytics.funnel import BREAKDOWNS, funnel
 from app.core.forms import catch_refusal
 from app.core.i18n import gettext as _
 from app.core.params import QueryText
+from app.core.state import part
 from app.leads.schemas import closed_day_range
 from app.staff.auth import requires_role
 from app.staff.schemas import Staff
+from app.tools.kinds import Kinds
 from app.workspace import queries
 from app.workspace.labels import LABELS
+
+# A tool whose kind this installation no longer serves still has its views counted.
+UNKNOWN_KIND_STEPS: tuple[str, ...] = ("tool_viewed",)
+
+
+def funnel_steps(kinds: Kinds, kind: str) -> tuple[str, ...]:
+    """The steps of the funnel of a tool of ``kind``: those its kind declares."""
+    return kinds[kind].funnel if kind in kinds else UNKNOWN_KIND_STEPS
 
 
 class FunnelController(Controller):
@@ -53,7 +63,14 @@ class FunnelController(Controller):
             by = "none"
         if error is None and chosen is not None and days is not None:
             assert days.start_utc is not None and days.end_utc is not None
-            table = await funnel(db_session, chosen.id, days.start_utc, days.end_utc, by)
+            table = await funnel(
+                db_session,
+                chosen.id,
+                funnel_steps(part(request, Kinds), chosen.kind),
+                days.start_utc,
+                days.end_utc,
+                by,
+            )
         context: dict[str, Any] = {
             "staff": staff,
             "tools": tools,

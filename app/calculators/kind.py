@@ -68,6 +68,7 @@ KIND = Kind(
         "code_sent",
         "phone_verified",
         "result_shown",
+        "download",
     ),
     routes=[*ROUTES, *EDITOR_ROUTES],
     seed_demo=seed_demo,

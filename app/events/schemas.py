@@ -142,16 +142,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
 EVENT_NAMES: tuple[str, ...] = tuple(str(e.__struct_config__.tag) for e in ALL_EVENTS)
 # Steps a page reports from the browser; everything else is recorded by the server itself.
 CLIENT_EVENTS = StepStarted | StepCompleted | Shared | CtaClicked | Download
-# The funnel a tool is read by, in order.
-FUNNEL_STEPS: tuple[str, ...] = (
-    "tool_viewed",
-    "step_started",
-    "teaser_shown",
-    "gate_shown",
-    "code_sent",
-    "phone_verified",
-    "result_shown",
-)
+# A tool's funnel is its kind's: ``Kind.funnel`` (app/tools/kinds.py).
 
 
 class ClientEvent(msgspec.Struct, kw_only=True, frozen=True):

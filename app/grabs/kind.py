@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.i18n import N_
+from app.events.schemas import GateShown
 from app.grabs.routes import ROUTES, grab_page
 from app.grabs.schemas import GrabCreate
 from app.grabs.service import create_grab
@@ -17,7 +18,10 @@ from app.tools.models import Tool
 
 
 async def render(page: ToolPage) -> Template:
-    return await grab_page(page.request, page.tool.slug, page.db)
+    template = await grab_page(page.request, page.tool.slug, page.db)
+    if template.context["show_gate"]:
+        page.tracker.track(page.ctx, GateShown())
+    return template
 
 
 async def seed_demo(db: AsyncSession) -> None:

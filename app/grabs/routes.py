@@ -150,6 +150,9 @@ async def page_context(
         "grab": grab,
         "status": status,
         "authorised": who is not None,
+        # The panel carries the gate (and the page counts it as shown) for a visitor without
+        # a phone while there is something left to grab.
+        "show_gate": who is None and status.state != "sold_out",
         "answer": answer,
         "error": error,
         "vouchers": [voucher_view(v) for v in vouchers],
@@ -179,8 +182,9 @@ async def grab_form(
     who = await grabs.claimant(public_id_from(settings, request.scope))
     name = "tools/_grab_panel.html" if request.htmx else "tools/grab.html"
     if who is None:
-        tracker.track(claim_context(grab, None), GateShown())
         ctx = await page_context(grabs, settings, grab, None)
+        if ctx["show_gate"]:
+            tracker.track(claim_context(grab, None), GateShown())
         return Template(name, context=ctx, status_code=401)
     try:
         claimed = await grabs.claim(slug, who, data.idempotency_key or None, ip)

@@ -1,5 +1,5 @@
 """The guide kind: its page (the summary and teaser, then the gate, then the guide), its
-funnel and its demo."""
+download (the guide as a PDF), its funnel and its demo."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.i18n import N_
 from app.events.schemas import GateShown, ResultShown
 from app.gate.views import gate_context
+from app.guides.routes import ROUTES
 from app.tools import service as tools
 from app.tools.kinds import Kind, ToolPage
 from app.tools.models import Tool
@@ -83,6 +84,15 @@ KIND = Kind(
     name="guide",
     label=N_("Guide"),
     render=render,
-    funnel=("tool_viewed", "gate_shown", "code_sent", "phone_verified", "result_shown", "download"),
+    funnel=(
+        "tool_viewed",
+        "gate_shown",
+        "code_sent",
+        "phone_verified",
+        "result_shown",
+        "download",
+        "cta_clicked",
+    ),
+    routes=ROUTES,
     seed_demo=seed_demo,
 )

@@ -18,7 +18,7 @@ from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import NotFound
-from app.events.schemas import EventContext
+from app.events.schemas import EVENT_NAMES, EventContext
 from app.events.service import Tracker
 from app.settings import Settings
 from app.tools.schemas import PublishedTool, PublishedVersion
@@ -53,11 +53,18 @@ class Kind:
     # The kind's name for people (an English msgid, translated where shown).
     label: str
     render: Callable[[ToolPage], Awaitable[Template]]
-    # Event names of the kind's funnel, in the order a visitor goes through them.
+    # Event names of the kind's funnel, in the order a visitor goes through them: the funnel
+    # page (app/analytics) counts these, and the kind's pages must emit each of them.
     funnel: tuple[str, ...]
     routes: Sequence[ControllerRouterHandler] = ()
     # Idempotent demo content for a first run (`leadkit demo`).
     seed_demo: Callable[[AsyncSession], Awaitable[None]] | None = None
+
+    def __post_init__(self) -> None:
+        # A misspelt step would sit at 0 on the funnel page for ever: refuse it at start-up.
+        unknown = [step for step in self.funnel if step not in EVENT_NAMES]
+        if unknown or len(set(self.funnel)) != len(self.funnel) or not self.funnel:
+            raise ValueError(f"kind {self.name!r}: bad funnel steps {self.funnel!r}")
 
 
 class Kinds:

@@ -64,6 +64,7 @@ class ToolOption(msgspec.Struct, kw_only=True, frozen=True):
     id: int
     slug: str
     title: str
+    kind: str
 
 
 class AccountOption(msgspec.Struct, kw_only=True, frozen=True):
@@ -92,8 +93,8 @@ class LeadPage(msgspec.Struct, kw_only=True, frozen=True):
 
 
 async def tool_options(db: AsyncSession) -> list[ToolOption]:
-    rows = await db.execute(select(Tool.id, Tool.slug, Tool.title).order_by(Tool.id))
-    return [ToolOption(id=r.id, slug=r.slug, title=r.title) for r in rows]
+    rows = await db.execute(select(Tool.id, Tool.slug, Tool.title, Tool.kind).order_by(Tool.id))
+    return [ToolOption(id=r.id, slug=r.slug, title=r.title, kind=r.kind) for r in rows]
 
 
 async def _account_options(db: AsyncSession) -> list[AccountOption]:
