@@ -109,6 +109,11 @@ def test_grab_funnel(server: str, open_tab: Callable[..., Tab]) -> None:
         f"{server}/staff/grabs/grab-demo/mode", form={"_csrf_token": token or "", "mode": "open"}
     )
     assert opened.status == 200
+    # The console names the state in Chinese (its labels once never reached the catalog).
+    staff.goto(f"{server}/staff/grabs/")
+    state = staff.page.locator("[data-grab='grab-demo'] .host-state").inner_text()
+    assert state == "进行中", state
+    staff.screenshot("host-console-open-phone")
 
     tab = open_tab("phone")
     page = tab.page
