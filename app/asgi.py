@@ -19,6 +19,9 @@ from litestar_htmx import HTMXPlugin
 
 from app.analytics.links import LinkFiguresQuery
 from app.analytics.routes import ROUTES as ANALYTICS_ROUTES
+from app.brand.book import BrandBook
+from app.brand.routes import ROUTES as BRAND_ROUTES
+from app.brand.service import default_brand
 from app.core.api import ApiOnlySchema, json_bodies_only, openapi_config, strict_json_bodies
 from app.core.crypto import DataCipher
 from app.core.handlers import EXCEPTION_HANDLERS
@@ -128,11 +131,19 @@ def create_app(settings: Settings | None = None) -> Litestar:
     reports = ReportRenderer(settings.data_dir, workers=settings.report_workers)
     grabs = make_grabs(settings, engine, sessionmaker, redis, limiter)
     env = make_environment()
+    # The brand visitor pages and PDFs show: a plain value per process, kept current (app/brand).
+    brands = BrandBook(
+        default_brand(settings),
+        on_change=[lambda brand, first: reports.rebrand(str(brand.version), clear=not first)],
+    )
+    env.globals["site_brand"] = brands.current
 
     async def prepare() -> None:
         await prepare_side(side_engine, engine, SIDE_TABLES)
+        await brands.start(sessionmaker)
 
     async def shutdown() -> None:
+        await brands.stop()
         await grabs.stop()
         await tracker.stop()
         reports.stop()
@@ -150,6 +161,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *KINDS.routes(),
             *LINK_ROUTES,
             *PRIVACY_ROUTES,
+            *BRAND_ROUTES,
             *WORKSPACE_ROUTES,
             *ANALYTICS_ROUTES,
             *VOUCHER_ROUTES,
@@ -196,6 +208,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             (Grabs, grabs),
             (Kinds, KINDS),
             (LinkCounter, LinkFiguresQuery()),  # the links page's clicks and leads
+            (BrandBook, brands),
             (StreamSlots, StreamSlots(settings.streams_per_worker, settings.streams_per_ip)),
         ),
         on_startup=[prepare, tracker.start, grabs.start],

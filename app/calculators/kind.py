@@ -59,6 +59,7 @@ async def seed_demo(db: AsyncSession) -> None:
 KIND = Kind(
     name="calculator",
     label=N_("Calculator"),
+    summary_field="intro",
     render=render,
     funnel=(
         "tool_viewed",

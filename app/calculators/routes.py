@@ -15,6 +15,7 @@ from litestar.types import ControllerRouterHandler
 from litestar_htmx import HTMXRequest
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.brand.book import BrandBook
 from app.calculators import service
 from app.calculators.compiler import CompiledCalculator
 from app.calculators.schemas import EvaluateAnswer
@@ -130,7 +131,7 @@ async def report_pdf(
         service.report(
             calc,
             evaluation,
-            brand=part(request, Settings).brand_name,
+            brand=part(request, BrandBook).current(),
             watermark=lead.phone_masked,
         ),
         key,

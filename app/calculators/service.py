@@ -12,6 +12,7 @@ import msgspec
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.brand.schemas import Brand
 from app.calculators.compiled import NO, YES, Evaluation
 from app.calculators.compiler import CompiledCalculator, compile_definition
 from app.calculators.errors import say
@@ -138,7 +139,7 @@ async def latest(
 
 
 def report(
-    calc: CompiledCalculator, evaluation: Evaluation, *, brand: str, watermark: str
+    calc: CompiledCalculator, evaluation: Evaluation, *, brand: Brand, watermark: str
 ) -> Report:
     """The full result as a report: the headline, each group's lines, the inputs, the notes —
     in the request's language, like the answers it shows."""
@@ -176,7 +177,9 @@ def report(
     )
     return Report(
         title=definition.title,
-        brand=brand,
+        brand=brand.name,
+        logo=brand.logo,
+        accent=brand.color,
         generated_at=dt.datetime.now(dt.UTC),
         watermark=watermark,
         sections=sections,

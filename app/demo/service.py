@@ -1,4 +1,5 @@
-"""Demo content for a first run: an admin and one staff member per role.
+"""Demo content for a first run: an admin and one staff member per role, the demo tools and
+the demo business's brand.
 
 The generated password is kept in DATA_DIR/initial-admin.txt (mode 600) so that `make run` can
 print the login every time until the admin changes it.
@@ -14,6 +15,8 @@ from argon2.exceptions import VerificationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.brand.models import BRAND_ROW, BrandRow
+from app.brand.service import DEFAULT_COLOR
 from app.kinds import KINDS
 from app.staff import service as staff_service
 from app.staff.models import StaffUser
@@ -67,6 +70,7 @@ async def seed(
                 StaffCreate(username=username, password=password, role=role, display_name=name),
             )
     await seed_tools(db)
+    await seed_brand(db)
     if not admin_password:
         creds.parent.mkdir(parents=True, exist_ok=True)
         creds.write_text(password + "\n")
@@ -79,6 +83,24 @@ def _matches(password_hash: str, password: str) -> bool:
         return PasswordHasher().verify(password_hash, password)
     except VerificationError:
         return False
+
+
+async def seed_brand(db: AsyncSession) -> None:
+    """The demo business's brand, 装修家 (its accounts and vouchers below carry that name),
+    unless a brand was saved already; an admin changes it at /staff/admin/brand."""
+    if await db.get(BrandRow, BRAND_ROW) is None:
+        db.add(
+            BrandRow(
+                id=BRAND_ROW,
+                name="装修家",
+                color=DEFAULT_COLOR,
+                contact_phone="",
+                logo=b"",
+                version=1,
+                updated_by="demo",
+            )
+        )
+        await db.flush()
 
 
 async def seed_tools(db: AsyncSession) -> None:

@@ -52,6 +52,7 @@ async def seed_demo(db: AsyncSession) -> None:
 KIND = Kind(
     name="grab",
     label=N_("Limited grab"),
+    summary_field="offer",
     render=render,
     funnel=("tool_viewed", "gate_shown", "code_sent", "phone_verified", "grab_clicked", "grab_won"),
     routes=ROUTES,

@@ -83,6 +83,7 @@ async def seed_demo(db: AsyncSession) -> None:
 KIND = Kind(
     name="guide",
     label=N_("Guide"),
+    summary_field="summary",
     render=render,
     funnel=(
         "tool_viewed",

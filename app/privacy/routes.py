@@ -16,6 +16,7 @@ from litestar.types import ControllerRouterHandler
 from msgspec.structs import replace
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.brand.book import BrandBook
 from app.core.crypto import DataCipher
 from app.core.forms import catch_refusal
 from app.core.phone import InvalidPhone, dial, display, normalise_contact
@@ -112,16 +113,18 @@ def _contact(text: str) -> dict[str, str]:
 
 
 @get("/privacy")
-async def notice(settings: NamedDependency[Settings]) -> Template:
+async def notice(request: Request[Any, Any, Any], settings: NamedDependency[Settings]) -> Template:
     """The notice PIPL asks for: who handles the data and how to reach them, what for, who
-    else receives it (the SMS gateway), how long it is kept, how to withdraw or delete."""
-    contact = settings.privacy_contact
+    else receives it (the SMS gateway), how long it is kept, how to withdraw or delete. The
+    business and its contact default to the brand an admin set (app/brand)."""
+    brand = part(request, BrandBook).current()
+    contact = settings.privacy_contact.strip() or brand.contact_phone
     return Template(
         "privacy/notice.html",
         context={
             "notice_version": settings.privacy_notice_version,
-            "business": settings.privacy_business_name.strip() or settings.brand_name,
-            "contact": _contact(contact) if contact.strip() else None,
+            "business": settings.privacy_business_name.strip() or brand.name,
+            "contact": _contact(contact) if contact else None,
             "processor": SMS_PROCESSORS[settings.sms_provider],
             "retention_days": settings.privacy_retention_days,
         },

@@ -22,6 +22,8 @@ from app.core.templating import ROOT, STATIC, make_environment
 from app.reports.layout import STYLESHEET, TEMPLATE
 from app.reports.schemas import Report, ReportRow, ReportSection
 
+# The brand's logo in the report's header: answered from the report's bytes by LocalFetcher.
+LOGO_URL = "leadkit-report:brand-logo.png"
 # Enough copies of the watermark to cover an A4 page once the grid is rotated.
 WATERMARK_ROWS = 14
 WATERMARK_COLUMNS = 4
@@ -31,15 +33,19 @@ class LocalFetcher(URLFetcher):
     """Fetches only files under static/; refuses every other URL (http, https, data, ftp, …).
 
     Report text is escaped, so no URL should reach this at all; this is the second wall.
+    The one exception is LOGO_URL, answered from the report's own logo bytes (``inline``).
     ``asked`` records every URL WeasyPrint asked for, for tests.
     """
 
     def __init__(self) -> None:
         super().__init__(allowed_protocols=["file"], allow_redirects=False)
         self.asked: list[str] = []
+        self.inline: dict[str, bytes] = {}
 
     def fetch(self, url: str, headers: dict[str, str] | None = None) -> URLFetcherResponse:
         self.asked.append(url)
+        if url in self.inline:
+            return URLFetcherResponse(url, self.inline[url], {"Content-Type": "image/png"})
         parts = urlsplit(url)
         if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
             raise ValueError(f"report resources are local files only, not {url[:80]!r}")
@@ -70,6 +76,7 @@ def render_html(report: Report) -> str:
             .render(
                 report=report,
                 generated=china_time(report.generated_at),
+                logo_url=LOGO_URL if report.logo else "",
                 watermark_rows=range(WATERMARK_ROWS),
                 watermark_columns=range(WATERMARK_COLUMNS),
             )
@@ -81,6 +88,8 @@ def render_html(report: Report) -> str:
 def render_pdf(report: Report, *, url_fetcher: LocalFetcher | None = None) -> bytes:
     """The report as PDF bytes (A4, CJK fonts embedded as subsets, nothing fetched remotely)."""
     fetcher = url_fetcher or LocalFetcher()
+    if report.logo:
+        fetcher.inline[LOGO_URL] = report.logo
     document = HTML(string=render_html(report), base_url=str(ROOT), url_fetcher=fetcher)
     pdf = document.write_pdf(stylesheets=[_stylesheet()])
     assert pdf is not None  # write_pdf returns bytes when given no target

@@ -16,6 +16,9 @@ import msgspec
 Short = Annotated[str, msgspec.Meta(max_length=500)]
 Long = Annotated[str, msgspec.Meta(max_length=10_000)]
 Watermark = Annotated[str, msgspec.Meta(max_length=64)]
+# The brand's logo: a PNG leadkit encoded itself (app/brand/logo.py), and its colour, #rrggbb.
+Logo = Annotated[bytes, msgspec.Meta(max_length=1_048_576)]
+Accent = Annotated[str, msgspec.Meta(pattern=r"^(#[0-9a-fA-F]{6})?\Z")]
 
 
 class ReportRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -57,3 +60,5 @@ class Report(msgspec.Struct, frozen=True, kw_only=True):
     disclaimer: Long = ""
     cta: Long | None = None
     locale: str = "zh_CN"
+    logo: Logo = b""
+    accent: Accent = ""

@@ -126,6 +126,9 @@ class ReportRenderer:
         self.timeout_seconds = timeout_seconds
         self.renders = 0
         self._fingerprint = layout_fingerprint()
+        # The brand's version (app/brand): reports carry its name, logo and colour, so a
+        # report cached under another brand is never served (see rebrand).
+        self.brand_stamp = ""
         self._executor: concurrent.futures.ProcessPoolExecutor | None = None
         self._warming: list[concurrent.futures.Future[int]] = []
         self._inflight: dict[str, asyncio.Task[bytes]] = {}
@@ -168,8 +171,31 @@ class ReportRenderer:
 
     def path_for(self, cache_key: str) -> Path:
         """The cache file of ``cache_key`` under the current layout."""
-        name = hashlib.sha256(f"{self._fingerprint}\0{cache_key}".encode()).hexdigest()
+        stamp = f"{self._fingerprint}\0{self.brand_stamp}\0{cache_key}"
+        name = hashlib.sha256(stamp.encode()).hexdigest()
         return self.directory / f"{name}{self.cache_suffix}"
+
+    def rebrand(self, stamp: str, *, clear: bool) -> None:
+        """Reports are cached under the brand's ``stamp`` from now on. ``clear`` (the brand
+        changed while running): every cached report is deleted, in a thread — each shows the
+        old brand, and under the old stamp no deletion of a person's data could find it."""
+        if stamp == self.brand_stamp:
+            return
+        self.brand_stamp = stamp
+        if not clear:
+            return
+        try:
+            asyncio.get_running_loop().run_in_executor(None, self._clear)
+        except RuntimeError:  # no event loop: a command or a test
+            self._clear()
+
+    def _clear(self) -> None:
+        if not self.directory.is_dir():
+            return
+        for entry in self._scan()[0]:
+            with contextlib.suppress(FileNotFoundError):
+                entry[2].unlink()
+        self._cache_bytes = 0
 
     def forget(self, cache_keys: Iterable[str]) -> int:
         """Delete the cached files of ``cache_keys`` (a person's reports, when they delete

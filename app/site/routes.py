@@ -22,6 +22,7 @@ from app.events.schemas import EventBatch, EventsAccepted, LinkOpened, ToolViewe
 from app.events.service import Tracker, visitor_context
 from app.links import service as links
 from app.settings import Settings
+from app.site import landing
 from app.tools import service as tools
 from app.tools import steps
 from app.tools.kinds import Kinds, ToolPage
@@ -32,9 +33,13 @@ from app.visitors.web import page_visitor, provide_visitor, public_id_from
 
 
 @get("/")
-async def home(db_session: NamedDependency[AsyncSession]) -> Template:
-    """The published tools, for visitors who arrive without a link."""
-    return Template("home.html", context={"tools": await tools.list_published(db_session)})
+async def home(
+    request: Request[Any, Any, Any], db_session: NamedDependency[AsyncSession]
+) -> Template:
+    """The landing page, for visitors who arrive without a link: the brand (base_visitor.html)
+    and the published tools as cards."""
+    cards = await landing.tool_cards(db_session, part(request, Kinds))
+    return Template("home.html", context={"cards": cards})
 
 
 @get("/s/{code:str}")

@@ -59,6 +59,9 @@ class Kind:
     routes: Sequence[ControllerRouterHandler] = ()
     # Idempotent demo content for a first run (`leadkit demo`).
     seed_demo: Callable[[AsyncSession], Awaitable[None]] | None = None
+    # The key of the published definition whose text describes the tool in a sentence or two,
+    # for its card on the home page ("" for none).
+    summary_field: str = ""
 
     def __post_init__(self) -> None:
         # A misspelt step would sit at 0 on the funnel page for ever: refuse it at start-up.

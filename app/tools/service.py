@@ -128,11 +128,6 @@ async def find_published(db: AsyncSession, slug: str) -> PublishedTool | None:
         return None
 
 
-async def list_published(db: AsyncSession) -> list[Tool]:
-    rows = await db.execute(select(Tool).where(Tool.status == "published").order_by(Tool.id))
-    return list(rows.scalars())
-
-
 async def slugs(db: AsyncSession) -> list[str]:
     return list((await db.execute(select(Tool.slug).order_by(Tool.slug))).scalars())
 
