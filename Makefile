@@ -50,7 +50,7 @@ fmt: install-test ## format and autofix
 test: install-test ## lint, then the whole suite (SQLite, and PostgreSQL + Redis when they answer)
 	@.ci/system-deps test
 	@$(MAKE) --no-print-directory lint
-	$(BIN)/pytest --durations=15
+	$(BIN)/pytest -n 2 --dist loadscope --durations=15
 
 test-fast: install-test ## the quick loop: SQLite only, no browser, no served processes, 2 workers
 	LEADKIT_TEST_BACKENDS=sqlite $(BIN)/pytest -q -n 2 -m "not e2e and not served" $(ARGS)

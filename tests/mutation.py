@@ -79,12 +79,24 @@ AREAS: dict[str, Area] = {
         modules=("app/vouchers/service.py",),
         tests=("tests/test_vouchers.py",),
     ),
+    # The draw's fairness: pure functions and the drand adapter (its tests serve a fake beacon
+    # on 127.0.0.1, no database).
+    "draws": Area(
+        modules=(
+            "app/draws/entrants.py",
+            "app/draws/fairness.py",
+            "app/draws/proof.py",
+            "app/draws/drand.py",
+        ),
+        tests=("tests/test_draw_fairness.py", "tests/test_draw_drand.py"),
+    ),
 }
 
-# What the tests need beside app/ and tests/ (templates, CSS, built-in calculators): mutmut
-# copies them next to the mutated app/, where app/ looks for them.
-LINKED = ("app", "tests", "templates", "static", "calculators")
-ALSO_COPY = ("templates", "static", "calculators")
+# What the tests need beside app/ and tests/ (templates, CSS, built-in calculators, and docs/
+# for the draw tests that check docs/draws.md's worked example): mutmut copies them next to the
+# mutated app/, where app/ and the tests look for them.
+LINKED = ("app", "tests", "templates", "static", "calculators", "docs")
+ALSO_COPY = ("templates", "static", "calculators", "docs")
 
 # A mutant gets (its tests' time when clean + TIMEOUT_CONSTANT) x TIMEOUT_MULTIPLIER x 2 seconds
 # of CPU time (mutmut's formula); CPU time, so a busy machine does not turn kills into timeouts.

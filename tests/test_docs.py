@@ -28,9 +28,7 @@ def _prose(page: Path) -> str:
 def _anchor(heading: str) -> str:
     """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
     text = heading.strip().lower()
-    kept = "".join(
-        ch for ch in text if ch in " -_" or unicodedata.category(ch)[0] in ("L", "N")
-    )
+    kept = "".join(ch for ch in text if ch in " -_" or unicodedata.category(ch)[0] in ("L", "N"))
     return kept.replace(" ", "-")
 
 

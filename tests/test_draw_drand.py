@@ -317,8 +317,9 @@ async def test_a_round_not_yet_produced_is_not_asked_for() -> None:
         upcoming = beacon.latest_round() + 2
         with pytest.raises(DrandNotYet, match=f"round {upcoming} is produced at "):
             await client.fetch(upcoming)
-        with pytest.raises(DrandNotYet, match="round 0 is produced"):
-            await client.fetch(0)
+        for nonsense in (0, -1):
+            with pytest.raises(ValueError, match=f"from 1, not {nonsense}"):
+                await client.fetch(nonsense)
         # On the second its round is due, it is asked for.
         due = DrandClient(beacon.url, beacon.chain, clock=lambda: time_of(info, 7))
         assert (await due.fetch(7)).round == 7

@@ -236,9 +236,11 @@ class DrandClient:
 
     async def fetch(self, round_number: int) -> DrandRound:
         """The verified round; DrandNotYet before its time, other DrandErrors as they come."""
+        if round_number < 1:
+            raise ValueError(f"drand rounds are numbered from 1, not {round_number}")
         info = await self.info()
         due = time_of(info, round_number)
-        if round_number < 1 or due > self._clock():
+        if due > self._clock():
             raise DrandNotYet(f"drand round {round_number} is produced at {due} (Unix time)")
         wire = await self._get(f"/{self.chain}/public/{round_number}", _WireRound)
         if wire.round != round_number:

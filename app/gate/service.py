@@ -38,6 +38,10 @@ from app.visitors.models import Visitor
 
 log = logging.getLogger("leadkit.gate")
 DAY, HOUR = 86_400, 3_600
+# Seconds an admin's SMS budget banner may lag codes counted by another worker process (codes
+# counted by this one show at once): every admin page shows the banner, and reading the shared
+# counters cost the dashboard two round trips to the side store.
+ALERTS_TTL = 5.0
 
 
 class ConsentRequired(InvalidInput):
@@ -166,6 +170,8 @@ class Gate:
         self.settings, self.store, self.limiter = settings, store, limiter
         self.provider, self.cipher = provider, cipher
         self.pow = ProofOfWork(settings, limiter)
+        self._alerts: tuple[float, tuple[BudgetAlert, ...]] | None = None  # (until, alerts)
+        self._counted = 0  # codes counted or refunded by this process: cached alerts are older
 
     def _budgets(self) -> tuple[tuple[Period, str, int, int], ...]:
         s = self.settings
@@ -262,6 +268,7 @@ class Gate:
             *((key, budget, window) for _, key, budget, window in self._budgets()),
         ]
         verdicts = await self.limiter.hit_all(checks)
+        self._forget_alerts()
         taken = [(key, window, at) for key, _, window in checks]
         refused = [i for i, verdict in enumerate(verdicts) if not verdict.allowed]
         for (period, _, budget, _), verdict in zip(self._budgets(), verdicts[4:], strict=True):
@@ -291,6 +298,7 @@ class Gate:
             for key, window, at in taken:
                 await self.limiter.refund(key, window, at)
             await self.limiter.release(gap)
+            self._forget_alerts()
         except Exception:
             # The counters are a side store; failing to refund must not hide the real outcome.
             log.exception("could not refund the SMS counters")
@@ -310,7 +318,11 @@ class Gate:
         )
 
     async def budget_alerts(self) -> list[BudgetAlert]:
-        """The budgets reached or nearly reached in the current windows, for admins."""
+        """The budgets reached or nearly reached in the current windows, for admins; read
+        again after ``ALERTS_TTL`` seconds, or at once after this process counted a code."""
+        cached, counted = self._alerts, self._counted
+        if cached is not None and time.monotonic() < cached[0]:
+            return list(cached[1])
         alerts = []
         for period, key, budget, window in self._budgets():
             count = (await self.limiter.peek(key, budget, window)).count
@@ -320,7 +332,13 @@ class Gate:
                 )
             elif count * 100 >= budget * self.settings.otp_budget_alert_percent:
                 alerts.append(BudgetAlert(period=period, level="near", count=count, budget=budget))
+        if counted == self._counted:  # no code was counted meanwhile
+            self._alerts = (time.monotonic() + ALERTS_TTL, tuple(alerts))
         return alerts
+
+    def _forget_alerts(self) -> None:
+        self._counted += 1
+        self._alerts = None
 
     async def authorise(
         self,

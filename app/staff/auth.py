@@ -6,7 +6,7 @@ cookie can never be replayed cross-site against the JSON API.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import cache
 from typing import Any
 
@@ -103,17 +103,23 @@ def current_staff(connection: ASGIConnection[Any, Any, Any, Any]) -> Staff | Non
     return user if isinstance(user, Staff) else None
 
 
-def requires_staff(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+# Guards are coroutines: Litestar runs a plain function guard in its thread pool, a thread
+# hop on every staff page for a check that only reads the request's scope.
+
+
+async def requires_staff(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
     if current_staff(connection) is None:
         raise LoginRequired()
 
 
 def requires_role(
     *roles: str,
-) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]:
+) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]:
     """A guard: the caller is signed in and holds one of ``roles`` (admin holds every role)."""
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         staff = current_staff(connection)
         if staff is None:
             raise LoginRequired()

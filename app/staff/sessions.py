@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.clock import now
@@ -46,13 +46,32 @@ async def start_session(
     return raw
 
 
+# Every staff page resolves its session: columns, not rows, and a statement built once.
+_SESSION = (
+    select(
+        StaffSession.expires_at,
+        StaffUser.is_active,
+        StaffUser.id,
+        StaffUser.username,
+        StaffUser.display_name,
+        StaffUser.role,
+    )
+    .join(StaffUser, StaffUser.id == StaffSession.user_id)
+    .where(StaffSession.token_hash == bindparam("digest"))
+)
+
+
 async def resolve_session(db: AsyncSession, raw: str) -> Staff | None:
-    row = (
-        await db.execute(select(StaffSession).where(StaffSession.token_hash == token_digest(raw)))
-    ).scalar()
-    if row is None or row.expires_at <= now() or not row.user.is_active:
+    row = (await db.execute(_SESSION, {"digest": token_digest(raw)})).first()
+    if row is None or row.expires_at <= now() or not row.is_active:
         return None
-    return principal(row.user)
+    return Staff(
+        id=row.id,
+        username=row.username,
+        display_name=row.display_name or row.username,
+        role=row.role,
+        via="session",
+    )
 
 
 async def end_session(db: AsyncSession, raw: str) -> None:
