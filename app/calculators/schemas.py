@@ -20,6 +20,7 @@ LongText = Annotated[str, msgspec.Meta(max_length=2000)]
 Formula = Annotated[str, msgspec.Meta(max_length=2000)]  # the expression checker says ≤ 500
 Unit = Annotated[str, msgspec.Meta(max_length=16)]
 OptionValue = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+KeyLabel = Annotated[str, msgspec.Meta(max_length=40)]  # "" where a key has no label
 TableKey = Annotated[str, msgspec.Meta(min_length=1, max_length=32)] | int
 # Every number a definition holds (limits, defaults, table cells): finite and no larger than a
 # formula literal may be (app/calculators/formula/syntax.py), so the page can show it and
@@ -76,12 +77,15 @@ class TableDef(
 ):
     """A lookup table. 1-D: ``rows`` and one number per row in ``values``. 2-D: ``rows``,
     ``cols`` and one list per row in ``values``. ``default`` answers a missing key; without it a
-    missing key gives 0 and a warning."""
+    missing key gives 0 and a warning. ``row_labels``/``col_labels`` (optional, one per row or
+    column) name the keys for people: the editor shows them instead of the keys formulas use."""
 
     key: Key
     label: ShortText = ""
     rows: Annotated[list[TableKey], msgspec.Meta(min_length=1, max_length=200)]
     cols: Annotated[list[TableKey], msgspec.Meta(max_length=50)] = []
+    row_labels: Annotated[list[KeyLabel], msgspec.Meta(max_length=200)] = []
+    col_labels: Annotated[list[KeyLabel], msgspec.Meta(max_length=50)] = []
     values: Annotated[
         list[Number | Annotated[list[Number], msgspec.Meta(max_length=50)]],
         msgspec.Meta(min_length=1, max_length=200),
@@ -115,7 +119,20 @@ class CallToAction(
 ):
     label: Label
     text: ShortText = ""
-    url: Url = ""  # http(s) or a path on this site; never javascript: and the like
+    # What the button books (app/bookings: "免费量房"; empty: the label); ``url`` instead
+    # makes it a link: http(s), a path on this site or tel:; never javascript: and the like.
+    books: ShortText = ""
+    url: Url = ""
+
+
+class GateText(
+    msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True, forbid_unknown_fields=True
+):
+    """What the phone gate says on this calculator, instead of the kind's words ("" keeps
+    them): its heading and the line on what the number is used for."""
+
+    title: Annotated[str, msgspec.Meta(max_length=60)] = ""
+    note: ShortText = ""
 
 
 class CalculatorDef(
@@ -136,6 +153,7 @@ class CalculatorDef(
     teaser: Annotated[list[Key], msgspec.Meta(min_length=1, max_length=10)]
     full: Annotated[list[Key], msgspec.Meta(min_length=1, max_length=100)]
     cta: CallToAction
+    gate: GateText = GateText()
 
 
 class OutputValue(msgspec.Struct, kw_only=True):

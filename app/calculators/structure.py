@@ -47,6 +47,17 @@ def check_structure(d: CalculatorDef, problem: Problem) -> None:
             )
         else:
             seen[key] = section
+    for table in d.tables:
+        for labels, count, name in (
+            (table.row_labels, len(table.rows), "row_labels"),
+            (table.col_labels, len(table.cols), "col_labels"),
+        ):
+            if labels and len(labels) != count:
+                problem(
+                    f"tables.{table.key}.{name}",
+                    N_("Give one label per key (%(count)s), or none"),
+                    count=count,
+                )
     for field in d.fields:
         check_field(field, problem)
     placed: dict[str, str] = {}
