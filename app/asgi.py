@@ -44,7 +44,6 @@ from app.events.service import Tracker
 from app.gate.routes import ROUTES as GATE_ROUTES
 from app.gate.routes import dev_sms
 from app.gate.service import Gate
-from app.gate.sms import make_provider, quiet_http_client_logs
 from app.gate.store import RedisOtpStore, SQLOtpStore
 from app.grabs.service import Grabs, make_grabs
 from app.health.routes import ROUTES as HEALTH_ROUTES
@@ -56,6 +55,8 @@ from app.privacy.routes import ROUTES as PRIVACY_ROUTES
 from app.reports.service import ReportRenderer
 from app.settings import Settings, load_settings
 from app.site.routes import ROUTES as SITE_ROUTES
+from app.sms.base import quiet_http_client_logs
+from app.sms.providers import make_provider
 from app.staff.auth import auth_middleware
 from app.staff.passwords import PasswordChecks
 from app.staff.routes import ROUTES as STAFF_ROUTES

@@ -125,7 +125,7 @@ def test_the_manage_page_shows_china_time_and_the_number_as_read(client: Browser
 
 FORMATTERS = {"app/core/clock.py"}
 # Wire formats, not display: the SMS gateways' request signatures need UTC in their format.
-WIRE_FORMATS = {"app/gate/sms_aliyun.py", "app/gate/sms_tencent.py"}
+WIRE_FORMATS = {"app/sms/aliyun.py", "app/sms/tencent.py"}
 
 
 def test_dates_and_numbers_are_formatted_in_one_place() -> None:

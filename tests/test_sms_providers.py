@@ -13,8 +13,8 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 
-from app.gate.sms import ConsoleProvider, make_provider
-from app.gate.sms_aliyun import (
+from app.settings import load_settings
+from app.sms.aliyun import (
     AliyunProvider,
     aliyun_phone,
     canonical_query,
@@ -22,8 +22,9 @@ from app.gate.sms_aliyun import (
     rpc_signature,
     string_to_sign,
 )
-from app.gate.sms_tencent import TencentProvider, canonical_request, tc3_signature
-from app.settings import load_settings
+from app.sms.console import ConsoleProvider
+from app.sms.providers import make_provider
+from app.sms.tencent import TencentProvider, canonical_request, tc3_signature
 from tests.fakes import SIGN_NAME, FakeAliyun, FakeTencent
 
 PHONE = "+8613812345678"

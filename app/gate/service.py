@@ -28,12 +28,12 @@ from app.core.ratelimit import RateLimiter
 from app.events.schemas import CodeRejected, EventContext
 from app.events.service import Tracker
 from app.gate.pow import ProofOfWork
-from app.gate.sms import SmsProvider, scrub
 from app.gate.store import OtpStore
 from app.leads import service as leads
 from app.leads.models import Lead
 from app.leads.schemas import ConsentGiven, PhoneAuthorisation
 from app.settings import Settings
+from app.sms.base import SmsProvider, scrub
 from app.visitors.models import Visitor
 
 log = logging.getLogger("leadkit.gate")

@@ -27,13 +27,13 @@ from app.events.schemas import ConsentWithdrawn, DataDeleted, EventContext
 from app.events.service import Tracker, visitor_context
 from app.gate.schemas import CodeRequestForm
 from app.gate.service import Gate
-from app.gate.sms import SMS_PROCESSORS
 from app.grabs.service import Grabs
 from app.leads import service as leads
 from app.leads.models import Lead
 from app.privacy.erasure import Erasure, erase, forget_elsewhere
 from app.reports.service import ReportRenderer
 from app.settings import Settings
+from app.sms.providers import SMS_PROCESSORS
 from app.visitors.models import Visitor
 from app.visitors.web import VISITOR_COOKIE
 

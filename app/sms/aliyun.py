@@ -21,17 +21,14 @@ import hmac
 import json
 import logging
 import secrets
-import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from urllib.parse import quote
 
 import httpx
 
-from app.core.phone import mask
-from app.gate.sms import SmsResult, post, scrub
-from app.settings import Settings
+from app.sms.base import GatewayProvider, SmsResult, scrub
 
 log = logging.getLogger("leadkit.sms.aliyun")
 
@@ -112,22 +109,11 @@ def _timestamp(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class AliyunProvider:
-    """SendSms through Aliyun's Dysmsapi. ``clock`` (epoch seconds) is for tests."""
+class AliyunProvider(GatewayProvider):
+    """SendSms through Aliyun's Dysmsapi."""
 
     name = "aliyun"
-
-    def __init__(
-        self,
-        settings: Settings,
-        http: httpx.AsyncClient,
-        *,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._settings = settings
-        self._http = http
-        self._clock = clock
-        self._url = (settings.sms_endpoint or DEFAULT_ENDPOINT).rstrip("/") + "/"
+    default_endpoint = DEFAULT_ENDPOINT
 
     def signed_request(self, phone_e164: str, code: str) -> tuple[dict[str, str], dict[str, str]]:
         """One signed SendSms as (query parameters, form body parameters).
@@ -159,40 +145,22 @@ class AliyunProvider:
         query["Signature"] = rpc_signature(query | body, s.sms_access_key_secret, "POST")
         return query, body
 
-    async def send_code(self, phone_e164: str, code: str) -> SmsResult:
+    def request(self, phone_e164: str, code: str) -> tuple[str, bytes, dict[str, str]]:
         query, body = self.signed_request(phone_e164, code)
         # Both halves are encoded with the signing encoder, so the gateway decodes exactly
         # the values we signed.
         url = f"{self._url}?Signature={percent_encode(query['Signature'])}&{canonical_query(query)}"
-        timeout = self._settings.sms_timeout_seconds
-        masked = mask(phone_e164)
-        answer = await post(
-            self._http,
-            url,
-            gateway="aliyun",
-            masked_phone=masked,
-            timeout=timeout,
-            content=canonical_query(body).encode("ascii"),
-            headers={"Content-Type": "application/x-www-form-urlencoded"},
-        )
-        if isinstance(answer, SmsResult):
-            return answer
-        return self._interpret(answer, masked)
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        return url, canonical_query(body).encode("ascii"), headers
 
-    def _interpret(self, response: httpx.Response, masked: str) -> SmsResult:
+    def interpret(self, response: httpx.Response, masked: str) -> SmsResult:
         status = response.status_code
         try:
             body = response.json()
         except ValueError:
             body = None
         if not isinstance(body, dict) or not isinstance(body.get("Code"), str):
-            log.warning("aliyun SendSms to %s: HTTP %s without a JSON answer", masked, status)
-            return SmsResult(
-                ok=False,
-                error_code=f"http_{status}" if status >= 400 else "bad_response",
-                error_message=scrub(response.text),
-                retryable=True,
-            )
+            return self.unreadable(response, masked)
         code = body["Code"]
         message = scrub(str(body.get("Message", "")))
         if code == "OK" and status < 400:

@@ -1,34 +1,22 @@
-"""SMS one-time-code delivery: one adapter per gateway, each with a configurable endpoint so
-tests point it at a fake gateway on 127.0.0.1 that speaks the real protocol.
-
-Providers: ``console`` (development: logs the code), ``aliyun`` (Dysmsapi SendSms 2017-05-25,
-RPC signature HMAC-SHA1), ``tencent`` (SMS SendSms 2021-01-11, TC3-HMAC-SHA256).
-"""
+"""What every SMS provider shares: the result of a send, the provider protocol, the guarded
+POST to a gateway, and scrubbing a gateway's message before it is logged or kept."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import re
+import time
+from collections.abc import Callable
 from typing import Protocol
 
 import httpx
 import msgspec
 
-from app.core.i18n import N_
+from app.core.phone import mask
 from app.settings import Settings
 
 log = logging.getLogger("leadkit.sms")
-
-# Who receives visitors' numbers to send them their codes, by LEADKIT_SMS_PROVIDER: the
-# processor the privacy notice must name (PIPL art. 21), by its registered name.
-SMS_PROCESSORS: dict[str, str] = {
-    "console": N_(
-        "Nobody: this is a test installation, and verification codes are not actually sent."
-    ),
-    "aliyun": N_("Alibaba Cloud SMS (Alibaba Cloud Computing Co., Ltd.)"),
-    "tencent": N_("Tencent Cloud SMS (Tencent Cloud Computing (Beijing) Co., Ltd.)"),
-}
 
 
 class SmsResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -44,6 +32,15 @@ class SmsResult(msgspec.Struct, frozen=True, kw_only=True):
     # The gateway says this number cannot receive text messages (malformed, unsubscribed,
     # a region the account cannot reach): asking again will not help.
     invalid_number: bool = False
+
+
+class SmsProvider(Protocol):
+    name: str
+
+    async def send_code(self, phone_e164: str, code: str) -> SmsResult:
+        """Send ``code`` to ``phone_e164`` (e.g. "+8613812345678"). Never raises for gateway
+        answers; network failures and timeouts come back as ``ok=False, retryable=True``."""
+        ...
 
 
 # What a gateway or transport message may carry that must not reach the logs: Aliyun echoes
@@ -75,25 +72,6 @@ def quiet_http_client_logs() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-class SmsProvider(Protocol):
-    name: str
-
-    async def send_code(self, phone_e164: str, code: str) -> SmsResult:
-        """Send ``code`` to ``phone_e164`` (e.g. "+8613812345678"). Never raises for gateway
-        answers; network failures and timeouts come back as ``ok=False, retryable=True``."""
-        ...
-
-
-class ConsoleProvider:
-    """Development only: the code goes to the log (and to the dev inbox, see gate.service)."""
-
-    name = "console"
-
-    async def send_code(self, phone_e164: str, code: str) -> SmsResult:
-        log.warning("SMS to %s: code %s (console provider: nothing was sent)", phone_e164, code)
-        return SmsResult(ok=True, provider_id="console")
-
-
 async def post(
     http: httpx.AsyncClient,
     url: str,
@@ -121,14 +99,59 @@ async def post(
         )
 
 
-def make_provider(settings: Settings, http: httpx.AsyncClient) -> SmsProvider:
-    """The provider named by LEADKIT_SMS_PROVIDER."""
-    if settings.sms_provider == "aliyun":
-        from app.gate.sms_aliyun import AliyunProvider
+class GatewayProvider:
+    """A provider that POSTs one signed request to an HTTP gateway. A gateway's module says
+    how to build the request (``request``) and how to read the answer (``interpret``);
+    ``clock`` (epoch seconds) is for tests."""
 
-        return AliyunProvider(settings, http)
-    if settings.sms_provider == "tencent":
-        from app.gate.sms_tencent import TencentProvider
+    name = "gateway"
+    default_endpoint = ""
 
-        return TencentProvider(settings, http)
-    return ConsoleProvider()
+    def __init__(
+        self,
+        settings: Settings,
+        http: httpx.AsyncClient,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._settings = settings
+        self._http = http
+        self._clock = clock
+        self._endpoint = settings.sms_endpoint or self.default_endpoint
+        self._url = self._endpoint.rstrip("/") + "/"
+
+    def request(self, phone_e164: str, code: str) -> tuple[str, bytes, dict[str, str]]:
+        """The URL, the body bytes and the headers of one signed send."""
+        raise NotImplementedError
+
+    def interpret(self, response: httpx.Response, masked: str) -> SmsResult:
+        """The gateway's answer as a result (``masked`` is the number, for the logs)."""
+        raise NotImplementedError
+
+    async def send_code(self, phone_e164: str, code: str) -> SmsResult:
+        url, content, headers = self.request(phone_e164, code)
+        masked = mask(phone_e164)
+        answer = await post(
+            self._http,
+            url,
+            gateway=self.name,
+            masked_phone=masked,
+            timeout=self._settings.sms_timeout_seconds,
+            content=content,
+            headers=headers,
+        )
+        if isinstance(answer, SmsResult):
+            return answer
+        return self.interpret(answer, masked)
+
+    def unreadable(self, response: httpx.Response, masked: str) -> SmsResult:
+        """An answer without the gateway's JSON (a proxy's error page, an empty body):
+        retryable, with the HTTP status as the code when it is an error."""
+        status = response.status_code
+        log.warning("%s SendSms to %s: HTTP %s without a JSON answer", self.name, masked, status)
+        return SmsResult(
+            ok=False,
+            error_code=f"http_{status}" if status >= 400 else "bad_response",
+            error_message=scrub(response.text),
+            retryable=True,
+        )

@@ -17,17 +17,13 @@ import hashlib
 import hmac
 import json
 import logging
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
-from app.core.phone import mask
-from app.gate.sms import SmsResult, post, scrub
-from app.settings import Settings
+from app.sms.base import GatewayProvider, SmsResult, scrub
 
 log = logging.getLogger("leadkit.sms.tencent")
 
@@ -126,27 +122,22 @@ def _failure(code: str, message: str) -> SmsResult:
     )
 
 
-class TencentProvider:
-    """SendSms through Tencent Cloud SMS. ``clock`` (epoch seconds) is for tests."""
+class TencentProvider(GatewayProvider):
+    """SendSms through Tencent Cloud SMS."""
 
     name = "tencent"
+    default_endpoint = DEFAULT_ENDPOINT
 
-    def __init__(
-        self,
-        settings: Settings,
-        http: httpx.AsyncClient,
-        *,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._settings = settings
-        self._http = http
-        self._clock = clock
-        endpoint = settings.sms_endpoint or DEFAULT_ENDPOINT
-        self._url = endpoint.rstrip("/") + "/"
-        self._host = urlsplit(endpoint).netloc.lower()
-        # The canonical URI is the path actually requested: an endpoint behind a path
-        # (https://sms.example/sms/v1) is signed as /sms/v1/, not /.
-        self._path = urlsplit(self._url).path
+    @property
+    def _host(self) -> str:
+        """The host we sign and send as the Host header: the endpoint's, port included."""
+        return urlsplit(self._endpoint).netloc.lower()
+
+    @property
+    def _path(self) -> str:
+        """The canonical URI is the path actually requested: an endpoint behind a path
+        (https://sms.example/sms/v1) is signed as /sms/v1/, not /."""
+        return urlsplit(self._url).path
 
     def request_parts(self, phone_e164: str, code: str) -> tuple[bytes, dict[str, str]]:
         """The exact body bytes and headers of one signed SendSms."""
@@ -181,38 +172,18 @@ class TencentProvider:
         }
         return payload, headers
 
-    async def send_code(self, phone_e164: str, code: str) -> SmsResult:
+    def request(self, phone_e164: str, code: str) -> tuple[str, bytes, dict[str, str]]:
         payload, headers = self.request_parts(phone_e164, code)
-        timeout = self._settings.sms_timeout_seconds
-        masked = mask(phone_e164)
-        answer = await post(
-            self._http,
-            self._url,
-            gateway="tencent",
-            masked_phone=masked,
-            timeout=timeout,
-            content=payload,
-            headers=headers,
-        )
-        if isinstance(answer, SmsResult):
-            return answer
-        return self._interpret(answer, masked)
+        return self._url, payload, headers
 
-    def _interpret(self, response: httpx.Response, masked: str) -> SmsResult:
-        status = response.status_code
+    def interpret(self, response: httpx.Response, masked: str) -> SmsResult:
         try:
             body = response.json()
         except ValueError:
             body = None
         reply: Any = body.get("Response") if isinstance(body, dict) else None
         if not isinstance(reply, dict):
-            log.warning("tencent SendSms to %s: HTTP %s without a JSON answer", masked, status)
-            return SmsResult(
-                ok=False,
-                error_code=f"http_{status}" if status >= 400 else "bad_response",
-                error_message=scrub(response.text),
-                retryable=True,
-            )
+            return self.unreadable(response, masked)
         error = reply.get("Error")
         if isinstance(error, dict):
             return self._refused(str(error.get("Code", "")), str(error.get("Message", "")), masked)
