@@ -154,19 +154,45 @@ def _explain(message: str) -> str:
     return f"invalid setting: {message}"
 
 
+# The numbers that must lie in a range, by field: (lowest, highest or None for no ceiling).
+# An error names the field's variable: "LEADKIT_BACKLOG must be at least 128".
+_BOUNDS: dict[str, tuple[float, float | None]] = {
+    "port": (1, 65535),
+    "workers": (1, None),
+    "max_body_bytes": (1024, None),
+    "privacy_retention_days": (1, 36500),
+    # Capacity (docs/deploying.md, "Connections and live rooms").
+    "backlog": (128, None),
+    "max_connections": (16, None),
+    "streams_per_worker": (0, None),
+    "streams_per_ip": (0, None),
+    "stream_poll_seconds": (1, None),
+    # SMS pumping defences (docs/security.md, "SMS codes").
+    "otp_hourly_budget": (1, None),
+    "otp_daily_budget": (1, None),
+    "otp_pow_ip_hourly": (0, None),
+    "otp_pow_cost": (1, None),
+    "otp_pow_ttl_seconds": (30, None),
+    "otp_budget_alert_percent": (0, 100),
+    "otp_pow_budget_percent": (0, 100),
+    # Staff sign-in limits (docs/security.md, "Staff sign-in").
+    "login_max_per_ip": (1, None),
+    "login_max_per_user_ip": (1, None),
+    "login_window_seconds": (1, None),
+    "login_slowdown_after": (0, None),
+    "login_slowdown_base_seconds": (0, None),
+    # The wait is the sign-in's own response time: more than a minute and proxies time out.
+    "login_slowdown_max_seconds": (0, 60),
+    "login_max_concurrent_checks": (1, None),
+    "login_max_queued_checks": (0, None),
+}
+
+
 def _check(settings: Settings) -> None:
+    _check_bounds(settings)
     _check_capacity(settings)
     _check_sms_defences(settings)
-    _check_login_limits(settings)
     _check_drand(settings)
-    if settings.port < 1 or settings.port > 65535:
-        raise SettingsError("PORT must be between 1 and 65535")
-    if settings.workers < 1:
-        raise SettingsError("LEADKIT_WORKERS must be at least 1")
-    if settings.max_body_bytes < 1024:
-        raise SettingsError("LEADKIT_MAX_BODY_BYTES must be at least 1024")
-    if not 1 <= settings.privacy_retention_days <= 36500:
-        raise SettingsError("LEADKIT_PRIVACY_RETENTION_DAYS must be between 1 and 36500")
     if not settings.database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
         raise SettingsError(
             "DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
@@ -190,6 +216,15 @@ def _check(settings: Settings) -> None:
         )
 
 
+def _check_bounds(settings: Settings) -> None:
+    for field, (low, high) in _BOUNDS.items():
+        value = getattr(settings, field)
+        if high is None and value < low:
+            raise SettingsError(f"{env_name(field)} must be at least {low}")
+        if high is not None and not low <= value <= high:
+            raise SettingsError(f"{env_name(field)} must be between {low} and {high}")
+
+
 def _check_sms_defences(settings: Settings) -> None:
     codes = [part.strip() for part in settings.otp_allowed_countries.split(",")]
     if not codes or not all(c.isascii() and c.isdigit() and 1 <= len(c) <= 3 for c in codes):
@@ -197,21 +232,6 @@ def _check_sms_defences(settings: Settings) -> None:
             "LEADKIT_OTP_ALLOWED_COUNTRIES must be country calling codes separated by commas, "
             'e.g. "86" or "86,852,853"'
         )
-    for name, value, low in (
-        ("LEADKIT_OTP_HOURLY_BUDGET", settings.otp_hourly_budget, 1),
-        ("LEADKIT_OTP_DAILY_BUDGET", settings.otp_daily_budget, 1),
-        ("LEADKIT_OTP_POW_IP_HOURLY", settings.otp_pow_ip_hourly, 0),
-        ("LEADKIT_OTP_POW_COST", settings.otp_pow_cost, 1),
-        ("LEADKIT_OTP_POW_TTL_SECONDS", settings.otp_pow_ttl_seconds, 30),
-    ):
-        if value < low:
-            raise SettingsError(f"{name} must be at least {low}")
-    for name, value in (
-        ("LEADKIT_OTP_BUDGET_ALERT_PERCENT", settings.otp_budget_alert_percent),
-        ("LEADKIT_OTP_POW_BUDGET_PERCENT", settings.otp_pow_budget_percent),
-    ):
-        if not 0 <= value <= 100:
-            raise SettingsError(f"{name} must be between 0 and 100")
     endpoint = urlsplit(settings.sms_endpoint)
     if settings.sms_endpoint and (
         endpoint.scheme not in ("http", "https")
@@ -228,15 +248,6 @@ def _check_sms_defences(settings: Settings) -> None:
 
 
 def _check_capacity(settings: Settings) -> None:
-    for name, value, low in (
-        ("LEADKIT_BACKLOG", settings.backlog, 128),
-        ("LEADKIT_MAX_CONNECTIONS", settings.max_connections, 16),
-        ("LEADKIT_STREAMS_PER_WORKER", settings.streams_per_worker, 0),
-        ("LEADKIT_STREAMS_PER_IP", settings.streams_per_ip, 0),
-        ("LEADKIT_STREAM_POLL_SECONDS", settings.stream_poll_seconds, 1),
-    ):
-        if value < low:
-            raise SettingsError(f"{name} must be at least {low}")
     # Streams live for minutes; page loads must always find a free connection beside them.
     if settings.streams_per_worker > settings.max_connections * 9 // 10:
         raise SettingsError(
@@ -244,24 +255,6 @@ def _check_capacity(settings: Settings) -> None:
             f"to page loads: at most {settings.max_connections * 9 // 10} with "
             f"LEADKIT_MAX_CONNECTIONS={settings.max_connections}"
         )
-
-
-def _check_login_limits(settings: Settings) -> None:
-    for name, value, low in (
-        ("LEADKIT_LOGIN_MAX_PER_IP", settings.login_max_per_ip, 1),
-        ("LEADKIT_LOGIN_MAX_PER_USER_IP", settings.login_max_per_user_ip, 1),
-        ("LEADKIT_LOGIN_WINDOW_SECONDS", settings.login_window_seconds, 1),
-        ("LEADKIT_LOGIN_SLOWDOWN_AFTER", settings.login_slowdown_after, 0),
-        ("LEADKIT_LOGIN_SLOWDOWN_BASE_SECONDS", settings.login_slowdown_base_seconds, 0),
-        ("LEADKIT_LOGIN_SLOWDOWN_MAX_SECONDS", settings.login_slowdown_max_seconds, 0),
-        ("LEADKIT_LOGIN_MAX_CONCURRENT_CHECKS", settings.login_max_concurrent_checks, 1),
-        ("LEADKIT_LOGIN_MAX_QUEUED_CHECKS", settings.login_max_queued_checks, 0),
-    ):
-        if value < low:
-            raise SettingsError(f"{name} must be at least {low}")
-    # The wait is the sign-in's own response time: more than a minute and proxies time out.
-    if settings.login_slowdown_max_seconds > 60:
-        raise SettingsError("LEADKIT_LOGIN_SLOWDOWN_MAX_SECONDS must be at most 60")
 
 
 def _check_drand(settings: Settings) -> None:

@@ -22,6 +22,7 @@ from app.sms.aliyun import (
     rpc_signature,
     string_to_sign,
 )
+from app.sms.base import SmsProvider
 from app.sms.console import ConsoleProvider
 from app.sms.providers import make_provider
 from app.sms.tencent import TencentProvider, canonical_request, tc3_signature
@@ -37,35 +38,35 @@ async def http() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+# The templates the gateways' own examples use (the fakes default to others).
+TEMPLATES = {"aliyun": "SMS_154950909", "tencent": "449739"}
+
+
+def sender_for(
+    gw: FakeAliyun | FakeTencent, http: httpx.AsyncClient, **overrides: object
+) -> SmsProvider:
+    """The provider make_provider builds for settings that point at the fake ``gw``."""
+    values = {"sms_template": TEMPLATES[gw.kind]} | overrides
+    return make_provider(load_settings({}, **gw.settings_overrides(**values)), http)
+
+
 def aliyun(gw: FakeAliyun, http: httpx.AsyncClient, **overrides: object) -> AliyunProvider:
-    values: dict[str, object] = {
-        "sms_provider": "aliyun",
-        "sms_endpoint": gw.url,
-        "sms_access_key_id": gw.access_key_id,
-        "sms_access_key_secret": gw.secret,
-        "sms_sign_name": SIGN_NAME,
-        "sms_template": "SMS_154950909",
-    }
-    settings = load_settings({}, **(values | overrides))
-    provider = make_provider(settings, http)
+    provider = sender_for(gw, http, **overrides)
     assert isinstance(provider, AliyunProvider)
     return provider
 
 
 def tencent(gw: FakeTencent, http: httpx.AsyncClient, **overrides: object) -> TencentProvider:
-    values: dict[str, object] = {
-        "sms_provider": "tencent",
-        "sms_endpoint": gw.url,
-        "sms_access_key_id": gw.secret_id,
-        "sms_access_key_secret": gw.secret_key,
-        "sms_sign_name": SIGN_NAME,
-        "sms_template": "449739",
-        "sms_app_id": gw.app_id,
-    }
-    settings = load_settings({}, **(values | overrides))
-    provider = make_provider(settings, http)
+    provider = sender_for(gw, http, **overrides)
     assert isinstance(provider, TencentProvider)
     return provider
+
+
+@pytest.fixture(params=["aliyun", "tencent"])
+def gateway(request: pytest.FixtureRequest) -> FakeAliyun | FakeTencent:
+    """Each fake gateway in turn, for what both adapters must do alike."""
+    fake: FakeAliyun | FakeTencent = request.getfixturevalue(f"fake_{request.param}")
+    return fake
 
 
 # --- signing against the vendors' published examples -------------------------------------
@@ -177,26 +178,6 @@ async def test_aliyun_special_characters_survive_signing(http: httpx.AsyncClient
     assert message.code == "007"
 
 
-async def test_aliyun_settings_overrides_helper(
-    fake_aliyun: FakeAliyun, http: httpx.AsyncClient
-) -> None:
-    provider = make_provider(load_settings({}, **fake_aliyun.settings_overrides()), http)
-    assert (await provider.send_code(PHONE, "123456")).ok
-    assert fake_aliyun.last_code(PHONE) == "123456"
-
-
-async def test_aliyun_wrong_secret_is_refused(
-    fake_aliyun: FakeAliyun, http: httpx.AsyncClient
-) -> None:
-    result = await aliyun(fake_aliyun, http, sms_access_key_secret="not-the-secret").send_code(
-        PHONE, CODE
-    )
-    assert not result.ok
-    assert result.error_code == "SignatureDoesNotMatch"
-    assert not result.retryable and not result.rate_limited
-    assert fake_aliyun.messages == []
-
-
 async def test_aliyun_unknown_key_id_is_refused(
     fake_aliyun: FakeAliyun, http: httpx.AsyncClient
 ) -> None:
@@ -205,15 +186,10 @@ async def test_aliyun_unknown_key_id_is_refused(
     assert result.error_code == "InvalidAccessKeyId.NotFound"
 
 
-async def test_aliyun_stale_timestamp_is_refused(
+async def test_aliyun_accepts_a_timestamp_within_its_window(
     fake_aliyun: FakeAliyun, http: httpx.AsyncClient
 ) -> None:
     settings = load_settings({}, **fake_aliyun.settings_overrides())
-    provider = AliyunProvider(settings, http, clock=lambda: time.time() - 16 * 60)
-    result = await provider.send_code(PHONE, CODE)
-    assert not result.ok
-    assert result.error_code == "InvalidTimeStamp.Expired"
-    assert fake_aliyun.messages == []
     recent = AliyunProvider(settings, http, clock=lambda: time.time() - 10 * 60)
     assert (await recent.send_code(PHONE, CODE)).ok
 
@@ -259,34 +235,6 @@ async def test_fake_aliyun_checks_numbers(fake_aliyun: FakeAliyun, http: httpx.A
     assert fake_aliyun.messages == []
 
 
-@pytest.mark.parametrize(
-    ("code", "retryable", "rate_limited"),
-    [
-        ("isv.BUSINESS_LIMIT_CONTROL", False, True),
-        ("isv.MOBILE_NUMBER_ILLEGAL", False, False),
-        ("isv.AMOUNT_NOT_ENOUGH", False, False),
-        ("isp.SYSTEM_ERROR", True, False),
-        ("isv.SOMETHING_NEW", False, False),
-    ],
-)
-async def test_aliyun_error_codes(
-    fake_aliyun: FakeAliyun,
-    http: httpx.AsyncClient,
-    code: str,
-    retryable: bool,
-    rate_limited: bool,
-) -> None:
-    fake_aliyun.fail_next(code, "gateway says no")
-    result = await aliyun(fake_aliyun, http).send_code(PHONE, CODE)
-    assert not result.ok
-    assert result.error_code == code
-    assert result.error_message == "gateway says no"
-    assert (result.retryable, result.rate_limited) == (retryable, rate_limited)
-    assert fake_aliyun.messages == []
-    # the forced answer is used up: the next send goes through
-    assert (await aliyun(fake_aliyun, http).send_code(PHONE, CODE)).ok
-
-
 async def test_aliyun_out_of_credit_is_logged_as_error(
     fake_aliyun: FakeAliyun, http: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -297,28 +245,6 @@ async def test_aliyun_out_of_credit_is_logged_as_error(
     assert all(CODE not in r.getMessage() for r in caplog.records)
 
 
-async def test_aliyun_stalled_gateway_times_out(
-    fake_aliyun: FakeAliyun, http: httpx.AsyncClient
-) -> None:
-    fake_aliyun.stall_next(5)
-    result = await aliyun(fake_aliyun, http, sms_timeout_seconds=0.5).send_code(PHONE, CODE)
-    assert not result.ok
-    assert result.retryable
-    assert result.error_code == "timeout"
-
-
-@pytest.mark.parametrize(
-    ("status", "body"), [(500, b"<html>Internal Server Error</html>"), (200, b"not json")]
-)
-async def test_aliyun_garbage_answer_does_not_raise(
-    fake_aliyun: FakeAliyun, http: httpx.AsyncClient, status: int, body: bytes
-) -> None:
-    fake_aliyun.answer_raw_next(status, body)
-    result = await aliyun(fake_aliyun, http).send_code(PHONE, CODE)
-    assert not result.ok
-    assert result.retryable
-
-
 def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -327,12 +253,88 @@ def _closed_port() -> int:
 
 async def test_unreachable_gateways_do_not_raise(http: httpx.AsyncClient) -> None:
     endpoint = f"http://127.0.0.1:{_closed_port()}"
-    for provider in ("aliyun", "tencent"):
-        settings = load_settings({}, sms_provider=provider, sms_endpoint=endpoint)
+    for name in ("aliyun", "tencent"):
+        settings = load_settings({}, sms_provider=name, sms_endpoint=endpoint)
         result = await make_provider(settings, http).send_code(PHONE, CODE)
         assert not result.ok
         assert result.retryable
         assert result.error_code == "network_error"
+
+
+# --- what both adapters do alike, against each fake ----------------------------------------
+
+
+async def test_settings_overrides_helper(
+    gateway: FakeAliyun | FakeTencent, http: httpx.AsyncClient
+) -> None:
+    sender = make_provider(load_settings({}, **gateway.settings_overrides()), http)
+    assert (await sender.send_code(PHONE, "123456")).ok
+    assert gateway.last_code(PHONE) == "123456"
+
+
+WRONG_SECRET = {"aliyun": "SignatureDoesNotMatch", "tencent": "AuthFailure.SignatureFailure"}
+
+
+async def test_wrong_secret_is_refused(
+    gateway: FakeAliyun | FakeTencent, http: httpx.AsyncClient
+) -> None:
+    sender = sender_for(gateway, http, sms_access_key_secret="not-the-secret")
+    result = await sender.send_code(PHONE, CODE)
+    assert not result.ok
+    assert result.error_code == WRONG_SECRET[gateway.kind]
+    assert not result.retryable and not result.rate_limited
+    assert gateway.messages == []
+
+
+STALE_TIMESTAMP = {"aliyun": "InvalidTimeStamp.Expired", "tencent": "AuthFailure.SignatureExpire"}
+
+
+async def test_stale_timestamp_is_refused(
+    gateway: FakeAliyun | FakeTencent, http: httpx.AsyncClient
+) -> None:
+    settings = load_settings({}, **gateway.settings_overrides())
+    adapter = AliyunProvider if isinstance(gateway, FakeAliyun) else TencentProvider
+    stale = adapter(settings, http, clock=lambda: time.time() - 16 * 60)
+    result = await stale.send_code(PHONE, CODE)
+    assert not result.ok
+    assert result.error_code == STALE_TIMESTAMP[gateway.kind]
+    assert gateway.messages == []
+
+
+async def test_stalled_gateway_times_out(
+    gateway: FakeAliyun | FakeTencent, http: httpx.AsyncClient
+) -> None:
+    gateway.stall_next(5)
+    result = await sender_for(gateway, http, sms_timeout_seconds=0.5).send_code(PHONE, CODE)
+    assert not result.ok
+    assert result.retryable
+    assert result.error_code == "timeout"
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "body", "content_type"),
+    [
+        ("aliyun", 500, b"<html>Internal Server Error</html>", "text/html"),
+        ("aliyun", 200, b"not json", "text/html"),
+        ("tencent", 500, b"<html>oops</html>", "application/json"),
+        ("tencent", 200, b"{not json", "application/json"),
+        ("tencent", 200, b'{"Response": {}}', "application/json"),
+        ("tencent", 200, b"[]", "application/json"),
+    ],
+)
+async def test_garbage_answer_does_not_raise(
+    request: pytest.FixtureRequest,
+    http: httpx.AsyncClient,
+    kind: str,
+    status: int,
+    body: bytes,
+    content_type: str,
+) -> None:
+    gw: FakeAliyun | FakeTencent = request.getfixturevalue(f"fake_{kind}")
+    gw.answer_raw_next(status, body, content_type)
+    result = await sender_for(gw, http).send_code(PHONE, CODE)
+    assert not result.ok
+    assert result.retryable
 
 
 # --- Tencent against the fake --------------------------------------------------------------
@@ -360,24 +362,6 @@ async def test_tencent_special_characters_survive_signing(http: httpx.AsyncClien
         assert gw.last_code(PHONE) == "000001"
 
 
-async def test_tencent_settings_overrides_helper(
-    fake_tencent: FakeTencent, http: httpx.AsyncClient
-) -> None:
-    provider = make_provider(load_settings({}, **fake_tencent.settings_overrides()), http)
-    assert (await provider.send_code(PHONE, "123456")).ok
-    assert fake_tencent.last_code(PHONE) == "123456"
-
-
-async def test_tencent_wrong_secret_is_refused(
-    fake_tencent: FakeTencent, http: httpx.AsyncClient
-) -> None:
-    result = await tencent(fake_tencent, http, sms_access_key_secret="nope").send_code(PHONE, CODE)
-    assert not result.ok
-    assert result.error_code == "AuthFailure.SignatureFailure"
-    assert not result.retryable and not result.rate_limited
-    assert fake_tencent.messages == []
-
-
 async def test_tencent_tampered_body_is_refused(
     fake_tencent: FakeTencent, http: httpx.AsyncClient
 ) -> None:
@@ -390,45 +374,42 @@ async def test_tencent_tampered_body_is_refused(
     assert fake_tencent.codes_for(PHONE) == [CODE]
 
 
-async def test_tencent_stale_timestamp_is_refused(
-    fake_tencent: FakeTencent, http: httpx.AsyncClient
-) -> None:
-    settings = load_settings({}, **fake_tencent.settings_overrides())
-    stale = TencentProvider(settings, http, clock=lambda: time.time() - 16 * 60)
-    result = await stale.send_code(PHONE, CODE)
-    assert not result.ok
-    assert result.error_code == "AuthFailure.SignatureExpire"
-    assert fake_tencent.messages == []
-
-
 @pytest.mark.parametrize(
-    ("code", "per_number", "retryable", "rate_limited"),
+    ("kind", "code", "per_number", "retryable", "rate_limited"),
     [
-        ("LimitExceeded.PhoneNumberDailyLimit", True, False, True),
-        ("LimitExceeded.PhoneNumberThirtySecondLimit", False, False, True),
-        ("InternalError", False, True, False),
-        ("InternalError.Timeout", True, True, False),
-        ("FailedOperation.InsufficientBalanceInSmsPackage", True, False, False),
-        ("InvalidParameterValue.IncorrectPhoneNumber", True, False, False),
-        ("UnsupportedOperation.Something", False, False, False),
+        ("aliyun", "isv.BUSINESS_LIMIT_CONTROL", None, False, True),
+        ("aliyun", "isv.MOBILE_NUMBER_ILLEGAL", None, False, False),
+        ("aliyun", "isv.AMOUNT_NOT_ENOUGH", None, False, False),
+        ("aliyun", "isp.SYSTEM_ERROR", None, True, False),
+        ("aliyun", "isv.SOMETHING_NEW", None, False, False),
+        ("tencent", "LimitExceeded.PhoneNumberDailyLimit", True, False, True),
+        ("tencent", "LimitExceeded.PhoneNumberThirtySecondLimit", False, False, True),
+        ("tencent", "InternalError", False, True, False),
+        ("tencent", "InternalError.Timeout", True, True, False),
+        ("tencent", "FailedOperation.InsufficientBalanceInSmsPackage", True, False, False),
+        ("tencent", "InvalidParameterValue.IncorrectPhoneNumber", True, False, False),
+        ("tencent", "UnsupportedOperation.Something", False, False, False),
     ],
 )
-async def test_tencent_error_codes(
-    fake_tencent: FakeTencent,
+async def test_error_codes(
+    request: pytest.FixtureRequest,
     http: httpx.AsyncClient,
+    kind: str,
     code: str,
-    per_number: bool,
+    per_number: bool | None,
     retryable: bool,
     rate_limited: bool,
 ) -> None:
-    fake_tencent.fail_next(code, "gateway says no", per_number=per_number)
-    result = await tencent(fake_tencent, http).send_code(PHONE, CODE)
+    gw: FakeAliyun | FakeTencent = request.getfixturevalue(f"fake_{kind}")
+    gw.fail_next(code, "gateway says no", per_number=per_number)
+    result = await sender_for(gw, http).send_code(PHONE, CODE)
     assert not result.ok
     assert result.error_code == code
     assert result.error_message == "gateway says no"
     assert (result.retryable, result.rate_limited) == (retryable, rate_limited)
-    assert fake_tencent.messages == []
-    assert (await tencent(fake_tencent, http).send_code(PHONE, CODE)).ok
+    assert gw.messages == []
+    # the forced answer is used up: the next send goes through
+    assert (await sender_for(gw, http).send_code(PHONE, CODE)).ok
 
 
 async def test_tencent_bad_number_is_refused(
@@ -438,29 +419,6 @@ async def test_tencent_bad_number_is_refused(
     assert not result.ok
     assert result.error_code == "InvalidParameterValue.IncorrectPhoneNumber"
     assert not result.retryable
-
-
-async def test_tencent_stalled_gateway_times_out(
-    fake_tencent: FakeTencent, http: httpx.AsyncClient
-) -> None:
-    fake_tencent.stall_next(5)
-    result = await tencent(fake_tencent, http, sms_timeout_seconds=0.5).send_code(PHONE, CODE)
-    assert not result.ok
-    assert result.retryable
-    assert result.error_code == "timeout"
-
-
-@pytest.mark.parametrize(
-    ("status", "body"),
-    [(500, b"<html>oops</html>"), (200, b"{not json"), (200, b'{"Response": {}}'), (200, b"[]")],
-)
-async def test_tencent_garbage_answer_does_not_raise(
-    fake_tencent: FakeTencent, http: httpx.AsyncClient, status: int, body: bytes
-) -> None:
-    fake_tencent.answer_raw_next(status, body, "application/json")
-    result = await tencent(fake_tencent, http).send_code(PHONE, CODE)
-    assert not result.ok
-    assert result.retryable
 
 
 @pytest.mark.parametrize("spelling", ["Ok", "OK", "ok"])
@@ -534,42 +492,33 @@ async def test_aliyun_endpoint_with_a_path(http: httpx.AsyncClient) -> None:
 
 
 @pytest.mark.parametrize(
-    ("code", "invalid_number"),
+    ("kind", "code", "invalid_number"),
     [
-        ("isv.MOBILE_NUMBER_ILLEGAL", True),
-        ("isp.SYSTEM_ERROR", False),
-        ("isv.BUSINESS_LIMIT_CONTROL", False),
-        ("isv.AMOUNT_NOT_ENOUGH", False),
+        ("aliyun", "isv.MOBILE_NUMBER_ILLEGAL", True),
+        ("aliyun", "isp.SYSTEM_ERROR", False),
+        ("aliyun", "isv.BUSINESS_LIMIT_CONTROL", False),
+        ("aliyun", "isv.AMOUNT_NOT_ENOUGH", False),
+        ("tencent", "InvalidParameterValue.IncorrectPhoneNumber", True),
+        ("tencent", "FailedOperation.PhoneNumberInBlacklist", True),
+        ("tencent", "UnsupportedOperation.UnsupportedRegion", True),
+        ("tencent", "InternalError.Timeout", False),
+        ("tencent", "LimitExceeded.PhoneNumberDailyLimit", False),
+        ("tencent", "FailedOperation.InsufficientBalanceInSmsPackage", False),
     ],
 )
-async def test_aliyun_marks_numbers_that_cannot_receive(
-    fake_aliyun: FakeAliyun, http: httpx.AsyncClient, code: str, invalid_number: bool
+async def test_marks_numbers_that_cannot_receive(
+    request: pytest.FixtureRequest,
+    http: httpx.AsyncClient,
+    kind: str,
+    code: str,
+    invalid_number: bool,
 ) -> None:
-    fake_aliyun.fail_next(code)
-    result = await aliyun(fake_aliyun, http).send_code(PHONE, CODE)
+    gw: FakeAliyun | FakeTencent = request.getfixturevalue(f"fake_{kind}")
+    gw.fail_next(code)
+    result = await sender_for(gw, http).send_code(PHONE, CODE)
     assert not result.ok
     assert result.invalid_number is invalid_number
     assert not (result.invalid_number and result.retryable)
-
-
-@pytest.mark.parametrize(
-    ("code", "invalid_number"),
-    [
-        ("InvalidParameterValue.IncorrectPhoneNumber", True),
-        ("FailedOperation.PhoneNumberInBlacklist", True),
-        ("UnsupportedOperation.UnsupportedRegion", True),
-        ("InternalError.Timeout", False),
-        ("LimitExceeded.PhoneNumberDailyLimit", False),
-        ("FailedOperation.InsufficientBalanceInSmsPackage", False),
-    ],
-)
-async def test_tencent_marks_numbers_that_cannot_receive(
-    fake_tencent: FakeTencent, http: httpx.AsyncClient, code: str, invalid_number: bool
-) -> None:
-    fake_tencent.fail_next(code)
-    result = await tencent(fake_tencent, http).send_code(PHONE, CODE)
-    assert not result.ok
-    assert result.invalid_number is invalid_number
 
 
 async def test_gateway_messages_keep_no_number_or_string_to_sign(

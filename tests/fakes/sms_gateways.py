@@ -40,7 +40,7 @@ from base64 import b64encode
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self, TypedDict, Unpack
 from urllib.parse import parse_qsl, urlsplit
 
 ALIYUN_KEY_ID = "LTAI5tFakeAccessKeyId"
@@ -51,6 +51,16 @@ TENCENT_APP_ID = "1400000001"
 SIGN_NAME = "装修小助手"
 ALIYUN_TEMPLATE = "SMS_123456789"
 TENCENT_TEMPLATE = "1234567"
+
+
+class GatewayOptions(TypedDict, total=False):
+    """What every fake gateway may be started with."""
+
+    # None: accept any; a set: only these (the gateway's "unknown sign name/template").
+    sign_names: set[str] | None
+    templates: set[str] | None
+    # "" or "/sms/v1": where the API answers (a gateway behind a path-routing proxy).
+    base_path: str
 
 
 @dataclass(frozen=True)
@@ -124,11 +134,13 @@ class _Gateway:
     """Shared plumbing: the HTTP server thread, the script of forced answers, the records."""
 
     kind = "gateway"
+    default_template = ""
 
-    def __init__(self, *, max_skew_seconds: float, base_path: str = "") -> None:
+    def __init__(self, *, max_skew_seconds: float, **options: Unpack[GatewayOptions]) -> None:
         self.max_skew_seconds = max_skew_seconds
-        # "" or "/sms/v1": where the API answers (a gateway behind a path-routing proxy).
-        self.base_path = base_path.rstrip("/")
+        self.sign_names = options.get("sign_names")
+        self.templates = options.get("templates")
+        self.base_path = options.get("base_path", "").rstrip("/")
         self.messages: list[SentMessage] = []
         self.rejections: list[Rejection] = []
         self.requests = 0
@@ -140,7 +152,7 @@ class _Gateway:
 
     # lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> _Gateway:
+    def start(self) -> Self:
         gateway = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -177,8 +189,23 @@ class _Gateway:
         self._server = None
         self._thread = None
 
-    def __enter__(self) -> _Gateway:
+    def __enter__(self) -> Self:
         return self.start()
+
+    def settings_overrides(self, **extra: object) -> dict[str, object]:
+        """Keyword arguments for ``app.settings.load_settings`` pointing at this fake."""
+        values: dict[str, object] = {
+            "sms_provider": self.kind,
+            "sms_endpoint": self.url,
+            "sms_sign_name": next(iter(self.sign_names)) if self.sign_names else SIGN_NAME,
+            "sms_template": next(iter(self.templates)) if self.templates else self.default_template,
+            **self.credentials(),
+        }
+        return values | extra
+
+    def credentials(self) -> dict[str, object]:
+        """The settings that let a provider in: keys, and whatever else the gateway checks."""
+        raise NotImplementedError
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
@@ -335,41 +362,23 @@ class FakeAliyun(_Gateway):
     """Dysmsapi SendSms 2017-05-25 (RPC style, HMAC-SHA1), GET or POST form."""
 
     kind = "aliyun"
+    default_template = ALIYUN_TEMPLATE
 
     def __init__(
         self,
         *,
         access_key_id: str = ALIYUN_KEY_ID,
         secret: str = ALIYUN_SECRET,
-        sign_names: set[str] | None = None,
-        templates: set[str] | None = None,
         max_skew_seconds: float = 15 * 60,
-        base_path: str = "",
+        **options: Unpack[GatewayOptions],
     ) -> None:
-        super().__init__(max_skew_seconds=max_skew_seconds, base_path=base_path)
+        super().__init__(max_skew_seconds=max_skew_seconds, **options)
         self.access_key_id = access_key_id
         self.secret = secret
-        # None: accept any; a set: only these (isv.SMS_SIGNATURE_ILLEGAL / SMS_TEMPLATE_ILLEGAL)
-        self.sign_names = sign_names
-        self.templates = templates
         self._nonces: set[str] = set()
 
-    def __enter__(self) -> FakeAliyun:
-        self.start()
-        return self
-
-    def settings_overrides(self, **extra: object) -> dict[str, object]:
-        """Keyword arguments for ``app.settings.load_settings`` pointing at this fake."""
-        values: dict[str, object] = {
-            "sms_provider": "aliyun",
-            "sms_endpoint": self.url,
-            "sms_access_key_id": self.access_key_id,
-            "sms_access_key_secret": self.secret,
-            "sms_sign_name": next(iter(self.sign_names)) if self.sign_names else SIGN_NAME,
-            "sms_template": next(iter(self.templates)) if self.templates else ALIYUN_TEMPLATE,
-        }
-        values.update(extra)
-        return values
+    def credentials(self) -> dict[str, object]:
+        return {"sms_access_key_id": self.access_key_id, "sms_access_key_secret": self.secret}
 
     def _message_for(self, code: str) -> str:
         return _ALIYUN_MESSAGES.get(code, code)
@@ -537,6 +546,7 @@ class FakeTencent(_Gateway):
     """Tencent Cloud SMS SendSms 2021-01-11 (API 3.0, TC3-HMAC-SHA256)."""
 
     kind = "tencent"
+    default_template = TENCENT_TEMPLATE
 
     def __init__(
         self,
@@ -544,36 +554,21 @@ class FakeTencent(_Gateway):
         secret_id: str = TENCENT_SECRET_ID,
         secret_key: str = TENCENT_SECRET_KEY,
         app_id: str = TENCENT_APP_ID,
-        sign_names: set[str] | None = None,
-        templates: set[str] | None = None,
         max_skew_seconds: float = 5 * 60,
-        base_path: str = "",
+        **options: Unpack[GatewayOptions],
     ) -> None:
-        super().__init__(max_skew_seconds=max_skew_seconds, base_path=base_path)
+        super().__init__(max_skew_seconds=max_skew_seconds, **options)
         self.secret_id = secret_id
         self.secret_key = secret_key
         self.app_id = app_id
-        self.sign_names = sign_names
-        self.templates = templates
 
-    def __enter__(self) -> FakeTencent:
-        self.start()
-        return self
-
-    def settings_overrides(self, **extra: object) -> dict[str, object]:
-        """Keyword arguments for ``app.settings.load_settings`` pointing at this fake."""
-        values: dict[str, object] = {
-            "sms_provider": "tencent",
-            "sms_endpoint": self.url,
+    def credentials(self) -> dict[str, object]:
+        return {
             "sms_access_key_id": self.secret_id,
             "sms_access_key_secret": self.secret_key,
             "sms_app_id": self.app_id,
-            "sms_sign_name": next(iter(self.sign_names)) if self.sign_names else SIGN_NAME,
-            "sms_template": next(iter(self.templates)) if self.templates else TENCENT_TEMPLATE,
             "sms_region": "ap-guangzhou",
         }
-        values.update(extra)
-        return values
 
     def _per_number(self, code: str) -> bool:
         return code.startswith(_PER_NUMBER_PREFIXES)
