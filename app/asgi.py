@@ -19,6 +19,8 @@ from litestar_htmx import HTMXPlugin
 
 from app.analytics.links import LinkFiguresQuery
 from app.analytics.routes import ROUTES as ANALYTICS_ROUTES
+from app.bookings.routes import ROUTES as BOOKING_ROUTES
+from app.bookings.views import call_to_action
 from app.brand.book import BrandBook
 from app.brand.routes import ROUTES as BRAND_ROUTES
 from app.brand.service import default_brand
@@ -138,6 +140,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         on_change=[lambda brand, first: reports.rebrand(str(brand.version), clear=not first)],
     )
     env.globals["site_brand"] = brands.current
+    env.globals["call_to_action"] = call_to_action
 
     async def prepare() -> None:
         await prepare_side(side_engine, engine, SIDE_TABLES)
@@ -163,6 +166,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *LINK_ROUTES,
             *PRIVACY_ROUTES,
             *BRAND_ROUTES,
+            *BOOKING_ROUTES,
             *WORKSPACE_ROUTES,
             *ANALYTICS_ROUTES,
             *VOUCHER_ROUTES,

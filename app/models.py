@@ -8,6 +8,7 @@ from typing import cast
 from advanced_alchemy.base import orm_registry
 from sqlalchemy import Table
 
+from app.bookings import models as _booking_models  # noqa: F401
 from app.brand import models as _brand_models  # noqa: F401
 from app.core import models as _core_models
 from app.events import models as _event_models  # noqa: F401

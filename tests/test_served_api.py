@@ -34,6 +34,9 @@ KNOWN = {
     ("get", "/api/v1/me"),
     ("post", "/api/v1/admin/staff"),
     ("get", "/healthz"),
+    ("get", "/api/v1/bookings/{slug}"),
+    ("post", "/api/v1/bookings/{slug}"),
+    ("post", "/api/v1/bookings/{slug}/cancel"),
 }
 # Bodies that pass validation (the answer may still be a refusal: no visitor cookie, …).
 VALID: dict[tuple[str, str], Any] = {
@@ -45,6 +48,8 @@ VALID: dict[tuple[str, str], Any] = {
     ("post", "/api/v1/calculators/{slug}/evaluate"): {"inputs": {"area": 90}},
     ("post", "/api/v1/admin/grabs"): {"slug": "served-grab", "title": "抢购", "stock": 5},
     ("post", "/api/v1/vouchers/redeem"): {"code": "LF-2345-6789", "store": "一号店"},
+    # A cookie-less client has no phone: 401 gate_required (tests/test_bookings.py books).
+    ("post", "/api/v1/bookings/{slug}"): {"day": "2099-01-01", "part": "morning", "note": "x"},
     ("post", "/api/v1/admin/staff"): {
         "username": "served_user",
         "password": "served-password-1",

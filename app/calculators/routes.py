@@ -133,6 +133,7 @@ async def report_pdf(
             evaluation,
             brand=part(request, BrandBook).current(),
             watermark=lead.phone_masked,
+            tool_url=f"{str(request.base_url).rstrip('/')}/t/{tool.slug}",
         ),
         key,
     )

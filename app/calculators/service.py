@@ -139,10 +139,16 @@ async def latest(
 
 
 def report(
-    calc: CompiledCalculator, evaluation: Evaluation, *, brand: Brand, watermark: str
+    calc: CompiledCalculator,
+    evaluation: Evaluation,
+    *,
+    brand: Brand,
+    watermark: str,
+    tool_url: str = "",
 ) -> Report:
     """The full result as a report: the headline, each group's lines, the inputs, the notes —
-    in the request's language, like the answers it shows."""
+    in the request's language, like the answers it shows — and the call to action with the
+    business's phone and a QR code of ``tool_url`` (the tool's address)."""
     definition = calc.definition
     sections: list[ReportSection] = []
     head = evaluation.teaser[0] if evaluation.teaser else None
@@ -185,6 +191,9 @@ def report(
         sections=sections,
         disclaimer=definition.disclaimer,
         subtitle=definition.intro[:200],
-        cta=definition.cta.text or definition.cta.label,
+        cta=definition.cta.text or None,
+        cta_title=definition.cta.label,
+        cta_phone=brand.contact_phone,
+        cta_url=tool_url,
         locale=current_locale(),
     )

@@ -53,11 +53,13 @@ def check_date(value: dt.date | None, field: str) -> None:
 # ``/\host`` (browsers read both as another site: an off-site link must say its scheme),
 # user names before the host (``https://bank.example@evil.example``), and any whitespace or
 # control character, which browsers strip or ignore and so could hide a scheme
-# (``java\tscript:``).
+# (``java\tscript:``). One more scheme is allowed: ``tel:`` with a phone number (digits, an
+# optional leading +, and - or . between digits), so a call to action can call the business.
 _URL_CHAR = r"[^\x00-\x20\x7f\\]"
 SAFE_URL = (
     rf"^(?:(?i:https?)://[^\x00-\x20\x7f\\/?#@]+(?:[/?#]{_URL_CHAR}*)?"
-    rf"|/(?:[^\x00-\x20\x7f\\/]{_URL_CHAR}*)?)?\Z"
+    rf"|/(?:[^\x00-\x20\x7f\\/]{_URL_CHAR}*)?"
+    r"|(?i:tel):\+?[0-9](?:[-.]?[0-9]){2,19})?\Z"
 )
 Url = Annotated[str, msgspec.Meta(max_length=512, pattern=SAFE_URL)]
 # Images shown on visitor pages: https (an http image on an https page is blocked as mixed

@@ -40,6 +40,9 @@ EVENT_LABELS: dict[str, str] = {
     "grab_refused": N_("Grab refused"),
     "voucher_redeemed": N_("Redeemed a voucher"),
     "voucher_redemption_undone": N_("Voucher redemption undone"),
+    "booking_made": N_("Booked a visit"),
+    "booking_changed": N_("Changed a booking"),
+    "booking_cancelled": N_("Cancelled a booking"),
 }
 
 PROPERTY_LABELS: dict[str, str] = {
@@ -54,6 +57,9 @@ PROPERTY_LABELS: dict[str, str] = {
     "cta": N_("Button"),
     "n": N_("Grabbed"),
     "store": N_("Store"),
+    "service": N_("Booked"),
+    "day": N_("Preferred day"),
+    "part": N_("Preferred time"),
 }
 
 _PLATFORMS = {"wechat": N_("WeChat"), "douyin": N_("Douyin")}
@@ -75,6 +81,12 @@ VALUE_LABELS: dict[str, dict[str, str]] = {
     },
     "item": {"report": N_("PDF report"), "guide_pdf": N_("Guide (PDF)")},
     "target": _PLATFORMS,
+    # A booking's part of the day (app/bookings/schemas.py PARTS).
+    "part": {
+        "morning": N_("Morning (9:00–12:00)"),
+        "afternoon": N_("Afternoon (13:00–18:00)"),
+        "evening": N_("Evening (18:00–21:00)"),
+    },
 }
 # A value shown within a sentence: the n-th unit a phone won.
 VALUE_FORMATS: dict[str, str] = {"n": N_("No. %(value)s")}

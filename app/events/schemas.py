@@ -115,6 +115,27 @@ class VoucherRedemptionUndone(Event, tag="voucher_redemption_undone", frozen=Tru
     store: Short = ""
 
 
+class BookingMade(Event, tag="booking_made", frozen=True):
+    """A visitor booked what a tool's call to action offers (app/bookings)."""
+
+    outcome = True
+    service: Short = ""
+    day: Short = ""
+    part: Short = ""
+
+
+class BookingChanged(Event, tag="booking_changed", frozen=True):
+    outcome = True
+    service: Short = ""
+    day: Short = ""
+    part: Short = ""
+
+
+class BookingCancelled(Event, tag="booking_cancelled", frozen=True):
+    outcome = True
+    service: Short = ""
+
+
 ALL_EVENTS: tuple[type[Event], ...] = (
     LinkOpened,
     ToolViewed,
@@ -138,6 +159,9 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     GrabRefused,
     VoucherRedeemed,
     VoucherRedemptionUndone,
+    BookingMade,
+    BookingChanged,
+    BookingCancelled,
 )
 EVENT_NAMES: tuple[str, ...] = tuple(str(e.__struct_config__.tag) for e in ALL_EVENTS)
 # Steps a page reports from the browser; everything else is recorded by the server itself.

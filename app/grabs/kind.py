@@ -8,20 +8,33 @@ from litestar.response import Template
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.bookings.views import call_to_action
 from app.core.i18n import N_
 from app.events.schemas import GateShown
 from app.grabs.routes import ROUTES, grab_page
 from app.grabs.schemas import GrabCreate
 from app.grabs.service import create_grab
+from app.tools import service as tools
 from app.tools.kinds import Kind, ToolPage
-from app.tools.models import Tool
+from app.tools.models import Tool, ToolVersion
 
 
 async def render(page: ToolPage) -> Template:
     template = await grab_page(page.request, page.tool.slug, page.db)
     if template.context["show_gate"]:
         page.tracker.track(page.ctx, GateShown())
+    # The grab's call to action (its definition's ``cta``), under the grab panel.
+    definition = await tools.definition(page.db, page.version)
+    template.context["cta"] = call_to_action(definition, page.tool.slug, page.authorised)
     return template
+
+
+# What the demo grab's call to action books (docs/bookings.md).
+DEMO_CTA = {
+    "label": "预约免费上门量房",
+    "books": "免费上门量房",
+    "text": "没抢到也可以直接预约，设计师按你选的时间上门。",
+}
 
 
 async def seed_demo(db: AsyncSession) -> None:
@@ -47,6 +60,17 @@ async def seed_demo(db: AsyncSession) -> None:
         ),
         by="demo",
     )
+    # The grab's form has no call-to-action fields: the demo sets it in the definition.
+    tool = await db.scalar(select(Tool).where(Tool.slug == "grab-demo"))
+    if tool is not None:
+        tool.draft = {**tool.draft, "cta": DEMO_CTA}
+        version = await db.scalar(
+            select(ToolVersion).where(
+                ToolVersion.tool_id == tool.id, ToolVersion.number == tool.current_version
+            )
+        )
+        if version is not None:
+            version.definition = {**version.definition, "cta": DEMO_CTA}
 
 
 KIND = Kind(

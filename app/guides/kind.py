@@ -63,7 +63,12 @@ DEMO_GUIDE: dict[str, Any] = {
             ],
         },
     ],
-    "cta": {"label": "预约免费量房", "href": "/t/guide-demo#result"},
+    # A booking (app/bookings): the button books 免费量房 with a slot and a note.
+    "cta": {
+        "label": "预约免费量房",
+        "books": "免费量房",
+        "text": "设计师按你选的时间上门量房，出具精确报价，不满意不收费。",
+    },
 }
 
 

@@ -13,6 +13,8 @@ from litestar.params import FromPath
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.bookings.schemas import cta_of
+from app.brand.book import BrandBook
 from app.core.errors import NotFound
 from app.core.i18n import N_, current_locale
 from app.core.state import part
@@ -22,7 +24,6 @@ from app.gate.guards import requires_phone
 from app.leads import service as leads
 from app.reports.schemas import Report, ReportSection
 from app.reports.service import ReportRenderer, report_cache_key
-from app.settings import Settings
 from app.tools import service as tools
 from app.visitors.models import Visitor
 
@@ -36,8 +37,16 @@ def _text(value: Any, cap: int) -> str:
     return value[:cap] if isinstance(value, str) else ""
 
 
-def guide_report(definition: dict[str, Any], *, brand: str, watermark: str) -> Report:
-    """The guide's content as a report: one section per part, its paragraphs as they are."""
+def guide_report(
+    definition: dict[str, Any],
+    *,
+    brand: str,
+    watermark: str,
+    phone: str = "",
+    tool_url: str = "",
+) -> Report:
+    """The guide's content as a report: one section per part, its paragraphs as they are;
+    its call to action with the business's ``phone`` and a QR code of ``tool_url``."""
     sections = []
     parts = definition.get("content")
     for part_ in parts[:_SECTIONS] if isinstance(parts, list) else []:
@@ -54,8 +63,7 @@ def guide_report(definition: dict[str, Any], *, brand: str, watermark: str) -> R
                 ],
             )
         )
-    cta = definition.get("cta")
-    cta_label = _text(cta.get("label"), _LONG) if isinstance(cta, dict) else ""
+    cta = cta_of(definition)
     return Report(
         title=_text(definition.get("title"), _SHORT),
         subtitle=_text(definition.get("summary"), _SHORT),
@@ -63,7 +71,10 @@ def guide_report(definition: dict[str, Any], *, brand: str, watermark: str) -> R
         generated_at=dt.datetime.now(dt.UTC),
         watermark=watermark,
         sections=sections,
-        cta=cta_label or None,
+        cta=(cta.text or None) if cta else None,
+        cta_title=cta.label if cta else "",
+        cta_phone=phone,
+        cta_url=tool_url,
         locale=current_locale(),
     )
 
@@ -89,8 +100,13 @@ async def guide_pdf(
         watermark=lead.phone_masked,
         locale=current_locale(),
     )
+    brand = part(request, BrandBook).current()
     report = guide_report(
-        definition, brand=part(request, Settings).brand_name, watermark=lead.phone_masked
+        definition,
+        brand=brand.name,
+        watermark=lead.phone_masked,
+        phone=brand.contact_phone,
+        tool_url=f"{str(request.base_url).rstrip('/')}/t/{tool.slug}",
     )
     pdf = await part(request, ReportRenderer).pdf(report, key)
     tracker.track(visitor_context(visitor, tool.id, version.number), Download(item=PDF_ITEM))

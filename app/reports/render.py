@@ -7,11 +7,13 @@ The parsed stylesheet and the Jinja environment are built once per process.
 from __future__ import annotations
 
 import datetime as dt
+import io
 from functools import cache
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import msgspec
+import segno
 from jinja2 import Environment
 from weasyprint import CSS, HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
@@ -24,6 +26,8 @@ from app.reports.schemas import Report, ReportRow, ReportSection
 
 # The brand's logo in the report's header: answered from the report's bytes by LocalFetcher.
 LOGO_URL = "leadkit-report:brand-logo.png"
+# The QR code of the call to action (the tool's address), answered the same way.
+QR_URL = "leadkit-report:cta-qr.png"
 # Enough copies of the watermark to cover an A4 page once the grid is rotated.
 WATERMARK_ROWS = 14
 WATERMARK_COLUMNS = 4
@@ -55,6 +59,13 @@ class LocalFetcher(URLFetcher):
         return super().fetch(path.as_uri(), headers)
 
 
+def qr_png(url: str) -> bytes:
+    """The QR code of ``url`` as PNG (segno; a full QR code with a quiet zone)."""
+    buffer = io.BytesIO()
+    segno.make_qr(url, error="m").save(buffer, kind="png", scale=8, border=2)
+    return buffer.getvalue()
+
+
 @cache
 def _environment() -> Environment:
     return make_environment()
@@ -77,6 +88,7 @@ def render_html(report: Report) -> str:
                 report=report,
                 generated=china_time(report.generated_at),
                 logo_url=LOGO_URL if report.logo else "",
+                qr_url=QR_URL if report.cta_url else "",
                 watermark_rows=range(WATERMARK_ROWS),
                 watermark_columns=range(WATERMARK_COLUMNS),
             )
@@ -90,6 +102,8 @@ def render_pdf(report: Report, *, url_fetcher: LocalFetcher | None = None) -> by
     fetcher = url_fetcher or LocalFetcher()
     if report.logo:
         fetcher.inline[LOGO_URL] = report.logo
+    if report.cta_url:
+        fetcher.inline[QR_URL] = qr_png(report.cta_url)
     document = HTML(string=render_html(report), base_url=str(ROOT), url_fetcher=fetcher)
     pdf = document.write_pdf(stylesheets=[_stylesheet()])
     assert pdf is not None  # write_pdf returns bytes when given no target
@@ -111,6 +125,9 @@ _WARM_UP = Report(
     ],
     disclaimer="免责声明",
     cta="联系我们",
+    cta_title="预约",
+    cta_phone="+864008208820",
+    cta_url="https://example.com/t/warm-up",
 )
 
 

@@ -58,7 +58,13 @@ class Report(msgspec.Struct, frozen=True, kw_only=True):
     sections: Annotated[list[ReportSection], msgspec.Meta(max_length=50)]
     subtitle: Short = ""
     disclaimer: Long = ""
+    # The call to action: ``cta`` its words, ``cta_title`` its button's label, ``cta_phone``
+    # the business's number (E.164, shown as people read it) and ``cta_url`` the tool's
+    # address, printed as a QR code (app/reports/render.py).
     cta: Long | None = None
+    cta_title: Short = ""
+    cta_phone: Annotated[str, msgspec.Meta(max_length=20)] = ""
+    cta_url: Annotated[str, msgspec.Meta(max_length=512, pattern=r"^(https?://\S+)?\Z")] = ""
     locale: str = "zh_CN"
     logo: Logo = b""
     accent: Accent = ""

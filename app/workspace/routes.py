@@ -31,7 +31,7 @@ from app.leads.schemas import (
 from app.staff.auth import current_staff, requires_role, requires_staff
 from app.staff.schemas import Staff
 from app.vouchers import service as vouchers
-from app.workspace import dashboard, queries
+from app.workspace import bookings, dashboard, queries
 from app.workspace.labels import LABELS
 
 Form = Body(media_type=RequestEncodingType.URL_ENCODED)
@@ -87,6 +87,11 @@ class LeadsController(Controller):
             "no_link": NO_LINK,
             "labels": LABELS,
         }
+        if not request.htmx:
+            # New bookings first: the visitors who asked for a visit (app/bookings).
+            context["bookings"] = await bookings.inbox(db_session)
+            context["booking_error"] = None
+            context["can_mark"] = staff.has_role("sales")
         name = "staff/_leads.html" if request.htmx else "staff/leads.html"
         return Template(name, context=context, status_code=refused.status)
 
@@ -107,6 +112,7 @@ class LeadsController(Controller):
             "staff": staff,
             "lead": await queries.lead_detail(db, lead_id),
             "vouchers": await vouchers.for_lead(db, lead_id),
+            "lead_bookings": await bookings.of_lead(db, lead_id),
             "statuses": STAFF_STATUSES,
             "labels": LABELS,
             "can_edit": staff.has_role("sales"),
@@ -196,4 +202,4 @@ async def home(
     return Template("staff/dashboard.html", context=context)
 
 
-ROUTES: list[ControllerRouterHandler] = [home, LeadsController]
+ROUTES: list[ControllerRouterHandler] = [home, LeadsController, bookings.BookingsController]

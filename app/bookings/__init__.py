@@ -1,0 +1,1 @@
+"""Bookings: the call to action as a real request for a visit (docs/bookings.md)."""
