@@ -59,7 +59,12 @@ AREAS: dict[str, Area] = {
         ),
     ),
     "grabs": Area(
-        modules=("app/grabs/store.py",),
+        modules=(
+            "app/grabs/store/claims.py",
+            "app/grabs/store/sql_store.py",
+            "app/grabs/store/redis_store.py",
+            "app/grabs/store/redis_writer.py",
+        ),
         # test_privacy: a deleted person's claims and answers (forget, the writer's tombstones);
         # test_reliability: the Redis writer's redelivered entries.
         tests=(

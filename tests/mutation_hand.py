@@ -72,10 +72,10 @@ MUTANTS = (
         GATE,
         ON_REDIS,
     ),
-    # The claim (app/grabs/store.py CLAIM_LUA and its arguments).
+    # The claim (app/grabs/store/redis_scripts.py CLAIM_LUA, its arguments in redis_store.py).
     Mutant(
         "grabs-lua: the answer's field without the phone",
-        "app/grabs/store.py",
+        "app/grabs/store/redis_store.py",
         'f"{who.phone_hash}:{key}" if key else "",',
         'f"{key}" if key else "",',
         GRABS,
@@ -83,7 +83,7 @@ MUTANTS = (
     ),
     Mutant(
         "grabs-lua: a replayed key is decided again",
-        "app/grabs/store.py",
+        "app/grabs/store/redis_scripts.py",
         "  if prev then return {'replay', prev} end\n",
         "",
         GRABS,
@@ -91,7 +91,7 @@ MUTANTS = (
     ),
     Mutant(
         "grabs-lua: tap counters never expire",
-        "app/grabs/store.py",
+        "app/grabs/store/redis_scripts.py",
         "redis.call('EXPIRE', KEYS[4 + i], tonumber(ARGV[13 + 2 * i]) + 1)",
         "redis.call('TYPE', KEYS[4 + i])",
         GRABS,
@@ -99,7 +99,7 @@ MUTANTS = (
     ),
     Mutant(
         "grabs-lua: one tap more than the limit",
-        "app/grabs/store.py",
+        "app/grabs/store/redis_scripts.py",
         "count > tonumber(ARGV[12 + 2 * i])",
         "count > tonumber(ARGV[12 + 2 * i]) + 1",
         GRABS,
@@ -107,7 +107,7 @@ MUTANTS = (
     ),
     Mutant(
         "grabs-lua: one unit more per phone than its limit",
-        "app/grabs/store.py",
+        "app/grabs/store/redis_scripts.py",
         "if have >= tonumber(ARGV[2]) then",
         "if have > tonumber(ARGV[2]) then",
         GRABS,
@@ -115,7 +115,7 @@ MUTANTS = (
     ),
     Mutant(
         "grabs-lua: the last unit sold twice (oversell)",
-        "app/grabs/store.py",
+        "app/grabs/store/redis_scripts.py",
         "elseif tonumber(stock) <= 0 then",
         "elseif tonumber(stock) < 0 then",
         GRABS,
@@ -123,7 +123,7 @@ MUTANTS = (
     ),
     Mutant(
         "grabs-lua: a win takes no unit",
-        "app/grabs/store.py",
+        "app/grabs/store/redis_scripts.py",
         "  redis.call('DECR', KEYS[1])\n",
         "",
         GRABS,
@@ -131,7 +131,7 @@ MUTANTS = (
     ),
     Mutant(
         "grabs-lua: a win never reaches SQL",
-        "app/grabs/store.py",
+        "app/grabs/store/redis_scripts.py",
         "  redis.call('XADD', KEYS[4], '*',",
         "  local _ = ('XADD', KEYS[4], '*',",
         GRABS,
@@ -139,7 +139,7 @@ MUTANTS = (
     ),
     Mutant(
         "grabs-lua: answers to keys never expire",
-        "app/grabs/store.py",
+        "app/grabs/store/redis_scripts.py",
         "  redis.call('EXPIRE', KEYS[3], tonumber(ARGV[11]))\n",
         "",
         GRABS,
@@ -147,7 +147,7 @@ MUTANTS = (
     ),
     Mutant(
         "grabs-lua: the stock is initialised twice",
-        "app/grabs/store.py",
+        "app/grabs/store/redis_scripts.py",
         "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n",
         "",
         GRABS,
@@ -155,7 +155,7 @@ MUTANTS = (
     ),
     Mutant(
         "grabs-lua: restocking to exactly the units won refused",
-        "app/grabs/store.py",
+        "app/grabs/store/redis_scripts.py",
         "if tonumber(ARGV[1]) < won then return -1 end",
         "if tonumber(ARGV[1]) <= won then return -1 end",
         GRABS,
@@ -163,7 +163,7 @@ MUTANTS = (
     ),
     Mutant(
         "grabs-lua: restocking leaves the stock as it was",
-        "app/grabs/store.py",
+        "app/grabs/store/redis_scripts.py",
         "then redis.call('SET', KEYS[1], tonumber(ARGV[1]) - won) end",
         "then return won end",
         GRABS,
@@ -171,7 +171,7 @@ MUTANTS = (
     ),
     Mutant(
         "grabs-lua: a deleted person's units stop counting",
-        "app/grabs/store.py",
+        "app/grabs/store/redis_scripts.py",
         "redis.call('HINCRBY', KEYS[1], ARGV[2], tonumber(won))\n",
         "",
         (*GRABS, *PRIVACY),
@@ -196,7 +196,7 @@ MUTANTS = (
     ),
     Mutant(
         "grabs-limit: answers to keys kept a second longer",
-        "app/grabs/store.py",
+        "app/grabs/store/claims.py",
         "IDEMPOTENCY_TTL = 86_400",
         "IDEMPOTENCY_TTL = 86_401",
         GRABS,

@@ -676,7 +676,7 @@ def test_the_redis_writer_records_wins_on_its_own_even_after_a_failure(
     if not isinstance(store, RedisClaimStore):
         pytest.skip("the SQL store writes in the claim's transaction")
     failures: list[int] = []
-    write = store._write
+    write = store.writer.write
 
     async def failing_once(entries: Any) -> None:
         if not failures:
@@ -684,7 +684,7 @@ def test_the_redis_writer_records_wins_on_its_own_even_after_a_failure(
             raise ConnectionError("the database went away for a moment")
         await write(entries)
 
-    monkeypatch.setattr(store, "_write", failing_once)
+    monkeypatch.setattr(store.writer, "write", failing_once)
     client.run(add_grab, open_grab(stock=5))
     a, b = people(client, 2)
     assert claim(client, a).json()["result"] == "won"

@@ -324,8 +324,8 @@ def test_a_redelivered_claim_entry_records_one_win(client: Browserish) -> None:
         b"at": str(time.time()).encode(),
         b"ctx": b"0|browser|1|1",
     }
-    client.raw.blocking_portal.call(store._write, [entry])
-    client.raw.blocking_portal.call(store._write, [entry])
+    client.raw.blocking_portal.call(store.writer.write, [entry])
+    client.raw.blocking_portal.call(store.writer.write, [entry])
     wins = _rows(client, FunnelEvent, FunnelEvent.name == "grab_won")
     assert len(wins) == 1 and wins[0].lead_id == lead.lead_id
 

@@ -37,7 +37,7 @@ APP = Path(__file__).resolve().parent.parent / "app"
 # Where a session or connection may be committed or rolled back by name: the edge itself, the
 # refusal helper (a transaction a failed flush left dead), and the claim store's own
 # connection-level transactions (no request session there). Everything else flushes.
-MAY_END_TRANSACTIONS = {"app/db/uow.py", "app/core/forms.py", "app/grabs/store.py"}
+MAY_END_TRANSACTIONS = {"app/db/uow.py", "app/core/forms.py", "app/grabs/store/sql_store.py"}
 
 
 def test_no_module_commits_or_rolls_back_but_the_edges() -> None:

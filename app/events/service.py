@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -28,6 +29,10 @@ from app.visitors.models import Visitor
 
 log = logging.getLogger("leadkit.events")
 CHUNK = 500
+# track_once: how long a visitor's repeat of an event is left out, and how many marks a
+# process keeps before it starts again from none.
+ONCE_WINDOW = 60.0
+_ONCE_MAX = 100_000
 Listener = Callable[[EventContext, Event, dt.datetime], None]
 
 
@@ -42,6 +47,8 @@ class Tracker:
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self.listeners: list[Listener] = []
+        # (visitor, tool, event as JSON) -> until when a repeat is left out (track_once).
+        self._once: dict[tuple[int | None, int | None, bytes], float] = {}
 
     def track(self, ctx: EventContext, event: Event, at: dt.datetime | None = None) -> None:
         """Buffer ``event`` in context ``ctx``. Never blocks and never raises for I/O.
@@ -59,6 +66,24 @@ class Tracker:
             dropped = len(self._buffer) - self._max_buffer // 2
             del self._buffer[:dropped]
             log.error("event buffer full: dropped %d oldest events", dropped)
+
+    def track_once(self, ctx: EventContext, event: Event, window: float = ONCE_WINDOW) -> bool:
+        """``track`` the event unless the same visitor already had the same event (name and
+        properties) on the same tool within the last ``window`` seconds in this process.
+        Returns whether it was recorded.
+
+        The funnel counts distinct visitors per step, so a rush of repeats by one visitor (a
+        thumb on the grab button, thousands of taps a second in all) is one row per window,
+        not one per tap; repeats in another process are recorded there once more."""
+        mark = (ctx.visitor_id, ctx.tool_id, msgspec.json.encode(event))
+        at = time.monotonic()
+        if self._once.get(mark, 0.0) > at:
+            return False
+        if len(self._once) >= _ONCE_MAX:
+            self._once.clear()
+        self._once[mark] = at + window
+        self.track(ctx, event)
+        return True
 
     def record(
         self, db: AsyncSession, ctx: EventContext, event: Event, at: dt.datetime | None = None
@@ -117,7 +142,10 @@ class Tracker:
         """Anonymise the buffered events of a person whose data is being deleted, as the
         deletion does to the written ones: no lead, no props, and each of their visitor ids
         (the keys of ``visitors``) replaced by its stand-in. Waits for a flush under way, so
-        no event of theirs is on its way to the database unseen."""
+        no event of theirs is on its way to the database unseen. Their track_once marks go
+        too."""
+        for mark in [mark for mark in self._once if mark[0] in visitors]:
+            self._once.pop(mark, None)
         async with self._lock:
             for row in self._buffer:
                 if (lead_id is not None and row["lead_id"] == lead_id) or (

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from app.core.api import Problem
+from app.core.api import Problem, path_param
 from app.core.bounds import ImageUrl, check_date
 from app.core.i18n import N_
 from app.staff.schemas import PLAIN_TEXT
@@ -26,6 +26,8 @@ STATE_LABELS: dict[str, str] = {
 MAX_STOCK = 1_000_000
 MAX_PER_PHONE = 20
 
+# A grab's slug in an API path.
+GrabSlug = Annotated[str, path_param("A grab's slug.", "grab-demo")]
 Slug = Annotated[str, msgspec.Meta(min_length=2, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*\Z")]
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=PLAIN_TEXT)]
 # The offer and the place of redemption may run over several lines.
@@ -39,41 +41,29 @@ ValidDays = Annotated[int, msgspec.Meta(ge=1, le=3650)]
 IDEMPOTENCY_KEY = r"^[\x21-\x7e]{1,64}\Z"
 
 
-class GrabCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """POST /api/v1/admin/grabs and the staff form."""
+class GrabUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A grab's settings, everything but its address: the staff edit form's body (``stock`` is
+    the total offered). GrabCreate adds the slug."""
+
+    title: Title
+    stock: Stock
+    per_phone_limit: PerPhone = 1
+    starts_at: dt.datetime | None = None
+    ends_at: dt.datetime | None = None
+    offer: LongText = ""
+    image_url: ImageUrl = ""
+    voucher_prefix: Prefix = "LK"
+    voucher_valid_days: ValidDays = 30
+    voucher_where: LongText = ""
+
+    def __post_init__(self) -> None:
+        _check_schedule(self.starts_at, self.ends_at)
+
+
+class GrabCreate(GrabUpdate, kw_only=True, forbid_unknown_fields=True):
+    """POST /api/v1/admin/grabs and the staff form: the settings and the slug."""
 
     slug: Slug
-    title: Title
-    stock: Stock
-    per_phone_limit: PerPhone = 1
-    starts_at: dt.datetime | None = None
-    ends_at: dt.datetime | None = None
-    offer: LongText = ""
-    image_url: ImageUrl = ""
-    voucher_prefix: Prefix = "LK"
-    voucher_valid_days: ValidDays = 30
-    voucher_where: LongText = ""
-
-    def __post_init__(self) -> None:
-        _check_schedule(self.starts_at, self.ends_at)
-
-
-class GrabUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """The staff edit form: everything but the slug. ``stock`` is the total offered."""
-
-    title: Title
-    stock: Stock
-    per_phone_limit: PerPhone = 1
-    starts_at: dt.datetime | None = None
-    ends_at: dt.datetime | None = None
-    offer: LongText = ""
-    image_url: ImageUrl = ""
-    voucher_prefix: Prefix = "LK"
-    voucher_valid_days: ValidDays = 30
-    voucher_where: LongText = ""
-
-    def __post_init__(self) -> None:
-        _check_schedule(self.starts_at, self.ends_at)
 
 
 def _check_schedule(starts_at: dt.datetime | None, ends_at: dt.datetime | None) -> None:

@@ -9,36 +9,43 @@ out an in-process flag answers without a round trip until something changes it.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import re
 import time
 from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass, field
 
-import msgspec
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import defer
 
-from app.core.clock import CHINA_TZ
-from app.core.errors import InvalidInput, NotFound, RateLimited
+from app.core.clock import aware, now
+from app.core.errors import InvalidInput, RateLimited
 from app.core.i18n import N_
 from app.core.ratelimit import RateLimiter
 from app.gate.service import GateRequired
+from app.grabs.definition import (
+    GrabNotFound,
+    check_window,
+    create_grab,
+    definition,
+    info_of,
+    load_grab,
+    state_of,
+    takes_claims,
+)
+from app.grabs.invariants import CheckReport, check_grab
 from app.grabs.live import LiveHub
 from app.grabs.models import Grab, GrabClaim
 from app.grabs.schemas import (
     IDEMPOTENCY_KEY,
     ClaimAnswer,
     GrabCreate,
-    GrabForm,
     GrabStatus,
     GrabUpdate,
     Mode,
-    State,
     Voucher,
 )
 from app.grabs.store import (
@@ -47,14 +54,12 @@ from app.grabs.store import (
     ClaimStore,
     GrabInfo,
     RedisClaimStore,
-    is_tombstone,
-    now,
+    SQLClaimStore,
     tap_limit_key,
     voucher,
 )
 from app.leads.models import Lead
 from app.settings import Settings
-from app.tools import service as tools
 from app.tools.models import Tool
 from app.visitors.models import Visitor
 
@@ -65,10 +70,6 @@ STATUS_TTL = 0.2
 _CACHE_MAX = 100_000
 _KEY = re.compile(IDEMPOTENCY_KEY)
 _SLUG = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
-
-
-class GrabNotFound(NotFound):
-    default_message = N_("This grab does not exist or is no longer available.")
 
 
 class BadIdempotencyKey(InvalidInput):
@@ -95,138 +96,6 @@ class GrabBusy(RateLimited):
     nothing was claimed, and the visitor is asked to tap again."""
 
     default_message = N_("Too many people are grabbing right now. Please tap again.")
-
-
-def state_of(grab: GrabInfo, stock_left: int, at: dt.datetime) -> State:
-    """sold_out beats everything; then the host's override; then the schedule."""
-    if stock_left <= 0:
-        return "sold_out"
-    if grab.mode == "open":
-        return "open"
-    if grab.mode == "closed":
-        return "closed"
-    if grab.starts_at is None:
-        return "closed"
-    if at < grab.starts_at:
-        return "scheduled"
-    if grab.ends_at is not None and at >= grab.ends_at:
-        return "closed"
-    return "open"
-
-
-def takes_claims(grab: GrabInfo, at: dt.datetime) -> bool:
-    return state_of(grab, 1, at) == "open"
-
-
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
-def _info(tool: Tool, grab: Grab) -> GrabInfo:
-    return GrabInfo(
-        id=grab.id,
-        tool_id=tool.id,
-        tool_version=tool.current_version or 1,
-        slug=tool.slug,
-        title=tool.title,
-        offer=grab.offer,
-        image_url=grab.image_url,
-        initial_stock=grab.initial_stock,
-        per_phone_limit=grab.per_phone_limit,
-        starts_at=_aware(grab.starts_at),
-        ends_at=_aware(grab.ends_at),
-        mode=grab.mode,
-        voucher_prefix=grab.voucher_prefix,
-        voucher_valid_days=grab.voucher_valid_days,
-        voucher_where=grab.voucher_where,
-    )
-
-
-def _check_window(starts_at: dt.datetime | None, ends_at: dt.datetime | None) -> None:
-    for name, value in (("starts_at", starts_at), ("ends_at", ends_at)):
-        if value is not None and value.tzinfo is None:
-            raise InvalidInput(fields={name: "needs a time zone (e.g. +08:00 or Z)"})
-    if starts_at and ends_at and ends_at <= starts_at:
-        raise InvalidInput(
-            N_("The end must come after the start."), fields={"ends_at": "before start"}
-        )
-
-
-def _definition(title: str, offer: str) -> dict[str, str]:
-    return {"title": title, "offer": offer}
-
-
-def parse_form(form: GrabForm, *, with_slug: bool) -> GrabCreate | GrabUpdate:
-    """The staff form (strings; times in China time) → the API's typed body, or InvalidInput."""
-
-    def when(raw: str, name: str) -> dt.datetime | None:
-        text = raw.strip()
-        if not text:
-            return None
-        try:
-            return dt.datetime.fromisoformat(text).replace(tzinfo=CHINA_TZ)
-        except ValueError:
-            raise InvalidInput(fields={name: "not a date and time"}) from None
-
-    def number(raw: str, name: str) -> int:
-        try:
-            return int(raw.strip())
-        except ValueError:
-            raise InvalidInput(fields={name: "not a whole number"}) from None
-
-    values = {
-        "title": form.title.strip(),
-        "stock": number(form.stock, "stock"),
-        "per_phone_limit": number(form.per_phone_limit, "per_phone_limit"),
-        "starts_at": when(form.starts_at, "starts_at"),
-        "ends_at": when(form.ends_at, "ends_at"),
-        "offer": form.offer.replace("\r\n", "\n").strip(),
-        "image_url": form.image_url.strip(),
-        "voucher_prefix": form.voucher_prefix.strip().upper(),
-        "voucher_valid_days": number(form.voucher_valid_days, "voucher_valid_days"),
-        "voucher_where": form.voucher_where.replace("\r\n", "\n").strip(),
-    }
-    target: type[GrabCreate] | type[GrabUpdate] = GrabUpdate
-    if with_slug:
-        values["slug"] = form.slug.strip().lower()
-        target = GrabCreate
-    try:
-        return msgspec.convert(values, target)
-    except msgspec.ValidationError as exc:
-        match = re.search(r"at `\$\.(\w+)`", str(exc))
-        raise InvalidInput(fields={match.group(1) if match else "form": str(exc)}) from None
-
-
-async def create_grab(db: AsyncSession, data: GrabCreate, by: str = "") -> GrabInfo:
-    """A published grab tool and its grab row; Conflict when the slug is taken."""
-    _check_window(data.starts_at, data.ends_at)
-    tool = await tools.create_and_publish(
-        db,
-        slug=data.slug,
-        kind="grab",
-        title=data.title,
-        definition=_definition(data.title, data.offer),
-        by=by,
-    )
-    grab = Grab(
-        tool_id=tool.id,
-        offer=data.offer,
-        image_url=data.image_url,
-        initial_stock=data.stock,
-        stock=data.stock,
-        per_phone_limit=data.per_phone_limit,
-        starts_at=data.starts_at,
-        ends_at=data.ends_at,
-        mode="schedule",
-        voucher_prefix=data.voucher_prefix,
-        voucher_valid_days=data.voucher_valid_days,
-        voucher_where=data.voucher_where,
-    )
-    db.add(grab)
-    await db.flush()
-    return _info(tool, grab)
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,8 +132,6 @@ class Grabs:
         self.limiter = limiter
         self.live = live
         self._caches = _Caches()
-        # (visitor, grab, what) -> until: repeated taps recorded once per window (routes).
-        self.recent_taps: dict[tuple[int | None, int, str], float] = {}
         self._loading: dict[str, asyncio.Future[GrabInfo]] = {}
         live.listeners.append(self._forget)
 
@@ -335,7 +202,7 @@ class Grabs:
             ).first()
         if row is None:
             raise GrabNotFound()
-        info = _info(row[0], row[1])
+        info = info_of(row[0], row[1])
         if len(self._caches.info) > _CACHE_MAX:
             self._caches.info.clear()
         self._caches.info[slug] = (time.monotonic() + INFO_TTL, info)
@@ -410,13 +277,10 @@ class Grabs:
         """A person deleted their data: this process claims nothing more for them from its
         cache, their per-visitor tap counters go, and the claim store forgets their phone.
         Idempotent. (Another process's cache still answers for up to CLAIMANT_TTL; what it
-        lets through is written void and anonymous, see RedisClaimStore._departed, or fails
+        lets through is written void and anonymous, see ClaimWriter._departed, or fails
         on the deleted lead's foreign key, see ``claim``.)"""
         self._drop_claimant(phone_hash, lead_id)
-        ids = set(visitor_ids)
-        for tap in [tap for tap in self.recent_taps if tap[0] in ids]:
-            self.recent_taps.pop(tap, None)
-        for visitor_id in ids:
+        for visitor_id in set(visitor_ids):
             await self.limiter.reset(tap_limit_key(visitor_id))
         await self.store.forget(phone_hash)
 
@@ -430,7 +294,7 @@ class Grabs:
                 .where(GrabClaim.grab_id == grab.id, GrabClaim.phone_hash == phone_hash)
                 .order_by(GrabClaim.n)
             )
-            return [voucher(grab, code, n, _aware(expires) or expires) for code, n, expires in rows]
+            return [voucher(grab, code, n, aware(expires)) for code, n, expires in rows]
 
     # Claiming.
 
@@ -490,27 +354,15 @@ class Grabs:
         """A published grab tool and its grab row; Conflict when the slug is taken."""
         return await create_grab(db, data, by)
 
-    async def _load(self, db: AsyncSession, slug: str) -> tuple[Tool, Grab]:
-        row = (
-            await db.execute(
-                select(Tool, Grab)
-                .join(Grab, Grab.tool_id == Tool.id)
-                .where(Tool.slug == slug, Tool.kind == "grab")
-            )
-        ).first()
-        if row is None:
-            raise GrabNotFound()
-        return row[0], row[1]
-
     async def update(self, db: AsyncSession, slug: str, data: GrabUpdate) -> GrabInfo:
         """New settings; the stock is the new total and may not drop below what was won."""
-        _check_window(data.starts_at, data.ends_at)
-        tool, grab = await self._load(db, slug)
+        check_window(data.starts_at, data.ends_at)
+        tool, grab = await load_grab(db, slug)
         if data.stock != grab.initial_stock:
             await self.store.restock(grab.id, data.stock, await db.connection())
             await db.refresh(grab)
         tool.title = data.title
-        tool.draft = _definition(data.title, data.offer)
+        tool.draft = definition(data.title, data.offer)
         grab.offer, grab.image_url = data.offer, data.image_url
         grab.per_phone_limit = data.per_phone_limit
         grab.starts_at, grab.ends_at = data.starts_at, data.ends_at
@@ -519,15 +371,15 @@ class Grabs:
         grab.voucher_where = data.voucher_where
         await db.flush()
         self._forget(grab.id)
-        return _info(tool, grab)
+        return info_of(tool, grab)
 
     async def set_mode(self, db: AsyncSession, slug: str, mode: Mode) -> GrabInfo:
         """The host's override: "open" now, "closed" now, or back to the "schedule"."""
-        tool, grab = await self._load(db, slug)
+        tool, grab = await load_grab(db, slug)
         grab.mode = mode
         await db.flush()
         self._forget(grab.id)
-        return _info(tool, grab)
+        return info_of(tool, grab)
 
     def announce(self, grab_id: int) -> None:
         """After the staff transaction committed: every process drops its cached copy."""
@@ -543,93 +395,18 @@ class Grabs:
             .order_by(Grab.id.desc())
             .limit(200)
         )
-        infos = [_info(tool, grab) for tool, grab in rows]
+        infos = [info_of(tool, grab) for tool, grab in rows]
         return [(info, await self.status(info.slug, db)) for info in infos]
 
     async def edit_values(self, db: AsyncSession, slug: str) -> GrabInfo:
-        tool, grab = await self._load(db, slug)
-        return _info(tool, grab)
+        tool, grab = await load_grab(db, slug)
+        return info_of(tool, grab)
 
     # The invariants.
 
     async def check(self, slug: str) -> CheckReport:
-        """won + remaining = initial (SQL, and Redis when used), SQL claims = Redis winners,
-        no phone over its limit. Waits for the Redis writer to catch up first."""
-        async with self.sessionmaker() as db:
-            tool, grab = await self._load(db, slug)
-        info = _info(tool, grab)
-        store = self.store
-        if isinstance(store, RedisClaimStore):
-            await store.drain()
-        async with self.sessionmaker() as db:
-            grab_row = (await db.execute(select(Grab).where(Grab.id == info.id))).scalar_one()
-            counts = dict(
-                (
-                    await db.execute(
-                        select(GrabClaim.phone_hash, func.count())
-                        .where(GrabClaim.grab_id == info.id)
-                        .group_by(GrabClaim.phone_hash)
-                    )
-                ).all()
-            )
-        # Units of people who deleted their data are won units of nobody: each a tombstone in
-        # SQL, one tally in Redis. They count in every sum, and are compared as a total.
-        live = {h: n for h, n in counts.items() if not is_tombstone(h)}
-        report = CheckReport(
-            slug=slug,
-            initial=grab_row.initial_stock,
-            remaining=grab_row.stock,
-            won=sum(counts.values()),
-            phones=len(live),
-            max_per_phone=max(live.values(), default=0),
-            limit=grab_row.per_phone_limit,
-            deleted=sum(counts.values()) - sum(live.values()),
-        )
-        if report.won + report.remaining != report.initial:
-            report.problems.append(
-                f"SQL: won {report.won} + remaining {report.remaining} != initial {report.initial}"
-            )
-        if report.max_per_phone > report.limit:
-            report.problems.append(
-                f"a phone holds {report.max_per_phone} units, over the limit of {report.limit}"
-            )
-        winners = await store.winners(info)
-        if winners is not None:
-            redis_left = await store.stock_left(info)
-            redis_won = sum(winners.values())
-            report.redis_remaining, report.redis_won = redis_left, redis_won
-            if redis_won + redis_left != report.initial:
-                report.problems.append(
-                    f"Redis: won {redis_won} + remaining {redis_left} != initial {report.initial}"
-                )
-            live_winners = {h: n for h, n in winners.items() if not is_tombstone(h)}
-            redis_deleted = redis_won - sum(live_winners.values())
-            if live_winners != live or redis_deleted != report.deleted:
-                report.problems.append(
-                    f"SQL claims ({report.won} by {len(live)} phones, {report.deleted} deleted) "
-                    f"differ from Redis winners ({redis_won} by {len(live_winners)} phones, "
-                    f"{redis_deleted} deleted)"
-                )
-        return report
-
-
-@dataclass(slots=True)
-class CheckReport:
-    slug: str
-    initial: int
-    remaining: int
-    won: int
-    phones: int
-    max_per_phone: int
-    limit: int
-    deleted: int = 0  # units won by people who have since deleted their data
-    redis_remaining: int | None = None
-    redis_won: int | None = None
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
+        """The grab's invariants (app/grabs/invariants.py), once the Redis writer caught up."""
+        return await check_grab(self.sessionmaker, self.store, slug)
 
 
 def make_grabs(
@@ -641,8 +418,6 @@ def make_grabs(
 ) -> Grabs:
     """The feature wired to Redis when there is one, to SQL alone otherwise."""
     from redis.asyncio import Redis
-
-    from app.grabs.store import SQLClaimStore
 
     store: ClaimStore
     if isinstance(redis, Redis):

@@ -1,0 +1,168 @@
+"""A grab's settings: the staff form parsed into the API's body, the schedule checked, a grab
+created or looked up, a grab row read back as the GrabInfo the rest of the feature uses, and
+the state its settings put it in at a given time."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+import msgspec
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.clock import CHINA_TZ, aware
+from app.core.errors import InvalidInput, NotFound
+from app.core.i18n import N_
+from app.grabs.models import Grab
+from app.grabs.schemas import GrabCreate, GrabForm, GrabUpdate, State
+from app.grabs.store import GrabInfo
+from app.tools import service as tools
+from app.tools.models import Tool
+
+
+class GrabNotFound(NotFound):
+    default_message = N_("This grab does not exist or is no longer available.")
+
+
+def state_of(grab: GrabInfo, stock_left: int, at: dt.datetime) -> State:
+    """sold_out beats everything; then the host's override; then the schedule."""
+    if stock_left <= 0:
+        return "sold_out"
+    if grab.mode == "open":
+        return "open"
+    if grab.mode == "closed":
+        return "closed"
+    if grab.starts_at is None:
+        return "closed"
+    if at < grab.starts_at:
+        return "scheduled"
+    if grab.ends_at is not None and at >= grab.ends_at:
+        return "closed"
+    return "open"
+
+
+def takes_claims(grab: GrabInfo, at: dt.datetime) -> bool:
+    return state_of(grab, 1, at) == "open"
+
+
+def info_of(tool: Tool, grab: Grab) -> GrabInfo:
+    """The grab row (and its tool) as the frozen value the feature passes around."""
+    return GrabInfo(
+        id=grab.id,
+        tool_id=tool.id,
+        tool_version=tool.current_version or 1,
+        slug=tool.slug,
+        title=tool.title,
+        offer=grab.offer,
+        image_url=grab.image_url,
+        initial_stock=grab.initial_stock,
+        per_phone_limit=grab.per_phone_limit,
+        starts_at=aware(grab.starts_at) if grab.starts_at else None,
+        ends_at=aware(grab.ends_at) if grab.ends_at else None,
+        mode=grab.mode,
+        voucher_prefix=grab.voucher_prefix,
+        voucher_valid_days=grab.voucher_valid_days,
+        voucher_where=grab.voucher_where,
+    )
+
+
+def check_window(starts_at: dt.datetime | None, ends_at: dt.datetime | None) -> None:
+    """Times carry a zone, and the end comes after the start (InvalidInput)."""
+    for name, value in (("starts_at", starts_at), ("ends_at", ends_at)):
+        if value is not None and value.tzinfo is None:
+            raise InvalidInput(fields={name: "needs a time zone (e.g. +08:00 or Z)"})
+    if starts_at and ends_at and ends_at <= starts_at:
+        raise InvalidInput(
+            N_("The end must come after the start."), fields={"ends_at": "before start"}
+        )
+
+
+def definition(title: str, offer: str) -> dict[str, str]:
+    """The grab tool's definition (what its versions record)."""
+    return {"title": title, "offer": offer}
+
+
+def parse_form(form: GrabForm, *, with_slug: bool) -> GrabCreate | GrabUpdate:
+    """The staff form (strings; times in China time) → the API's typed body, or InvalidInput."""
+
+    def when(raw: str, name: str) -> dt.datetime | None:
+        text = raw.strip()
+        if not text:
+            return None
+        try:
+            return dt.datetime.fromisoformat(text).replace(tzinfo=CHINA_TZ)
+        except ValueError:
+            raise InvalidInput(fields={name: "not a date and time"}) from None
+
+    def number(raw: str, name: str) -> int:
+        try:
+            return int(raw.strip())
+        except ValueError:
+            raise InvalidInput(fields={name: "not a whole number"}) from None
+
+    values = {
+        "title": form.title.strip(),
+        "stock": number(form.stock, "stock"),
+        "per_phone_limit": number(form.per_phone_limit, "per_phone_limit"),
+        "starts_at": when(form.starts_at, "starts_at"),
+        "ends_at": when(form.ends_at, "ends_at"),
+        "offer": form.offer.replace("\r\n", "\n").strip(),
+        "image_url": form.image_url.strip(),
+        "voucher_prefix": form.voucher_prefix.strip().upper(),
+        "voucher_valid_days": number(form.voucher_valid_days, "voucher_valid_days"),
+        "voucher_where": form.voucher_where.replace("\r\n", "\n").strip(),
+    }
+    target: type[GrabCreate] | type[GrabUpdate] = GrabUpdate
+    if with_slug:
+        values["slug"] = form.slug.strip().lower()
+        target = GrabCreate
+    try:
+        return msgspec.convert(values, target)
+    except msgspec.ValidationError as exc:
+        match = re.search(r"at `\$\.(\w+)`", str(exc))
+        raise InvalidInput(fields={match.group(1) if match else "form": str(exc)}) from None
+
+
+async def create_grab(db: AsyncSession, data: GrabCreate, by: str = "") -> GrabInfo:
+    """A published grab tool and its grab row; Conflict when the slug is taken."""
+    check_window(data.starts_at, data.ends_at)
+    tool = await tools.create_and_publish(
+        db,
+        slug=data.slug,
+        kind="grab",
+        title=data.title,
+        definition=definition(data.title, data.offer),
+        by=by,
+    )
+    grab = Grab(
+        tool_id=tool.id,
+        offer=data.offer,
+        image_url=data.image_url,
+        initial_stock=data.stock,
+        stock=data.stock,
+        per_phone_limit=data.per_phone_limit,
+        starts_at=data.starts_at,
+        ends_at=data.ends_at,
+        mode="schedule",
+        voucher_prefix=data.voucher_prefix,
+        voucher_valid_days=data.voucher_valid_days,
+        voucher_where=data.voucher_where,
+    )
+    db.add(grab)
+    await db.flush()
+    return info_of(tool, grab)
+
+
+async def load_grab(db: AsyncSession, slug: str) -> tuple[Tool, Grab]:
+    """The grab tool at ``slug`` (published or not) and its grab row; GrabNotFound."""
+    row = (
+        await db.execute(
+            select(Tool, Grab)
+            .join(Grab, Grab.tool_id == Tool.id)
+            .where(Tool.slug == slug, Tool.kind == "grab")
+        )
+    ).first()
+    if row is None:
+        raise GrabNotFound()
+    return row[0], row[1]

@@ -1,0 +1,106 @@
+"""What the grab's visitor page shows and records: its context (state, vouchers, gate) and
+the funnel events of a tap."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from typing import Any
+
+import segno
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.clock import china_time
+from app.events.schemas import GrabClicked, GrabRefused, GrabWon
+from app.events.service import Tracker
+from app.gate.views import gate_context
+from app.grabs.schemas import ClaimAnswer, Voucher
+from app.grabs.service import Claimed, Grabs
+from app.grabs.store import Claimant, GrabInfo, claim_context
+from app.settings import Settings
+
+
+def track_tap(
+    tracker: Tracker,
+    grab: GrabInfo,
+    who: Claimant,
+    result: str,
+    won_n: int | None,
+    replayed: bool,
+) -> None:
+    """Record one tap of the grab button. ``result`` is the answer's (or "rate_limited");
+    ``won_n`` the unit won, if any.
+
+    A rush is thousands of taps a second, most of them the same visitor again: the funnel
+    counts distinct visitors per step, so a repeated click or refusal (same visitor, grab and
+    reason) is recorded once a minute per process (Tracker.track_once). Every win is recorded.
+    """
+    ctx = claim_context(grab, who)
+    if won_n is not None and not replayed:
+        tracker.track(ctx, GrabClicked())
+    else:
+        tracker.track_once(ctx, GrabClicked())
+    if replayed:  # the first answer was counted already
+        return
+    if won_n is not None:
+        # The claim store wrote the win with the claim; the listeners hear of it here.
+        tracker.announce(ctx, GrabWon(n=won_n), dt.datetime.now(dt.UTC))
+    else:
+        tracker.track_once(ctx, GrabRefused(reason=result))
+
+
+def track_answer(tracker: Tracker, grab: GrabInfo, who: Claimant, claimed: Claimed) -> None:
+    answer = claimed.answer
+    won = answer.voucher.n if answer.result == "won" and answer.voucher is not None else None
+    track_tap(tracker, grab, who, answer.result, won, claimed.replayed)
+
+
+def qr_data_uri(code: str) -> str:
+    """The voucher code as a QR image (a data: URI, which the CSP allows for images)."""
+    return str(segno.make_qr(code, error="m").svg_data_uri(scale=6, border=2))
+
+
+def voucher_view(v: Voucher) -> dict[str, Any]:
+    return {
+        "code": v.code,
+        "display": v.display,
+        "n": v.n,
+        "expires": china_time(v.expires_at),
+        "where": v.where,
+        "qr": qr_data_uri(v.code),
+    }
+
+
+async def page_context(
+    grabs: Grabs,
+    settings: Settings,
+    grab: GrabInfo,
+    who: Claimant | None,
+    *,
+    answer: ClaimAnswer | None = None,
+    error: str | None = None,
+    db: AsyncSession | None = None,
+) -> dict[str, Any]:
+    """What tools/grab.html and its panel need (through the request's session ``db``, when
+    the request has one)."""
+    status = await grabs.status(grab.slug, db)
+    vouchers = await grabs.vouchers_of(grab, who.phone_hash, db) if who else []
+    fresh = answer.voucher if answer is not None else None
+    if fresh is not None and all(v.code != fresh.code for v in vouchers):
+        vouchers.append(fresh)
+    return {
+        "grab": grab,
+        "status": status,
+        "authorised": who is not None,
+        # The panel carries the gate (and the page counts it as shown) for a visitor without
+        # a phone while there is something left to grab.
+        "show_gate": who is None and status.state != "sold_out",
+        "answer": answer,
+        "error": error,
+        "vouchers": [voucher_view(v) for v in vouchers],
+        "can_claim_more": len(vouchers) < grab.per_phone_limit,
+        "idempotency_key": secrets.token_urlsafe(16),
+        "starts_at_text": china_time(grab.starts_at),
+        "ends_at_text": china_time(grab.ends_at),
+        **gate_context(settings, next=f"/t/{grab.slug}"),
+    }
