@@ -27,19 +27,24 @@ class CountryNotAllowed(InvalidPhone):
     default_message = N_("Text messages cannot be sent to numbers from this country or region.")
 
 
+def _parse(raw: str, default_region: str) -> phonenumbers.PhoneNumber:
+    """What someone typed as a number, parsed; InvalidPhone when it cannot be one."""
+    text = raw.strip() if isinstance(raw, str) else ""
+    if not text or len(text) > _MAX_INPUT or not ALLOWED.match(text):
+        raise InvalidPhone(fields={"phone": "invalid"})
+    try:
+        return phonenumbers.parse(text, default_region)
+    except phonenumbers.NumberParseException as exc:
+        raise InvalidPhone(fields={"phone": "invalid"}) from exc
+
+
 def normalise(raw: str, default_region: str = "CN", allowed: Collection[int] | None = None) -> str:
     """E.164 (``+8613812345678``) for a mainland mobile or a valid foreign number.
 
     ``allowed``: the country calling codes accepted (LEADKIT_OTP_ALLOWED_COUNTRIES); any other
     valid number is refused with CountryNotAllowed. SMS pumping sends codes to premium-rate
     international ranges, so only the countries a business serves should get codes."""
-    text = raw.strip() if isinstance(raw, str) else ""
-    if not text or len(text) > _MAX_INPUT or not ALLOWED.match(text):
-        raise InvalidPhone(fields={"phone": "invalid"})
-    try:
-        number = phonenumbers.parse(text, default_region)
-    except phonenumbers.NumberParseException as exc:
-        raise InvalidPhone(fields={"phone": "invalid"}) from exc
+    number = _parse(raw, default_region)
     if allowed is not None and number.country_code not in allowed:
         raise CountryNotAllowed(fields={"phone": "country"})
     national = str(number.national_number)
@@ -55,13 +60,7 @@ def normalise_contact(raw: str, default_region: str = "CN") -> str:
     """E.164 of any valid number people can call: a landline (``021 6123 4567``), a 400
     number, a mobile. For a business's own contact numbers; visitors' numbers, which must take
     a text message, go through ``normalise``."""
-    text = raw.strip() if isinstance(raw, str) else ""
-    if not text or len(text) > _MAX_INPUT or not ALLOWED.match(text):
-        raise InvalidPhone(fields={"phone": "invalid"})
-    try:
-        number = phonenumbers.parse(text, default_region)
-    except phonenumbers.NumberParseException as exc:
-        raise InvalidPhone(fields={"phone": "invalid"}) from exc
+    number = _parse(raw, default_region)
     if not phonenumbers.is_valid_number(number):
         raise InvalidPhone(fields={"phone": "invalid"})
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

@@ -6,11 +6,12 @@ import re
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromQuery, MultipartBody, URLEncodedBody
 from litestar.response import Template
 from litestar.types import ControllerRouterHandler
 from litestar_htmx import HTMXRequest
+from msgspec.structs import asdict
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import DomainError
@@ -40,8 +41,11 @@ IMPORT_BODY_LIMIT = 2 * csv_import.MAX_IMPORT_BYTES + 65_536
 LABELS = {"kinds": KIND_LABELS, "channels": CHANNEL_LABELS, "platforms": PLATFORM_LABELS}
 
 
-def _filter(kind: str, channel: str, account: int | None) -> LinkFilter:
-    """Only known values filter; anything else means no filter."""
+def _filter(
+    kind: FromQuery[str] = "", channel: FromQuery[str] = "", account: OptionalQueryId = None
+) -> LinkFilter:
+    """The list's filter from the query (a dependency of every page that shows the list):
+    only known values filter; anything else means no filter."""
     return LinkFilter(
         kind=kind if kind in KIND_LABELS else "",
         channel=channel if channel in CHANNEL_LABELS else "",
@@ -62,6 +66,7 @@ class ImportTooLarge(DomainError):
 class LinksController(Controller):
     path = "/staff/links"
     guards = [requires_role("marketer")]  # noqa: RUF012
+    dependencies = {"where": Provide(_filter, sync_to_thread=False)}  # noqa: RUF012
 
     async def _page(
         self,
@@ -110,11 +115,9 @@ class LinksController(Controller):
         request: HTMXRequest,
         db_session: NamedDependency[AsyncSession],
         staff: NamedDependency[Staff],
-        kind: FromQuery[str] = "",
-        channel: FromQuery[str] = "",
-        account: OptionalQueryId = None,
+        where: NamedDependency[LinkFilter],
     ) -> Template:
-        return await self._page(request, db_session, staff, _filter(kind, channel, account))
+        return await self._page(request, db_session, staff, where)
 
     @post("/accounts", status_code=200)
     async def create_account(
@@ -124,11 +127,8 @@ class LinksController(Controller):
         staff: NamedDependency[Staff],
         ip: NamedDependency[str],
         data: URLEncodedBody[AccountCreate],
-        kind: FromQuery[str] = "",
-        channel: FromQuery[str] = "",
-        account: OptionalQueryId = None,
+        where: NamedDependency[LinkFilter],
     ) -> Template:
-        where = _filter(kind, channel, account)
         async with catch_refusal(db_session) as refused:
             await service.create_account(db_session, staff, data, ip)
         if refused:
@@ -139,12 +139,7 @@ class LinksController(Controller):
                 where,
                 status=refused.status,
                 account_error=refused.message,
-                account_form={
-                    "kind": data.kind,
-                    "name": data.name,
-                    "platform": data.platform,
-                    "owner_id": data.owner_id,
-                },
+                account_form=asdict(data),
             )
         return await self._page(request, db_session, staff, where)
 
@@ -156,11 +151,8 @@ class LinksController(Controller):
         staff: NamedDependency[Staff],
         ip: NamedDependency[str],
         data: URLEncodedBody[LinkCreate],
-        kind: FromQuery[str] = "",
-        channel: FromQuery[str] = "",
-        account: OptionalQueryId = None,
+        where: NamedDependency[LinkFilter],
     ) -> Template:
-        where = _filter(kind, channel, account)
         async with catch_refusal(db_session) as refused:
             link = await service.create_link(db_session, staff, data, ip)
         if refused:
@@ -171,13 +163,7 @@ class LinksController(Controller):
                 where,
                 status=refused.status,
                 link_error=refused.message,
-                link_form={
-                    "account_id": data.account_id,
-                    "channel": data.channel,
-                    "target_slug": data.target_slug,
-                    "code": data.code,
-                    "campaign": data.campaign,
-                },
+                link_form=asdict(data),
             )
         return await self._page(request, db_session, staff, where, created=link.code)
 
@@ -190,33 +176,23 @@ class LinksController(Controller):
         ip: NamedDependency[str],
         link_id: PathId,
         data: URLEncodedBody[LinkActive],
-        kind: FromQuery[str] = "",
-        channel: FromQuery[str] = "",
-        account: OptionalQueryId = None,
+        where: NamedDependency[LinkFilter],
     ) -> Template:
         await service.set_link_active(db_session, staff, link_id, data.active, ip)
-        return await self._page(request, db_session, staff, _filter(kind, channel, account))
+        return await self._page(request, db_session, staff, where)
 
-    @get("/{link_id:int}/qr.svg")
-    async def qr_svg(
+    @get(["/{link_id:int}/qr.svg", "/{link_id:int}/qr.png"])
+    async def qr(
         self,
         request: Request[Any, Any, Any],
         db_session: NamedDependency[AsyncSession],
         link_id: PathId,
     ) -> Response[bytes]:
+        """The link's QR code to download, as SVG (print) or PNG (chat apps)."""
         link = await service.get_link(db_session, link_id)
         url = service.public_url(_base_url(request), link.code)
-        return _download(service.qr_svg(url), "image/svg+xml", link.code, "svg")
-
-    @get("/{link_id:int}/qr.png")
-    async def qr_png(
-        self,
-        request: Request[Any, Any, Any],
-        db_session: NamedDependency[AsyncSession],
-        link_id: PathId,
-    ) -> Response[bytes]:
-        link = await service.get_link(db_session, link_id)
-        url = service.public_url(_base_url(request), link.code)
+        if request.url.path.endswith(".svg"):
+            return _download(service.qr_svg(url), "image/svg+xml", link.code, "svg")
         return _download(service.qr_png(url), "image/png", link.code, "png")
 
     @get("/import")

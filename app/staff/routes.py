@@ -184,16 +184,7 @@ class AdminController(Controller):
     async def tokens(
         self, db_session: NamedDependency[AsyncSession], staff: NamedDependency[Staff]
     ) -> Template:
-        return Template(
-            "staff/tokens.html",
-            context={
-                "staff": staff,
-                "tokens": await tokens.list_tokens(db_session),
-                "roles": ROLES,
-                "default_role": DEFAULT_ROLE,
-                "new_token": None,
-            },
-        )
+        return await _tokens_page(db_session, staff)
 
     @post("/tokens", status_code=200)
     async def create_token(
@@ -204,16 +195,7 @@ class AdminController(Controller):
         data: URLEncodedBody[ApiTokenCreate],
     ) -> Template:
         _, raw = await tokens.create_token(db_session, staff, data, ip)
-        return Template(
-            "staff/tokens.html",
-            context={
-                "staff": staff,
-                "tokens": await tokens.list_tokens(db_session),
-                "roles": ROLES,
-                "default_role": DEFAULT_ROLE,
-                "new_token": raw,
-            },
-        )
+        return await _tokens_page(db_session, staff, new_token=raw)
 
     @post("/tokens/{token_id:int}/revoke", status_code=303)
     async def revoke_token(
@@ -277,6 +259,18 @@ class AdminController(Controller):
             )
         notice = _("Limit lifted.")
         return await self._lockouts_page(request, limiter, settings, staff, notice=notice)
+
+
+async def _tokens_page(db: AsyncSession, staff: Staff, new_token: str | None = None) -> Template:
+    """The API tokens, and a new token's secret once, right after it was made."""
+    context = {
+        "staff": staff,
+        "tokens": await tokens.list_tokens(db),
+        "roles": ROLES,
+        "default_role": DEFAULT_ROLE,
+        "new_token": new_token,
+    }
+    return Template("staff/tokens.html", context=context)
 
 
 @get(
