@@ -70,10 +70,46 @@ def test_renovation_tier1_90sqm_3_bedrooms_fine_finish() -> None:
     assert [o.key for o in calc.evaluate({**inputs, "condition": "毛坯房"}).teaser] == [
         "total_range"
     ]
-    days = 60 + 90 * 0.6 + 5  # 精装 base + per ㎡ + a second bathroom
+    days = 45 + 90 * 0.3 + 5  # 精装 base + per ㎡ + a second bathroom
     assert result["timeline"].value == [round(0.9 * days), round(1.2 * days)]
     assert result["timeline"].display.endswith("天")
     assert "item_demolition" not in result
+    # A tier-1 city: the prices are tier-1 prices, and the page says nothing about factors.
+    assert "local_prices" not in result
+    assert all("系数" not in (o.note + o.display) for o in result.values())
+
+
+# Public guidance for a new home of about 100 ㎡ (docs/calculators.md, "Sources of the
+# built-ins' figures"): 简装 45–60 days, 精装 60–90, 豪装 90–120 or more.
+@pytest.mark.parametrize(
+    ("grade", "area", "shortest", "longest"),
+    [
+        ("简装", 100, 40, 65),
+        ("精装", 100, 60, 95),
+        ("豪装", 100, 85, 130),
+        ("精装", 120, 65, 100),
+    ],
+)
+def test_renovation_timeline_is_what_public_guidance_gives(
+    grade: str, area: int, shortest: int, longest: int
+) -> None:
+    calc = compiled_builtin("renovation")
+    inputs = {"city": "北京", "area": area, "bedrooms": 3, "bathrooms": 1, "grade": grade}
+    low, high = by_key(calc.evaluate({**inputs, "condition": "毛坯房"}))["timeline"].value
+    assert shortest <= low < high <= longest, (grade, area, low, high)
+    # An old house takes about a month more (demolition and levelling first).
+    old = by_key(calc.evaluate({**inputs, "condition": "旧房翻新"}))["timeline"].value
+    assert 20 <= old[0] - low <= 35
+
+
+def test_renovation_tells_how_local_prices_differ_in_words() -> None:
+    calc = compiled_builtin("renovation")
+    inputs = {"city": "成都", "area": 90, "bedrooms": 2, "bathrooms": 1, "grade": "精装"}
+    result = by_key(calc.evaluate({**inputs, "condition": "毛坯房"}))
+    assert result["local_prices"].display == (
+        "成都的人工费比一线城市低约 18%，材料费低约 5%，以上金额已按当地行情计算。"
+    )
+    assert "系数" not in result["materials"].note + result["labour"].note
 
 
 def test_renovation_small_basic_finish_in_a_small_city() -> None:

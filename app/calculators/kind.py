@@ -12,10 +12,11 @@ from app.calculators import service
 from app.calculators.builtins import BUILTIN_SLUGS, builtin
 from app.calculators.editor_routes import ROUTES as EDITOR_ROUTES
 from app.calculators.routes import ANSWERED_COOKIE, ROUTES
-from app.calculators.views import blank_form, page_context
+from app.calculators.views import GATE, blank_form, page_context
 from app.core.i18n import N_
 from app.core.web import cookie
 from app.events.schemas import GateShown, ResultShown
+from app.gate.pending import pending_for
 from app.tools import service as tools
 from app.tools.kinds import Kind, ToolPage
 from app.tools.models import Tool
@@ -35,8 +36,9 @@ async def render(page: ToolPage) -> Template:
         return Template("tools/calculator.html", context=context)
     evaluation = calc.evaluate(submission.inputs)
     page.tracker.track(page.ctx, ResultShown() if page.authorised else GateShown())
+    pending = None if page.authorised else pending_for(page.request, page.visitor.public_id)
     context = page_context(
-        page.tool, page.version, calc, evaluation, page.authorised, page.settings
+        page.tool, page.version, calc, evaluation, page.authorised, page.settings, pending=pending
     )
     return Template("tools/calculator.html", context=context)
 
@@ -60,6 +62,7 @@ KIND = Kind(
     name="calculator",
     label=N_("Calculator"),
     summary_field="intro",
+    gate=GATE,
     render=render,
     funnel=(
         "tool_viewed",

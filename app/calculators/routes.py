@@ -27,6 +27,7 @@ from app.core.state import part
 from app.events.schemas import GateShown, ResultShown, StepCompleted, TeaserShown
 from app.events.service import Tracker, visitor_context
 from app.gate.guards import requires_phone
+from app.gate.pending import pending_for
 from app.leads import service as leads
 from app.reports.service import ReportRenderer, report_cache_key
 from app.settings import Settings
@@ -97,7 +98,16 @@ async def evaluate_form(
         tracker.track(ctx, StepCompleted(step="inputs"))
         tracker.track(ctx, TeaserShown())
         tracker.track(ctx, ResultShown() if authorised else GateShown())
-    page = page_context(tool, version, calc, evaluation, authorised, settings)
+    page = page_context(
+        tool,
+        version,
+        calc,
+        evaluation,
+        authorised,
+        settings,
+        typed=inputs,
+        pending=None if authorised else pending_for(request, visitor.public_id),
+    )
     name = "tools/_calc_body.html" if request.htmx else "tools/calculator.html"
     cookies = [] if evaluation.errors else [answered_cookie(settings)]
     return Template(name, context=page, status_code=status, cookies=cookies)

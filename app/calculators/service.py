@@ -152,16 +152,25 @@ def report(
     definition = calc.definition
     sections: list[ReportSection] = []
     head = evaluation.teaser[0] if evaluation.teaser else None
-    groups: dict[str, list[ReportRow]] = {}
+    groups: dict[str, tuple[list[ReportRow], list[str]]] = {}
     for output in evaluation.full:
-        groups.setdefault(output.group or say(N_("Result")), []).append(
-            ReportRow(label=output.label, value=output.display, note=output.note[:500])
-        )
-    for index, (group, rows) in enumerate(groups.items()):
+        group = output.group or say(N_("Result"))
+        rows, paragraphs = groups.setdefault(group, ([], []))
+        if output.kind == "text":
+            # An explanation reads as a paragraph across the page, from the left: in the value
+            # column it came out right-aligned, a ragged block beside its label.
+            text = output.display
+            if output.label != group:
+                text = say(N_("%(label)s: %(text)s"), label=output.label, text=text)
+            paragraphs.append(text[:2000])
+        else:
+            rows.append(ReportRow(label=output.label, value=output.display, note=output.note[:500]))
+    for index, (group, (rows, paragraphs)) in enumerate(groups.items()):
         sections.append(
             ReportSection(
                 heading=group,
                 rows=rows,
+                paragraphs=paragraphs,
                 emphasis=ReportRow(label=head.label, value=head.display)
                 if head and index == 0
                 else None,

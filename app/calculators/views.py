@@ -11,16 +11,20 @@ the cache needs no invalidation; it holds the last ``FORMS_MAX`` forms.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any
 
+import msgspec
 from litestar import Request
 from markupsafe import Markup
 
 from app.calculators.compiled import Evaluation
 from app.calculators.compiler import CompiledCalculator
-from app.core.i18n import current_locale
-from app.gate.views import gate_context
+from app.core.i18n import N_, current_locale
+from app.gate.pending import Pending
+from app.gate.views import gate_context, gate_copy
 from app.settings import Settings
+from app.tools.kinds import GateCopy
 from app.tools.schemas import PublishedTool, PublishedVersion
 
 BODY = "tools/_calc_body.html"
@@ -28,6 +32,17 @@ FORMS_MAX = 256
 # Stands for the CSRF input while the blank form is rendered; never in a page.
 _CSRF_HERE = "<!--leadkit:csrf-input-->"
 _forms: OrderedDict[tuple[object, ...], tuple[Markup, Markup]] = OrderedDict()
+# What the gate says on a calculator (the kind's words; a definition's [gate] table wins).
+GATE = GateCopy(
+    title=N_("Verify your phone to see the full result"),
+    note=N_(
+        "Your number unlocks the full breakdown on this page and its PDF report; an adviser "
+        "may call you to go through it."
+    ),
+)
+# Where the page lands once the gate opens: the result (templates/tools/_calc_body.html).
+RESULT_ANCHOR = "result"
+TYPED_MAX = 64
 
 
 def page_context(
@@ -37,9 +52,20 @@ def page_context(
     evaluation: Evaluation | None,
     authorised: bool,
     settings: Settings,
+    *,
+    typed: Mapping[str, object] | None = None,
+    pending: Pending | None = None,
 ) -> dict[str, Any]:
-    """What tools/calculator.html and its partials need (``form``: None, render the body)."""
+    """What tools/calculator.html and its partials need (``form``: None, render the body).
+    ``typed``: what the visitor sent, shown again in the fields it was refused for (the
+    evaluation keeps only the values it accepted); ``pending``: a code on its way to them."""
     values = evaluation.inputs if evaluation else calc.sample_inputs()
+    if evaluation is not None and evaluation.errors and typed:
+        values = dict(values) | {
+            key: str(typed[key])[:TYPED_MAX]
+            for key in evaluation.errors
+            if isinstance(typed.get(key), str)
+        }
     return {
         "tool": tool,
         "definition": calc.definition,
@@ -49,7 +75,12 @@ def page_context(
         "evaluation": evaluation,
         "authorised": authorised,
         "form": None,
-        **gate_context(settings, next=f"/t/{tool.slug}"),
+        **gate_context(
+            settings,
+            next=f"/t/{tool.slug}#{RESULT_ANCHOR}",
+            pending=pending,
+            copy=gate_copy(GATE, msgspec.structs.asdict(calc.definition.gate)),
+        ),
     }
 
 

@@ -4,11 +4,12 @@ development SMS inbox."""
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import msgspec
 from litestar import Request, Response, get, post
-from litestar.datastructures import CacheControlHeader
+from litestar.datastructures import CacheControlHeader, Cookie
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, JSONBody, URLEncodedBody
 from litestar.response import Redirect, Template
@@ -17,14 +18,17 @@ from litestar_htmx import HTMXRequest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.api import problems
-from app.core.errors import NotFound
+from app.core.errors import DomainError, NotFound
 from app.core.forms import catch_refusal
+from app.core.phone import normalise
+from app.core.state import part
 from app.core.web import safe_next
 from app.events.schemas import (
     CodeSent,
     EventContext,
 )
 from app.events.service import Tracker, visitor_context
+from app.gate.pending import Pending, forget_pending, pending_cookie, pending_for
 from app.gate.schemas import (
     CodeRequest,
     CodeRequestForm,
@@ -34,11 +38,12 @@ from app.gate.schemas import (
     VerifiedAnswer,
 )
 from app.gate.service import CHALLENGE_URL, ChallengeRequired, Gate
-from app.gate.views import gate_context
+from app.gate.views import gate_context, tool_gate_copy
 from app.leads.schemas import ConsentGiven
 from app.settings import Settings
 from app.staff.auth import requires_role
 from app.tools import service as tools
+from app.tools.kinds import Kinds
 from app.visitors.models import Visitor
 
 NO_STORE = CacheControlHeader(no_store=True)
@@ -80,11 +85,17 @@ async def gate_code_form(
     data: URLEncodedBody[CodeRequestForm],
 ) -> Template:
     """The gate partial's "send code" button."""
+    consent = data.consent in ("on", "true", "1")
+    copy = await tool_gate_copy(db_session, part(request, Kinds), slug_of(data.next))
     async with catch_refusal() as refused:
-        phone = await gate.send_code(
-            data.phone, consent=data.consent in ("on", "true", "1"), ip=ip, proof=data.altcha
-        )
+        phone = await gate.send_code(data.phone, consent=consent, ip=ip, proof=data.altcha)
     if refused:
+        pending = pending_for(request, visitor.public_id)
+        if pending is not None and refused.retry_after and _same_phone(pending, data.phone):
+            # Asked again for the number a code just went to (the page was reloaded, or the
+            # button tapped twice): that code is on its way, so the box to type it in.
+            ctx = gate_context(settings, next=data.next, pending=pending, copy=copy)
+            return _gate_template(request, ctx, 200)
         ctx = gate_context(
             settings,
             next=data.next,
@@ -94,6 +105,8 @@ async def gate_code_form(
             # A solved challenge is spent: the next try needs a new one whenever it is required.
             challenge=isinstance(refused.error, ChallengeRequired)
             or await gate.challenge_required(ip),
+            consent=consent,
+            copy=copy,
         )
         headers = refused.headers if refused.retry_after else None
         status = refused.status
@@ -104,9 +117,22 @@ async def gate_code_form(
         return _gate_template(request, ctx, status, headers)
     tracker.track(await gate_events(db_session, visitor, slug_of(data.next)), CodeSent())
     ctx = gate_context(
-        settings, next=data.next, phone=phone, sent=True, wait=settings.otp_resend_seconds
+        settings,
+        next=data.next,
+        phone=phone,
+        sent=True,
+        wait=settings.otp_resend_seconds,
+        copy=copy,
     )
-    return _gate_template(request, ctx, 200)
+    remember = pending_cookie(settings, gate.cipher, visitor.public_id, phone)
+    return _gate_template(request, ctx, 200, cookies=[remember])
+
+
+def _same_phone(pending: Pending, raw: str) -> bool:
+    try:
+        return normalise(raw) == pending.phone
+    except DomainError:
+        return False
 
 
 @post("/gate/verify", status_code=303)
@@ -120,8 +146,9 @@ async def gate_verify_form(
     ip: NamedDependency[str],
     data: URLEncodedBody[CodeRequestForm],
 ) -> Template | Response[Any]:
-    """The gate partial's "verify" button: on success the page reloads with the gate open."""
-    async with catch_refusal() as refused:
+    """The gate partial's "verify" button: on success the page loads again with the gate
+    open, at the place its ``next`` names (``/t/slug#full``: the result just unlocked)."""
+    async with catch_refusal(db_session) as refused:
         await gate.authorise(
             db_session,
             tracker,
@@ -132,14 +159,30 @@ async def gate_verify_form(
             ctx=await gate_events(db_session, visitor, slug_of(data.next)),
         )
     if refused:
+        copy = await tool_gate_copy(db_session, part(request, Kinds), slug_of(data.next))
         ctx = gate_context(
-            settings, next=data.next, phone=data.phone, sent=True, error=refused.message
+            settings,
+            next=data.next,
+            phone=data.phone,
+            sent=True,
+            error=refused.message,
+            wait=_resend_wait(request, visitor, data.phone),
+            copy=copy,
         )
         return _gate_template(request, ctx, refused.status)
     target = safe_next(data.next)
+    done = [forget_pending(settings)]
     if request.htmx:
-        return Response(b"", status_code=200, headers={"HX-Redirect": target})
-    return Redirect(target, status_code=303)
+        return Response(b"", status_code=200, headers={"HX-Redirect": target}, cookies=done)
+    return Redirect(target, status_code=303, cookies=done)
+
+
+def _resend_wait(request: Request[Any, Any, Any], visitor: Visitor, phone: str) -> int:
+    """What is left of the resend countdown for the code pending for ``phone``."""
+    pending = pending_for(request, visitor.public_id)
+    if pending is None or not _same_phone(pending, phone):
+        return 0
+    return pending.resend_in(part(request, Settings), time.time())
 
 
 def _gate_template(
@@ -147,9 +190,10 @@ def _gate_template(
     ctx: dict[str, Any],
     status: int,
     headers: dict[str, str] | None = None,
+    cookies: list[Cookie] | None = None,
 ) -> Template:
     name = "gate/_gate.html" if request.htmx else "gate/page.html"
-    return Template(name, context=ctx, status_code=status, headers=headers)
+    return Template(name, context=ctx, status_code=status, headers=headers, cookies=cookies)
 
 
 @post(

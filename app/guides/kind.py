@@ -11,21 +11,39 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.i18n import N_
 from app.events.schemas import GateShown, ResultShown
-from app.gate.views import gate_context
+from app.gate.pending import pending_for
+from app.gate.views import gate_context, gate_copy
 from app.guides.routes import ROUTES
 from app.tools import service as tools
-from app.tools.kinds import Kind, ToolPage
+from app.tools.kinds import GateCopy, Kind, ToolPage
 from app.tools.models import Tool
+
+# What the gate says on a guide (a definition's "gate" title / note wins).
+GATE = GateCopy(
+    title=N_("Verify your phone to read the whole guide"),
+    note=N_(
+        "Your number unlocks the whole guide on this page and its PDF; we may contact you "
+        "about your plans."
+    ),
+)
 
 
 async def render(page: ToolPage) -> Template:
     page.tracker.track(page.ctx, ResultShown() if page.authorised else GateShown())
+    definition = await tools.definition(page.db, page.version)
+    pending = None if page.authorised else pending_for(page.request, page.visitor.public_id)
     context = {
         "tool": page.tool,
-        "definition": await tools.definition(page.db, page.version),
+        "definition": definition,
         "version": page.version.number,
         "authorised": page.authorised,
-        **gate_context(page.settings, next=f"/t/{page.tool.slug}"),
+        # Once the gate opens, the page loads again at the guide itself (#result).
+        **gate_context(
+            page.settings,
+            next=f"/t/{page.tool.slug}#result",
+            pending=pending,
+            copy=gate_copy(GATE, definition.get("gate")),
+        ),
     }
     return Template("tools/guide.html", context=context)
 
@@ -89,6 +107,7 @@ KIND = Kind(
     name="guide",
     label=N_("Guide"),
     summary_field="summary",
+    gate=GATE,
     render=render,
     funnel=(
         "tool_viewed",

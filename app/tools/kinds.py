@@ -18,6 +18,7 @@ from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import NotFound
+from app.core.i18n import N_
 from app.events.schemas import EVENT_NAMES, EventContext
 from app.events.service import Tracker
 from app.settings import Settings
@@ -47,6 +48,16 @@ class ToolPage:
         return self.visitor.lead_id is not None
 
 
+@dataclass(frozen=True, slots=True)
+class GateCopy:
+    """What the phone gate says on a kind's pages: its heading and one line on what the number
+    is for (English msgids, translated where shown). A tool's configuration may replace either
+    with its own text (a calculator's or guide's ``[gate]`` table: ``title``, ``note``)."""
+
+    title: str = N_("Verify your phone number")
+    note: str = N_("We use your number only to confirm it is yours and to reply to your request.")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Kind:
     name: str
@@ -62,6 +73,8 @@ class Kind:
     # The key of the published definition whose text describes the tool in a sentence or two,
     # for its card on the home page ("" for none).
     summary_field: str = ""
+    # What the gate says on this kind's pages, unless the tool says otherwise.
+    gate: GateCopy = GateCopy()
 
     def __post_init__(self) -> None:
         # A misspelt step would sit at 0 on the funnel page for ever: refuse it at start-up.

@@ -28,7 +28,7 @@ def test_tracked_link_to_lead(live_server: str, open_tab: Callable[..., Tab]) ->
     page = tab.page
     tab.goto(f"{live_server}/s/video01")
     assert page.url == f"{live_server}/t/guide-demo"
-    assert page.get_by_role("heading", name="验证手机号，查看完整内容").is_visible()
+    assert page.get_by_role("heading", name="验证手机号，阅读完整指南").is_visible()
     assert page.locator("#result").count() == 0
     consent = page.get_by_role("checkbox")
     assert not consent.is_checked()
