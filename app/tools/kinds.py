@@ -55,7 +55,9 @@ class GateCopy:
     with its own text (a calculator's or guide's ``[gate]`` table: ``title``, ``note``)."""
 
     title: str = N_("Verify your phone number")
-    note: str = N_("We use your number only to confirm it is yours and to reply to your request.")
+    note: str = N_(
+        "We use your number only to confirm it is you and to contact you about this campaign."
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -4,6 +4,7 @@ the gate surviving a reload, and what the pages and the PDF say."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import subprocess
 from collections.abc import Callable, Iterator
@@ -11,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
-from tests.e2e.conftest import Tab
+from tests.e2e.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, SECRET_KEY, Tab
 from tests.e2e.test_spine_browser import dev_code
+from tests.e2e.test_staff_browser import sign_in
 from tests.served import serve
 
 pytestmark = pytest.mark.e2e
@@ -23,7 +26,12 @@ pytestmark = pytest.mark.e2e
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A server of this module's own: its visitors ask for more codes from one address than
     the proof of work lets through by default (LEADKIT_OTP_POW_IP_HOURLY)."""
-    env = {"LEADKIT_OTP_POW_IP_HOURLY": "1000"}
+    env = {
+        "LEADKIT_OTP_POW_IP_HOURLY": "1000",
+        "LEADKIT_ADMIN_USERNAME": ADMIN_USERNAME,
+        "LEADKIT_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "LEADKIT_SECRET_KEY": SECRET_KEY,
+    }
     with serve("sqlite", tmp_path_factory.mktemp("visitor-path"), workers=1, env=env) as app:
         yield app.url
 
@@ -252,6 +260,55 @@ def test_renovation_notes_and_timeline_read_right(
     subprocess.run(
         ["pdftoppm", "-r", "60", "-png", str(SHOTS / "renovation-report.pdf"), str(SHOTS / "pdf")],
         check=True,
+    )
+    tab.assert_clean()
+
+
+def test_the_grab_says_what_to_do_in_its_state(
+    live_server: str, open_tab: Callable[..., Tab]
+) -> None:
+    staff = open_tab("desktop")
+    sign_in(staff, live_server, ADMIN_USERNAME, ADMIN_PASSWORD)
+    staff.goto(f"{live_server}/staff/grabs/new")
+    token = staff.page.locator("meta[name=csrf-token]").get_attribute("content")
+    china = dt.timezone(dt.timedelta(hours=8))
+    start = dt.datetime.now(china).replace(microsecond=0, tzinfo=None) + dt.timedelta(seconds=12)
+    created = staff.page.request.post(
+        f"{live_server}/staff/grabs/new",
+        form={
+            "_csrf_token": token or "",
+            "slug": "e2e-grab-words",
+            "title": "限量 3 份：免费设计方案",
+            "offer": "设计师一对一出方案",
+            "stock": "3",
+            "per_phone_limit": "1",
+            "starts_at": start.isoformat(),
+            "ends_at": (start + dt.timedelta(hours=1)).isoformat(),
+            "voucher_prefix": "W",
+            "voucher_valid_days": "30",
+            "voucher_where": "体验店前台",
+        },
+        max_redirects=0,
+    )
+    assert created.status == 303, created.text()
+
+    tab = open_tab("phone")
+    page = tab.page
+    page.goto(f"{live_server}/t/e2e-grab-words", wait_until="load")  # SSE: never network-idle
+    note = page.locator(".grab-gate-note:visible").first
+    expect(note).to_have_text("先验证手机号，开抢时即可一键抢。", use_inner_text=True)
+    gate = page.locator("#gate").inner_text()
+    assert "发送结果" not in gate and "验证手机号" in gate
+    shot(tab, "grab-scheduled-gate")
+    # Once it opens, nothing says "after it opens" any more.
+    expect(page.locator("#grab-panel")).to_have_attribute("data-state", "open", timeout=40_000)
+    expect(note).to_have_text("验证手机号后即可立即抢。", use_inner_text=True)
+    assert "开抢后" not in page.locator("#grab-panel").inner_text()
+    shot(tab, "grab-open-gate")
+    # A reload renders the open state's words on the server as well.
+    page.reload(wait_until="load")
+    expect(page.locator(".grab-gate-note:visible").first).to_have_text(
+        "验证手机号后即可立即抢。", use_inner_text=True
     )
     tab.assert_clean()
 
