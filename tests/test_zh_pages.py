@@ -131,6 +131,7 @@ TYPICAL: list[ev.Event] = [
             *typing.get_args(typing.get_type_hints(ClaimRefusal)["result"]),
         )
     ],
+    ev.GrabWaitlisted(),
     ev.VoucherRedeemed(store=STORE),
     ev.VoucherRedemptionUndone(store=STORE),
 ]
