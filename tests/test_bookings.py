@@ -6,20 +6,28 @@ input changes nothing; a double tap is one booking. Both backends."""
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
 from typing import Any
 
+import msgspec
 import pytest
 from sqlalchemy import select
 
 from app.bookings.models import Booking
 from app.bookings.schemas import BOOKING_DAYS, cta_of
 from app.bookings.service import check_slot, slot_choices
+from app.brand.book import BrandBook
+from app.brand.schemas import Brand
 from app.core import clock
 from app.core.errors import InvalidInput
+from app.core.state import part
 from app.demo.service import seed_tools
 from app.events.models import FunnelEvent
+from app.reports.render import QR_URL, LocalFetcher, qr_png, render_html, render_pdf
+from app.reports.schemas import Report, ReportSection
 from app.tools.models import Tool, ToolVersion
 from tests.helpers import Browserish, soup
+from tests.test_calc_flow import form_values
 
 PHONE = "13712340001"
 BOOK = "/t/renovation/book"
@@ -65,16 +73,7 @@ def visitor(client: Browserish) -> Browserish:
 
 
 def test_the_calculator_result_books_in_one_tap(visitor: Browserish) -> None:
-    values = {}
-    page = soup(visitor.get("/t/renovation"))
-    for field in page.select("form.calc-form input, form.calc-form select"):
-        name = field.get("name")
-        if not name or (
-            field.get("type") in ("checkbox", "radio") and not field.has_attr("checked")
-        ):
-            continue
-        chosen = field.select_one("option") if field.name == "select" else None
-        values[str(name)] = str(chosen["value"] if chosen else field.get("value", ""))
+    values = form_values(visitor, "/t/renovation")
     assert visitor.post("/t/renovation/evaluate", data=values).status_code == 200
     authorise(visitor)
     result = soup(visitor.get("/t/renovation"))
@@ -293,3 +292,45 @@ def test_every_kind_shows_its_cta(visitor: Browserish) -> None:
         cta = page.select_one("#cta")
         assert cta is not None and label in cta.get_text(), slug
         assert cta.select_one("form.booking-form")["action"] == f"/t/{slug}/book"
+
+
+def test_the_pdf_report_carries_the_cta_with_phone_and_qr(visitor: Browserish) -> None:
+    """The calculator's report ends with its call to action, the brand's phone as people read
+    it and a QR code of the tool's address (segno, answered by the report's own fetcher)."""
+    book = part(visitor.app, BrandBook)
+    book.put(Brand(name="装修家", color="#e8572a", contact_phone="+864008208820", version=7))
+    values = form_values(visitor, "/t/renovation")
+    assert visitor.post("/t/renovation/evaluate", data=values).status_code == 200
+    authorise(visitor)
+    pdf = visitor.get("/t/renovation/report.pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-")
+    text = subprocess.run(
+        ["pdftotext", "-layout", "-", "-"], input=pdf.content, capture_output=True, check=True
+    ).stdout.decode()
+    assert "预约免费量房" in text
+    assert "400 820 8820" in text
+    assert "扫码再次打开" in text
+    assert pdf.content.count(b"/Image") == 1  # the QR code (the brand has no logo)
+
+
+def test_the_report_renders_the_qr_of_the_tool_only() -> None:
+    report = Report(
+        title="装修预算",
+        brand="装修家",
+        generated_at=dt.datetime(2026, 3, 1, tzinfo=dt.UTC),
+        watermark="138****0000",
+        sections=[ReportSection(heading="结果")],
+        cta="设计师上门量房",
+        cta_title="预约免费量房",
+        cta_phone="+864008208820",
+        cta_url="https://leads.example.com/t/renovation",
+    )
+    html = render_html(report)
+    assert QR_URL in html and "致电：400 820 8820" in html
+    fetcher = LocalFetcher()
+    render_pdf(report, url_fetcher=fetcher)
+    assert fetcher.asked == [QR_URL]
+    # A QR code of exactly the tool's address.
+    assert qr_png("https://leads.example.com/t/renovation").startswith(b"\x89PNG")
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.convert({**msgspec.to_builtins(report), "cta_url": "javascript:x"}, Report)

@@ -25,6 +25,7 @@ confirmation questions.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import typing
 from collections import defaultdict
@@ -39,9 +40,11 @@ import pytest
 from bs4 import BeautifulSoup
 from sqlalchemy import select
 
+from app.bookings.schemas import PARTS
 from app.calculators.builtins import BUILTIN_SLUGS, builtin
 from app.calculators.schemas import CalculatorDef
 from app.core import i18n
+from app.core.clock import china_today
 from app.core.state import part
 from app.demo.service import seed_tools
 from app.events import schemas as ev
@@ -131,9 +134,11 @@ TYPICAL: list[ev.Event] = [
             *typing.get_args(typing.get_type_hints(ClaimRefusal)["result"]),
         )
     ],
-    ev.GrabWaitlisted(),
     ev.VoucherRedeemed(store=STORE),
     ev.VoucherRedemptionUndone(store=STORE),
+    *[ev.BookingMade(service="免费量房", day="2026-12-03", part=part) for part in PARTS],
+    ev.BookingChanged(service="免费量房", day="2026-12-04", part="evening"),
+    ev.BookingCancelled(service="免费量房"),
 ]
 
 
@@ -501,6 +506,11 @@ def test_every_page_speaks_chinese(client: Browserish, misses: list[str]) -> Non
     client.raw.cookies.clear()
     reader.crawl("anonymous", public)
     client.raw.cookies.update(state["visitor_cookies"])
+    # A booking, so the visitor's booking page and the sales inbox show one (app/bookings).
+    day = (china_today() + dt.timedelta(days=1)).isoformat()
+    booked = client.post("/api/v1/bookings/renovation", json={"day": day, "part": "evening"})
+    assert booked.status_code == 201, booked.text
+    reader.get("authorised visitor", "/api/v1/bookings/renovation")
     reader.crawl("authorised visitor", [*public, "/t/guide-demo/guide.pdf"])
     for username, role in STAFF.items():
         login(reader, username)
@@ -520,7 +530,13 @@ def test_every_page_speaks_chinese(client: Browserish, misses: list[str]) -> Non
     reader.get("marketer", "/staff/funnels?from=2026-02-30")
     reader.get("marketer", "/staff/calculators/no-such-calculator")
     # Machine answers: their messages (problem details the pages' scripts show) are read too.
-    for url in ("/healthz", "/ping", "/api/v1/grabs/grab-demo", "/api/v1/gate/challenge"):
+    for url in (
+        "/healthz",
+        "/ping",
+        "/api/v1/grabs/grab-demo",
+        "/api/v1/gate/challenge",
+        "/api/v1/bookings/insurance",
+    ):
         reader.get("anonymous", url)
     reader.get("marketer", "/api/v1/me", headers=bearer(client, "marketer"))
     assert "lk_lang" not in client.raw.cookies

@@ -36,8 +36,10 @@ def day_label(day: dt.date) -> str:
         "weekday": _(WEEKDAYS[day.weekday()]),
     }
     offset = (day - clock.china_today()).days
-    if offset in (0, 1):
-        text += " " + (_("(today)") if offset == 0 else _("(tomorrow)"))
+    if offset == 0:
+        return _("%(date)s (today)") % {"date": text}
+    if offset == 1:
+        return _("%(date)s (tomorrow)") % {"date": text}
     return text
 
 
