@@ -226,6 +226,34 @@ def test_bad_proofs_are_refused_cleanly(make_client: Callable[..., Browserish]) 
     assert send(client, 1, altcha=b64(proof)).status_code == 202
 
 
+def test_a_refused_proof_is_logged_with_why(make_client: Callable[..., Browserish]) -> None:
+    """Whoever looks into SMS pumping reads why each proof was refused in the gate's log, at
+    INFO: malformed or wrong ("invalid"), too old ("expired"), or spent before ("replayed")."""
+    client = make_client(otp_pow_ip_hourly=0)
+    gate = part(client.app, Gate)
+    expired = altcha.create_challenge(
+        algorithm="PBKDF2/SHA-256",
+        cost=1,
+        expires_at=int(time.time()) - 1,
+        hmac_secret=gate.pow._key,
+    ).to_dict()
+    proof = solve(client.get("/api/v1/gate/challenge").json())
+    assert send(client, 1, altcha=proof).status_code == 202
+    with every_log_record() as records:
+        for n, bad in enumerate(("not base64!", solve(expired), proof), start=2):
+            assert send(client, n, altcha=bad).json()["code"] == "challenge_failed"
+    logged = [
+        (r.levelno, r.getMessage())
+        for r in records
+        if r.name == "leadkit.gate" and r.getMessage().startswith("proof")
+    ]
+    assert logged == [
+        (logging.INFO, "proof of work refused: invalid"),
+        (logging.INFO, "proof of work refused: expired"),
+        (logging.INFO, "proof of work refused: replayed"),
+    ]
+
+
 def test_the_page_shows_the_widget_only_when_asked(make_client: Callable[..., Browserish]) -> None:
     client = make_client(otp_pow_ip_hourly=1)
     assert "altcha" not in client.get("/t/guide-demo").text

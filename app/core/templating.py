@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from app.core import i18n
 from app.core.bounds import is_safe_url
@@ -31,6 +33,15 @@ def asset(path: str) -> str:
     return f"/static/{path}?v={asset_version(path)}"
 
 
+def translate(message: str, /, **variables: Any) -> Markup:
+    """``_()`` in templates: what Jinja's newstyle gettext does in an autoescaped template
+    (every template here is), without its three generic calls per message. The translation is
+    markup, the variables are escaped, and ``%`` is always a format (``%%`` is one per cent)."""
+    # Our own catalogs are trusted markup, as Jinja's gettext treats them.
+    text = Markup(i18n.gettext(message))  # noqa: S704
+    return text % variables if variables or "%" in text else text
+
+
 def make_environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
@@ -43,6 +54,9 @@ def make_environment() -> Environment:
     env.install_gettext_callables(  # type: ignore[attr-defined]
         i18n.gettext, i18n.ngettext, newstyle=True
     )
+    # A page shows dozens of messages (the staff nav alone a dozen): Jinja's own ``_`` made
+    # the dashboard's render three times slower than the sign-in page's.
+    env.globals["_"] = translate
     # The one way times and phone numbers are shown: China time, numbers as people read them.
     env.filters["china_time"] = china_time
     env.filters["phone"] = display
