@@ -134,6 +134,7 @@ TYPICAL: list[ev.Event] = [
             *typing.get_args(typing.get_type_hints(ClaimRefusal)["result"]),
         )
     ],
+    ev.GrabWaitlisted(),
     ev.VoucherRedeemed(store=STORE),
     ev.VoucherRedemptionUndone(store=STORE),
     *[ev.BookingMade(service="免费量房", day="2026-12-03", part=part) for part in PARTS],

@@ -38,6 +38,7 @@ EVENT_LABELS: dict[str, str] = {
     "grab_clicked": N_("Tapped the grab button"),
     "grab_won": N_("Won a grab"),
     "grab_refused": N_("Grab refused"),
+    "grab_waitlisted": N_("Joined the waiting list"),
     "voucher_redeemed": N_("Redeemed a voucher"),
     "voucher_redemption_undone": N_("Voucher redemption undone"),
     "booking_made": N_("Booked a visit"),

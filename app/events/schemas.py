@@ -105,6 +105,13 @@ class GrabRefused(Event, tag="grab_refused", frozen=True):
     reason: Short  # sold_out | already_claimed | not_open | rate_limited
 
 
+class GrabWaitlisted(Event, tag="grab_waitlisted", frozen=True):
+    """A visitor who missed a sold-out grab asked to be told of its next round
+    (app/grabs/waitlist.py): once per phone and grab."""
+
+    outcome = True
+
+
 class VoucherRedeemed(Event, tag="voucher_redeemed", frozen=True):
     outcome = True
     store: Short = ""
@@ -157,6 +164,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     GrabClicked,
     GrabWon,
     GrabRefused,
+    GrabWaitlisted,
     VoucherRedeemed,
     VoucherRedemptionUndone,
     BookingMade,

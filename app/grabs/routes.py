@@ -19,8 +19,9 @@ from litestar_htmx import HTMXRequest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.api import PROBLEM_JSON, answer, problems
-from app.core.errors import RateLimited
+from app.core.errors import DomainError, RateLimited
 from app.core.handlers import STATUS_TITLES
+from app.core.i18n import N_
 from app.core.i18n import gettext as _
 from app.core.state import part
 from app.core.streams import live_stream
@@ -28,11 +29,12 @@ from app.core.web import client_ip
 from app.events.schemas import GateShown
 from app.events.service import Tracker
 from app.gate.service import GateRequired
+from app.grabs import waitlist
 from app.grabs.schemas import ClaimAnswer, ClaimForm, ClaimRefusal, GrabSlug, GrabStatus
 from app.grabs.service import Grabs
 from app.grabs.staff_routes import STAFF_ROUTES
-from app.grabs.store import claim_context
-from app.grabs.views import page_context, track_answer, track_tap
+from app.grabs.store import GrabInfo, claim_context
+from app.grabs.views import page_context, panel, track_answer, track_tap
 from app.settings import Settings
 from app.visitors.web import public_id_from
 
@@ -58,19 +60,63 @@ async def grab_form(
     who = await grabs.claimant(public_id_from(settings, request.scope))
     name = "tools/_grab_panel.html" if request.htmx else "tools/grab.html"
     if who is None:
-        ctx = await page_context(grabs, settings, grab, None)
-        if ctx["show_gate"]:
-            tracker.track(claim_context(grab, None), GateShown())
-        return Template(name, context=ctx, status_code=401)
+        return await _gate(grabs, settings, tracker, grab, name)
     try:
         claimed = await grabs.claim(slug, who, data.idempotency_key or None, ip)
     except RateLimited as exc:
         track_tap(tracker, grab, who, "rate_limited", None, replayed=False)
         page = await page_context(grabs, settings, grab, who, error=exc.translated)
-        return Template(name, context=page, status_code=429)
+        return panel(name, page, settings, 429)
     track_answer(tracker, grab, who, claimed)
     page = await page_context(grabs, settings, grab, who, answer=claimed.answer)
-    return Template(name, context=page)
+    return panel(name, page, settings)
+
+
+async def _gate(
+    grabs: Grabs,
+    settings: Settings,
+    tracker: Tracker,
+    grab: GrabInfo,
+    name: str,
+    db: AsyncSession | None = None,
+) -> Template:
+    """A tap by a visitor without a phone: the panel with the gate, 401."""
+    ctx = await page_context(grabs, settings, grab, None, db=db)
+    tracker.track(claim_context(grab, None), GateShown())
+    return Template(name, context=ctx, status_code=401)
+
+
+class NotSoldOut(DomainError):
+    status = 409
+    code = "not_sold_out"
+    default_message = N_("There are still some left: grab one now.")
+
+
+@post("/t/{slug:str}/waitlist", status_code=200)
+async def waitlist_form(
+    request: HTMXRequest,
+    slug: FromPath[str],
+    db_session: NamedDependency[AsyncSession],
+    grabs: NamedDependency[Grabs],
+    settings: NamedDependency[Settings],
+    tracker: NamedDependency[Tracker],
+) -> Template:
+    """A sold-out grab's waiting list: the visitor asks to hear of the next round. Once per
+    phone, however often they tap; recorded on the lead's timeline (app/grabs/waitlist.py)."""
+    grab = await grabs.info(slug, db_session)
+    who = await grabs.claimant(public_id_from(settings, request.scope), db_session)
+    name = "tools/_grab_panel.html" if request.htmx else "tools/grab.html"
+    if who is None:
+        return await _gate(grabs, settings, tracker, grab, name, db_session)
+    if (await grabs.status(slug, db_session)).state != "sold_out":
+        page = await page_context(
+            grabs, settings, grab, who, error=NotSoldOut().translated, db=db_session
+        )
+        return panel(name, page, settings, NotSoldOut.status)
+    # The waiting list's write comes first in the transaction (waitlist.join says why).
+    await waitlist.join(db_session, tracker, claim_context(grab, who))
+    page = await page_context(grabs, settings, grab, who, db=db_session, waitlisted=True)
+    return panel(name, page, settings)
 
 
 @get(
@@ -204,7 +250,14 @@ async def grab_events(
 ROUTES: list[ControllerRouterHandler] = [
     Router(
         path="/",
-        route_handlers=[grab_form, grab_status, grab_claim, grab_events, *STAFF_ROUTES],
+        route_handlers=[
+            grab_form,
+            waitlist_form,
+            grab_status,
+            grab_claim,
+            grab_events,
+            *STAFF_ROUTES,
+        ],
     )
 ]
 
@@ -215,4 +268,4 @@ async def grab_page(request: Request[Any, Any, Any], slug: str, db: AsyncSession
     grab = await grabs.info(slug, db)
     who = await grabs.claimant(public_id_from(settings, request.scope), db)
     context = await page_context(grabs, settings, grab, who, db=db)
-    return Template("tools/grab.html", context=context)
+    return panel("tools/grab.html", context, settings)

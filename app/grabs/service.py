@@ -21,11 +21,12 @@ from sqlalchemy.exc import TimeoutError as SQLTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import defer
 
-from app.core.clock import aware, now
+from app.core.clock import now
 from app.core.errors import InvalidInput, RateLimited
 from app.core.i18n import N_
 from app.core.ratelimit import RateLimiter
 from app.gate.service import GateRequired
+from app.grabs import waitlist
 from app.grabs.definition import (
     GrabNotFound,
     check_window,
@@ -36,9 +37,10 @@ from app.grabs.definition import (
     state_of,
     takes_claims,
 )
+from app.grabs.held import HeldVoucher, held_in
 from app.grabs.invariants import CheckReport, check_grab
 from app.grabs.live import LiveHub
-from app.grabs.models import Grab, GrabClaim
+from app.grabs.models import Grab
 from app.grabs.schemas import (
     IDEMPOTENCY_KEY,
     ClaimAnswer,
@@ -46,7 +48,6 @@ from app.grabs.schemas import (
     GrabStatus,
     GrabUpdate,
     Mode,
-    Voucher,
 )
 from app.grabs.store import (
     Claimant,
@@ -56,7 +57,6 @@ from app.grabs.store import (
     RedisClaimStore,
     SQLClaimStore,
     tap_limit_key,
-    voucher,
 )
 from app.leads.models import Lead
 from app.settings import Settings
@@ -286,15 +286,19 @@ class Grabs:
 
     async def vouchers_of(
         self, grab: GrabInfo, phone_hash: str, session: AsyncSession | None = None
-    ) -> list[Voucher]:
-        """What this phone won in this grab, from the durable record."""
+    ) -> list[HeldVoucher]:
+        """What this phone won in this grab, from the durable record, each in its state."""
         async with self._session(session) as db:
-            rows = await db.execute(
-                select(GrabClaim.code, GrabClaim.n, GrabClaim.expires_at)
-                .where(GrabClaim.grab_id == grab.id, GrabClaim.phone_hash == phone_hash)
-                .order_by(GrabClaim.n)
-            )
-            return [voucher(grab, code, n, aware(expires)) for code, n, expires in rows]
+            return await held_in(db, grab.id, grab.voucher_where, phone_hash)
+
+    async def waitlisted(
+        self, grab: GrabInfo, who: Claimant, session: AsyncSession | None = None
+    ) -> bool:
+        """Whether the visitor's phone is on the grab's waiting list (app/grabs/waitlist.py)."""
+        if who.lead_id is None:
+            return False
+        async with self._session(session) as db:
+            return await waitlist.on_list(db, who.lead_id, grab.tool_id)
 
     # Claiming.
 

@@ -7,13 +7,15 @@ import datetime as dt
 import secrets
 from typing import Any
 
-import segno
+from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.clock import china_time
+from app.core.clock import china_time, now
+from app.core.qr import qr_data_uri as qr_data_uri  # one QR maker; host.py takes it from here
 from app.events.schemas import GrabClicked, GrabRefused, GrabWon
 from app.events.service import Tracker
 from app.gate.views import gate_context
+from app.grabs.held import HeldVoucher, held, hint_cookie
 from app.grabs.schemas import ClaimAnswer, Voucher
 from app.grabs.service import Claimed, Grabs
 from app.grabs.store import Claimant, GrabInfo, claim_context
@@ -55,20 +57,17 @@ def track_answer(tracker: Tracker, grab: GrabInfo, who: Claimant, claimed: Claim
     track_tap(tracker, grab, who, answer.result, won, claimed.replayed)
 
 
-def qr_data_uri(code: str) -> str:
-    """The voucher code as a QR image (a data: URI, which the CSP allows for images)."""
-    return str(segno.make_qr(code, error="m").svg_data_uri(scale=6, border=2))
-
-
-def voucher_view(v: Voucher) -> dict[str, Any]:
-    return {
-        "code": v.code,
-        "display": v.display,
-        "n": v.n,
-        "expires": china_time(v.expires_at),
-        "where": v.where,
-        "qr": qr_data_uri(v.code),
-    }
+def fresh_voucher(v: Voucher) -> HeldVoucher:
+    """A voucher just won, as its holder sees it (issued, until the durable record says more)."""
+    return held(
+        code=v.code,
+        display=v.display,
+        n=v.n,
+        status="issued",
+        expires_at=v.expires_at,
+        at=now(),
+        where=v.where,
+    )
 
 
 async def page_context(
@@ -80,6 +79,7 @@ async def page_context(
     answer: ClaimAnswer | None = None,
     error: str | None = None,
     db: AsyncSession | None = None,
+    waitlisted: bool | None = None,
 ) -> dict[str, Any]:
     """What tools/grab.html and its panel need (through the request's session ``db``, when
     the request has one)."""
@@ -87,20 +87,37 @@ async def page_context(
     vouchers = await grabs.vouchers_of(grab, who.phone_hash, db) if who else []
     fresh = answer.voucher if answer is not None else None
     if fresh is not None and all(v.code != fresh.code for v in vouchers):
-        vouchers.append(fresh)
+        vouchers.append(fresh_voucher(fresh))
+    can_claim_more = len(vouchers) < grab.per_phone_limit
     return {
         "grab": grab,
         "status": status,
         "authorised": who is not None,
         # The panel carries the gate (and the page counts it as shown) for a visitor without
-        # a phone while there is something left to grab.
-        "show_gate": who is None and status.state != "sold_out",
+        # a phone: to grab, or once it is sold out, to join the waiting list.
+        "show_gate": who is None,
         "answer": answer,
         "error": error,
-        "vouchers": [voucher_view(v) for v in vouchers],
-        "can_claim_more": len(vouchers) < grab.per_phone_limit,
+        "vouchers": vouchers,
+        "can_claim_more": can_claim_more,
+        "waitlisted": waitlisted
+        if waitlisted is not None
+        else (
+            who is not None
+            and status.state == "sold_out"
+            and can_claim_more
+            and await grabs.waitlisted(grab, who, db)
+        ),
         "idempotency_key": secrets.token_urlsafe(16),
         "starts_at_text": china_time(grab.starts_at),
         "ends_at_text": china_time(grab.ends_at),
         **gate_context(settings, next=f"/t/{grab.slug}"),
     }
+
+
+def panel(
+    name: str, context: dict[str, Any], settings: Settings, status_code: int = 200
+) -> Template:
+    """The grab's page or panel; a visitor shown vouchers gets the 我的券 hint (held.py)."""
+    cookies = [hint_cookie(settings, True)] if context["vouchers"] else None
+    return Template(name, context=context, status_code=status_code, cookies=cookies)

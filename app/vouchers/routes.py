@@ -21,10 +21,12 @@ from app.core.handlers import domain_error_handler
 from app.core.params import PathId
 from app.core.ratelimit import RateLimiter
 from app.events.service import Tracker
+from app.grabs.held import HINT_COOKIE, hint_cookie
 from app.settings import Settings
 from app.staff.auth import requires_role
 from app.staff.schemas import Staff
-from app.vouchers import service
+from app.visitors.web import public_id_from
+from app.vouchers import mine, service
 from app.vouchers.schemas import STATUS_LABELS, RedeemResult, VoucherForm, VoucherRedeem
 
 STAFF_ROLES = ("sales", "host", "marketer")  # and admin, who holds every role
@@ -276,4 +278,22 @@ async def api_redeem(
     return Response(result, status_code=200)
 
 
-ROUTES: list[ControllerRouterHandler] = [VoucherController, api_redeem]
+@get("/me/vouchers")
+async def my_vouchers(
+    request: Request[Any, Any, Any],
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+) -> Template:
+    """我的券: the visitor's vouchers, newest first, each in its state (usable ones with their
+    QR code). Keeps the header's link hint in step with what the page found."""
+    vouchers = await mine.held_by(db_session, public_id_from(settings, request.scope))
+    hinted = bool(request.cookies.get(HINT_COOKIE))
+    return Template(
+        "vouchers/mine.html",
+        context={"vouchers": vouchers},
+        headers=NO_STORE,
+        cookies=[hint_cookie(settings, bool(vouchers))] if hinted != bool(vouchers) else None,
+    )
+
+
+ROUTES: list[ControllerRouterHandler] = [VoucherController, api_redeem, my_vouchers]

@@ -26,7 +26,7 @@ from app.core.ratelimit import RateLimiter
 from app.db.uow import keep
 from app.events.schemas import EventContext, VoucherRedeemed, VoucherRedemptionUndone
 from app.events.service import Tracker
-from app.grabs import codes
+from app.grabs import codes, held
 from app.grabs.models import Grab, GrabClaim, VoucherAudit
 from app.leads.models import Lead
 from app.staff.models import StaffUser
@@ -207,15 +207,9 @@ def _views_query() -> Any:
     )
 
 
-def _status(claim: GrabClaim, at: dt.datetime) -> str:
-    if claim.status == "issued" and claim.expires_at <= at:
-        return "expired"
-    return claim.status
-
-
 def _view(row: Any, at: dt.datetime, viewer: Staff | None, undo_minutes: int) -> VoucherView:
     claim: GrabClaim = row[0]
-    status = _status(claim, at)
+    status = held.state(claim.status, claim.expires_at, at)
     return VoucherView(
         id=claim.id,
         code=claim.code,
