@@ -216,6 +216,15 @@ def test_each_kind_says_what_its_gate_is_for(
     ask_code(page, "13500003335")
     assert "阅读完整指南" in page.locator("#gate").inner_text()
     shot(tab, "guide-gate-copy")
+    # The guide lands on the guide it unlocked.
+    page.locator("input[name=code]").fill(dev_code(live_server, "13500003335"))
+    with page.expect_navigation():
+        page.get_by_role("button", name="验证并查看").click()
+    page.locator("#result").wait_for()
+    page.wait_for_load_state("networkidle")
+    assert page.url.endswith("/t/guide-demo#result")
+    assert in_view(page, "#result")
+    shot(tab, "guide-landed")
     tab.assert_clean()
 
 
