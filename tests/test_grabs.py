@@ -287,26 +287,42 @@ def test_host_console_opens_and_closes(client: Browserish) -> None:
     client.make_staff("seller", "sales")
     client.login("seller")
     assert client.get("/staff/grabs/", follow_redirects=False).status_code == 403
+    assert client.get("/staff/grabs/flash/host", follow_redirects=False).status_code == 403
     client.raw.cookies.clear()
     client.login("anchor")
     page = client.get("/staff/grabs/")
     assert page.status_code == 200
     card = soup(page).select_one("[data-grab=flash]")
     assert card.select_one("[data-stock-left]").text == "7"
+    assert card.select_one("a[href='/staff/grabs/flash/host']") is not None
     assert "/staff/grabs/new" not in page.text  # hosts do not create grabs
+    # Without a schedule the grab is closed: the host may open it, and nothing else.
+    host = soup(client.get("/staff/grabs/flash/host"))
+    assert [b["data-mode"] for b in host.select(".host-controls button")] == ["open"]
+    assert host.select_one("[data-stock-left]").text == "7"
+    assert host.select_one("[data-stock-total]").text == "7"
+    assert host.select_one(".host-qr img")["src"].startswith("data:image/svg+xml")
     opened = client.submit(
         "/staff/grabs/flash/mode",
         {"mode": "open"},
-        page="/staff/grabs/",
-        headers={"HX-Request": "true", "HX-Target": "grab-list"},
+        page="/staff/grabs/flash/host",
+        headers={"HX-Request": "true", "HX-Target": "grab-host"},
     )
-    assert opened.status_code == 200 and soup(opened).select_one(".host-state-open") is not None
+    assert opened.status_code == 200
+    part_ = soup(opened)
+    assert part_.select_one("#grab-host .host-state-open") is not None
+    assert "<html" not in opened.text  # the part, for htmx
+    # Open: closing is the one action, and it asks first.
+    forms = part_.select(".host-controls form")
+    assert [f.select_one("button")["data-mode"] for f in forms] == ["closed"]
+    assert forms[0]["hx-confirm"]
     assert client.get("/api/v1/grabs/flash").json()["state"] == "open"
     closed = client.submit("/staff/grabs/flash/mode", {"mode": "closed"}, page="/staff/grabs/")
-    assert closed.status_code == 200
+    assert closed.status_code == 200 and soup(closed).select_one("#grab-host") is not None
     assert client.get("/api/v1/grabs/flash").json()["state"] == "closed"
     bad = client.submit("/staff/grabs/flash/mode", {"mode": "explode"}, page="/staff/grabs/")
     assert bad.status_code == 400
+    assert client.get("/staff/grabs/nope/host").status_code == 404
 
 
 def test_marketer_form_creates_and_edits(client: Browserish) -> None:

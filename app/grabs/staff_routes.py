@@ -21,6 +21,7 @@ from app.core.forms import catch_refusal
 from app.core.i18n import gettext as _
 from app.db.uow import after_commit, after_rollback
 from app.grabs.definition import parse_form
+from app.grabs.host import host_context
 from app.grabs.schemas import STATE_LABELS, GrabCreate, GrabForm, GrabSlug, GrabStatus
 from app.grabs.service import Grabs
 from app.staff.auth import requires_role
@@ -105,9 +106,8 @@ class GrabConsole(Controller):
     guards = [HOSTS]  # noqa: RUF012
 
     async def _list(
-        self, request: HTMXRequest, db: AsyncSession, grabs: Grabs, staff: Staff, **extra: Any
+        self, request: HTMXRequest, db: AsyncSession, grabs: Grabs, staff: Staff
     ) -> Template:
-        status = extra.pop("status", 200)
         rows = await grabs.console(db)
         context = {
             "staff": staff,
@@ -121,12 +121,10 @@ class GrabConsole(Controller):
                 for info, status in rows
             ],
             "state_labels": STATE_LABELS,
-            "error": None,
-            **extra,
         }
         partial = request.htmx and request.htmx.target == "grab-list"
         name = "grabs/_console_list.html" if partial else "grabs/console.html"
-        return Template(name, context=context, status_code=status)
+        return Template(name, context=context)
 
     @get("/")
     async def index(
@@ -138,6 +136,39 @@ class GrabConsole(Controller):
     ) -> Template:
         return await self._list(request, db_session, grabs, staff)
 
+    async def _host(
+        self,
+        request: HTMXRequest,
+        db: AsyncSession,
+        grabs: Grabs,
+        staff: Staff,
+        slug: str,
+        error: str | None = None,
+        status: int = 200,
+    ) -> Template:
+        """The host's page of one grab, or its part (#grab-host) for htmx."""
+        info = await grabs.info(slug, db)
+        context = {
+            "staff": staff,
+            "error": error,
+            **await host_context(db, str(request.base_url), info, await grabs.status(slug, db)),
+        }
+        partial = request.htmx and request.htmx.target == "grab-host"
+        name = "grabs/_host.html" if partial else "grabs/host.html"
+        return Template(name, context=context, status_code=status)
+
+    @get("/{slug:str}/host")
+    async def host(
+        self,
+        request: HTMXRequest,
+        slug: FromPath[str],
+        db_session: NamedDependency[AsyncSession],
+        grabs: NamedDependency[Grabs],
+        staff: NamedDependency[Staff],
+    ) -> Template:
+        """One grab on the host's phone: state, countdown, stock, QR code, the actions."""
+        return await self._host(request, db_session, grabs, staff, slug)
+
     @post("/{slug:str}/mode", status_code=200)
     async def set_mode(
         self,
@@ -148,13 +179,13 @@ class GrabConsole(Controller):
         staff: NamedDependency[Staff],
         data: URLEncodedBody[ModeForm],
     ) -> Template:
-        """Open now, close now, or follow the schedule again."""
+        """Open now, close now, or follow the schedule again; answered with the host's page."""
         if data.mode not in ("open", "closed", "schedule"):
-            return await self._list(
-                request, db_session, grabs, staff, error=_("Unknown action."), status=400
+            return await self._host(
+                request, db_session, grabs, staff, slug, _("Unknown action."), status=400
             )
         await _set_mode(db_session, grabs, slug, data.mode)
-        return await self._list(request, db_session, grabs, staff)
+        return await self._host(request, db_session, grabs, staff, slug)
 
     @get("/new", guards=[requires_role("marketer")])
     async def new(self, staff: NamedDependency[Staff]) -> Template:
