@@ -18,15 +18,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import secrets
-import signal
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import httpx
-from run import Result, Server, _on_signal, backends, first_visit_cookies, load
+from run import Result, Server, backends, first_visit_cookies, load, run_bench
 
 TARGET = 0.50
 EVALUATE_BODY = json.dumps(
@@ -113,23 +109,13 @@ def run_backend(label: str, env: dict[str, str], args: argparse.Namespace, workd
 
 def main() -> int:
     args = parse_args()
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGHUP, _on_signal)
-    password = "bench-" + secrets.token_urlsafe(12)
-    started = time.monotonic()
-    try:
-        with tempfile.TemporaryDirectory(prefix="leadkit-bench-calc-") as tmp:
-            workdir = Path(tmp)
-            for label, env in backends(workdir, password, args):
-                run_backend(label, env, args, workdir)
-    except (RuntimeError, OSError) as exc:
-        print(f"\nbench failed: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        for server in list(Server.running):
-            server.stop()
-    print(f"\ndone in {time.monotonic() - started:.0f} s")
-    return 0
+
+    def body(workdir: Path, password: str) -> bool:
+        for label, env in backends(workdir, password, args):
+            run_backend(label, env, args, workdir)
+        return True
+
+    return run_bench("calc", body)
 
 
 if __name__ == "__main__":

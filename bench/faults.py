@@ -25,11 +25,9 @@ import argparse
 import asyncio
 import contextlib
 import os
-import secrets
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -38,7 +36,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.run import HOST, ROOT, Server, _on_signal, _read_response, base_env, venv_bin
+from bench.run import HOST, ROOT, Server, _read_response, base_env, run_bench, venv_bin
+from tests.proctree import alive, children, descendants, marked
 
 VISITORS = 8
 PAGE = "/t/guide-demo"
@@ -46,55 +45,6 @@ EVENTS = "/api/v1/grabs/grab-demo/events"
 TIMEOUT = 10.0  # a request unanswered this long counts as failed
 SETTLE = 10.0  # seconds watched after a scenario's last kill
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
-
-
-# --- the process tree, from /proc ------------------------------------------------------------
-
-
-def _stat(pid: int) -> tuple[int, str] | None:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return int(fields[1]), fields[0]
-
-
-def alive(pid: int) -> bool:
-    stat = _stat(pid)
-    return stat is not None and stat[1] != "Z"
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for name in os.listdir("/proc"):
-        if name.isdigit() and (stat := _stat(int(name))) and stat[0] == pid and stat[1] != "Z":
-            found.append(int(name))
-    return sorted(found)
-
-
-def descendants(pid: int) -> set[int]:
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        for child in children(todo.pop()):
-            found.add(child)
-            todo.append(child)
-    return found
-
-
-def marked(data_dir: str) -> set[int]:
-    """Live processes whose environment names this server's data directory."""
-    marker = f"LEADKIT_DATA_DIR={data_dir}".encode()
-    found = set()
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            if marker in Path(f"/proc/{name}/environ").read_bytes().split(b"\0") and alive(
-                int(name)
-            ):
-                found.add(int(name))
-    return found
 
 
 def rss_mb(pids: set[int]) -> float:
@@ -471,47 +421,35 @@ def main() -> int:
     )
     parser.add_argument("--skip-baseline", action="store_true", help="leadkit serve only")
     args = parser.parse_args()
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGHUP, _on_signal)
     print(
         f"leadkit faults bench: {os.cpu_count()} CPU cores shared by the server and this "
         "load generator; kill -9 of workers while visitors keep requesting a page."
     )
-    started = time.monotonic()
-    password = "bench-" + secrets.token_urlsafe(12)
-    try:
-        with tempfile.TemporaryDirectory(prefix="leadkit-bench-faults-") as tmp:
-            workdir = Path(tmp)
-            env = base_env(workdir, password) | {
-                "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
-                "LEADKIT_TRUST_PROXY": "true",  # the live room's addresses, as a proxy says
-            }
-            chosen = servers(env, workdir, workers=2)
-            if args.skip_baseline:
-                chosen = chosen[1:]
-            for server in chosen:
-                print_crashes(server.label, crashes(server))
-            for server in servers(env, workdir, workers=1):
-                if args.skip_baseline and server.label != "leadkit serve":
-                    continue
-                print(f"\n== {server.label}: a live room, 1 worker")
-                server.start()
-                try:
-                    for size in (int(n) for n in args.streams.split(",") if n):
-                        print(
-                            f"   {size:>5} streams -> {asyncio.run(live_room(server.port, size))}"
-                        )
-                        time.sleep(2)
-                finally:
-                    server.stop()
-    except (RuntimeError, OSError) as exc:
-        print(f"\nbench failed: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        for running in list(Server.running):
-            running.stop()
-    print(f"\ndone in {time.monotonic() - started:.0f} s")
-    return 0
+
+    def body(workdir: Path, password: str) -> bool:
+        env = base_env(workdir, password) | {
+            "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'bench.db'}",
+            "LEADKIT_TRUST_PROXY": "true",  # the live room's addresses, as a proxy says
+        }
+        chosen = servers(env, workdir, workers=2)
+        if args.skip_baseline:
+            chosen = chosen[1:]
+        for server in chosen:
+            print_crashes(server.label, crashes(server))
+        for server in servers(env, workdir, workers=1):
+            if args.skip_baseline and server.label != "leadkit serve":
+                continue
+            print(f"\n== {server.label}: a live room, 1 worker")
+            server.start()
+            try:
+                for size in (int(n) for n in args.streams.split(",") if n):
+                    print(f"   {size:>5} streams -> {asyncio.run(live_room(server.port, size))}")
+                    time.sleep(2)
+            finally:
+                server.stop()
+        return True
+
+    return run_bench("faults", body)
 
 
 if __name__ == "__main__":

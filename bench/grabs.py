@@ -24,11 +24,8 @@ import asyncio
 import datetime as dt
 import itertools
 import os
-import secrets
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -39,13 +36,13 @@ from bench.run import (
     HOST,
     Result,
     Server,
-    _on_signal,
     _read_response,
     answers,
     base_env,
     load,
     postgres_database,
     redis_prefix,
+    run_bench,
     venv_bin,
 )
 
@@ -210,52 +207,44 @@ def main() -> int:
         "--backends", default="redis,postgres,sqlite", help="comma-separated: redis,postgres,sqlite"
     )
     args = parser.parse_args()
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGHUP, _on_signal)
     print(
         f"leadkit grabs bench: {os.cpu_count()} CPU cores shared by the server and this load "
         "generator; compare the ratios to /ping, not the absolute figures."
     )
     wanted = args.backends.split(",")
-    ok = True
-    password = "bench-" + secrets.token_urlsafe(12)
-    try:
-        with tempfile.TemporaryDirectory(prefix="leadkit-bench-grabs-") as tmp:
-            workdir = Path(tmp)
-            env = base_env(workdir, password) | {
-                "LEADKIT_SECRET_KEY": SECRET,
-                # One address and a few thousand visitors tapping as fast as they can: the
-                # limits would answer most attempts with 429 instead of exercising the store.
-                "LEADKIT_GRAB_IP_PER_MINUTE": "100000000",
-                "LEADKIT_GRAB_VISITOR_PER_MINUTE": "100000000",
-            }
-            pg_ok = answers(HOST, 5432)
-            for backend in wanted:
-                if backend == "sqlite":
-                    sqlite_env = env | {
-                        "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'grabs.db'}",
-                        "LEADKIT_DATA_DIR": str(workdir / "data-sqlite"),
+
+    def body(workdir: Path, password: str) -> bool:
+        ok = True
+        env = base_env(workdir, password) | {
+            "LEADKIT_SECRET_KEY": SECRET,
+            # One address and a few thousand visitors tapping as fast as they can: the
+            # limits would answer most attempts with 429 instead of exercising the store.
+            "LEADKIT_GRAB_IP_PER_MINUTE": "100000000",
+            "LEADKIT_GRAB_VISITOR_PER_MINUTE": "100000000",
+        }
+        pg_ok = answers(HOST, 5432)
+        for backend in wanted:
+            if backend == "sqlite":
+                sqlite_env = env | {
+                    "DATABASE_URL": f"sqlite+aiosqlite:///{workdir / 'grabs.db'}",
+                    "LEADKIT_DATA_DIR": str(workdir / "data-sqlite"),
+                }
+                ok &= run_backend("SQLite (SQL claims)", sqlite_env, args, workdir)
+            elif not pg_ok or (backend == "redis" and not answers(HOST, 6379)):
+                print(f"\n== {backend}: skipped, PostgreSQL or Redis not answering")
+            else:
+                with postgres_database(args.pg_user) as url, redis_prefix(args.redis_url) as p:
+                    pg_env = env | {
+                        "DATABASE_URL": url,
+                        "REDIS_URL": args.redis_url if backend == "redis" else "",
+                        "LEADKIT_REDIS_PREFIX": p,
+                        "LEADKIT_DATA_DIR": str(workdir / f"data-{backend}"),
                     }
-                    ok &= run_backend("SQLite (SQL claims)", sqlite_env, args, workdir)
-                elif not pg_ok or (backend == "redis" and not answers(HOST, 6379)):
-                    print(f"\n== {backend}: skipped, PostgreSQL or Redis not answering")
-                else:
-                    with postgres_database(args.pg_user) as url, redis_prefix(args.redis_url) as p:
-                        pg_env = env | {
-                            "DATABASE_URL": url,
-                            "REDIS_URL": args.redis_url if backend == "redis" else "",
-                            "LEADKIT_REDIS_PREFIX": p,
-                            "LEADKIT_DATA_DIR": str(workdir / f"data-{backend}"),
-                        }
-                        name = "PostgreSQL + Redis" if backend == "redis" else "PostgreSQL (SQL)"
-                        ok &= run_backend(name, pg_env, args, workdir)
-    except (RuntimeError, OSError) as exc:
-        print(f"\nbench failed: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        for server in list(Server.running):
-            server.stop()
-    return 0 if ok else 1
+                    name = "PostgreSQL + Redis" if backend == "redis" else "PostgreSQL (SQL)"
+                    ok &= run_backend(name, pg_env, args, workdir)
+        return ok
+
+    return run_bench("grabs", body)
 
 
 if __name__ == "__main__":

@@ -21,12 +21,11 @@ import os
 import re
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -36,6 +35,9 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 # The benches share the test suite's helpers (scratch databases, people with cookies).
 sys.path.insert(0, str(ROOT))
+
+from tests.served import answers, drop_redis_keys, free_port, scratch_postgres  # noqa: E402
+
 HOST = "127.0.0.1"
 BUDGET_BYTES = 30 * 1024
 GZIP_LEVEL = 6  # what nginx and most CDNs use by default
@@ -49,20 +51,6 @@ def venv_bin() -> Path:
 
 
 # --- the server under test ------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-def answers(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 class Server:
@@ -151,6 +139,28 @@ class Server:
 def _on_signal(signum: int, _frame: FrameType | None) -> None:
     # Turn SIGTERM/SIGHUP into an exception so every `finally` (server, database) runs.
     raise SystemExit(128 + signum)
+
+
+def run_bench(name: str, body: Callable[[Path, str], bool]) -> int:
+    """The frame of every bench: SIGTERM and SIGHUP end it through its ``finally`` blocks,
+    ``body`` gets a throwaway work directory and the admin's password, every server it
+    started is stopped, and a failure to run is reported rather than raised. The exit status:
+    0 when ``body`` says all went well."""
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGHUP, _on_signal)
+    password = "bench-" + secrets.token_urlsafe(12)
+    started = time.monotonic()
+    try:
+        with tempfile.TemporaryDirectory(prefix=f"leadkit-bench-{name}-") as tmp:
+            ok = body(Path(tmp), password)
+    except (RuntimeError, OSError) as exc:
+        print(f"\nbench failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        for server in list(Server.running):
+            server.stop()
+    print(f"\ndone in {time.monotonic() - started:.0f} s")
+    return 0 if ok else 1
 
 
 # --- a small HTTP/1.1 keep-alive load generator --------------------------------------------
@@ -507,8 +517,6 @@ def base_env(workdir: Path, password: str) -> dict[str, str]:
 
 @contextlib.contextmanager
 def postgres_database(user: str) -> Iterator[str]:
-    from tests.served import scratch_postgres
-
     name = f"leadkit_bench_{os.getpid()}"
     with scratch_postgres(name, host=HOST, port=5432, user=user) as url:
         yield url
@@ -517,18 +525,11 @@ def postgres_database(user: str) -> Iterator[str]:
 
 @contextlib.contextmanager
 def redis_prefix(url: str) -> Iterator[str]:
-    import redis
-
     prefix = f"leadkit-bench-{os.getpid()}:"
     try:
         yield prefix
     finally:
-        client = redis.Redis.from_url(url)
-        try:
-            for key in client.scan_iter(match=f"{prefix}*", count=1000):
-                client.delete(key)
-        finally:
-            client.close()
+        drop_redis_keys(url, prefix)
 
 
 def backends(
@@ -579,8 +580,6 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> int:
     args = parse_args()
-    signal.signal(signal.SIGTERM, _on_signal)
-    signal.signal(signal.SIGHUP, _on_signal)
     cores = os.cpu_count() or 1
     print(
         f"leadkit bench: {cores} CPU cores, shared by the server ({args.workers} worker "
@@ -588,21 +587,13 @@ def main() -> int:
         "process, up to one core) on loopback; absolute figures are low and noisy on a small "
         "machine, the ratios to /healthz in the same run are what to compare."
     )
-    password = "bench-" + secrets.token_urlsafe(12)
-    started = time.monotonic()
-    try:
-        with tempfile.TemporaryDirectory(prefix="leadkit-bench-") as tmp:
-            workdir = Path(tmp)
-            for label, env in backends(workdir, password, args):
-                run_backend(label, env, args, workdir)
-    except (RuntimeError, OSError) as exc:
-        print(f"\nbench failed: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        for server in list(Server.running):
-            server.stop()
-    print(f"\ndone in {time.monotonic() - started:.0f} s")
-    return 0
+
+    def body(workdir: Path, password: str) -> bool:
+        for label, env in backends(workdir, password, args):
+            run_backend(label, env, args, workdir)
+        return True
+
+    return run_bench("pages", body)
 
 
 if __name__ == "__main__":

@@ -9,13 +9,11 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
-import redis
 from litestar import Litestar
 from litestar.testing import TestClient
 
@@ -23,6 +21,7 @@ from app.asgi import create_app
 from app.db.migrate import upgrade
 from app.settings import Settings, load_settings
 from tests.helpers import Browserish
+from tests.served import answers, drop_redis_keys, scratch_postgres
 
 # Fake third parties (SMS gateways, …) as fixtures: fake_aliyun, fake_tencent; and `served`,
 # the app as `leadkit serve` runs it (tests/served.py).
@@ -37,16 +36,8 @@ REDIS_PREFIX = f"leadkit-test-{os.getpid()}:"
 TEST_SECRET = "test-secret-key-0123456789-abcdefghijklmnop"
 
 
-def _answers(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-PG_UP = _answers(PG_HOST, PG_PORT)
-REDIS_UP = _answers("127.0.0.1", int(REDIS_TEST_URL.split(":")[-1].split("/")[0]))
+PG_UP = answers(PG_HOST, PG_PORT)
+REDIS_UP = answers("127.0.0.1", int(REDIS_TEST_URL.split(":")[-1].split("/")[0]))
 POSTGRES_SKIP = (
     None
     if PG_UP and REDIS_UP
@@ -133,8 +124,6 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
-    from tests.served import scratch_postgres
-
     with scratch_postgres(
         f"leadkit_test_{os.getpid()}", host=PG_HOST, port=PG_PORT, user=PG_USER
     ) as url:
@@ -163,9 +152,7 @@ def _clean_postgres(url: str) -> None:
             await conn.close()
 
     asyncio.run(truncate())
-    client = redis.Redis.from_url(REDIS_TEST_URL)
-    for key in client.scan_iter(match=f"{REDIS_PREFIX}*", count=1000):
-        client.delete(key)
+    drop_redis_keys(REDIS_TEST_URL, REDIS_PREFIX)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

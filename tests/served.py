@@ -43,6 +43,15 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def answers(host: str, port: int) -> bool:
+    """Whether something accepts TCP connections there (PostgreSQL, Redis, a server)."""
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 def clean_env(**values: str) -> dict[str, str]:
     """This process's environment without any leadkit setting, plus ``values``: a served app
     reads only what the test gives it."""
@@ -142,7 +151,8 @@ def scratch_postgres(
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def _drop_redis_keys(url: str, prefix: str) -> None:
+def drop_redis_keys(url: str, prefix: str) -> None:
+    """Delete every key under ``prefix``: what a run of tests or a bench left in Redis."""
     client = redis.Redis.from_url(url)
     try:
         for key in client.scan_iter(match=f"{prefix}*", count=1000):
@@ -207,7 +217,7 @@ def serve(
                 "REDIS_URL": REDIS_TEST_URL,
                 "LEADKIT_REDIS_PREFIX": prefix,
             }
-            stack.callback(_drop_redis_keys, REDIS_TEST_URL, prefix)
+            stack.callback(drop_redis_keys, REDIS_TEST_URL, prefix)
         else:
             raise ValueError(f"unknown backend {backend!r}")
         full_env = clean_env(**values)

@@ -28,6 +28,7 @@ import pytest
 from app.core.streams import StreamSlots, poll_instead
 from app.serve import CrashPolicy
 from app.settings import SettingsError, load_settings
+from tests.proctree import alive, children, cmdline, descendants, marked
 from tests.served import Served, serve
 
 pytestmark = pytest.mark.skipif(
@@ -39,72 +40,14 @@ RECOVERY_SECONDS = 30.0  # liveness bound: a server that needs longer to answer 
 EVENTS = "/api/v1/grabs/grab-demo/events"
 
 
-# --- the process tree, from /proc ------------------------------------------------------------
-
-
-def _stat(pid: int) -> tuple[int, str] | None:
-    """(parent pid, state) of a process, or None when it is gone."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = raw.rsplit(")", 1)[1].split()
-    return int(fields[1]), fields[0]
-
-
-def _alive(pid: int) -> bool:
-    stat = _stat(pid)
-    return stat is not None and stat[1] != "Z"  # a zombie has exited; only its entry is left
-
-
-def _pids() -> list[int]:
-    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
-
-
-def _children(pid: int) -> list[int]:
-    return sorted(p for p in _pids() if (stat := _stat(p)) and stat[0] == pid and stat[1] != "Z")
-
-
-def _descendants(pid: int) -> set[int]:
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        for child in _children(todo.pop()):
-            found.add(child)
-            todo.append(child)
-    return found
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
-
-
-def _marked(data_dir: Path) -> set[int]:
-    """Live processes that carry this test server's LEADKIT_DATA_DIR in their environment
-    (a process that retitles itself with setproctitle may have overwritten it)."""
-    marker = f"LEADKIT_DATA_DIR={data_dir}".encode()
-    found = set()
-    for pid in _pids():
-        try:
-            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if marker in environ and _alive(pid):
-            found.add(pid)
-    return found
-
-
 def _server_pid() -> int:
     """The `leadkit serve` process: a child of this test process."""
     servers = [
         p
-        for p in _children(os.getpid())
-        if "leadkit serve" in (line := _cmdline(p)) or "granian" in line
+        for p in children(os.getpid())
+        if "leadkit serve" in (line := cmdline(p)) or "granian" in line
     ]
-    assert len(servers) == 1, [_cmdline(p) for p in _children(os.getpid())]
+    assert len(servers) == 1, [cmdline(p) for p in children(os.getpid())]
     return servers[0]
 
 
@@ -121,7 +64,7 @@ def _wait(check: Callable[[], T | None], seconds: float, what: str) -> T:
 
 def _workers(server: int, count: int = 2) -> list[int]:
     return _wait(
-        lambda: workers if len(workers := _children(server)) == count else None,
+        lambda: workers if len(workers := children(server)) == count else None,
         RECOVERY_SECONDS,
         f"{count} workers running",
     )
@@ -131,8 +74,8 @@ def _renderers(worker: int) -> list[int]:
     """The worker's PDF renderer processes (and any process pool machinery around them)."""
     return sorted(
         p
-        for p in _descendants(worker)
-        if any(kind in _cmdline(p) for kind in ("multiprocessing.spawn", "multiprocessing.fork"))
+        for p in descendants(worker)
+        if any(kind in cmdline(p) for kind in ("multiprocessing.spawn", "multiprocessing.fork"))
     )
 
 
@@ -174,13 +117,13 @@ def _answers_again(app: Served, server: int, since: float, prober: Prober) -> No
         RECOVERY_SECONDS,
         f"an answer after the kill\n{app.log_tail()}",
     )
-    assert _alive(server), app.log_tail()
+    assert alive(server), app.log_tail()
     assert app.request("GET", "/healthz").status_code == 200
 
 
 def _reap(pids: set[int]) -> None:
     for pid in pids:
-        if _alive(pid):
+        if alive(pid):
             os.kill(pid, signal.SIGKILL)
 
 
@@ -201,7 +144,7 @@ def test_the_server_survives_worker_crashes(tmp_path: Path) -> None:
             # One slot dying twice within 5 s: granian on its own stops the whole server here.
             killed_at = _kill(first[0])
             replacement = _wait(
-                lambda: next((p for p in _children(server) if p not in first), None),
+                lambda: next((p for p in children(server) if p not in first), None),
                 5,
                 "a replacement worker",
             )
@@ -274,28 +217,28 @@ def test_a_killed_workers_renderers_die_with_it_and_nothing_outlives_the_server(
         workers = _workers(server)
         _wait(lambda: all(_renderers(w) for w in workers), 60, "a PDF renderer per worker")
         victim = workers[0]
-        left_behind = _descendants(victim)
+        left_behind = descendants(victim)
         assert _renderers(victim) and set(_renderers(victim)) <= left_behind
         _kill(victim)
         try:
             _wait(
-                lambda: not any(_alive(p) for p in left_behind),
+                lambda: not any(alive(p) for p in left_behind),
                 10,
-                f"the killed worker's processes exit: {[_cmdline(p) for p in left_behind]}",
+                f"the killed worker's processes exit: {[cmdline(p) for p in left_behind]}",
             )
         except BaseException:
             _reap(left_behind)  # a failing run leaves nothing behind on the machine
             raise
         # The replacement has renderers of its own and the survivor kept its own.
         _wait(
-            lambda: len(ws := _children(server)) == 2 and all(_renderers(w) for w in ws),
+            lambda: len(ws := children(server)) == 2 and all(_renderers(w) for w in ws),
             60,
             f"renderers for both workers again\n{app.log_tail()}",
         )
-        tree = {server, *_descendants(server), *_marked(tmp_path)}
+        tree = {server, *descendants(server), *marked(tmp_path)}
 
     def left() -> list[str]:
-        return [_cmdline(p) for p in sorted(tree | _marked(tmp_path)) if _alive(p)]
+        return [cmdline(p) for p in sorted(tree | marked(tmp_path)) if alive(p)]
 
     try:
         _wait(lambda: not left(), 20, f"no process left once the server stopped: {left()}")
@@ -334,10 +277,10 @@ def test_a_child_dies_with_its_parent(use_prctl: bool, poll: float) -> None:
         assert parent.stdout is not None
         child = int(parent.stdout.readline())
         time.sleep(1.5)  # the child is running, with its guard armed
-        assert _alive(child)
+        assert alive(child)
         parent.kill()
         parent.wait()
-        _wait(lambda: not _alive(child), 10, "the child exits with its parent")
+        _wait(lambda: not alive(child), 10, "the child exits with its parent")
     finally:
         parent.kill()
         parent.wait()
@@ -499,6 +442,6 @@ def test_a_stopping_server_ends_its_streams_instead_of_waiting_for_them(tmp_path
                 return time.monotonic() - started
 
         ended = asyncio.run(scenario())
-        _wait(lambda: not _alive(server), 15, f"the server stops\n{app.log_tail()}")
+        _wait(lambda: not alive(server), 15, f"the server stops\n{app.log_tail()}")
         log = app.log.read_text()
     assert ended < 15 and "refused to gracefully stop" not in log, log
