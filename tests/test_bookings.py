@@ -334,3 +334,47 @@ def test_the_report_renders_the_qr_of_the_tool_only() -> None:
     assert qr_png("https://leads.example.com/t/renovation").startswith(b"\x89PNG")
     with pytest.raises(msgspec.ValidationError):
         msgspec.convert({**msgspec.to_builtins(report), "cta_url": "javascript:x"}, Report)
+
+
+def test_the_sales_inbox_shows_and_marks_bookings(visitor: Browserish) -> None:
+    authorise(visitor)
+    hostile = "<script>alert(1)</script> 周六上午"
+    made = visitor.post("/api/v1/bookings/renovation", json={**tomorrow(), "note": hostile})
+    assert made.status_code == 201
+    visitor.raw.cookies.clear()
+    visitor.make_staff("mia", "marketer")
+    visitor.make_staff("sam", "sales")
+    assert visitor.login("mia").status_code in (302, 303)
+    leads = soup(visitor.get("/staff/leads"))
+    [row] = leads.select("#bookings tr.booking")
+    assert "待联系" in row.get_text() and "免费量房" in row.get_text()
+    assert hostile in row.get_text() and leads.select_one("#bookings script") is None
+    assert row.select_one("form") is None  # marketers read, sales mark
+    [booking] = bookings(visitor)
+    refused = visitor.submit(
+        f"/staff/bookings/{booking.id}", {"state": "contacted"}, page="/staff/leads"
+    )
+    assert refused.status_code == 403
+    visitor.raw.cookies.clear()
+    assert visitor.login("sam").status_code in (302, 303)
+    marked = visitor.submit(
+        f"/staff/bookings/{booking.id}",
+        {"state": "contacted"},
+        page="/staff/leads",
+        headers={"HX-Request": "true"},
+    )
+    assert marked.status_code == 200
+    assert "已联系" in soup(marked).select_one("tr.booking").get_text()
+    again = visitor.submit(
+        f"/staff/bookings/{booking.id}", {"state": "contacted"}, page="/staff/leads"
+    )
+    assert again.status_code == 409
+    assert "已经是这个状态" in again.text
+    [booking] = bookings(visitor)
+    assert (booking.state, booking.contacted_by) == ("contacted", "sam")
+    lead_page = soup(visitor.get(f"/staff/leads/{booking.lead_id}"))
+    assert "免费量房" in lead_page.select_one("#lead-bookings").get_text()
+    assert (
+        visitor.submit("/staff/bookings/999999", {"state": "new"}, page="/staff/leads").status_code
+        == 404
+    )
