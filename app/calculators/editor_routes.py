@@ -1,5 +1,6 @@
-"""Staff pages of the calculator editor (role marketer): list, edit with a live preview, raw
-TOML, publish after a diff and a replay of real submissions, history, roll back.
+"""Staff pages of the calculator editor (role marketer): list, edit with a live preview (the
+save button also carries structure edits, ``op``: ``editor_ops``), raw TOML, publish after a
+review of what changes for a visitor (``editor_pages.review_page``), history, roll back.
 
 A refused edit is shown again with its problems (``catch_refusal``): its 4xx status makes the
 unit of work roll back whatever the attempt wrote."""
@@ -16,9 +17,15 @@ from litestar.types import ControllerRouterHandler
 from litestar_htmx import HTMXRequest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.calculators import editor, editor_forms
-from app.calculators.builtins import BUILTIN_SLUGS, compiled_builtin
+from app.calculators import editor, editor_forms, editor_ops
 from app.calculators.compiler import CompiledCalculator, parse_definition
+from app.calculators.editor_pages import (
+    editor_context,
+    index_page,
+    messages,
+    review_page,
+    versions_page,
+)
 from app.core.errors import DomainError
 from app.core.forms import catch_refusal
 from app.core.i18n import gettext as _
@@ -40,91 +47,6 @@ async def _form(request: Request[Any, Any, Any]) -> dict[str, str]:
     return values
 
 
-def _messages(exc: DomainError) -> dict[str, str]:
-    """The problems by field, in the request's language: most were worded when found, the
-    few that are bare msgids are translated here; without fields, the error's message."""
-    if exc.fields:
-        return {str(k): _(str(v)) for k, v in exc.fields.items()}
-    return {"definition": exc.translated}
-
-
-def _editor_context(
-    tool: Tool,
-    draft: dict[str, Any],
-    calc: CompiledCalculator | None,
-    *,
-    values: dict[str, object] | None = None,
-    errors: dict[str, str] | None = None,
-    saved: bool = False,
-    toml_text: str | None = None,
-    base: str | None = None,
-    staff: Staff | None = None,
-) -> dict[str, Any]:
-    evaluation = None
-    if calc is not None and not errors:
-        values = values if values is not None else calc.sample_inputs()
-        evaluation = calc.evaluate(values)
-    return {
-        "staff": staff,
-        "tool": tool,
-        "draft": draft,
-        "definition": calc.definition if calc is not None else None,
-        "fields": {f.key: f for f in calc.definition.fields} if calc is not None else {},
-        "values": values or {},
-        "evaluation": evaluation,
-        "errors": errors or {},
-        "saved": saved,
-        "toml_text": toml_text if toml_text is not None else editor.as_toml(draft),
-        "base": base or editor.draft_hash(tool.draft),
-        "form": {},
-        "toml_errors": {},
-        "open_toml": False,
-    }
-
-
-async def _index_page(
-    db: AsyncSession,
-    staff: Staff,
-    *,
-    errors: dict[str, str] | None = None,
-    form: dict[str, str] | None = None,
-    status: int = 200,
-) -> Template:
-    return Template(
-        "editor/index.html",
-        context={
-            "staff": staff,
-            "rows": await editor.list_calculators(db),
-            "builtins": [(slug, compiled_builtin(slug).definition.title) for slug in BUILTIN_SLUGS],
-            "errors": errors or {},
-            "form": form or {},
-        },
-        status_code=status,
-    )
-
-
-async def _versions_page(
-    db: AsyncSession,
-    staff: Staff,
-    tool: Tool,
-    *,
-    published: int | None = None,
-    error: str | None = None,
-    status: int = 200,
-) -> Template:
-    return Template(
-        "editor/versions.html",
-        context={
-            "staff": staff,
-            "tool": tool,
-            "versions": await editor.versions(db, tool),
-            "published": published,
-            "error": error,
-        },
-        status_code=status,
-    )
-
-
 class CalculatorEditor(Controller):
     path = "/staff/calculators"
     guards = [requires_role("marketer")]  # noqa: RUF012
@@ -133,7 +55,7 @@ class CalculatorEditor(Controller):
     async def index(
         self, db_session: NamedDependency[AsyncSession], staff: NamedDependency[Staff]
     ) -> Template:
-        return await _index_page(db_session, staff)
+        return await index_page(db_session, staff)
 
     @post("/", status_code=200)
     async def create(
@@ -151,8 +73,8 @@ class CalculatorEditor(Controller):
                 title=form.get("title", "")[:200],
             )
         if refused.error is not None:
-            return await _index_page(
-                db_session, staff, errors=_messages(refused.error), form=form, status=refused.status
+            return await index_page(
+                db_session, staff, errors=messages(refused.error), form=form, status=refused.status
             )
         return Redirect(f"/staff/calculators/{tool.slug}", status_code=303)
 
@@ -168,7 +90,7 @@ class CalculatorEditor(Controller):
         calc = editor.check(tool.draft)
         return Template(
             "editor/calculator.html",
-            context=_editor_context(tool, tool.draft, calc, saved=saved, staff=staff),
+            context=editor_context(tool, tool.draft, calc, saved=saved, staff=staff),
         )
 
     @post("/{slug:str}/preview", status_code=200)
@@ -183,15 +105,16 @@ class CalculatorEditor(Controller):
         form = await _form(request)
         async with catch_refusal() as refused:
             draft = editor_forms.apply_form(tool.draft, form)
+            editor_ops.apply_lists(draft, form)
             calc = editor.check(draft)
         if refused.error is not None:  # the preview names the problems (a 200: nothing saved)
             return Template(
                 "editor/_preview.html",
-                context=_editor_context(tool, tool.draft, None, errors=_messages(refused.error)),
+                context=editor_context(tool, tool.draft, None, errors=messages(refused.error)),
             )
         return Template(
             "editor/_preview.html",
-            context=_editor_context(
+            context=editor_context(
                 tool, draft, calc, values=editor_forms.sample_values(calc, form)
             ),
         )
@@ -210,18 +133,21 @@ class CalculatorEditor(Controller):
         base = form.get("base", "")
         async with catch_refusal() as refused:
             draft = editor_forms.apply_form(tool.draft, form)
+            editor_ops.apply_lists(draft, form)
+            if form.get("op"):
+                draft = editor_ops.apply_op(draft, form["op"][:200], form)
             if form.get("new_variable.name") or form.get("new_variable.formula"):
                 draft = editor_forms.add_variable(
                     draft, form.get("new_variable.name", ""), form.get("new_variable.formula", "")
                 )
             calc = await editor.save_draft(db_session, tool, draft, base=base)
         if refused.error is not None:
-            return self._refused(tool, form, refused.error, staff)
+            return self._refused(tool, form, refused.error, staff, partial=bool(request.htmx))
         if not request.htmx:
             return Redirect(f"/staff/calculators/{tool.slug}?saved=true", status_code=303)
         return Template(
             "editor/_editor.html",
-            context=_editor_context(
+            context=editor_context(
                 tool,
                 tool.draft,
                 calc,
@@ -232,11 +158,12 @@ class CalculatorEditor(Controller):
         )
 
     def _refused(
-        self, tool: Tool, form: dict[str, str], exc: DomainError, staff: Staff
+        self, tool: Tool, form: dict[str, str], exc: DomainError, staff: Staff, *, partial: bool
     ) -> Template:
         # Show the forms as the marketer left them, with the problems beside the inputs.
         try:
             shown = editor_forms.apply_form(tool.draft, form)
+            editor_ops.apply_lists(shown, form)
         except DomainError:
             shown = tool.draft
         try:
@@ -244,10 +171,10 @@ class CalculatorEditor(Controller):
         except DomainError:
             calc = None
         return Template(
-            "editor/calculator.html",
+            "editor/_editor.html" if partial else "editor/calculator.html",
             context={
-                **_editor_context(
-                    tool, shown, calc, errors=_messages(exc), base=form.get("base"), staff=staff
+                **editor_context(
+                    tool, shown, calc, errors=messages(exc), base=form.get("base"), staff=staff
                 ),
                 "form": form,
                 "definition": calc.definition if calc else editor.check(tool.draft).definition,
@@ -277,7 +204,7 @@ class CalculatorEditor(Controller):
             return Template(
                 "editor/calculator.html",
                 context={
-                    **_editor_context(
+                    **editor_context(
                         tool,
                         tool.draft,
                         calc_now,
@@ -285,7 +212,7 @@ class CalculatorEditor(Controller):
                         base=form.get("base"),
                         staff=staff,
                     ),
-                    "toml_errors": _messages(refused.error),
+                    "toml_errors": messages(refused.error),
                     "open_toml": True,
                 },
                 status_code=refused.status,
@@ -309,23 +236,9 @@ class CalculatorEditor(Controller):
         staff: NamedDependency[Staff],
         n: QueryNumber = 20,
     ) -> Template:
-        """Before publishing: what changes against the live version, and for whom."""
+        """Before publishing: what changes for a visitor against the live version."""
         tool = await editor.calculator(db_session, slug)
-        calc = editor.check(tool.draft)
-        live = await editor.live_definition(db_session, tool)
-        return Template(
-            "editor/publish.html",
-            context={
-                "staff": staff,
-                "tool": tool,
-                "diff": editor.diff(live, tool.draft, f"v{tool.current_version}", _("draft")),
-                "same": live == tool.draft,
-                "rows": await editor.replay(db_session, tool, calc, n),
-                "n": n,
-                "base": editor.draft_hash(tool.draft),
-                "error": None,
-            },
-        )
+        return await review_page(db_session, staff, tool, n=n)
 
     @post("/{slug:str}/publish", status_code=200)
     async def publish(
@@ -337,25 +250,13 @@ class CalculatorEditor(Controller):
     ) -> Template | Redirect:
         tool = await editor.calculator(db_session, slug)
         form = await _form(request)
-        async with catch_refusal() as refused:
+        async with catch_refusal(db_session) as refused:
             version = await editor.publish(
                 db_session, tool, base=form.get("base", ""), by=staff.username
             )
         if refused.error is not None:
-            return Template(
-                "editor/publish.html",
-                context={
-                    "staff": staff,
-                    "tool": tool,
-                    "diff": [],
-                    "same": True,
-                    "rows": [],
-                    "n": 0,
-                    "base": editor.draft_hash(tool.draft),
-                    "error": next(iter(_messages(refused.error).values())),
-                },
-                status_code=refused.status,
-            )
+            error = next(iter(messages(refused.error).values()))
+            return await review_page(db_session, staff, tool, error=error, status=refused.status)
         return Redirect(
             f"/staff/calculators/{tool.slug}/versions?published={version.number}", status_code=303
         )
@@ -369,7 +270,7 @@ class CalculatorEditor(Controller):
         published: OptionalQueryNumber = None,
     ) -> Template:
         tool = await editor.calculator(db_session, slug)
-        return await _versions_page(db_session, staff, tool, published=published)
+        return await versions_page(db_session, staff, tool, published=published)
 
     @get("/{slug:str}/diff")
     async def diff(
@@ -411,7 +312,7 @@ class CalculatorEditor(Controller):
         async with catch_refusal(db_session) as refused:
             version = await editor.rollback(db_session, tool, number, by=staff.username)
         if refused:
-            return await _versions_page(
+            return await versions_page(
                 db_session, staff, tool, error=refused.message, status=refused.status
             )
         return Redirect(
