@@ -1,10 +1,10 @@
 """The calculator editor's forms: a draft with the form's values put in.
 
 Form edits address the definition by key, the same paths the checker reports problems on:
-``fields.area.max``, ``tables.unit_price.values.2.1``, ``variables.total``,
-``outputs.total_range.low``. Structure (adding fields, steps, table rows) is edited in the raw TOML
-view; the forms edit every value inside it. Nothing here checks the whole draft: the editor
-(``editor.check``) does, after.
+``fields.area.max``, ``tables.unit_price.values.2.1``, ``tables.unit_price.row_labels.2``,
+``variables.total``, ``outputs.total_range.low``. Adding and removing questions, rows and results
+is in ``editor_ops``. Nothing here checks the whole draft: the editor (``editor.check``) does,
+after.
 """
 
 from __future__ import annotations
@@ -65,6 +65,10 @@ def apply_form(draft: Mapping[str, Any], form: Mapping[str, str]) -> dict[str, A
             problems[name[:120]] = str(exc)
     if problems:
         raise InvalidDefinition(fields=problems)
+    for table in data.get("tables", []):
+        for which in ("row_labels", "col_labels"):
+            if which in table and not any(table[which]):
+                del table[which]  # no label given: the editor shows the keys' own words
     return data
 
 
@@ -105,6 +109,8 @@ def _apply(
     attribute = parts[2]
     if head == "tables" and attribute == "values":
         _set_table_value(item, parts[3:], value)
+    elif head == "tables" and attribute in ("row_labels", "col_labels") and len(parts) == 4:
+        _set_key_label(item, attribute, parts[3], value)
     elif attribute in _TEXT.get(head, ()):
         _set_text(item, attribute, value)
     elif attribute in _NUMBERS.get(head, ()):
@@ -172,6 +178,20 @@ def _options(value: str) -> list[dict[str, Any]]:
             option["tier"] = int(tier)
         options.append(option)
     return options
+
+
+def _set_key_label(table: dict[str, Any], which: str, index_text: str, value: str) -> None:
+    keys = table.get("rows" if which == "row_labels" else "cols", [])
+    index = int(index_text) if index_text.isdigit() and len(index_text) < 4 else -1
+    if not 0 <= index < len(keys):
+        return
+    label = value.strip()
+    if len(label) > 40:
+        raise _FormValueError(say(N_("At most %(limit)s characters"), limit=40))
+    labels = list(table.get(which) or [])
+    labels += [""] * (len(keys) - len(labels))
+    labels[index] = label
+    table[which] = labels
 
 
 def _set_table_value(table: dict[str, Any], where: list[str], value: str) -> None:
