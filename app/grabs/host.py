@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.clock import china_time, now
 from app.core.i18n import N_
+from app.core.qr import qr_data_uri
 from app.grabs.schemas import STATE_LABELS, GrabStatus, Mode
 from app.grabs.store import GrabInfo
-from app.grabs.views import qr_data_uri
 from app.links.models import TrackedLink
 from app.links.schemas import CHANNEL_LABELS
 from app.links.service import public_url

@@ -11,7 +11,6 @@ from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.clock import china_time, now
-from app.core.qr import qr_data_uri as qr_data_uri  # one QR maker; host.py takes it from here
 from app.events.schemas import GrabClicked, GrabRefused, GrabWon
 from app.events.service import Tracker
 from app.gate.views import gate_context

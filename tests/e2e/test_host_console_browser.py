@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from app.grabs.views import qr_data_uri
+from app.core.qr import qr_data_uri
 from tests.e2e.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, Tab
 from tests.e2e.test_staff_browser import no_horizontal_scroll, sign_in
 
