@@ -549,6 +549,62 @@ def test_a_refused_code_costs_no_other_count(
     assert refused_for(send_from(client, "13900000003")) == "network"
 
 
+@pytest.mark.parametrize(
+    ("spent", "refusal"),
+    [("phone hourly", "phone"), ("network", "network"), ("hourly", "budget"), ("daily", "budget")],
+)
+def test_a_cap_spent_by_another_worker_meanwhile_refuses_the_count(
+    make_client: Callable[..., Browserish],
+    monkeypatch: pytest.MonkeyPatch,
+    spent: str,
+    refusal: str,
+) -> None:
+    """The gate looks at the caps first, then counts the code against all of them at once.
+    When another worker spends what was left in between, the count refuses: with the answer
+    the look would have given (the phone's caps, the network's, the budget), and taking back
+    what it counted, so the refused request costs nothing."""
+    from app.gate.service import DAY, HOUR
+
+    clock = Clock(monkeypatch)
+    clock.set(10)
+    caps = {
+        "phone hourly": ("otp_phone_hourly_cap", "otp:h:{phone}", HOUR),
+        "network": ("otp_ip_daily_cap", "otp:ip:198.51.100.7", DAY),
+        "hourly": ("otp_hourly_budget", "otp:budget:h", HOUR),
+        "daily": ("otp_daily_budget", "otp:budget:d", DAY),
+    }
+    setting, key, window = caps[spent]
+    client = make_client(**(CALM | {setting: 1}))
+    gate = part(client.app, Gate)
+    limiter, portal = gate.limiter, client.raw.blocking_portal
+    key = key.format(phone=phone_hash(client))
+    looked = limiter.cooldown  # the resend gap: taken after the look, before the count
+
+    async def another_worker_sends_then(name: str, seconds: int) -> int:
+        if name.startswith("otp:gap:"):
+            assert (await limiter.hit(key, 1, window)).allowed
+        return await looked(name, seconds)
+
+    monkeypatch.setattr(limiter, "cooldown", another_worker_sends_then)
+    refused = send_from(client, ip="198.51.100.7")
+    monkeypatch.setattr(limiter, "cooldown", looked)
+    if refusal == "budget":
+        assert refused.status_code == 429
+        assert refused.json()["code"] == "sms_budget_spent"
+    else:
+        assert refused_for(refused) == refusal
+    assert 0 < int(refused.headers["retry-after"]) <= window
+    assert client.get("/dev/sms", params={"phone": PHONE}).status_code == 404  # nothing sent
+    # Only the other worker's code is counted: the refused one was taken back everywhere.
+    counted = {
+        name: portal.call(limiter.peek, k.format(phone=phone_hash(client)), 1, w).count
+        for name, (_, k, w) in caps.items()
+    }
+    assert counted == {name: int(name == spent) for name in caps}
+    # The resend gap was released too: the phone may ask again at once.
+    assert portal.call(limiter.cooldown, f"otp:gap:{phone_hash(client)}", 60) == 0
+
+
 @pytest.mark.parametrize("period", ["hourly", "daily"])
 def test_the_budget_window_is_an_hour_or_a_day(
     make_client: Callable[..., Browserish], monkeypatch: pytest.MonkeyPatch, period: str
