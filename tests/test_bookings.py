@@ -26,6 +26,7 @@ from app.events.models import FunnelEvent
 from app.reports.render import QR_URL, LocalFetcher, qr_png, render_html, render_pdf
 from app.reports.schemas import Report, ReportSection
 from app.tools.models import Tool, ToolVersion
+from tests import test_privacy as privacy
 from tests.helpers import Browserish, soup
 from tests.test_calc_flow import form_values
 
@@ -378,3 +379,20 @@ def test_the_sales_inbox_shows_and_marks_bookings(visitor: Browserish) -> None:
         visitor.submit("/staff/bookings/999999", {"state": "new"}, page="/staff/leads").status_code
         == 404
     )
+
+
+def test_deleting_ones_data_deletes_the_bookings(client: Browserish) -> None:
+    """PIPL deletion (/privacy/delete) takes the bookings with the lead: slot and note."""
+    client.run(seed_tools)
+    assert client.get("/t/renovation").status_code == 200
+    authorise(client, privacy.PHONE)
+    made = client.post("/api/v1/bookings/renovation", json={**tomorrow(), "note": "周六上午"})
+    assert made.status_code == 201
+    assert len(bookings(client)) == 1
+    privacy._wait_out_resend_gap(client)
+    privacy.prove(client)
+    token = client.csrf("/privacy/manage")
+    assert client.post("/privacy/delete", data={"_csrf_token": token}).status_code == 200
+    assert bookings(client) == []
+    for name in ("booking_made",):
+        assert all(e.lead_id is None and e.props == {} for e in events(client, name))

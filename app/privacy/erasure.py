@@ -4,7 +4,8 @@
 at all:
 
 - the lead (the number's ciphertext, lookup hash and masked form, needs, notes) and its
-  consents are deleted, and so are the tool answers (submissions) of the lead and its browsers;
+  consents are deleted, and so are the tool answers (submissions) of the lead and its browsers
+  and its bookings (slot and note);
 - the visitors (browsers) linked to the lead, and the browser that asked, are deleted: cookie
   id, user agent, attribution;
 - their funnel events stay, for the business's figures, anonymised: no lead, no props, and
@@ -36,6 +37,7 @@ from dataclasses import dataclass
 from sqlalchemy import case, delete, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.bookings.models import Booking
 from app.core.i18n import LOCALES
 from app.core.models import AuditEntry
 from app.core.ratelimit import RateLimiter
@@ -135,6 +137,9 @@ async def erase(db: AsyncSession, tracker: Tracker, lead: Lead, asker: Visitor) 
         .values(target=DELETED_LEAD)
         .execution_options(synchronize_session=False)
     )
+    # Explicitly, not left to the foreign key: SQLite enforces ON DELETE only when told to.
+    result = await db.execute(delete(Booking).where(Booking.lead_id == lead_id))
+    counts["bookings"] = _rows(result)
     await db.execute(delete(Consent).where(Consent.lead_id == lead_id))
     if ids:
         await db.execute(delete(Visitor).where(Visitor.id.in_(ids)))
