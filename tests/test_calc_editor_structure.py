@@ -131,6 +131,12 @@ def test_editor_names_rows_and_saves_a_label(marketer: Browserish) -> None:
     save(marketer, form)
     assert tool_row(marketer).draft["tables"][0]["row_labels"][2] == "地面铺装"
     assert tool_row(marketer).draft["tables"][0]["row_labels"][0] == ""
+    form = editor_form(marketer)
+    form["tables.design_fee.col_labels.1"] = "新一线"
+    save(marketer, form)
+    fee = next(t for t in tool_row(marketer).draft["tables"] if t["key"] == "design_fee")
+    assert fee["col_labels"] == ["", "新一线", "", ""]
+    assert "row_labels" not in fee
     before = tool_row(marketer).draft
     form = editor_form(marketer)
     form["tables.unit_price.row_labels.3"] = "长" * 41

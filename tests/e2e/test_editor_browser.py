@@ -171,12 +171,19 @@ def test_tables_are_labelled_and_rows_added_and_removed_in_forms(
     assert tiers.first.get_attribute("placeholder") == "1线城市"
     shot(desk, "tables-labelled")
 
-    # Add a row by its label: it gets a cell per column, starting at 0.
+    # Add a row by its label: it gets a cell per column, starting at 0. A column gets a label
+    # of its own on the way (the same save).
+    fee = 'input[name="tables.design_fee.values.0.0"]'
+    assert page.locator(fee).get_attribute("aria-label") == "简装 × 1线城市"
+    page.locator('input[name="tables.design_fee.col_labels.0"]').fill("北上广深")
     page.locator('input[name="new_row.unit_price.label"]').fill("阳台")
     press(desk, "add_row:unit_price")
+    assert page.locator(fee).get_attribute("aria-label") == "简装 × 北上广深"
     row = page.locator('tr[data-row="阳台"]')
     assert row.locator("td input[inputmode=decimal]").count() == 3
     assert row.locator("td input[inputmode=decimal]").first.input_value() == "0"
+    table.scroll_into_view_if_needed()
+    shot(desk, "table-row-added")
     assert page.locator(".editor-actions .notice").is_visible()
 
     # A row a formula still looks up is refused with the formulas' results named; nothing changes.
