@@ -152,6 +152,9 @@ def test_a_refused_answer_keeps_what_was_typed(visitor: Browserish) -> None:
     land = form.select_one("[data-land]")
     assert land is not None and land.find_parent(class_="field").select_one("[name=area]")
     assert len(form.select("[data-land]")) == 1
+    # Focused without JavaScript too: only the first refused field.
+    assert form.select_one("input[name=area]").has_attr("autofocus")
+    assert len(form.select("[autofocus]")) == 1
     assert form.select_one("form.calc-form")["action"].endswith("/evaluate#land")
 
 
