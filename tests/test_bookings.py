@@ -5,6 +5,7 @@ input changes nothing; a double tap is one booking. Both backends."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import subprocess
 from typing import Any
@@ -13,6 +14,7 @@ import msgspec
 import pytest
 from sqlalchemy import select
 
+from app.bookings import service
 from app.bookings.models import Booking
 from app.bookings.schemas import BOOKING_DAYS, cta_of
 from app.bookings.service import check_slot, slot_choices
@@ -21,10 +23,15 @@ from app.brand.schemas import Brand
 from app.core import clock
 from app.core.errors import InvalidInput
 from app.core.state import part
+from app.db.engine import Storage
+from app.db.uow import finish
 from app.demo.service import seed_tools
 from app.events.models import FunnelEvent
+from app.events.schemas import EventContext
+from app.events.service import Tracker
 from app.reports.render import QR_URL, LocalFetcher, qr_png, render_html, render_pdf
 from app.reports.schemas import Report, ReportSection
+from app.tools import service as tools
 from app.tools.models import Tool, ToolVersion
 from tests import test_privacy as privacy
 from tests.helpers import Browserish, soup
@@ -396,3 +403,52 @@ def test_deleting_ones_data_deletes_the_bookings(client: Browserish) -> None:
     assert bookings(client) == []
     for name in ("booking_made",):
         assert all(e.lead_id is None and e.props == {} for e in events(client, name))
+
+
+def test_two_taps_racing_make_one_booking(visitor: Browserish) -> None:
+    """Two requests of the same lead book at the same moment, each in its own transaction:
+    the unique key lets one in; the other is AlreadyBooked and leaves nothing behind."""
+    authorise(visitor)
+    [lead_id] = {b for b in visitor.run(_lead_ids)}
+    storage = part(visitor.app, Storage)
+    tracker = part(visitor.app, Tracker)
+
+    async def race(db: Any) -> list[str]:
+        tool, version = await tools.published(db, "renovation")
+        cta = cta_of(await tools.definition(db, version))
+        assert cta is not None
+        ctx = EventContext(lead_id=lead_id, tool_id=tool.id, tool_version=version.number)
+        slot = tomorrow()
+
+        async def tap(note: str) -> str:
+            async with storage.sessionmaker() as session:
+                try:
+                    await service.book(
+                        session,
+                        tracker,
+                        ctx,
+                        tool,
+                        version,
+                        cta,
+                        day=dt.date.fromisoformat(slot["day"]),
+                        part=slot["part"],
+                        note=note,
+                    )
+                except service.AlreadyBooked:
+                    await finish(session, succeeded=False)
+                    return "refused"
+                await asyncio.sleep(0.05)  # hold the row while the other tap arrives
+                await finish(session, succeeded=True)
+                return "booked"
+
+        return sorted(await asyncio.gather(tap("一"), tap("二")))
+
+    assert visitor.run(race) == ["booked", "refused"]
+    assert len(bookings(visitor)) == 1
+    assert len(events(visitor, "booking_made")) == 1
+
+
+async def _lead_ids(db: Any) -> list[int]:
+    from app.leads.models import Lead
+
+    return list((await db.scalars(select(Lead.id))).all())
