@@ -108,6 +108,7 @@ class BookingsController(Controller):
             "bookings": await inbox(db),
             "booking_error": error,
             "can_mark": staff.has_role("sales"),
+            "on_bookings_page": not request.htmx,
         }
         name = "staff/_bookings.html" if request.htmx else "staff/bookings.html"
         return Template(name, context=context, status_code=status)
