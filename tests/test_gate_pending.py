@@ -62,6 +62,21 @@ def test_the_code_box_comes_back_after_a_reload(visitor: Browserish) -> None:
     assert soup(ask(visitor, "13612340002")).select_one("input[name=code]") is not None
 
 
+def test_another_number_can_be_typed_while_a_code_is_pending(visitor: Browserish) -> None:
+    teaser(visitor)
+    ask(visitor)
+    changed = visitor.submit(
+        "/gate/change", {"next": "/t/renovation#result"}, page="/t/renovation", headers=HTMX
+    )
+    assert changed.status_code == 200
+    gate = soup(changed)
+    assert gate.select_one("input[name=code]") is None
+    assert gate.select_one("input[name=phone]")["value"] == ""
+    assert gate.select_one("h2").get_text() == "验证手机号，查看完整测算结果"
+    # The first number's code is still on its way: asking for it again brings its box back.
+    assert soup(ask(visitor)).select_one("input[name=code]") is not None
+
+
 def test_verifying_forgets_the_pending_code(visitor: Browserish) -> None:
     teaser(visitor)
     ask(visitor)

@@ -177,6 +177,19 @@ async def gate_verify_form(
     return Redirect(target, status_code=303, cookies=done)
 
 
+@post("/gate/change", status_code=200)
+async def gate_change_form(
+    request: HTMXRequest,
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    data: URLEncodedBody[CodeRequestForm],
+) -> Template:
+    """The code box's "use another number": the number form again. The code already sent
+    stays pending: asking again for that number brings its code box back."""
+    copy = await tool_gate_copy(db_session, part(request, Kinds), slug_of(data.next))
+    return _gate_template(request, gate_context(settings, next=data.next, copy=copy), 200)
+
+
 def _resend_wait(request: Request[Any, Any, Any], visitor: Visitor, phone: str) -> int:
     """What is left of the resend countdown for the code pending for ``phone``."""
     pending = pending_for(request, visitor.public_id)
@@ -303,6 +316,7 @@ async def dev_sms(gate: NamedDependency[Gate], phone: FromQuery[str] = "") -> di
 ROUTES: list[ControllerRouterHandler] = [
     gate_code_form,
     gate_verify_form,
+    gate_change_form,
     api_gate_code,
     api_gate_verify,
     api_gate_challenge,

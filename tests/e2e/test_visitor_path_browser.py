@@ -173,6 +173,13 @@ def test_the_gate_survives_a_reload_with_the_code_on_its_way(
     match = re.search(r"\((\d+)s\)", resend.inner_text())
     assert match and 30 < int(match.group(1)) <= 60, resend.inner_text()
     shot(tab, "gate-after-reload")
+    # A mistyped number can be changed: the number form, and the same number brings the box
+    # of the code already sent back (not "a code was just sent").
+    page.get_by_role("button", name="换个号码").click()
+    page.get_by_role("button", name="获取验证码").wait_for()
+    assert page.locator("input[name=code]").count() == 0
+    ask_code(page, phone)
+    assert page.locator("#gate .alert").count() == 0
     code_box.fill(dev_code(live_server, phone))
     with page.expect_navigation():
         page.get_by_role("button", name="验证并查看").click()
