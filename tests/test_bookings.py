@@ -22,6 +22,7 @@ from app.brand.book import BrandBook
 from app.brand.schemas import Brand
 from app.core import clock
 from app.core.errors import InvalidInput
+from app.core.qr import qr_png
 from app.core.state import part
 from app.db.engine import Storage
 from app.db.uow import finish
@@ -29,7 +30,7 @@ from app.demo.service import seed_tools
 from app.events.models import FunnelEvent
 from app.events.schemas import EventContext
 from app.events.service import Tracker
-from app.reports.render import QR_URL, LocalFetcher, qr_png, render_html, render_pdf
+from app.reports.render import QR_URL, LocalFetcher, render_html, render_pdf
 from app.reports.schemas import Report, ReportSection
 from app.tools import service as tools
 from app.tools.models import Tool, ToolVersion

@@ -7,19 +7,18 @@ The parsed stylesheet and the Jinja environment are built once per process.
 from __future__ import annotations
 
 import datetime as dt
-import io
 from functools import cache
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import msgspec
-import segno
 from jinja2 import Environment
 from weasyprint import CSS, HTML
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from app.core import i18n
 from app.core.clock import china_time
+from app.core.qr import qr_png
 from app.core.templating import ROOT, STATIC, make_environment
 from app.reports.layout import STYLESHEET, TEMPLATE
 from app.reports.schemas import Report, ReportRow, ReportSection
@@ -57,13 +56,6 @@ class LocalFetcher(URLFetcher):
         if not path.is_relative_to(STATIC.resolve()):
             raise ValueError(f"report resources must live under static/, not {path}")
         return super().fetch(path.as_uri(), headers)
-
-
-def qr_png(url: str) -> bytes:
-    """The QR code of ``url`` as PNG (segno; a full QR code with a quiet zone)."""
-    buffer = io.BytesIO()
-    segno.make_qr(url, error="m").save(buffer, kind="png", scale=8, border=2)
-    return buffer.getvalue()
 
 
 @cache
