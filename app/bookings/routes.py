@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from litestar import get, post
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromQuery, JSONBody
+from litestar.params import Body, FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Response, Template
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -71,7 +71,7 @@ async def _page(
 
 @get("/t/{slug:str}/book")
 async def booking_page(
-    slug: str,
+    slug: FromPath[str],
     db_session: NamedDependency[AsyncSession],
     settings: NamedDependency[Settings],
     visitor: NamedDependency[Visitor],
@@ -125,7 +125,7 @@ async def _visitor_step(
 
 @post("/t/{slug:str}/book", status_code=303)
 async def book_form(
-    slug: str,
+    slug: FromPath[str],
     db_session: NamedDependency[AsyncSession],
     settings: NamedDependency[Settings],
     tracker: NamedDependency[Tracker],
@@ -138,7 +138,7 @@ async def book_form(
 
 @post("/t/{slug:str}/book/change", status_code=303)
 async def change_form(
-    slug: str,
+    slug: FromPath[str],
     db_session: NamedDependency[AsyncSession],
     settings: NamedDependency[Settings],
     tracker: NamedDependency[Tracker],
@@ -151,7 +151,7 @@ async def change_form(
 
 @post("/t/{slug:str}/book/cancel", status_code=303)
 async def cancel_form(
-    slug: str,
+    slug: FromPath[str],
     db_session: NamedDependency[AsyncSession],
     settings: NamedDependency[Settings],
     tracker: NamedDependency[Tracker],
