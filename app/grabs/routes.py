@@ -28,6 +28,7 @@ from app.core.streams import live_stream
 from app.core.web import client_ip
 from app.events.schemas import GateShown
 from app.events.service import Tracker
+from app.gate.pending import pending_for
 from app.gate.service import GateRequired
 from app.grabs import waitlist
 from app.grabs.schemas import ClaimAnswer, ClaimForm, ClaimRefusal, GrabSlug, GrabStatus
@@ -266,6 +267,9 @@ async def grab_page(request: Request[Any, Any, Any], slug: str, db: AsyncSession
     """``/t/{slug}`` for a tool of kind grab (the site's tool page hands over here)."""
     grabs, settings = part(request, Grabs), part(request, Settings)
     grab = await grabs.info(slug, db)
-    who = await grabs.claimant(public_id_from(settings, request.scope), db)
-    context = await page_context(grabs, settings, grab, who, db=db)
+    visitor = public_id_from(settings, request.scope)
+    who = await grabs.claimant(visitor, db)
+    # A code sent before a reload (the visitor went to read the SMS): the code box again.
+    pending = pending_for(request, visitor) if who is None and visitor else None
+    context = await page_context(grabs, settings, grab, who, db=db, pending=pending)
     return panel("tools/grab.html", context, settings)

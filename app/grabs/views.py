@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.clock import china_time, now
 from app.events.schemas import GrabClicked, GrabRefused, GrabWon
 from app.events.service import Tracker
+from app.gate.pending import Pending
 from app.gate.views import gate_context
 from app.grabs.held import HeldVoucher, held, hint_cookie
 from app.grabs.schemas import ClaimAnswer, Voucher
@@ -79,6 +80,7 @@ async def page_context(
     error: str | None = None,
     db: AsyncSession | None = None,
     waitlisted: bool | None = None,
+    pending: Pending | None = None,
 ) -> dict[str, Any]:
     """What tools/grab.html and its panel need (through the request's session ``db``, when
     the request has one)."""
@@ -110,7 +112,7 @@ async def page_context(
         "idempotency_key": secrets.token_urlsafe(16),
         "starts_at_text": china_time(grab.starts_at),
         "ends_at_text": china_time(grab.ends_at),
-        **gate_context(settings, next=f"/t/{grab.slug}"),
+        **gate_context(settings, next=f"/t/{grab.slug}", pending=pending),
     }
 
 

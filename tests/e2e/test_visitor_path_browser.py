@@ -326,6 +326,12 @@ def test_the_grab_says_what_to_do_in_its_state(
     expect(page.locator(".grab-gate-note:visible").first).to_have_text(
         "验证手机号后即可立即抢。", use_inner_text=True
     )
+    # A code asked for on the grab survives a reload too (the visitor went to read the SMS).
+    ask_code(page, "13500003335")
+    page.reload(wait_until="load")
+    expect(page.locator("input[name=code]")).to_be_visible()
+    assert "135****3335" in page.locator("#gate .sent-to").inner_text()
+    shot(tab, "grab-gate-after-reload")
     tab.assert_clean()
 
 
