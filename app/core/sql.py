@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+
+from app.core.errors import NotFound
+
+T = TypeVar("T")
 
 UpsertInsert = Callable[[Any], postgresql.Insert | sqlite.Insert]
+
+
+async def get_or_404(db: AsyncSession, model: type[T], key: int, message: str) -> T:
+    """The row of ``model`` whose primary key is ``key``; NotFound (404) with ``message``
+    (an English msgid) when there is none."""
+    row = await db.get(model, key)
+    if row is None:
+        raise NotFound(message)
+    return row
 
 
 def upsert_insert(bind: AsyncEngine | AsyncConnection | Dialect) -> UpsertInsert:

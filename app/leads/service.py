@@ -8,9 +8,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.clock import china_time, now
 from app.core.crypto import DataCipher
-from app.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from app.core.errors import Conflict, InvalidInput, PermissionDenied
 from app.core.i18n import N_
 from app.core.phone import mask
+from app.core.sql import get_or_404
 from app.events.schemas import EventContext, LeadCreated, LeadMerged, PhoneVerified
 from app.events.service import Tracker
 from app.leads.models import Consent, Lead
@@ -118,10 +119,7 @@ async def refresh_needs(db: AsyncSession, lead: Lead) -> None:
 
 
 async def get(db: AsyncSession, lead_id: int) -> Lead:
-    lead = await db.get(Lead, lead_id)
-    if lead is None:
-        raise NotFound(N_("No such lead."))
-    return lead
+    return await get_or_404(db, Lead, lead_id, N_("No such lead."))
 
 
 async def consents(db: AsyncSession, lead_id: int) -> list[Consent]:

@@ -14,8 +14,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.errors import Conflict, InvalidInput
 from app.core.i18n import N_
+from app.core.sql import get_or_404
 from app.links.models import Account, TrackedLink
 from app.links.schemas import (
     ACCOUNT_CAPS,
@@ -197,10 +198,7 @@ async def create_link(
 
 
 async def get_link(db: AsyncSession, link_id: int) -> TrackedLink:
-    link = await db.get(TrackedLink, link_id)
-    if link is None:
-        raise NotFound(N_("No such link."))
-    return link
+    return await get_or_404(db, TrackedLink, link_id, N_("No such link."))
 
 
 async def set_link_active(

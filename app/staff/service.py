@@ -10,8 +10,9 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.errors import Conflict, InvalidInput
 from app.core.i18n import N_
+from app.core.sql import get_or_404
 from app.staff.audit import audit
 from app.staff.models import StaffSession, StaffUser
 from app.staff.passwords import hash_password
@@ -23,10 +24,7 @@ async def list_users(db: AsyncSession) -> list[StaffUser]:
 
 
 async def get_user(db: AsyncSession, user_id: int) -> StaffUser:
-    user = await db.get(StaffUser, user_id)
-    if user is None:
-        raise NotFound(N_("No such staff member."))
-    return user
+    return await get_or_404(db, StaffUser, user_id, N_("No such staff member."))
 
 
 async def create_user(

@@ -9,8 +9,8 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.clock import now
-from app.core.errors import NotFound
 from app.core.i18n import N_
+from app.core.sql import get_or_404
 from app.staff.audit import audit
 from app.staff.models import ApiToken
 from app.staff.passwords import token_digest
@@ -42,9 +42,7 @@ async def list_tokens(db: AsyncSession) -> list[ApiToken]:
 
 
 async def revoke_token(db: AsyncSession, actor: Staff, token_id: int, ip: str = "") -> None:
-    token = await db.get(ApiToken, token_id)
-    if token is None:
-        raise NotFound(N_("No such API token."))
+    token = await get_or_404(db, ApiToken, token_id, N_("No such API token."))
     if token.revoked_at is None:
         token.revoked_at = now()
         await audit(db, actor, "token.revoke", token.name, {"id": token.id}, ip)
