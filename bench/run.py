@@ -36,7 +36,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # The benches share the test suite's helpers (scratch databases, people with cookies).
 sys.path.insert(0, str(ROOT))
 
-from tests.served import answers, drop_redis_keys, free_port, scratch_postgres  # noqa: E402
+from tests.helpers import answers  # noqa: E402
+from tests.served import drop_redis_keys, free_port, scratch_postgres  # noqa: E402
 
 HOST = "127.0.0.1"
 BUDGET_BYTES = 30 * 1024

@@ -20,8 +20,7 @@ from litestar.testing import TestClient
 from app.asgi import create_app
 from app.db.migrate import upgrade
 from app.settings import Settings, load_settings
-from tests.helpers import Browserish
-from tests.served import answers, drop_redis_keys, scratch_postgres
+from tests.helpers import Browserish, answers
 
 # Fake third parties (SMS gateways, …) as fixtures: fake_aliyun, fake_tencent; and `served`,
 # the app as `leadkit serve` runs it (tests/served.py).
@@ -124,6 +123,10 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
+    # tests.served is a plugin (pytest_plugins): imported here, not above, so that pytest
+    # imports it first and rewrites its asserts.
+    from tests.served import scratch_postgres
+
     with scratch_postgres(
         f"leadkit_test_{os.getpid()}", host=PG_HOST, port=PG_PORT, user=PG_USER
     ) as url:
@@ -152,6 +155,8 @@ def _clean_postgres(url: str) -> None:
             await conn.close()
 
     asyncio.run(truncate())
+    from tests.served import drop_redis_keys
+
     drop_redis_keys(REDIS_TEST_URL, REDIS_PREFIX)
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import httpx
-from bs4 import BeautifulSoup
+from bs4 import BeautifulSoup, Tag
 from litestar.testing import TestClient
+from sqlalchemy import event
 
 from app.core.state import part
 from app.db.engine import Storage
@@ -47,6 +49,53 @@ def edge_commit_fails() -> Iterator[None]:
         yield
     finally:
         event.remove(Session, "before_commit", fail)
+
+
+def answers(host: str, port: int) -> bool:
+    """Whether something accepts TCP connections there (PostgreSQL, Redis, a server)."""
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@contextmanager
+def statements(client: Browserish) -> Iterator[list[str]]:
+    """The statements the app's main database runs meanwhile."""
+    seen: list[str] = []
+    engine = part(client.app, Storage).engine.sync_engine
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def form_values(form: Tag) -> dict[str, str]:
+    """Every value ``form`` would post, as a browser would: boxes and radios only when
+    checked, a select's chosen option (else its first), a textarea's text."""
+    values: dict[str, str] = {}
+    for el in form.select("input, textarea, select"):
+        name = el.get("name")
+        if not name:
+            continue
+        if el.get("type") in ("checkbox", "radio"):
+            if el.has_attr("checked"):
+                values[str(name)] = str(el.get("value", "on"))
+            continue
+        if el.name == "textarea":
+            values[str(name)] = el.text
+        elif el.name == "select":
+            chosen = el.select_one("option[selected]") or el.select_one("option")
+            values[str(name)] = str(chosen["value"]) if chosen else ""
+        else:
+            values[str(name)] = str(el.get("value", ""))
+    return values
 
 
 class Browserish:
@@ -90,6 +139,22 @@ class Browserish:
         self.run(
             service.create_user, None, StaffCreate(username=username, password=password, role=role)
         )  # type: ignore[arg-type]
+
+    def sign_in(self, username: str, role: str) -> Browserish:
+        """A new staff member of ``role``, signed in on this client."""
+        self.make_staff(username, role)
+        assert self.login(username).status_code == 303
+        return self
+
+    def authorise(self, phone: str, *, tool: str | None = None) -> None:
+        """Prove ``phone`` through the gate as a visitor would: ask for a code (from ``tool``'s
+        page when named), read it from the development inbox, type it in."""
+        asked: dict[str, object] = {"phone": phone, "consent": True}
+        sent = self.post("/api/v1/gate/code", json=asked | ({"tool": tool} if tool else {}))
+        assert sent.status_code == 202, sent.text
+        code = self.get("/dev/sms", params={"phone": phone}).json()["code"]
+        verified = self.post("/api/v1/gate/verify", json={"phone": phone, "code": code})
+        assert verified.status_code == 200, verified.text
 
     def count(self, table: str) -> int:
         """Rows in ``table``, wherever it lives: counters and one-time codes are in the side

@@ -43,15 +43,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def answers(host: str, port: int) -> bool:
-    """Whether something accepts TCP connections there (PostgreSQL, Redis, a server)."""
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
 def clean_env(**values: str) -> dict[str, str]:
     """This process's environment without any leadkit setting, plus ``values``: a served app
     reads only what the test gives it."""

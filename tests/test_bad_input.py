@@ -226,8 +226,7 @@ def test_hostile_display_name_is_stored_verbatim_and_escaped_on_pages(client: Br
         assert created.status_code == 201, created.text
         assert created.json()["display_name"] == name
     assert client.count("staff_user") == 2  # the table is still there
-    client.make_staff("boss", "admin")
-    client.login("boss")
+    client.sign_in("boss", "admin")
     page = client.get("/staff/admin/users")
     assert page.status_code == 200
     assert SCRIPT not in page.text
@@ -296,8 +295,7 @@ def test_revoked_token_is_401_and_cannot_create(client: Browserish) -> None:
 
 
 def test_session_cookie_does_not_open_the_api(client: Browserish) -> None:
-    client.make_staff("boss", "admin")
-    client.login("boss")
+    client.sign_in("boss", "admin")
     assert_problem(client.post(API_STAFF, json=GOOD_BODY), 401)
     assert client.count("staff_user") == 1
 
@@ -306,8 +304,7 @@ def test_session_cookie_does_not_open_the_api(client: Browserish) -> None:
 
 
 def test_logged_out_session_cookie_cannot_be_replayed(client: Browserish) -> None:
-    client.make_staff("boss", "admin")
-    assert client.login("boss").status_code == 303
+    client.sign_in("boss", "admin")
     stolen = client.cookies.get(SESSION_COOKIE)
     assert stolen
     assert client.get("/staff/").status_code == 200
@@ -328,8 +325,7 @@ def test_logged_out_session_cookie_cannot_be_replayed(client: Browserish) -> Non
 
 
 def test_tampered_session_cookie_is_ignored(client: Browserish) -> None:
-    client.make_staff("boss", "admin")
-    client.login("boss")
+    client.sign_in("boss", "admin")
     real = client.cookies.get(SESSION_COOKIE)
     client.cookies.clear()
     for value in (real[:-2] + "xx", "garbage", "a" * 4000, '"quoted"'):
@@ -341,8 +337,7 @@ def test_tampered_session_cookie_is_ignored(client: Browserish) -> None:
 
 
 def test_reposting_the_same_create_form_creates_one_user(client: Browserish) -> None:
-    client.make_staff("boss", "admin")
-    client.login("boss")
+    client.sign_in("boss", "admin")
     form = {
         "_csrf_token": client.csrf("/staff/admin/users"),
         "username": "xiaozhang",

@@ -47,8 +47,7 @@ def jpeg_with_gps() -> bytes:
 
 
 def _admin(client: Browserish) -> None:
-    client.make_staff("boss", "admin")
-    assert client.login("boss").status_code == 303
+    client.sign_in("boss", "admin")
 
 
 def _save(
@@ -125,8 +124,7 @@ def test_an_unpublished_tool_is_not_offered(client: Browserish) -> None:
 
 def test_only_admins_reach_the_brand_page(client: Browserish) -> None:
     assert client.get(PAGE, follow_redirects=False).status_code in (302, 303)
-    client.make_staff("mara", "marketer")
-    client.login("mara")
+    client.sign_in("mara", "marketer")
     assert client.get(PAGE).status_code == 403
     refused = client.raw.post(PAGE, data={"_csrf_token": client.csrf("/staff/"), "name": "x"})
     assert refused.status_code == 403

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from app.calculators import editor
 from app.demo.service import seed_tools
 from app.tools.models import Submission, Tool, ToolVersion
+from tests import helpers
 from tests.helpers import Browserish, soup
 from tests.test_calc_flow import authorise, form_values
 
@@ -23,9 +24,7 @@ FLOOR_CELL = "tables.unit_price.values.2.1"
 @pytest.fixture
 def marketer(client: Browserish) -> Browserish:
     client.run(seed_tools)
-    client.make_staff("mia", "marketer")
-    assert client.login("mia").status_code in (302, 303)
-    return client
+    return client.sign_in("mia", "marketer")
 
 
 def tool_row(client: Browserish, slug: str = "renovation") -> Tool:
@@ -53,23 +52,7 @@ def editor_form(client: Browserish, path: str = EDITOR) -> dict[str, str]:
     page = soup(client.get(path))
     form = one(page, "form#editor-form")
     assert form is not None
-    values: dict[str, str] = {}
-    for el in form.select("input, textarea, select"):
-        name = el.get("name")
-        if not name:
-            continue
-        if el.get("type") == "checkbox":
-            if el.has_attr("checked"):
-                values[str(name)] = str(el.get("value", "on"))
-            continue
-        if el.name == "textarea":
-            values[str(name)] = el.text
-        elif el.name == "select":
-            chosen = el.select_one("option[selected]") or el.select_one("option")
-            values[str(name)] = str(chosen["value"]) if chosen else ""
-        else:
-            values[str(name)] = str(el.get("value", ""))
-    return values
+    return helpers.form_values(form)
 
 
 def one(doc: Any, selector: str) -> Any:
@@ -98,8 +81,7 @@ def test_only_marketers_and_admins_edit(client: Browserish) -> None:
     client.run(seed_tools)
     anonymous = client.get("/staff/calculators/", follow_redirects=False)
     assert anonymous.status_code in (302, 303) and "/staff/login" in anonymous.headers["location"]
-    client.make_staff("sam", "sales")
-    client.login("sam")
+    client.sign_in("sam", "sales")
     assert client.get("/staff/calculators/").status_code == 403
     assert client.get(EDITOR).status_code == 403
 

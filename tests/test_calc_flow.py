@@ -9,6 +9,7 @@ import pytest
 from app.core.state import part
 from app.demo.service import seed_tools
 from app.reports.service import ReportRenderer
+from tests import helpers
 from tests.helpers import Browserish, soup
 
 PHONE = "13612345678"
@@ -23,28 +24,13 @@ def visitor(client: Browserish) -> Browserish:
 
 
 def form_values(client: Browserish, path: str) -> dict[str, str]:
-    page = soup(client.get(path))
-    values: dict[str, str] = {}
-    for field in page.select("form.calc-form input, form.calc-form select"):
-        name = field.get("name")
-        if not name or (
-            field.get("type") in ("checkbox", "radio") and not field.has_attr("checked")
-        ):
-            continue
-        if field.name == "select":
-            chosen = field.select_one("option[selected]") or field.select_one("option")
-            values[str(name)] = str(chosen["value"]) if chosen else ""
-        else:
-            values[str(name)] = str(field.get("value", ""))
-    return values
+    form = soup(client.get(path)).select_one("form.calc-form")
+    assert form is not None
+    return helpers.form_values(form)
 
 
 def authorise(client: Browserish) -> None:
-    client.post("/api/v1/gate/code", json={"phone": PHONE, "consent": True, "tool": "renovation"})
-    code = client.get("/dev/sms", params={"phone": PHONE}).json()["code"]
-    assert (
-        client.post("/api/v1/gate/verify", json={"phone": PHONE, "code": code}).status_code == 200
-    )
+    client.authorise(PHONE, tool="renovation")
 
 
 def test_teaser_then_gate_then_full_result_and_pdf(visitor: Browserish) -> None:

@@ -791,14 +791,19 @@ def test_the_command_fails_on_a_mismatch_and_names_it(tmp_path: Path) -> None:
     assert one.exit_code == 1 and one.output.splitlines()[-1] == "FAILED: 1 mismatch"
 
 
-def test_the_command_trusts_the_configured_drand_chain(tmp_path: Path, beacon: FakeDrand) -> None:
-    proof = prove(
+def _one_entrant_with_drand(beacon: FakeDrand) -> Proof:
+    """A one-prize draw of one entrant, mixed with round 3 of the fake beacon's chain."""
+    return prove(
         SEED,
         freeze([Entry(1, "a", "1")]),
         [TierRule("A", 1)],
         one_win_per_phone=True,
         beacon=signed_round(beacon, 3),
     )
+
+
+def test_the_command_trusts_the_configured_drand_chain(tmp_path: Path, beacon: FakeDrand) -> None:
+    proof = _one_entrant_with_drand(beacon)
     # A third party's machine: no settings, so quicknet is the chain trusted.
     result = run_verify(tmp_path, encode_proof(proof))
     assert result.exit_code == 1
@@ -828,13 +833,7 @@ def test_the_command_reads_standard_input_and_refuses_what_is_not_a_bundle(
 
 
 def test_a_hostile_bundle_is_refused_without_a_crash(tmp_path: Path, beacon: FakeDrand) -> None:
-    proof = prove(
-        SEED,
-        freeze([Entry(1, "a", "1")]),
-        [TierRule("A", 1)],
-        one_win_per_phone=True,
-        beacon=signed_round(beacon, 3),
-    )
+    proof = _one_entrant_with_drand(beacon)
     bundle = bundle_dict(proof)
     huge = 10**30
     bundle["entrants"][0].update(id=huge, chances=huge, group=huge)

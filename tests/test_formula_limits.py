@@ -26,23 +26,11 @@ from app.calculators.formula import (
     syntax,
 )
 from app.calculators.formula.syntax import FUNCTIONS, parse
+from tests import test_calc_formula as formula_tests
 
-SYMBOLS = {
-    "x": Symbol("number"),
-    "y": Symbol("number"),
-    "flag": Symbol("bool"),
-    "grade": Symbol("text", frozenset({"简装", "精装", "豪装"})),
-    "note": Symbol("text"),  # free text: no options to check against
-    "tier": Symbol("number", frozenset({"1", "2", "3", "4"})),
-}
-VALUES: dict[str, Value] = {
-    "x": 4.0,
-    "y": 0.0,
-    "flag": True,
-    "grade": "精装",
-    "note": "",
-    "tier": 2.0,
-}
+# The formula tests' names and values, and a free-text field (no options to check against).
+SYMBOLS = {**formula_tests.SYMBOLS, "note": Symbol("text")}
+VALUES: dict[str, Value] = {**formula_tests.VALUES, "note": ""}
 TABLES = {
     "factor": Table("factor", (frozenset({"1", "2", "3", "4"}),), {("2",): 0.2, ("3",): 0.3}),
     "price": Table(

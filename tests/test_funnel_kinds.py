@@ -32,20 +32,12 @@ BROWSER_STEPS = {
 }
 
 
-def authorise(client: Browserish, phone: str, tool: str) -> None:
-    sent = client.post("/api/v1/gate/code", json={"phone": phone, "consent": True, "tool": tool})
-    assert sent.status_code == 202, sent.text
-    code = client.get("/dev/sms", params={"phone": phone}).json()["code"]
-    verified = client.post("/api/v1/gate/verify", json={"phone": phone, "code": code})
-    assert verified.status_code == 200, verified.text
-
-
 def walk_calculator(client: Browserish) -> str:
     assert client.get("/t/renovation").status_code == 200
     values = form_values(client, "/t/renovation")
     teaser = client.post("/t/renovation/evaluate", data=values, headers={"HX-Request": "true"})
     assert teaser.status_code == 200 and soup(teaser).find(id="gate") is not None
-    authorise(client, "13600001111", "renovation")
+    client.authorise("13600001111", tool="renovation")
     assert soup(client.get("/t/renovation")).select_one("table.breakdown") is not None
     return "renovation"
 
@@ -54,7 +46,7 @@ def walk_grab(client: Browserish) -> str:
     client.run(add_grab, open_grab("flash", stock=5))
     page = client.get("/t/flash")
     assert soup(page).find(id="gate") is not None  # what the visitor sees: the gate
-    authorise(client, "13600002222", "flash")
+    client.authorise("13600002222", tool="flash")
     html = soup(client.get("/t/flash"))
     form = html.select_one("form[action='/t/flash/grab']")
     assert form is not None
@@ -70,7 +62,7 @@ def walk_grab(client: Browserish) -> str:
 def walk_guide(client: Browserish) -> str:
     page = client.get("/t/guide-demo")
     assert soup(page).find(id="gate") is not None
-    authorise(client, "13600003333", "guide-demo")
+    client.authorise("13600003333", tool="guide-demo")
     html = soup(client.get("/t/guide-demo"))
     assert html.select_one("#result") is not None
     link = html.select_one('a[href="/t/guide-demo/guide.pdf"]')

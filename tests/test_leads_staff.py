@@ -6,17 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from app.core.models import AuditEntry
 from app.core.phone import display
 from app.core.state import part
-from app.db.engine import Storage
 from app.demo.service import seed_tools
 from app.events.service import Tracker
 from app.leads.models import Lead
 from app.staff.models import StaffUser
-from tests.helpers import Browserish, soup
+from tests.helpers import Browserish, soup, statements
 
 LIVE_PHONE = "13812345678"
 VIDEO_PHONE = "13987654321"
@@ -154,18 +153,9 @@ def test_list_costs_a_fixed_number_of_queries(client: Browserish) -> None:
     client.make_staff("sam", "sales")
 
     def queries_for_list() -> int:
-        statements: list[str] = []
-        engine = part(client.app, Storage).engine.sync_engine
-
-        def count(*args: Any) -> None:
-            statements.append(str(args[2]))
-
-        event.listen(engine, "before_cursor_execute", count)
-        try:
+        with statements(client) as seen:
             assert client.get("/staff/leads").status_code == 200
-        finally:
-            event.remove(engine, "before_cursor_execute", count)
-        return len(statements)
+        return len(seen)
 
     become_lead(client, "live01", "13700000011")
     flush(client)

@@ -62,8 +62,7 @@ def _tool(client: Browserish, slug: str = "guide-demo") -> None:
 
 
 def _marketer(client: Browserish) -> None:
-    client.make_staff("mk", "marketer")
-    assert client.login("mk").status_code == 303
+    client.sign_in("mk", "marketer")
     _tool(client)
 
 
@@ -446,8 +445,7 @@ def test_oversized_uploads_get_a_clear_error(client: Browserish) -> None:
 def test_other_roles_get_403_on_every_links_page(client: Browserish, role: str) -> None:
     _tool(client)
     link_id = _link(client, _account(client), "poster-a")
-    client.make_staff("someone", role)
-    assert client.login("someone").status_code == 303
+    client.sign_in("someone", role)
     assert "/staff/links" not in client.get("/staff/").text
     for path in (PAGE, IMPORT, f"{PAGE}/{link_id}/qr.svg", f"{PAGE}/{link_id}/qr.png"):
         assert client.get(path).status_code == 403, path
@@ -466,8 +464,7 @@ def test_other_roles_get_403_on_every_links_page(client: Browserish, role: str) 
 def test_admin_holds_the_marketer_role_here(client: Browserish) -> None:
     _tool(client)
     link_id = _link(client, _account(client), "poster-a")
-    client.make_staff("boss", "admin")
-    client.login("boss")
+    client.sign_in("boss", "admin")
     nav = soup(client.get("/staff/")).select_one("header nav")
     assert nav is not None and len(nav.select('a[href="/staff/links"]')) == 1
     for path in (PAGE, IMPORT, f"{PAGE}/{link_id}/qr.svg", f"{PAGE}/{link_id}/qr.png"):

@@ -4,17 +4,9 @@ counted together — the number of queries does not grow with the number of link
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
-from sqlalchemy import event
-
-from app.core.state import part
-from app.db.engine import Storage
 from app.demo.service import seed_tools
 from app.guides.kind import DEMO_GUIDE
-from tests.helpers import Browserish, soup
+from tests.helpers import Browserish, soup, statements
 from tests.test_leads_staff import become_lead, flush, login
 
 PAGE = "/staff/links"
@@ -35,29 +27,6 @@ def _rows(client: Browserish) -> dict[str, dict[str, str]]:
     return found
 
 
-def _verify(client: Browserish, phone: str) -> None:
-    sent = client.post("/api/v1/gate/code", json={"phone": phone, "consent": True})
-    assert sent.status_code == 202, sent.text
-    code = client.get("/dev/sms", params={"phone": phone}).json()["code"]
-    verified = client.post("/api/v1/gate/verify", json={"phone": phone, "code": code})
-    assert verified.status_code == 200, verified.text
-
-
-@contextmanager
-def _statements(client: Browserish) -> Iterator[list[str]]:
-    seen: list[str] = []
-    engine = part(client.app, Storage).engine.sync_engine
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-
-
 def test_each_link_shows_its_tool_title_clicks_and_leads(client: Browserish) -> None:
     client.run(seed_tools)
     become_lead(client, "live01", "13812345678")  # a click and a lead (first = last = live01)
@@ -67,7 +36,7 @@ def test_each_link_shows_its_tool_title_clicks_and_leads(client: Browserish) -> 
     client.raw.cookies.clear()
     assert client.get("/s/video01", follow_redirects=False).status_code == 302
     assert client.get("/s/live01", follow_redirects=False).status_code == 302
-    _verify(client, "13987654321")
+    client.authorise("13987654321")
     flush(client)
     client.make_staff("mara", "marketer")
     login(client, "mara")
@@ -93,7 +62,7 @@ def test_the_figures_cost_the_same_queries_for_many_links(client: Browserish) ->
     client.make_staff("mara", "marketer")
     login(client, "mara")
     client.get(PAGE)  # warm caches
-    with _statements(client) as few:
+    with statements(client) as few:
         assert len(_rows(client)) == 3
     token = client.csrf(PAGE)
     account = soup(client.get(PAGE)).select_one("#link-form select[name=account_id] option")
@@ -110,7 +79,7 @@ def test_the_figures_cost_the_same_queries_for_many_links(client: Browserish) ->
             },
         )
         assert made.status_code == 200, made.text
-    with _statements(client) as many:
+    with statements(client) as many:
         rows = _rows(client)
     assert len(rows) == 15
     assert rows["many00"]["clicks"] == "0"

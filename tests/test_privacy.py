@@ -14,7 +14,7 @@ from app.demo.service import seed_tools
 from app.events.service import Tracker
 from app.grabs.service import Grabs
 from app.settings import Settings
-from tests.helpers import Browserish, soup
+from tests.helpers import Browserish, form_values, soup
 
 PHONE = "13912345678"
 
@@ -216,20 +216,9 @@ def _authorise(client: Browserish, tool: str = "") -> None:
 
 
 def _calculator_answers(client: Browserish) -> dict[str, str]:
-    page = soup(client.get("/t/renovation"))
-    values: dict[str, str] = {}
-    for field in page.select("form.calc-form input, form.calc-form select"):
-        name = field.get("name")
-        if not name or (
-            field.get("type") in ("checkbox", "radio") and not field.has_attr("checked")
-        ):
-            continue
-        if field.name == "select":
-            chosen = field.select_one("option[selected]") or field.select_one("option")
-            values[str(name)] = str(chosen["value"]) if chosen else ""
-        else:
-            values[str(name)] = str(field.get("value", ""))
-    return values
+    form = soup(client.get("/t/renovation")).select_one("form.calc-form")
+    assert form is not None
+    return form_values(form)
 
 
 def _drain(client: Browserish) -> None:

@@ -62,8 +62,7 @@ def test_forged_csrf_token_is_refused(client: Browserish) -> None:
 
 
 def test_admin_creates_sales_user_who_cannot_open_admin(client: Browserish) -> None:
-    client.make_staff("boss", "admin")
-    client.login("boss")
+    client.sign_in("boss", "admin")
     created = client.submit(
         "/staff/admin/users",
         {
@@ -87,8 +86,7 @@ def test_admin_creates_sales_user_who_cannot_open_admin(client: Browserish) -> N
 
 
 def test_duplicate_username_is_a_clear_error(client: Browserish) -> None:
-    client.make_staff("boss", "admin")
-    client.login("boss")
+    client.sign_in("boss", "admin")
     data = {"username": "Boss", "password": "another-password", "role": "sales"}
     response = client.submit("/staff/admin/users", data, page="/staff/admin/users")
     assert response.status_code == 409
@@ -97,8 +95,7 @@ def test_duplicate_username_is_a_clear_error(client: Browserish) -> None:
 
 
 def test_invalid_staff_form_changes_nothing(client: Browserish) -> None:
-    client.make_staff("boss", "admin")
-    client.login("boss")
+    client.sign_in("boss", "admin")
     for bad in (
         {"username": "x", "password": "long-enough-pw", "role": "sales"},
         {"username": "ok_name", "password": "short", "role": "sales"},
@@ -115,8 +112,7 @@ def test_invalid_staff_form_changes_nothing(client: Browserish) -> None:
 
 
 def test_role_change_ends_sessions_and_last_admin_is_kept(client: Browserish) -> None:
-    client.make_staff("boss", "admin")
-    client.login("boss")
+    client.sign_in("boss", "admin")
     users = client.get("/staff/admin/users")
     boss_id = soup(users).select_one("#staff-list tbody tr")["id"].removeprefix("staff-")
     demote = client.submit(
@@ -132,8 +128,7 @@ def test_role_change_ends_sessions_and_last_admin_is_kept(client: Browserish) ->
 
 
 def test_api_tokens(client: Browserish) -> None:
-    client.make_staff("boss", "admin")
-    client.login("boss")
+    client.sign_in("boss", "admin")
     page = client.submit(
         "/staff/admin/tokens", {"name": "crm", "role": "marketer"}, page="/staff/admin/tokens"
     )
@@ -185,8 +180,7 @@ def test_expired_session_during_htmx_sends_the_whole_page_to_login(client: Brows
 
 
 def test_validation_details_on_pages_are_in_chinese(client: Browserish) -> None:
-    client.make_staff("boss", "admin")
-    client.login("boss")
+    client.sign_in("boss", "admin")
     response = client.submit(
         "/staff/admin/users",
         {"username": "ok_name", "password": "short", "role": "sales"},

@@ -24,8 +24,7 @@ def _chosen(select: Tag) -> str:
     ],
 )
 def test_new_staff_and_tokens_default_to_sales(client: Browserish, page: str, form: str) -> None:
-    client.make_staff("boss", "admin")
-    client.login("boss")
+    client.sign_in("boss", "admin")
     html = soup(client.get(page))
     select = html.select_one(f"{form} select[name=role]")
     assert select is not None
@@ -36,8 +35,7 @@ def test_new_staff_and_tokens_default_to_sales(client: Browserish, page: str, fo
 
 
 def test_a_refused_new_member_keeps_the_role_chosen(client: Browserish) -> None:
-    client.make_staff("boss", "admin")
-    client.login("boss")
+    client.sign_in("boss", "admin")
     refused = client.submit(
         "/staff/admin/users",
         {"username": "boss", "password": "long-enough-password", "role": "marketer"},

@@ -199,8 +199,7 @@ def test_a_console_edit_whose_commit_fails_announces_nothing(
     client: Browserish, announced: list[Any]
 ) -> None:
     grab_id = client.run(add_grab, open_grab(stock=7, starts_at=None, ends_at=None))
-    client.make_staff("mk", "marketer")
-    client.login("mk")
+    client.sign_in("mk", "marketer")
     form = {
         "title": "改过的标题",
         "offer": "",

@@ -5,17 +5,14 @@ its per-version cache (app/calculators/views.py) — and neither is ever stale w
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from litestar.testing import TestClient
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
 from app.asgi import create_app
 from app.core.state import part
-from app.db.engine import Storage
 from app.demo.service import seed_tools
 from app.events.schemas import EventContext
 from app.events.service import Tracker
@@ -24,7 +21,7 @@ from app.settings import Settings
 from app.tools import service as tools
 from app.visitors.models import Visitor
 from app.visitors.web import STAMP_COOKIE, VISITOR_COOKIE
-from tests.helpers import Browserish, soup
+from tests.helpers import Browserish, soup, statements
 
 PHONE = "13612345678"
 
@@ -35,22 +32,6 @@ def seeded(client: Browserish, monkeypatch: pytest.MonkeyPatch) -> Browserish:
     # The published tool stays cached for the test: only the visitor's own reads are counted.
     monkeypatch.setattr(tools, "PUBLISHED_TTL", 3600.0)
     return client
-
-
-@contextmanager
-def statements(client: Browserish) -> Iterator[list[str]]:
-    """The statements the main database runs meanwhile."""
-    seen: list[str] = []
-    engine = part(client.app, Storage).engine.sync_engine
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def viewed(client: Browserish) -> list[EventContext]:
@@ -73,11 +54,7 @@ def stored(client: Browserish) -> Visitor:
 
 
 def authorise(client: Browserish) -> None:
-    sent = client.post("/api/v1/gate/code", json={"phone": PHONE, "consent": True})
-    assert sent.status_code == 202, sent.text
-    code = client.get("/dev/sms", params={"phone": PHONE}).json()["code"]
-    verified = client.post("/api/v1/gate/verify", json={"phone": PHONE, "code": code})
-    assert verified.status_code == 200, verified.text
+    client.authorise(PHONE)
 
 
 @pytest.mark.parametrize("slug", ["renovation", "guide-demo"])
