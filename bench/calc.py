@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 import httpx
-from run import Result, Server, backends, first_visit_cookies, load, run_bench
+from run import Result, Server, first_visit_cookies, load, run_on_backends
 
 TARGET = 0.50
 EVALUATE_BODY = json.dumps(
@@ -109,13 +109,7 @@ def run_backend(label: str, env: dict[str, str], args: argparse.Namespace, workd
 
 def main() -> int:
     args = parse_args()
-
-    def body(workdir: Path, password: str) -> bool:
-        for label, env in backends(workdir, password, args):
-            run_backend(label, env, args, workdir)
-        return True
-
-    return run_bench("calc", body)
+    return run_on_backends("calc", args, run_backend)
 
 
 if __name__ == "__main__":

@@ -559,6 +559,21 @@ def backends(
         yield "PostgreSQL + Redis", pg_env
 
 
+def run_on_backends(
+    name: str,
+    args: argparse.Namespace,
+    run_backend: Callable[[str, dict[str, str], argparse.Namespace, Path], object],
+) -> int:
+    """``run_backend`` on each of ``backends`` in turn, inside ``run_bench``."""
+
+    def body(workdir: Path, password: str) -> bool:
+        for label, env in backends(workdir, password, args):
+            run_backend(label, env, args, workdir)
+        return True
+
+    return run_bench(name, body)
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per endpoint")
@@ -588,13 +603,7 @@ def main() -> int:
         "process, up to one core) on loopback; absolute figures are low and noisy on a small "
         "machine, the ratios to /healthz in the same run are what to compare."
     )
-
-    def body(workdir: Path, password: str) -> bool:
-        for label, env in backends(workdir, password, args):
-            run_backend(label, env, args, workdir)
-        return True
-
-    return run_bench("pages", body)
+    return run_on_backends("pages", args, run_backend)
 
 
 if __name__ == "__main__":
