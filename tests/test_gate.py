@@ -76,19 +76,27 @@ def test_malformed_phones_are_refused(visitor: Browserish, phone: str) -> None:
     assert visitor.otp_codes() == 0
 
 
-@pytest.fixture
-def make_client(settings: Settings) -> Iterator[Callable[..., Browserish]]:
-    """A visitor on an app whose settings differ from the test's by ``overrides``."""
+@contextmanager
+def client_maker(settings: Settings, **defaults: Any) -> Iterator[Callable[..., Browserish]]:
+    """Makes visitors on apps whose settings differ from ``settings`` by ``defaults``, then
+    by each call's ``overrides``; every app is closed on the way out."""
     with ExitStack() as stack:
 
         def make(**overrides: Any) -> Browserish:
-            app = create_app(msgspec.structs.replace(settings, **overrides))
+            app = create_app(msgspec.structs.replace(settings, **(defaults | overrides)))
             raw = stack.enter_context(TestClient(app=app, base_url="http://testserver.local"))
             client = Browserish(raw)
             client.run(seed_tools)
             client.get("/t/guide-demo")
             return client
 
+        yield make
+
+
+@pytest.fixture
+def make_client(settings: Settings) -> Iterator[Callable[..., Browserish]]:
+    """A visitor on an app whose settings differ from the test's by ``overrides``."""
+    with client_maker(settings) as make:
         yield make
 
 
@@ -254,28 +262,24 @@ def test_real_gateway_protocol_end_to_end(gateway_client: tuple[Browserish, Any]
     assert client.count("lead") == 1
 
 
-def test_gateway_failure_is_a_clear_503(gateway_client: tuple[Browserish, Any]) -> None:
+@pytest.mark.parametrize(
+    ("aliyun", "tencent", "status", "code"),
+    [
+        ("isp.SYSTEM_ERROR", "InternalError.Timeout", 503, "sms_unavailable"),
+        ("isv.BUSINESS_LIMIT_CONTROL", "LimitExceeded.PhoneNumberDailyLimit", 429, None),
+    ],
+    ids=["failure_is_a_clear_503", "frequency_limit_is_a_429"],
+)
+def test_gateway_refusal(
+    gateway_client: tuple[Browserish, Any], aliyun: str, tencent: str, status: int, code: str | None
+) -> None:
     client, gateway = gateway_client
-    gateway.fail_next(
-        "isp.SYSTEM_ERROR"
-        if gateway.__class__.__name__ == "FakeAliyun"
-        else "InternalError.Timeout"
-    )
+    gateway.fail_next(aliyun if gateway.__class__.__name__ == "FakeAliyun" else tencent)
     response = send(client)
-    assert response.status_code == 503
-    assert response.json()["code"] == "sms_unavailable"
-    assert client.count("lead") == 0
-
-
-def test_gateway_frequency_limit_is_a_429(gateway_client: tuple[Browserish, Any]) -> None:
-    client, gateway = gateway_client
-    gateway.fail_next(
-        "isv.BUSINESS_LIMIT_CONTROL"
-        if gateway.__class__.__name__ == "FakeAliyun"
-        else "LimitExceeded.PhoneNumberDailyLimit"
-    )
-    response = send(client)
-    assert response.status_code == 429
+    assert response.status_code == status
+    if code is not None:
+        assert response.json()["code"] == code
+        assert client.count("lead") == 0
 
 
 # --- what the gateway answers, through the gate (both fakes, both backends) ---------------
@@ -644,6 +648,44 @@ def test_verify_without_a_code_sent_authorises_nobody(visitor: Browserish) -> No
     assert visitor.count("lead") == 0 and visitor.count("consent") == 0
     assert "gate" in visitor.get("/t/guide-demo").text  # still gated
     assert verify(visitor, other, phone="13912345678").status_code == 200
+
+
+def test_a_right_code_is_recorded_as_an_sms_code(visitor: Browserish) -> None:
+    """What the gate vouches for is written down as such: the lead and the visitor were
+    authorised by "sms", the consent and the phone_verified event say "sms" at level "otp"
+    (a code we sent was typed; a platform's word would be "platform"), at the moment it was."""
+    from app.events.models import FunnelEvent
+    from app.leads.models import Consent, Lead
+    from app.visitors.models import Visitor
+
+    assert send(visitor).status_code == 202
+    before = dt.datetime.now(dt.UTC)
+    assert verify(visitor, code_for(visitor)).status_code == 200
+    after = dt.datetime.now(dt.UTC)
+
+    async def recorded(db: Any) -> dict[str, Any]:
+        lead = (await db.execute(select(Lead))).scalar_one()
+        return {
+            "lead": lead.auth_method,
+            "visitors": (await db.execute(select(Visitor.auth_method))).scalars().all(),
+            "consent": (await db.execute(select(Consent.detail))).scalar_one(),
+            "event": (
+                await db.execute(
+                    select(FunnelEvent.props).where(FunnelEvent.name == "phone_verified")
+                )
+            ).scalar_one(),
+            "at": (await db.execute(select(Consent.granted_at))).scalar_one(),
+        }
+
+    found = visitor.run(recorded)
+    assert found["lead"] == "sms"
+    assert found["visitors"] == ["sms"]
+    assert found["consent"] == {"method": "sms", "level": "otp"}
+    assert {k: found["event"].get(k) for k in ("method", "level")} == {
+        "method": "sms",
+        "level": "otp",
+    }
+    assert before <= found["at"] <= after
 
 
 def test_after_a_resend_the_newest_code_works(visitor: Browserish) -> None:
