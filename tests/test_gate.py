@@ -553,6 +553,27 @@ def test_a_refused_code_costs_no_other_count(
     assert refused_for(send_from(client, "13900000003")) == "network"
 
 
+def test_an_alert_in_the_last_second_of_its_hour_leaves_the_next_hours(
+    make_client: Callable[..., Browserish], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A budget alert is logged once per window: its once-only mark lasts until the window
+    ends (at least a second), so an alert in an hour's last second does not silence the next
+    hour's. (SQL counters: the test clock moves them; Redis keeps the mark with a real TTL.)"""
+    from app.core.ratelimit import RedisRateLimiter
+
+    clock = Clock(monkeypatch)
+    clock.set(10, 59, 59)
+    client = make_client(**(CALM | {"otp_hourly_budget": 1}))
+    if isinstance(part(client.app, Gate).limiter, RedisRateLimiter):
+        pytest.skip("Redis expires the once-only mark in real time")
+    with every_log_record() as records:
+        assert send_from(client, "13900000001", ip="198.51.100.1").status_code == 202
+        clock.set(11)
+        assert send_from(client, "13900000002", ip="198.51.100.2").status_code == 202
+    alerts = [r.getMessage() for r in records if "SMS budget" in r.getMessage()]
+    assert alerts == ["SMS budget spent: 1 of 1 codes this hour (LEADKIT_OTP_HOURLY_BUDGET)"] * 2
+
+
 @pytest.mark.parametrize(
     ("spent", "refusal"),
     [("phone hourly", "phone"), ("network", "network"), ("hourly", "budget"), ("daily", "budget")],
