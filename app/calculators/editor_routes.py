@@ -47,6 +47,23 @@ async def _form(request: Request[Any, Any, Any]) -> dict[str, str]:
     return values
 
 
+def _edited(tool: Tool, form: dict[str, str]) -> dict[str, Any]:
+    """The draft with the forms' values and list ticks put in (nothing is saved)."""
+    draft = editor_forms.apply_form(tool.draft, form)
+    editor_ops.apply_lists(draft, form)
+    return draft
+
+
+def _see_saved(tool: Tool) -> Redirect:
+    return Redirect(f"/staff/calculators/{tool.slug}?saved=true", status_code=303)
+
+
+def _see_versions(tool: Tool, published: int) -> Redirect:
+    return Redirect(
+        f"/staff/calculators/{tool.slug}/versions?published={published}", status_code=303
+    )
+
+
 class CalculatorEditor(Controller):
     path = "/staff/calculators"
     guards = [requires_role("marketer")]  # noqa: RUF012
@@ -104,8 +121,7 @@ class CalculatorEditor(Controller):
         tool = await editor.calculator(db_session, slug)
         form = await _form(request)
         async with catch_refusal() as refused:
-            draft = editor_forms.apply_form(tool.draft, form)
-            editor_ops.apply_lists(draft, form)
+            draft = _edited(tool, form)
             calc = editor.check(draft)
         if refused.error is not None:  # the preview names the problems (a 200: nothing saved)
             return Template(
@@ -132,8 +148,7 @@ class CalculatorEditor(Controller):
         form = await _form(request)
         base = form.get("base", "")
         async with catch_refusal() as refused:
-            draft = editor_forms.apply_form(tool.draft, form)
-            editor_ops.apply_lists(draft, form)
+            draft = _edited(tool, form)
             if form.get("op"):
                 draft = editor_ops.apply_op(draft, form["op"][:200], form)
             if form.get("new_variable.name") or form.get("new_variable.formula"):
@@ -144,7 +159,7 @@ class CalculatorEditor(Controller):
         if refused.error is not None:
             return self._refused(tool, form, refused.error, staff, partial=bool(request.htmx))
         if not request.htmx:
-            return Redirect(f"/staff/calculators/{tool.slug}?saved=true", status_code=303)
+            return _see_saved(tool)
         return Template(
             "editor/_editor.html",
             context=editor_context(
@@ -162,8 +177,7 @@ class CalculatorEditor(Controller):
     ) -> Template:
         # Show the forms as the marketer left them, with the problems beside the inputs.
         try:
-            shown = editor_forms.apply_form(tool.draft, form)
-            editor_ops.apply_lists(shown, form)
+            shown = _edited(tool, form)
         except DomainError:
             shown = tool.draft
         try:
@@ -217,7 +231,7 @@ class CalculatorEditor(Controller):
                 },
                 status_code=refused.status,
             )
-        return Redirect(f"/staff/calculators/{tool.slug}?saved=true", status_code=303)
+        return _see_saved(tool)
 
     @get("/{slug:str}/replay")
     async def replay(
@@ -257,9 +271,7 @@ class CalculatorEditor(Controller):
         if refused.error is not None:
             error = next(iter(messages(refused.error).values()))
             return await review_page(db_session, staff, tool, error=error, status=refused.status)
-        return Redirect(
-            f"/staff/calculators/{tool.slug}/versions?published={version.number}", status_code=303
-        )
+        return _see_versions(tool, version.number)
 
     @get("/{slug:str}/versions")
     async def history(
@@ -315,9 +327,7 @@ class CalculatorEditor(Controller):
             return await versions_page(
                 db_session, staff, tool, error=refused.message, status=refused.status
             )
-        return Redirect(
-            f"/staff/calculators/{tool.slug}/versions?published={version.number}", status_code=303
-        )
+        return _see_versions(tool, version.number)
 
 
 ROUTES: list[ControllerRouterHandler] = [CalculatorEditor]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import msgspec
 from litestar.response import Template
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calculators import service
@@ -19,7 +18,6 @@ from app.events.schemas import GateShown, ResultShown
 from app.gate.pending import pending_for
 from app.tools import service as tools
 from app.tools.kinds import Kind, ToolPage
-from app.tools.models import Tool
 
 
 async def render(page: ToolPage) -> Template:
@@ -46,16 +44,10 @@ async def render(page: ToolPage) -> Template:
 async def seed_demo(db: AsyncSession) -> None:
     """The built-in calculators (renovation, insurance), published once."""
     for slug in BUILTIN_SLUGS:
-        if await db.scalar(select(Tool.id).where(Tool.slug == slug)) is None:
-            definition = msgspec.to_builtins(builtin(slug))
-            await tools.create_and_publish(
-                db,
-                slug=slug,
-                kind="calculator",
-                title=definition["title"],
-                definition=definition,
-                by="demo",
-            )
+        definition = msgspec.to_builtins(builtin(slug))
+        await tools.seed_once(
+            db, slug=slug, kind="calculator", title=definition["title"], definition=definition
+        )
 
 
 KIND = Kind(

@@ -8,6 +8,7 @@ Staff see the same vouchers through app/vouchers; the state is computed the same
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import msgspec
 from litestar.datastructures import Cookie
@@ -100,37 +101,47 @@ def held(
     )
 
 
+# The columns of a won unit that ``held_row`` reads.
+HELD_COLUMNS = (
+    GrabClaim.code,
+    GrabClaim.n,
+    GrabClaim.status,
+    GrabClaim.expires_at,
+    GrabClaim.claimed_at,
+    GrabClaim.redeemed_at,
+    GrabClaim.redeemed_store,
+)
+
+
+def held_row(
+    row: Any, at: dt.datetime, *, display: str, where: str, title: str = "", slug: str = ""
+) -> HeldVoucher:
+    """A row selected with ``HELD_COLUMNS``, as its holder sees it at ``at``."""
+    return held(
+        code=row.code,
+        display=display,
+        n=row.n,
+        status=row.status,
+        expires_at=row.expires_at,
+        at=at,
+        where=where,
+        claimed_at=row.claimed_at,
+        redeemed_at=row.redeemed_at,
+        redeemed_store=row.redeemed_store,
+        title=title,
+        slug=slug,
+    )
+
+
 async def held_in(db: AsyncSession, grab_id: int, where: str, phone_hash: str) -> list[HeldVoucher]:
     """What the phone behind ``phone_hash`` won in one grab, in the order won."""
     rows = await db.execute(
-        select(
-            GrabClaim.code,
-            GrabClaim.n,
-            GrabClaim.status,
-            GrabClaim.expires_at,
-            GrabClaim.claimed_at,
-            GrabClaim.redeemed_at,
-            GrabClaim.redeemed_store,
-        )
+        select(*HELD_COLUMNS)
         .where(GrabClaim.grab_id == grab_id, GrabClaim.phone_hash == phone_hash)
         .order_by(GrabClaim.n)
     )
     at = now()
-    return [
-        held(
-            code=row.code,
-            display=display(row.code),
-            n=row.n,
-            status=row.status,
-            expires_at=row.expires_at,
-            at=at,
-            where=where,
-            claimed_at=row.claimed_at,
-            redeemed_at=row.redeemed_at,
-            redeemed_store=row.redeemed_store,
-        )
-        for row in rows
-    ]
+    return [held_row(row, at, display=display(row.code), where=where) for row in rows]
 
 
 def hint_cookie(settings: Settings, has_vouchers: bool) -> Cookie:

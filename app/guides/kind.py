@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from litestar.response import Template
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.i18n import N_
@@ -16,7 +15,6 @@ from app.gate.views import gate_context, gate_copy
 from app.guides.routes import ROUTES
 from app.tools import service as tools
 from app.tools.kinds import GateCopy, Kind, ToolPage
-from app.tools.models import Tool
 
 # What the gate says on a guide (a definition's "gate" title / note wins).
 GATE = GateCopy(
@@ -92,15 +90,9 @@ DEMO_GUIDE: dict[str, Any] = {
 
 async def seed_demo(db: AsyncSession) -> None:
     """guide-demo, once."""
-    if await db.scalar(select(Tool.id).where(Tool.slug == "guide-demo")) is None:
-        await tools.create_and_publish(
-            db,
-            slug="guide-demo",
-            kind="guide",
-            title=DEMO_GUIDE_TITLE,
-            definition=DEMO_GUIDE,
-            by="demo",
-        )
+    await tools.seed_once(
+        db, slug="guide-demo", kind="guide", title=DEMO_GUIDE_TITLE, definition=DEMO_GUIDE
+    )
 
 
 KIND = Kind(

@@ -157,3 +157,13 @@ async def create_and_publish(
     )
     await db.flush()
     return tool
+
+
+async def seed_once(
+    db: AsyncSession, *, slug: str, kind: str, title: str, definition: dict
+) -> None:
+    """Publish demo content under ``slug`` unless a tool already holds the slug."""
+    if await db.scalar(select(Tool.id).where(Tool.slug == slug)) is None:
+        await create_and_publish(
+            db, slug=slug, kind=kind, title=title, definition=definition, by="demo"
+        )

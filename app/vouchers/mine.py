@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.clock import now
 from app.grabs import codes
-from app.grabs.held import HeldVoucher, held
+from app.grabs.held import HELD_COLUMNS, HeldVoucher, held_row
 from app.grabs.models import Grab, GrabClaim
 from app.tools.models import Tool
 from app.visitors.models import Visitor
@@ -29,19 +29,7 @@ async def held_by(db: AsyncSession, public_id: str | None) -> list[HeldVoucher]:
         and_(Visitor.lead_id.is_(None), GrabClaim.visitor_id == Visitor.id),
     )
     rows = await db.execute(
-        select(
-            GrabClaim.code,
-            GrabClaim.n,
-            GrabClaim.status,
-            GrabClaim.expires_at,
-            GrabClaim.claimed_at,
-            GrabClaim.redeemed_at,
-            GrabClaim.redeemed_store,
-            Grab.voucher_prefix,
-            Grab.voucher_where,
-            Tool.title,
-            Tool.slug,
-        )
+        select(*HELD_COLUMNS, Grab.voucher_prefix, Grab.voucher_where, Tool.title, Tool.slug)
         .select_from(Visitor)
         .join(GrabClaim, owner)
         .join(Grab, Grab.id == GrabClaim.grab_id)
@@ -52,17 +40,11 @@ async def held_by(db: AsyncSession, public_id: str | None) -> list[HeldVoucher]:
     )
     at = now()
     return [
-        held(
-            code=row.code,
+        held_row(
+            row,
+            at,
             display=codes.display(row.code, len(row.voucher_prefix or "") or None),
-            n=row.n,
-            status=row.status,
-            expires_at=row.expires_at,
-            at=at,
             where=row.voucher_where or "",
-            claimed_at=row.claimed_at,
-            redeemed_at=row.redeemed_at,
-            redeemed_store=row.redeemed_store,
             title=row.title,
             slug=row.slug,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import quote, unquote
 
@@ -27,7 +28,13 @@ from app.staff.auth import requires_role
 from app.staff.schemas import Staff
 from app.visitors.web import public_id_from
 from app.vouchers import mine, service
-from app.vouchers.schemas import STATUS_LABELS, RedeemResult, VoucherForm, VoucherRedeem
+from app.vouchers.schemas import (
+    STATUS_LABELS,
+    RedeemResult,
+    VoucherForm,
+    VoucherRedeem,
+    VoucherView,
+)
 
 STAFF_ROLES = ("sales", "host", "marketer")  # and admin, who holds every role
 NO_STORE = {"Cache-Control": "no-store"}
@@ -114,6 +121,46 @@ class VoucherController(Controller):
         store = remembered_store(request, staff)
         return await self._panel(request, db_session, staff, settings, store=store)
 
+    async def _attempt(
+        self,
+        request: HTMXRequest,
+        db: AsyncSession,
+        staff: Staff,
+        settings: Settings,
+        attempt: Awaitable[VoucherView],
+        *,
+        store: str,
+        outcome: str,
+        remember: bool,
+        remember_refused: bool = False,
+        typed: str = "",
+    ) -> Template:
+        """Run a lookup, redemption or undo: the panel shows its voucher, or why it was refused."""
+        async with catch_refusal(db) as refused:
+            voucher = await attempt
+        if refused:
+            return await self._panel(
+                request,
+                db,
+                staff,
+                settings,
+                store=store,
+                status=refused.status,
+                remember=remember_refused,
+                error=refused.message,
+                typed=typed,
+            )
+        return await self._panel(
+            request,
+            db,
+            staff,
+            settings,
+            store=store,
+            remember=remember,
+            voucher=voucher,
+            outcome=outcome,
+        )
+
     @post("/lookup", status_code=200)
     async def lookup(
         self,
@@ -126,32 +173,18 @@ class VoucherController(Controller):
         data: URLEncodedBody[VoucherForm],
     ) -> Template:
         """Show the voucher behind a code before redeeming it; refusals say why."""
-        store = typed_store(request, staff, data.store)
-        async with catch_refusal(db_session) as refused:
-            voucher = await service.lookup(
-                db_session, limiter, staff, data, ip, settings.voucher_undo_minutes
-            )
-        if refused:
-            return await self._panel(
-                request,
-                db_session,
-                staff,
-                settings,
-                store=store,
-                status=refused.status,
-                remember=True,
-                error=refused.message,
-                typed=data.code[:64],
-            )
-        return await self._panel(
+        minutes = settings.voucher_undo_minutes
+        return await self._attempt(
             request,
             db_session,
             staff,
             settings,
-            store=store,
-            remember=True,
-            voucher=voucher,
+            service.lookup(db_session, limiter, staff, data, ip, minutes),
+            store=typed_store(request, staff, data.store),
             outcome="found",
+            remember=True,
+            remember_refused=True,
+            typed=data.code[:64],
         )
 
     @post("/redeem", status_code=200)
@@ -167,31 +200,17 @@ class VoucherController(Controller):
         data: URLEncodedBody[VoucherForm],
     ) -> Template:
         """Redeem the voucher shown: once, atomically, audited."""
-        store = typed_store(request, staff, data.store)
-        async with catch_refusal(db_session) as refused:
-            voucher = await service.redeem(
-                db_session, limiter, tracker, staff, data, ip, settings.voucher_undo_minutes
-            )
-        if refused:
-            return await self._panel(
-                request,
-                db_session,
-                staff,
-                settings,
-                store=store,
-                status=refused.status,
-                error=refused.message,
-                typed=data.code[:64],
-            )
-        return await self._panel(
+        minutes = settings.voucher_undo_minutes
+        return await self._attempt(
             request,
             db_session,
             staff,
             settings,
-            store=store,
-            remember=True,
-            voucher=voucher,
+            service.redeem(db_session, limiter, tracker, staff, data, ip, minutes),
+            store=typed_store(request, staff, data.store),
             outcome="redeemed",
+            remember=True,
+            typed=data.code[:64],
         )
 
     @post("/{claim_id:int}/undo", status_code=200)
@@ -207,22 +226,16 @@ class VoucherController(Controller):
     ) -> Template:
         """Undo a redemption: the staff member who made it, or an admin, within the window."""
         store = remembered_store(request, staff)
-        async with catch_refusal(db_session) as refused:
-            voucher = await service.undo(
-                db_session, tracker, staff, claim_id, ip, settings.voucher_undo_minutes, store
-            )
-        if refused:
-            return await self._panel(
-                request,
-                db_session,
-                staff,
-                settings,
-                store=store,
-                status=refused.status,
-                error=refused.message,
-            )
-        return await self._panel(
-            request, db_session, staff, settings, store=store, voucher=voucher, outcome="undone"
+        minutes = settings.voucher_undo_minutes
+        return await self._attempt(
+            request,
+            db_session,
+            staff,
+            settings,
+            service.undo(db_session, tracker, staff, claim_id, ip, minutes, store),
+            store=store,
+            outcome="undone",
+            remember=False,
         )
 
 

@@ -36,29 +36,19 @@ class MarkForm(msgspec.Struct, kw_only=True):
     state: Annotated[str, msgspec.Meta(max_length=16)] = ""
 
 
+async def _lookup(db: AsyncSession, key: Any, value: Any, ids: set[int]) -> dict[int, Any]:
+    """``value`` by ``key`` for the rows whose key is in ``ids``; no query for none."""
+    if not ids:
+        return {}
+    found = await db.execute(select(key, value).where(key.in_(ids)))
+    return dict(found.tuples().all())
+
+
 async def rows(db: AsyncSession, bookings: Sequence[Booking]) -> list[dict[str, Any]]:
     """Bookings as the staff pages show them: the lead's masked phone, the tool's title, the
     slot in words, the state labelled. Two look-ups for the whole list."""
-    lead_ids = {b.lead_id for b in bookings}
-    tool_ids = {b.tool_id for b in bookings}
-    phones = (
-        dict(
-            (await db.execute(select(Lead.id, Lead.phone_masked).where(Lead.id.in_(lead_ids))))
-            .tuples()
-            .all()
-        )
-        if lead_ids
-        else {}
-    )
-    titles = (
-        dict(
-            (await db.execute(select(Tool.id, Tool.title).where(Tool.id.in_(tool_ids))))
-            .tuples()
-            .all()
-        )
-        if tool_ids
-        else {}
-    )
+    phones = await _lookup(db, Lead.id, Lead.phone_masked, {b.lead_id for b in bookings})
+    titles = await _lookup(db, Tool.id, Tool.title, {b.tool_id for b in bookings})
 
     def slot(b: Booking) -> str:
         part = _(PARTS[b.slot_part][0]) if b.slot_part in PARTS else ""

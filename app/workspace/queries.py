@@ -45,6 +45,16 @@ class Source(msgspec.Struct, kw_only=True, frozen=True):
     campaign: str = ""
 
 
+# The columns of a tracked link and its account that ``_source`` reads.
+SOURCE_COLUMNS = (
+    TrackedLink.code,
+    TrackedLink.channel,
+    TrackedLink.campaign,
+    Account.name.label("account_name"),
+    Account.kind.label("account_kind"),
+)
+
+
 def _source(link: Any | None, raw_src: str = "") -> Source:
     if link is not None:
         return Source(
@@ -162,11 +172,7 @@ async def list_leads(db: AsyncSession, wanted: LeadFilter) -> LeadPage:
                 Lead.status,
                 Lead.created_at,
                 Lead.first_src,
-                TrackedLink.code,
-                TrackedLink.channel,
-                TrackedLink.campaign,
-                Account.name.label("account_name"),
-                Account.kind.label("account_kind"),
+                *SOURCE_COLUMNS,
             )
             .outerjoin(TrackedLink, TrackedLink.id == Lead.first_link_id)
             .outerjoin(Account, Account.id == TrackedLink.account_id)
@@ -314,14 +320,7 @@ async def _links(db: AsyncSession, link_ids: Iterable[int | None]) -> dict[int, 
     if not wanted:
         return {}
     rows = await db.execute(
-        select(
-            TrackedLink.id,
-            TrackedLink.code,
-            TrackedLink.channel,
-            TrackedLink.campaign,
-            Account.name.label("account_name"),
-            Account.kind.label("account_kind"),
-        )
+        select(TrackedLink.id, *SOURCE_COLUMNS)
         .join(Account, Account.id == TrackedLink.account_id)
         .where(TrackedLink.id.in_(wanted))
     )
