@@ -20,6 +20,16 @@ from app.staff.schemas import StaffCreate
 
 PASSWORD = "correct-horse-battery"
 
+# What a visitor's first visit records, from the link they opened to the lead their phone made.
+LINK_TO_LEAD = [
+    "link_opened",
+    "tool_viewed",
+    "gate_shown",
+    "code_sent",
+    "phone_verified",
+    "lead_created",
+]
+
 
 def soup(response: httpx.Response) -> BeautifulSoup:
     return BeautifulSoup(response.text, "html.parser")

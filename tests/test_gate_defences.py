@@ -8,22 +8,17 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from typing import Any
 
 import altcha
-import msgspec
 import pytest
-from litestar.testing import TestClient
 
-from app.asgi import create_app
 from app.core.ratelimit import MemoryRateLimiter, RateLimiter
 from app.core.state import part
-from app.demo.service import seed_tools
 from app.gate.service import Gate
 from app.settings import Settings
 from tests.helpers import Browserish, soup
-from tests.test_gate import every_log_record
+from tests.test_gate import client_maker, every_log_record
 
 # No proof of work and no budget in the way unless a test asks for them; cheap proofs.
 CALM = {
@@ -38,17 +33,19 @@ CALM = {
 
 @pytest.fixture
 def make_client(settings: Settings) -> Iterator[Callable[..., Browserish]]:
-    with ExitStack() as stack:
-
-        def make(**overrides: Any) -> Browserish:
-            app = create_app(msgspec.structs.replace(settings, **(CALM | overrides)))
-            raw = stack.enter_context(TestClient(app=app, base_url="http://testserver.local"))
-            client = Browserish(raw)
-            client.run(seed_tools)
-            client.get("/t/guide-demo")
-            return client
-
+    with client_maker(settings, **CALM) as make:
         yield make
+
+
+def expired_challenge(client: Browserish) -> dict[str, Any]:
+    """A challenge signed with the gate's key that expired a second ago."""
+    gate = part(client.app, Gate)
+    return altcha.create_challenge(
+        algorithm="PBKDF2/SHA-256",
+        cost=1,
+        expires_at=int(time.time()) - 1,
+        hmac_secret=gate.pow._key,
+    ).to_dict()
 
 
 def phone(n: int) -> str:
@@ -193,13 +190,7 @@ def test_bad_proofs_are_refused_cleanly(make_client: Callable[..., Browserish]) 
     client = make_client(otp_pow_ip_hourly=0)
     challenge = client.get("/api/v1/gate/challenge").json()
     proof = json.loads(base64.b64decode(solve(challenge)))
-    gate = part(client.app, Gate)
-    expired = altcha.create_challenge(
-        algorithm="PBKDF2/SHA-256",
-        cost=1,
-        expires_at=int(time.time()) - 1,
-        hmac_secret=gate.pow._key,
-    ).to_dict()
+    expired = expired_challenge(client)
     tampered = json.loads(json.dumps(proof))
     tampered["challenge"]["parameters"]["keyPrefix"] = ""
     wrong_counter = json.loads(json.dumps(proof))
@@ -230,13 +221,7 @@ def test_a_refused_proof_is_logged_with_why(make_client: Callable[..., Browseris
     """Whoever looks into SMS pumping reads why each proof was refused in the gate's log, at
     INFO: malformed or wrong ("invalid"), too old ("expired"), or spent before ("replayed")."""
     client = make_client(otp_pow_ip_hourly=0)
-    gate = part(client.app, Gate)
-    expired = altcha.create_challenge(
-        algorithm="PBKDF2/SHA-256",
-        cost=1,
-        expires_at=int(time.time()) - 1,
-        hmac_secret=gate.pow._key,
-    ).to_dict()
+    expired = expired_challenge(client)
     proof = solve(client.get("/api/v1/gate/challenge").json())
     assert send(client, 1, altcha=proof).status_code == 202
     with every_log_record() as records:

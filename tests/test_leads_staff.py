@@ -15,7 +15,7 @@ from app.demo.service import seed_tools
 from app.events.service import Tracker
 from app.leads.models import Lead
 from app.staff.models import StaffUser
-from tests.helpers import Browserish, soup, statements
+from tests.helpers import LINK_TO_LEAD, Browserish, soup, statements
 
 LIVE_PHONE = "13812345678"
 VIDEO_PHONE = "13987654321"
@@ -188,14 +188,7 @@ def test_lead_page_shows_the_whole_timeline(client: Browserish, two_leads: dict[
     assert html.select_one("#lead-phone form") is None  # marketers cannot reveal
     assert html.select_one("#lead-manage form") is None  # nor edit
     names = [row["data-event"] for row in html.select("#timeline tbody tr")]
-    assert names[:6] == [
-        "link_opened",
-        "tool_viewed",
-        "gate_shown",
-        "code_sent",
-        "phone_verified",
-        "lead_created",
-    ]
+    assert names[:6] == LINK_TO_LEAD
     first = html.select("#timeline tbody tr")[0].get_text(" ", strip=True)
     assert "打开了渠道链接" in first and "装修家·官方号" in first and "live01" in first
     viewed = html.select("#timeline tbody tr")[1].get_text(" ", strip=True)

@@ -11,7 +11,7 @@ from app.demo.service import seed_tools
 from app.events.schemas import Event, EventContext
 from app.events.service import Tracker
 from app.leads.models import Lead
-from tests.helpers import Browserish, soup
+from tests.helpers import LINK_TO_LEAD, Browserish, soup
 
 PHONE = "13812345678"
 
@@ -66,16 +66,7 @@ def test_link_to_lead_with_full_timeline(client: Browserish, demo: None, events:
     assert soup(unlocked).select_one("#result") is not None
 
     names = [name for name, _ in events]
-    assert names == [
-        "link_opened",
-        "tool_viewed",
-        "gate_shown",
-        "code_sent",
-        "phone_verified",
-        "lead_created",
-        "tool_viewed",
-        "result_shown",
-    ]
+    assert names == [*LINK_TO_LEAD, "tool_viewed", "result_shown"]
     flush(client)
     assert client.count("lead") == 1
     assert client.count("consent") == 1

@@ -787,6 +787,17 @@ def test_look_ups_and_redemptions_share_thirty_a_minute(
     assert claim(staff, second["id"]).status == "redeemed"
 
 
+def redeemed_by_sam(staff: Browserish, *colleagues: str) -> tuple[dict[str, Any], dict[str, int]]:
+    """A voucher sam has just redeemed at STORE, signed in, and the ids of sam and
+    ``colleagues``."""
+    voucher = make_voucher(staff)
+    ids = staff.run(lambda db: _staff_ids(db, ["sam", *colleagues]))
+    login(staff, "sam")
+    redeemed = post(staff, "/staff/vouchers/redeem", {"code": voucher["code"], "store": STORE})
+    assert redeemed.status_code == 200
+    return voucher, ids
+
+
 def _who(ids: dict[str, int], name: str, role: str = "sales") -> Staff:
     return Staff(id=ids[name], username=name, display_name=name, role=role)
 
@@ -794,14 +805,8 @@ def _who(ids: dict[str, int], name: str, role: str = "sales") -> Staff:
 def test_undo_racing_redemptions_keeps_one_story(staff: Browserish) -> None:
     """The redeemer undoes while two colleagues try to redeem the same code: whatever the
     order, at most one of them redeems it, and the row and the audit trail tell one story."""
-    voucher = make_voucher(staff)
+    voucher, ids = redeemed_by_sam(staff, "sue", "hana")
     app = staff.app
-    ids = staff.run(lambda db: _staff_ids(db, ["sam", "sue", "hana"]))
-    login(staff, "sam")
-    assert (
-        post(staff, "/staff/vouchers/redeem", {"code": voucher["code"], "store": STORE}).status_code
-        == 200
-    )
     tracker = part(app, Tracker)
 
     async def race() -> list[str]:
@@ -880,14 +885,8 @@ def test_an_undo_never_undoes_a_colleagues_later_redemption(staff: Browserish) -
     from sqlalchemy import text
     from sqlalchemy.exc import DBAPIError
 
-    voucher = make_voucher(staff)
+    voucher, ids = redeemed_by_sam(staff, "sue", "ada")
     app = staff.app
-    ids = staff.run(lambda db: _staff_ids(db, ["sam", "sue", "ada"]))
-    login(staff, "sam")
-    assert (
-        post(staff, "/staff/vouchers/redeem", {"code": voucher["code"], "store": STORE}).status_code
-        == 200
-    )
     tracker = part(app, Tracker)
     on_postgres = part(app, Storage).engine.dialect.name == "postgresql"
 
