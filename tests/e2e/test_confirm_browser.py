@@ -20,7 +20,7 @@ from playwright.sync_api import expect
 
 from app.grabs.host import CLOSE_NOW, FOLLOW_SCHEDULE, OPEN_NOW
 from tests.e2e.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, Tab
-from tests.e2e.test_editor_browser import FLOOR_CELL, new_calculator
+from tests.e2e.test_editor_browser import double_the_floor_price, new_calculator
 from tests.e2e.test_held_vouchers_browser import redeem_at_the_store, win
 from tests.e2e.test_host_console_browser import (
     api_state,
@@ -140,11 +140,7 @@ def test_cancelling_a_roll_back(live_server: str, open_tab: Callable[..., Tab]) 
     page = desk.page
     for change in (False, True):  # version 1, then version 2 with a price changed
         if change:
-            desk.goto(f"{live_server}/staff/calculators/confirm-calc")
-            floor = float(page.locator(FLOOR_CELL).input_value())
-            page.locator(FLOOR_CELL).fill(f"{floor * 2:g}")
-            page.locator(".editor-actions button[type=submit]").click()
-            page.locator(".editor-actions .notice").wait_for()
+            double_the_floor_price(desk, live_server, "confirm-calc")
         desk.goto(f"{live_server}/staff/calculators/confirm-calc/publish")
         with page.expect_navigation():
             page.get_by_role("button", name="发布为新版本").click()

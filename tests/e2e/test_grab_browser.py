@@ -12,39 +12,25 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, Tab
-from tests.e2e.test_spine_browser import dev_code
+from tests.e2e.steps import grab_form, make_grab, open_staff, pass_gate
 from tests.e2e.test_staff_browser import no_horizontal_scroll, sign_in
 
 pytestmark = pytest.mark.e2e
 
 PHONE = "13700002222"
-CHINA = dt.timezone(dt.timedelta(hours=8))
 
 
 def test_countdown_gate_grab_voucher(live_server: str, open_tab: Callable[..., Tab]) -> None:
-    staff = open_tab("desktop")
-    sign_in(staff, live_server, ADMIN_USERNAME, ADMIN_PASSWORD)
-    staff.goto(f"{live_server}/staff/grabs/new")
-    token = staff.page.locator("meta[name=csrf-token]").get_attribute("content")
-    start = dt.datetime.now(CHINA).replace(microsecond=0, tzinfo=None) + dt.timedelta(seconds=25)
-    created = staff.page.request.post(
-        f"{live_server}/staff/grabs/new",
-        form={
-            "_csrf_token": token or "",
-            "slug": "e2e-grab",
-            "title": "限量 5 份：免费设计方案",
-            "offer": "设计师一对一出方案",
-            "stock": "5",
-            "per_phone_limit": "1",
-            "starts_at": start.isoformat(),
-            "ends_at": (start + dt.timedelta(hours=1)).isoformat(),
-            "voucher_prefix": "E",
-            "voucher_valid_days": "30",
-            "voucher_where": "体验店前台",
-        },
-        max_redirects=0,
+    staff = open_staff(open_tab, live_server)
+    form = grab_form(
+        "e2e-grab",
+        5,
+        dt.timedelta(seconds=25),
+        title="限量 5 份：免费设计方案",
+        hours=1,
+        prefix="E",
     )
-    assert created.status == 303, created.text()
+    make_grab(staff, live_server, form)
 
     tab = open_tab("phone")
     page = tab.page
@@ -55,13 +41,7 @@ def test_countdown_gate_grab_voucher(live_server: str, open_tab: Callable[..., T
     no_horizontal_scroll(tab)
     tab.screenshot("grab-countdown-gate-phone")
 
-    page.get_by_label("手机号").fill(PHONE)
-    page.get_by_role("checkbox").check()
-    page.get_by_role("button", name="获取验证码").click()
-    page.locator("input[name=code]").wait_for()
-    page.locator("input[name=code]").fill(dev_code(live_server, PHONE))
-    with page.expect_navigation(wait_until="load"):
-        page.get_by_role("button", name="验证并查看").click()
+    pass_gate(tab, live_server, PHONE)
     assert page.locator("#gate").count() == 0
     # Located by its data attribute: the Chinese labels arrive when the catalogs are merged.
     button = page.locator("[data-grab-button]")

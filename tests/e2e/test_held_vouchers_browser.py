@@ -18,13 +18,13 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from app.core.clock import CHINA_TZ
 from tests.e2e.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, Tab
-from tests.e2e.test_spine_browser import dev_code
+from tests.e2e.steps import grab_form, make_grab, open_staff, pass_gate
 from tests.e2e.test_staff_browser import no_horizontal_scroll, sign_in
 
 pytestmark = pytest.mark.e2e
 
-CHINA = dt.timezone(dt.timedelta(hours=8))
 SHOTS = Path("/tmp/shots/helper-item45")
 WINNER = "13600004501"
 LATE_WINNER = "13600004502"
@@ -38,47 +38,11 @@ def shot(tab: Tab, name: str) -> None:
     tab.page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True, caret="initial")
 
 
-def create_grab(staff: Tab, base: str, slug: str, title: str, stock: int) -> None:
-    """An open grab (it started a minute ago), made through the marketer's form."""
-    staff.goto(f"{base}/staff/grabs/new")
-    token = staff.page.locator("meta[name=csrf-token]").get_attribute("content")
-    start = dt.datetime.now(CHINA).replace(microsecond=0, tzinfo=None) - dt.timedelta(minutes=1)
-    created = staff.page.request.post(
-        f"{base}/staff/grabs/new",
-        form={
-            "_csrf_token": token or "",
-            "slug": slug,
-            "title": title,
-            "offer": "设计师一对一出方案",
-            "stock": str(stock),
-            "per_phone_limit": "1",
-            "starts_at": start.isoformat(),
-            "ends_at": (start + dt.timedelta(hours=2)).isoformat(),
-            "voucher_prefix": "H",
-            "voucher_valid_days": "30",
-            "voucher_where": "体验店前台",
-        },
-        max_redirects=0,
-    )
-    assert created.status == 303, created.text()
-
-
-def pass_gate(tab: Tab, base: str, phone: str) -> None:
-    page = tab.page
-    page.get_by_label("手机号").fill(phone)
-    page.get_by_role("checkbox").check()
-    page.get_by_role("button", name="获取验证码").click()
-    page.locator("input[name=code]").wait_for()
-    page.locator("input[name=code]").fill(dev_code(base, phone))
-    with page.expect_navigation(wait_until="load"):
-        page.get_by_role("button", name="验证并查看").click()
-    assert page.locator("#gate").count() == 0
-
-
 def win(tab: Tab, base: str, slug: str, phone: str) -> str:
     """Open the grab, pass the gate, tap the button: the code won."""
     tab.page.goto(f"{base}/t/{slug}", wait_until="load")  # SSE: never network-idle
     pass_gate(tab, base, phone)
+    assert tab.page.locator("#gate").count() == 0
     tab.page.locator("[data-grab-button]").click()
     code = tab.page.locator("[data-voucher-code]")
     expect(code).to_have_text(re.compile(r"^H [0-9A-Z]{4} [0-9A-Z]{4} [0-9A-Z]{4}$"))
@@ -100,9 +64,9 @@ def test_a_redeemed_voucher_shows_as_redeemed_to_its_holder(
     live_server: str, open_tab: Callable[..., Tab]
 ) -> None:
     base = live_server
-    staff = open_tab("desktop")
-    sign_in(staff, base, ADMIN_USERNAME, ADMIN_PASSWORD)
-    create_grab(staff, base, "e2e-held", "限量 3 份：免费量房", 3)
+    staff = open_staff(open_tab, base)
+    form = grab_form("e2e-held", 3, -dt.timedelta(minutes=1), title="限量 3 份：免费量房")
+    make_grab(staff, base, form)
 
     tab = open_tab("phone")
     page = tab.page
@@ -126,7 +90,7 @@ def test_a_redeemed_voucher_shows_as_redeemed_to_its_holder(
     expect(card).to_have_attribute("data-voucher-state", "redeemed")
     expect(card.locator(".voucher-stamp")).to_have_text("已核销")
     text = card.inner_text()
-    today = dt.datetime.now(CHINA).strftime("%Y-%m-%d")
+    today = dt.datetime.now(CHINA_TZ).strftime("%Y-%m-%d")
     assert re.search(rf"已于 {today} \d\d:\d\d 在{STORE}核销", text), text
     assert "有效期至" not in text
     assert page.locator("img.voucher-qr").count() == 0
@@ -157,9 +121,9 @@ def test_a_sold_out_grab_takes_names_for_the_next_round(
     live_server: str, open_tab: Callable[..., Tab]
 ) -> None:
     base = live_server
-    staff = open_tab("desktop")
-    sign_in(staff, base, ADMIN_USERNAME, ADMIN_PASSWORD)
-    create_grab(staff, base, "e2e-wait", "限量 1 份：免费设计", 1)
+    staff = open_staff(open_tab, base)
+    form = grab_form("e2e-wait", 1, -dt.timedelta(minutes=1), title="限量 1 份：免费设计")
+    make_grab(staff, base, form)
     win(open_tab("phone"), base, "e2e-wait", LATE_WINNER)
 
     tab = open_tab("phone")
@@ -174,6 +138,7 @@ def test_a_sold_out_grab_takes_names_for_the_next_round(
     shot(tab, "waitlist-gate-phone")
 
     pass_gate(tab, base, LATECOMER)
+    assert page.locator("#gate").count() == 0
     join = page.locator("[data-waitlist-join]")
     expect(join).to_be_visible()
     expect(join).to_contain_text("加入候补名单")

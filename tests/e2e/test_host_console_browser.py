@@ -17,12 +17,13 @@ import pytest
 from playwright.sync_api import expect
 
 from app.core.qr import qr_data_uri
+from tests.e2e import steps
 from tests.e2e.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, Tab
+from tests.e2e.steps import make_grab, open_staff
 from tests.e2e.test_staff_browser import no_horizontal_scroll, sign_in
 
 pytestmark = pytest.mark.e2e
 
-CHINA = dt.timezone(dt.timedelta(hours=8))
 SHOTS = Path("/tmp/shots/grabs")
 MIN_TAP = 44  # px: the smallest button a thumb should have to hit
 MIN_GAP = 16  # px between two buttons
@@ -33,27 +34,10 @@ def csrf(tab: Tab) -> str:
 
 
 def grab_form(slug: str, stock: int, starts_in: dt.timedelta, hours: int = 2) -> dict[str, str]:
-    start = dt.datetime.now(CHINA).replace(microsecond=0, tzinfo=None) + starts_in
-    return {
-        "slug": slug,
-        "title": f"直播间限量 {stock} 份",
-        "offer": "免费上门量房",
-        "stock": str(stock),
-        "per_phone_limit": "1",
-        "starts_at": start.isoformat(),
-        "ends_at": (start + dt.timedelta(hours=hours)).isoformat(),
-        "voucher_prefix": "H",
-        "voucher_valid_days": "30",
-        "voucher_where": "体验店前台",
-    }
-
-
-def make_grab(desk: Tab, base: str, form: dict[str, str], path: str = "/staff/grabs/new") -> None:
-    desk.goto(f"{base}/staff/grabs/")
-    answer = desk.page.request.post(
-        f"{base}{path}", form={"_csrf_token": csrf(desk), **form}, max_redirects=0
+    """A live-stream grab: its title says how many there are."""
+    return steps.grab_form(
+        slug, stock, starts_in, hours=hours, title=f"直播间限量 {stock} 份", offer="免费上门量房"
     )
-    assert answer.status == 303, answer.text()
 
 
 def shot(tab: Tab, name: str) -> None:
@@ -95,8 +79,7 @@ def open_host(tab: Tab, base: str, slug: str) -> Any:
 
 
 def test_each_state_shows_only_its_actions(live_server: str, open_tab: Callable[..., Tab]) -> None:
-    desk = open_tab("desktop")
-    sign_in(desk, live_server, ADMIN_USERNAME, ADMIN_PASSWORD)
+    desk = open_staff(open_tab, live_server)
     make_grab(desk, live_server, grab_form("host-later", 5, dt.timedelta(hours=1)))
     # The grab's tracked link, for the live stream: its QR code is what the console shows.
     desk.goto(f"{live_server}/staff/links")
@@ -180,8 +163,7 @@ def test_each_state_shows_only_its_actions(live_server: str, open_tab: Callable[
 def test_an_open_grab_counts_down_to_its_end_and_its_stock_is_live(
     live_server: str, open_tab: Callable[..., Tab]
 ) -> None:
-    desk = open_tab("desktop")
-    sign_in(desk, live_server, ADMIN_USERNAME, ADMIN_PASSWORD)
+    desk = open_staff(open_tab, live_server)
     form = grab_form("host-live", 5, -dt.timedelta(minutes=1), hours=1)
     make_grab(desk, live_server, form)
     tab = host_tab(open_tab, live_server)
@@ -208,8 +190,7 @@ def test_an_open_grab_counts_down_to_its_end_and_its_stock_is_live(
 
 
 def test_a_sold_out_grab_offers_no_action(live_server: str, open_tab: Callable[..., Tab]) -> None:
-    desk = open_tab("desktop")
-    sign_in(desk, live_server, ADMIN_USERNAME, ADMIN_PASSWORD)
+    desk = open_staff(open_tab, live_server)
     make_grab(desk, live_server, grab_form("host-gone", 0, -dt.timedelta(minutes=1)))
     tab = host_tab(open_tab, live_server)
     page = open_host(tab, live_server, "host-gone")
