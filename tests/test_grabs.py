@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import httpx
 import msgspec
 import pytest
 
@@ -367,6 +368,23 @@ def test_marketer_form_creates_and_edits(client: Browserish) -> None:
     assert client.get("/api/v1/grabs/sofa-day").json()["stock_total"] == 30
 
 
+# The "flash" grab's edit form (open_grab's), as a marketer posts it, but for the stock.
+FLASH_FORM = {
+    "title": "t",
+    "per_phone_limit": "1",
+    "voucher_prefix": "LK",
+    "voucher_valid_days": "30",
+    "starts_at": "2020-01-01T00:00",
+    "ends_at": "2099-01-01T00:00",
+}
+
+
+def restock_flash(client: Browserish, stock: int, **kwargs: Any) -> httpx.Response:
+    """The signed-in marketer sets the flash grab's stock through its edit form."""
+    path = "/staff/grabs/flash/edit"
+    return client.submit(path, {**FLASH_FORM, "stock": str(stock)}, page=path, **kwargs)
+
+
 def test_restock_never_below_what_was_won(client: Browserish) -> None:
     client.run(add_grab, open_grab(stock=2))
     a, b = people(client, 2)
@@ -375,23 +393,9 @@ def test_restock_never_below_what_was_won(client: Browserish) -> None:
     assert claim(client, people(client, 1, base=50)[0]).json()["result"] == "sold_out"
     client.make_staff("mk", "marketer")
     client.login("mk")
-    form = {
-        "title": "t",
-        "stock": "1",
-        "per_phone_limit": "1",
-        "voucher_prefix": "LK",
-        "voucher_valid_days": "30",
-        "starts_at": "2020-01-01T00:00",
-        "ends_at": "2099-01-01T00:00",
-    }
-    refused = client.submit("/staff/grabs/flash/edit", form, page="/staff/grabs/flash/edit")
+    refused = restock_flash(client, 1)
     assert refused.status_code == 409
-    more = client.submit(
-        "/staff/grabs/flash/edit",
-        {**form, "stock": "3"},
-        page="/staff/grabs/flash/edit",
-        follow_redirects=False,
-    )
+    more = restock_flash(client, 3, follow_redirects=False)
     assert more.status_code == 303
     # The sold-out flag is dropped at once: the new unit can be won.
     c = people(client, 1, base=60)[0]
@@ -490,24 +494,11 @@ def test_restock_to_exactly_the_units_won(client: Browserish) -> None:
     assert claim(client, b).json()["result"] == "won"
     client.make_staff("mk", "marketer")
     client.login("mk")
-    form = {
-        "title": "t",
-        "stock": "2",
-        "per_phone_limit": "1",
-        "voucher_prefix": "LK",
-        "voucher_valid_days": "30",
-        "starts_at": "2020-01-01T00:00",
-        "ends_at": "2099-01-01T00:00",
-    }
-    exact = client.submit(
-        "/staff/grabs/flash/edit", form, page="/staff/grabs/flash/edit", follow_redirects=False
-    )
+    exact = restock_flash(client, 2, follow_redirects=False)
     assert exact.status_code == 303, exact.text
     status = client.get("/api/v1/grabs/flash").json()
     assert (status["stock_total"], status["stock_left"]) == (2, 0)
-    below = client.submit(
-        "/staff/grabs/flash/edit", {**form, "stock": "1"}, page="/staff/grabs/flash/edit"
-    )
+    below = restock_flash(client, 1)
     assert below.status_code == 409, below.text[:3000]
     assert client.get("/api/v1/grabs/flash").json()["stock_total"] == 2
     assert claim(client, c).json()["result"] == "sold_out"

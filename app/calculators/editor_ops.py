@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 from app.calculators import editor_map
 from app.calculators.editor import check
@@ -66,8 +66,19 @@ def apply_lists(draft: dict[str, Any], form: Mapping[str, str]) -> None:
         _refuse("full", N_("Tick at least one result to show after the phone check"))
 
 
-def _refuse(path: str, message: str, **params: object) -> None:
+def _refuse(path: str, message: str, **params: object) -> NoReturn:
     raise InvalidDefinition(fields={path: say(message, **params)})
+
+
+def _keyed(
+    draft: Mapping[str, Any], section: str, key: object, path: str, missing: str
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The draft's ``section`` and its item whose key is ``key``; refused at ``path`` if none."""
+    items: list[dict[str, Any]] = draft.get(section, [])
+    item = next((i for i in items if i.get("key") == key), None)
+    if item is None:
+        _refuse(path, missing)
+    return items, item
 
 
 def _taken(draft: Mapping[str, Any]) -> set[str]:
@@ -114,11 +125,13 @@ def _add_field(draft: dict[str, Any], form: Mapping[str, str]) -> None:
     kind = form.get("new_field.kind", "")
     if kind not in NEW_FIELD_KINDS:
         _refuse("new_field.kind", N_("Choose what kind of answer the question takes"))
-    steps = draft.get("steps", [])
-    step = next((s for s in steps if s.get("key") == form.get("new_field.step")), None)
-    if step is None:
-        _refuse("new_field.step", N_("Choose the step the question goes in"))
-        return
+    _, step = _keyed(
+        draft,
+        "steps",
+        form.get("new_field.step"),
+        "new_field.step",
+        N_("Choose the step the question goes in"),
+    )
     field: dict[str, Any] = {"key": _new_key(draft, "q"), "label": label, "kind": kind}
     if kind in ("number", "count"):
         low = _number(form, "new_field.min", 0)
@@ -156,11 +169,9 @@ def _still_read(draft: Mapping[str, Any], name: str, what: str) -> None:
 
 
 def _remove_field(draft: dict[str, Any], key: str) -> None:
-    fields = draft.get("fields", [])
-    field = next((f for f in fields if f.get("key") == key), None)
-    if field is None:
-        _refuse("op", N_("This question is not in the draft any more"))
-        return
+    fields, field = _keyed(
+        draft, "fields", key, "op", N_("This question is not in the draft any more")
+    )
     if len(fields) == 1:
         _refuse(f"remove.{key}", N_("A calculator needs at least one question"))
     _still_read(draft, key, f"「{field.get('label') or key}」")
@@ -174,10 +185,7 @@ def _remove_field(draft: dict[str, Any], key: str) -> None:
 
 
 def _table(draft: Mapping[str, Any], key: str) -> dict[str, Any]:
-    table = next((t for t in draft.get("tables", []) if t.get("key") == key), None)
-    if table is None:
-        _refuse("op", N_("This table is not in the draft any more"))
-    assert table is not None
+    _, table = _keyed(draft, "tables", key, "op", N_("This table is not in the draft any more"))
     return table
 
 
@@ -292,11 +300,9 @@ def _own_problems(draft: dict[str, Any], prefix: str, path: str) -> None:
 
 
 def _remove_output(draft: dict[str, Any], key: str) -> None:
-    outputs = draft.get("outputs", [])
-    output = next((o for o in outputs if o.get("key") == key), None)
-    if output is None:
-        _refuse("op", N_("This result is not in the draft any more"))
-        return
+    outputs, output = _keyed(
+        draft, "outputs", key, "op", N_("This result is not in the draft any more")
+    )
     _still_read(draft, key, f"「{output.get('label') or key}」")
     if draft.get("teaser") == [key]:
         _refuse(

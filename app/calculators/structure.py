@@ -149,18 +149,11 @@ def check_output(o: OutputDef, problem: Problem) -> None:
         "text": ("text",),
     }[o.kind]
     for attribute in ("formula", "low", "high", "text"):
-        given = bool(getattr(o, attribute).strip())
-        if attribute in needs and not given:
-            problem(
-                path,
-                N_("A %(kind)s result needs %(attribute)s"),
-                kind=o.kind,
-                attribute=attribute,
+        needed, given = attribute in needs, bool(getattr(o, attribute).strip())
+        if needed != given:
+            message = (
+                N_("A %(kind)s result needs %(attribute)s")
+                if needed
+                else N_("A %(kind)s result has no %(attribute)s")
             )
-        elif attribute not in needs and given:
-            problem(
-                path,
-                N_("A %(kind)s result has no %(attribute)s"),
-                kind=o.kind,
-                attribute=attribute,
-            )
+            problem(path, message, kind=o.kind, attribute=attribute)
