@@ -82,3 +82,10 @@ def make_grab(staff: Tab, base: str, form: dict[str, str], path: str = "/staff/g
         f"{base}{path}", form={"_csrf_token": token, **form}, max_redirects=0
     )
     assert answer.status == 303, answer.text()
+
+
+def staff_with_grab(open_tab: Callable[..., Tab], base: str, form: dict[str, str]) -> Tab:
+    """A desk signed in as the admin that has just made a grab from `form`."""
+    staff = open_staff(open_tab, base)
+    make_grab(staff, base, form)
+    return staff

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, PHONE, Tab
-from tests.e2e.test_spine_browser import dev_code
+from tests.e2e.steps import pass_gate
 from tests.e2e.test_staff_browser import no_horizontal_scroll, sign_in
 
 pytestmark = pytest.mark.e2e
@@ -45,13 +45,7 @@ def test_a_visitor_books_changes_and_cancels_then_sales_see_it(
         cta.get_by_role("link", name="预约免费上门量房").click()
     assert page.url == f"{live_server}/t/grab-demo/book"
     assert page.locator("form.booking-form").count() == 0
-    page.get_by_label("手机号").fill(NUMBER)
-    page.get_by_role("checkbox").check()
-    page.get_by_role("button", name="获取验证码").click()
-    page.locator("input[name=code]").wait_for()
-    page.locator("input[name=code]").fill(dev_code(live_server, NUMBER))
-    with page.expect_navigation():
-        page.get_by_role("button", name="验证并查看").click()
+    pass_gate(tab, live_server, NUMBER)
     # Back on the booking, with the first open slot chosen.
     assert page.url == f"{live_server}/t/grab-demo/book"
     form = page.locator("form.booking-form")

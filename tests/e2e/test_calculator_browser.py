@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.e2e.conftest import Tab
-from tests.e2e.test_spine_browser import dev_code
+from tests.e2e.steps import pass_gate
 from tests.e2e.test_staff_browser import no_horizontal_scroll
 
 pytestmark = pytest.mark.e2e
@@ -38,13 +38,7 @@ def test_calculator_to_pdf(live_server: str, open_tab: Callable[..., Tab], slug:
     assert "万" in teaser, teaser
     assert page.locator("table.breakdown").count() == 0
     tab.screenshot(f"calculator-{slug}-teaser-phone")
-    page.get_by_label("手机号").fill(phone)
-    page.get_by_role("checkbox", name="我已阅读并同意").check()
-    page.get_by_role("button", name="获取验证码").click()
-    page.locator("input[name=code]").wait_for()
-    page.locator("input[name=code]").fill(dev_code(live_server, phone))
-    with page.expect_navigation():
-        page.get_by_role("button", name="验证并查看").click()
+    pass_gate(tab, live_server, phone)
     page.locator("table.breakdown").wait_for()
     no_horizontal_scroll(tab)
     tab.screenshot(f"calculator-{slug}-full-phone", full_page=True)

@@ -18,7 +18,7 @@ import pytest
 
 from app.kinds import KINDS
 from tests.e2e.conftest import Tab
-from tests.e2e.test_spine_browser import dev_code
+from tests.e2e.steps import pass_gate
 from tests.e2e.test_staff_browser import no_horizontal_scroll, sign_in
 from tests.served import ADMIN_PASSWORD, serve
 
@@ -29,19 +29,6 @@ pytestmark = pytest.mark.e2e
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with serve("sqlite", tmp_path_factory.mktemp("funnel"), workers=1) as app:
         yield app.url
-
-
-def authorise(tab: Tab, base: str, phone: str) -> None:
-    """The gate on the page: number, consent, code; the page reloads authorised."""
-    page = tab.page
-    page.get_by_label("手机号").fill(phone)
-    page.get_by_role("checkbox", name="我已阅读并同意").check()
-    page.get_by_role("button", name="获取验证码").click()
-    page.locator("input[name=code]").wait_for()
-    page.locator("input[name=code]").fill(dev_code(base, phone))
-    with page.expect_navigation():
-        page.get_by_role("button", name="验证并查看").click()
-    page.wait_for_load_state("load")
 
 
 def tap_and_report(tab: Tab, locator: Any, *, download: bool = False) -> None:
@@ -91,7 +78,7 @@ def test_calculator_funnel(server: str, open_tab: Callable[..., Tab]) -> None:
     assert started.value.status == 202
     page.get_by_role("button", name="开始测算").click()
     page.locator("#result .headline").wait_for()
-    authorise(tab, server, "13500007001")
+    pass_gate(tab, server, "13500007001")
     page.locator("table.breakdown").wait_for()
     with page.expect_download():
         tap_and_report(tab, page.locator('a[href$="/report.pdf"]'), download=True)
@@ -119,7 +106,7 @@ def test_grab_funnel(server: str, open_tab: Callable[..., Tab]) -> None:
     page = tab.page
     page.goto(f"{server}/t/grab-demo", wait_until="load")  # SSE: never network-idle
     assert page.locator("#gate").is_visible()  # the gate is shown: a funnel step
-    authorise(tab, server, "13500007002")
+    pass_gate(tab, server, "13500007002")
     page.locator("[data-grab-button]").click()
     page.locator(".grab-outcome-won").wait_for()
     tab.assert_clean()
@@ -140,7 +127,7 @@ def test_guide_funnel(server: str, open_tab: Callable[..., Tab], tmp_path: Path)
     tab = open_tab("phone")
     page = tab.page
     tab.goto(f"{server}/t/guide-demo")
-    authorise(tab, server, "13500007003")
+    pass_gate(tab, server, "13500007003")
     page.locator("#result").wait_for()
     no_horizontal_scroll(tab)
     tab.screenshot("guide-authorised-phone")

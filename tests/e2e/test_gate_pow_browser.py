@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import SECRET_KEY, Tab
-from tests.e2e.test_spine_browser import dev_code
+from tests.e2e.steps import dev_code
 from tests.served import serve
 
 pytestmark = pytest.mark.e2e

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, Tab
-from tests.e2e.steps import grab_form, make_grab, open_staff, pass_gate
+from tests.e2e.steps import grab_form, pass_gate, staff_with_grab
 from tests.e2e.test_staff_browser import no_horizontal_scroll, sign_in
 
 pytestmark = pytest.mark.e2e
@@ -21,7 +21,6 @@ PHONE = "13700002222"
 
 
 def test_countdown_gate_grab_voucher(live_server: str, open_tab: Callable[..., Tab]) -> None:
-    staff = open_staff(open_tab, live_server)
     form = grab_form(
         "e2e-grab",
         5,
@@ -30,7 +29,7 @@ def test_countdown_gate_grab_voucher(live_server: str, open_tab: Callable[..., T
         hours=1,
         prefix="E",
     )
-    make_grab(staff, live_server, form)
+    staff = staff_with_grab(open_tab, live_server, form)
 
     tab = open_tab("phone")
     page = tab.page

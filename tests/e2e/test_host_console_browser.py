@@ -19,7 +19,7 @@ from playwright.sync_api import expect
 from app.core.qr import qr_data_uri
 from tests.e2e import steps
 from tests.e2e.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, Tab
-from tests.e2e.steps import make_grab, open_staff
+from tests.e2e.steps import make_grab, staff_with_grab
 from tests.e2e.test_staff_browser import no_horizontal_scroll, sign_in
 
 pytestmark = pytest.mark.e2e
@@ -79,8 +79,7 @@ def open_host(tab: Tab, base: str, slug: str) -> Any:
 
 
 def test_each_state_shows_only_its_actions(live_server: str, open_tab: Callable[..., Tab]) -> None:
-    desk = open_staff(open_tab, live_server)
-    make_grab(desk, live_server, grab_form("host-later", 5, dt.timedelta(hours=1)))
+    desk = staff_with_grab(open_tab, live_server, grab_form("host-later", 5, dt.timedelta(hours=1)))
     # The grab's tracked link, for the live stream: its QR code is what the console shows.
     desk.goto(f"{live_server}/staff/links")
     account = desk.page.locator("select[name=account_id] option").first.get_attribute("value")
@@ -163,9 +162,8 @@ def test_each_state_shows_only_its_actions(live_server: str, open_tab: Callable[
 def test_an_open_grab_counts_down_to_its_end_and_its_stock_is_live(
     live_server: str, open_tab: Callable[..., Tab]
 ) -> None:
-    desk = open_staff(open_tab, live_server)
     form = grab_form("host-live", 5, -dt.timedelta(minutes=1), hours=1)
-    make_grab(desk, live_server, form)
+    desk = staff_with_grab(open_tab, live_server, form)
     tab = host_tab(open_tab, live_server)
     page = open_host(tab, live_server, "host-live")
     expect(page.locator("[data-host-state]")).to_have_text("进行中")
@@ -190,8 +188,7 @@ def test_an_open_grab_counts_down_to_its_end_and_its_stock_is_live(
 
 
 def test_a_sold_out_grab_offers_no_action(live_server: str, open_tab: Callable[..., Tab]) -> None:
-    desk = open_staff(open_tab, live_server)
-    make_grab(desk, live_server, grab_form("host-gone", 0, -dt.timedelta(minutes=1)))
+    staff_with_grab(open_tab, live_server, grab_form("host-gone", 0, -dt.timedelta(minutes=1)))
     tab = host_tab(open_tab, live_server)
     page = open_host(tab, live_server, "host-gone")
     expect(page.locator("[data-host-state]")).to_have_text("已抢光")

@@ -15,7 +15,7 @@ import pytest
 from app.core.clock import CHINA_TZ
 from tests.e2e.conftest import PHONE as PHONE_PROFILE
 from tests.e2e.conftest import Tab
-from tests.e2e.test_spine_browser import dev_code
+from tests.e2e.steps import dev_code, pass_gate
 from tests.e2e.test_staff_browser import no_horizontal_scroll
 from tests.served import serve
 
@@ -43,15 +43,8 @@ def _text(tab: Tab) -> str:
 
 
 def _become_lead(tab: Tab, base: str) -> None:
-    page = tab.page
     tab.goto(f"{base}/t/guide-demo")
-    page.get_by_label("手机号").fill(NUMBER)
-    page.get_by_role("checkbox").check()
-    page.get_by_role("button", name="获取验证码").click()
-    page.locator("input[name=code]").wait_for()
-    page.locator("input[name=code]").fill(dev_code(base, NUMBER))
-    with page.expect_navigation():
-        page.get_by_role("button", name="验证并查看").click()
+    pass_gate(tab, base, NUMBER)
 
 
 def test_notice_and_manage_on_a_phone(

@@ -3,24 +3,18 @@ inbox, the unlocked guide; then staff see the lead with its account, channel and
 
 from __future__ import annotations
 
-import json
-import urllib.request
 from collections.abc import Callable
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, Tab
-from tests.e2e.test_staff_browser import no_horizontal_scroll, sign_in
+from tests.e2e.conftest import Tab
+from tests.e2e.steps import enter_code, open_staff
+from tests.e2e.test_staff_browser import no_horizontal_scroll
 
 pytestmark = pytest.mark.e2e
 
 PHONE = "13700001111"
-
-
-def dev_code(base: str, phone: str) -> str:
-    with urllib.request.urlopen(f"{base}/dev/sms?phone={phone}", timeout=5) as response:  # noqa: S310
-        return str(json.load(response)["code"])
 
 
 def test_tracked_link_to_lead(live_server: str, open_tab: Callable[..., Tab]) -> None:
@@ -44,21 +38,19 @@ def test_tracked_link_to_lead(live_server: str, open_tab: Callable[..., Tab]) ->
     page.locator("input[name=code]").wait_for()
     assert "137" in page.locator(".sent-to").inner_text()
     # The countdown runs (gate.js starts it when htmx swaps the partial in).
-    expect(page.locator("button.link")).to_be_disabled()
-    expect(page.locator("button.link")).to_contain_text("重新发送")
+    resend = page.locator("button.link", has_text="重新发送")  # beside 换个号码
+    expect(resend).to_be_disabled()
+    expect(resend).to_contain_text("重新发送")
     tab.screenshot("gate-code-phone")
 
-    page.locator("input[name=code]").fill(dev_code(live_server, PHONE))
-    with page.expect_navigation():
-        page.get_by_role("button", name="验证并查看").click()
+    enter_code(page, live_server, PHONE)
     page.locator("#result").wait_for()
     assert page.locator("#gate").count() == 0
     no_horizontal_scroll(tab)
     tab.screenshot("guide-unlocked-phone")
     tab.assert_clean()
 
-    staff = open_tab("desktop")
-    sign_in(staff, live_server, ADMIN_USERNAME, ADMIN_PASSWORD)
+    staff = open_staff(open_tab, live_server)
     staff.goto(f"{live_server}/staff/leads")
     row = staff.page.locator("tr", has_text="137****1111")
     assert row.count() == 1

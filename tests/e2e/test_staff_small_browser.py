@@ -10,9 +10,8 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.e2e.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, Tab
-from tests.e2e.test_spine_browser import dev_code
-from tests.e2e.test_staff_browser import sign_in
+from tests.e2e.conftest import Tab
+from tests.e2e.steps import open_staff, pass_gate
 
 pytestmark = pytest.mark.e2e
 
@@ -31,23 +30,15 @@ def _style(tab: Tab, selector: str) -> tuple[str, str]:
 
 def _visitor_through_live01(base: str, open_tab: Callable[..., Tab]) -> None:
     tab = open_tab("phone")
-    page = tab.page
     tab.goto(f"{base}/s/live01")
-    page.get_by_label("手机号").fill(NUMBER)
-    page.get_by_role("checkbox").check()
-    page.get_by_role("button", name="获取验证码").click()
-    page.locator("input[name=code]").wait_for()
-    page.locator("input[name=code]").fill(dev_code(base, NUMBER))
-    with page.expect_navigation():
-        page.get_by_role("button", name="验证并查看").click()
+    pass_gate(tab, base, NUMBER)
     tab.assert_clean()
 
 
 def test_messages_roles_and_links_at_a_desk(live_server: str, open_tab: Callable[..., Tab]) -> None:
     _visitor_through_live01(live_server, open_tab)
-    admin = open_tab("desktop")
+    admin = open_staff(open_tab, live_server)
     page = admin.page
-    sign_in(admin, live_server, ADMIN_USERNAME, ADMIN_PASSWORD)
 
     # A lead's follow-up saved: "已保存。" in the success style.
     admin.goto(f"{live_server}/staff/leads")

@@ -15,15 +15,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, SECRET_KEY, Tab
-from tests.e2e.steps import (
-    ask_code,
-    dev_code,
-    enter_code,
-    grab_form,
-    make_grab,
-    open_staff,
-    pass_gate,
-)
+from tests.e2e.steps import ask_code, dev_code, enter_code, grab_form, pass_gate, staff_with_grab
 from tests.served import serve
 
 pytestmark = pytest.mark.e2e
@@ -273,7 +265,6 @@ def test_renovation_notes_and_timeline_read_right(
 def test_the_grab_says_what_to_do_in_its_state(
     live_server: str, open_tab: Callable[..., Tab]
 ) -> None:
-    staff = open_staff(open_tab, live_server)
     form = grab_form(
         "e2e-grab-words",
         3,
@@ -282,7 +273,7 @@ def test_the_grab_says_what_to_do_in_its_state(
         hours=1,
         prefix="W",
     )
-    make_grab(staff, live_server, form)
+    staff_with_grab(open_tab, live_server, form)
 
     tab = open_tab("phone")
     page = tab.page
