@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -58,14 +59,10 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield app.url
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Debian's Chromium, headless. Missing Chromium is a failure, never a skip.
-
-    Module-scoped on purpose: while the sync Playwright API is open, the main thread has a
-    running asyncio loop, so `asyncio.run()` in the rest of the suite would fail; it must be
-    closed before the next test module starts.
-    """
+@contextmanager
+def chromium(*extra_args: str) -> Iterator[Any]:
+    """Debian's Chromium, headless, with `extra_args` after the usual ones. Missing Chromium is
+    a failure, never a skip."""
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail(
             f"{CHROMIUM} is missing: the browser tests drive Debian's Chromium and never "
@@ -76,11 +73,25 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args]
+        )
         try:
-            yield chromium
+            yield launched
         finally:
-            chromium.close()
+            launched.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium, headless (`chromium`).
+
+    Module-scoped on purpose: while the sync Playwright API is open, the main thread has a
+    running asyncio loop, so `asyncio.run()` in the rest of the suite would fail; it must be
+    closed before the next test module starts.
+    """
+    with chromium() as launched:
+        yield launched
 
 
 class Tab:

@@ -13,7 +13,6 @@ import asyncio
 import base64
 import datetime as dt
 import io
-import os
 import subprocess
 import sys
 import tempfile
@@ -27,7 +26,7 @@ from PIL import Image
 
 from app.core.i18n import translations
 from app.grabs.codes import display
-from tests.e2e.conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PHONE, SECRET_KEY, Tab
+from tests.e2e.conftest import ARTIFACTS, PHONE, SECRET_KEY, Tab, chromium
 from tests.served import clean_env, run_leadkit, running_server
 
 pytestmark = pytest.mark.e2e
@@ -156,25 +155,15 @@ def voucher_server() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Chromium whose fake camera shows a QR code of SCANNED_CODE."""
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing (sudo apt-get install chromium)", pytrace=False)
-    from playwright.sync_api import sync_playwright
-
     with tempfile.TemporaryDirectory(prefix="leadkit-e2e-camera-") as tmp:
         video = Path(tmp) / "qr.y4m"
         write_y4m(video, SCANNED_CODE)
-        args = [
-            *CHROMIUM_ARGS,
+        with chromium(
             "--use-fake-ui-for-media-stream",
             "--use-fake-device-for-media-stream",
             f"--use-file-for-fake-video-capture={video}",
-        ]
-        with sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
-            try:
-                yield chromium
-            finally:
-                chromium.close()
+        ) as launched:
+            yield launched
 
 
 @pytest.fixture
