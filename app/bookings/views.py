@@ -88,6 +88,7 @@ def booking_view(booking: Booking | None) -> dict[str, Any] | None:
     return {
         "service": booking.service,
         "day": booking.slot_day,
+        "day_value": booking.slot_day.isoformat(),  # the slot form's value, not for reading
         "part": booking.slot_part,
         "day_label": day_label(booking.slot_day),
         "part_label": _(PARTS[booking.slot_part][0]) if booking.slot_part in PARTS else "",
