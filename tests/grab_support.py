@@ -28,6 +28,17 @@ class Person:
     cookie: str
 
 
+def lead_row(cipher: DataCipher, phone: str, **fields: Any) -> Lead:
+    """A Lead for ``phone`` (encrypted, hashed and masked as the app stores it), not yet added."""
+    return Lead(
+        phone_cipher=cipher.encrypt(phone),
+        phone_hash=cipher.lookup_hash(phone),
+        phone_masked=mask(phone),
+        needs={},
+        **fields,
+    )
+
+
 async def make_people(
     db: AsyncSession, settings: Settings, phones: int, visitors_per_phone: int = 1, base: int = 0
 ) -> list[Person]:
@@ -37,14 +48,7 @@ async def make_people(
     people: list[Person] = []
     for i in range(phones):
         phone = f"+86139{base + i:08d}"
-        lead = Lead(
-            phone_cipher=cipher.encrypt(phone),
-            phone_hash=cipher.lookup_hash(phone),
-            phone_masked=mask(phone),
-            status="new",
-            needs={},
-            notes="",
-        )
+        lead = lead_row(cipher, phone, status="new", notes="")
         db.add(lead)
         await db.flush()
         for _ in range(visitors_per_phone):

@@ -18,7 +18,6 @@ from sqlalchemy import select, update
 from app.core.clock import china_time
 from app.core.crypto import DataCipher
 from app.core.errors import DomainError
-from app.core.phone import mask
 from app.core.ratelimit import MemoryRateLimiter
 from app.core.state import part
 from app.db.engine import Storage
@@ -32,6 +31,7 @@ from app.staff.schemas import Staff
 from app.tools.models import Tool
 from app.vouchers import service
 from app.vouchers.schemas import VoucherForm
+from tests.grab_support import lead_row
 from tests.helpers import Browserish, soup
 
 PHONE = "+8613812345678"
@@ -90,12 +90,7 @@ def make_voucher(
             await db.execute(select(Lead).where(Lead.phone_hash == cipher.lookup_hash(phone)))
         ).scalar()
         if lead is None:
-            lead = Lead(
-                phone_cipher=cipher.encrypt(phone),
-                phone_hash=cipher.lookup_hash(phone),
-                phone_masked=mask(phone),
-                needs={},
-            )
+            lead = lead_row(cipher, phone)
             db.add(lead)
             await db.flush()
         n = 1 + len((await db.execute(select(GrabClaim.id))).all())

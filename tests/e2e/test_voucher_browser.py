@@ -50,13 +50,12 @@ async def _seed(database_url: str) -> None:
 
     import app.models  # noqa: F401  (every table, for the foreign keys)
     from app.core.crypto import DataCipher
-    from app.core.phone import mask
     from app.grabs.models import Grab, GrabClaim
-    from app.leads.models import Lead
     from app.settings import load_settings
     from app.staff import service
     from app.staff.schemas import StaffCreate
     from app.tools.models import Tool
+    from tests.grab_support import lead_row
 
     settings = load_settings({}, secret_key=SECRET_KEY, database_url=database_url)
     cipher = DataCipher(settings)
@@ -78,12 +77,7 @@ async def _seed(database_url: str) -> None:
         for n, (code, phone) in enumerate(
             ((TYPED_CODE, "+8613812345678"), (SCANNED_CODE, "+8613987654321")), start=1
         ):
-            lead = Lead(
-                phone_cipher=cipher.encrypt(phone),
-                phone_hash=cipher.lookup_hash(phone),
-                phone_masked=mask(phone),
-                needs={},
-            )
+            lead = lead_row(cipher, phone)
             db.add(lead)
             await db.flush()
             db.add(
