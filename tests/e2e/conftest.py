@@ -47,9 +47,14 @@ DESKTOP: dict[str, Any] = {
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The app served by `leadkit serve` (granian, one worker) on a free port with the demo
-    content and a known admin password (tests/served.py); yields the base URL."""
+    content and a known admin password (tests/served.py); yields the base URL. Every test's
+    visitor asks for codes from 127.0.0.1: the per-address proof of work and daily cap are
+    raised so that how tests are shared between workers never decides whether a gate asks for
+    a challenge (tests/e2e/test_gate_pow_browser.py tests those on a server of its own)."""
     tmp = tmp_path_factory.mktemp("e2e")
     env = {
+        "LEADKIT_OTP_POW_IP_HOURLY": "1000",
+        "LEADKIT_OTP_IP_DAILY_CAP": "1000",
         "LEADKIT_ADMIN_USERNAME": ADMIN_USERNAME,
         "LEADKIT_ADMIN_PASSWORD": ADMIN_PASSWORD,
         "LEADKIT_SECRET_KEY": SECRET_KEY,

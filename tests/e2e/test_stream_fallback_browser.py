@@ -35,7 +35,7 @@ def test_the_grab_page_polls_when_streams_are_full(
     with page.expect_response(lambda r: r.url.endswith(f"{STATUS}/events")) as answer:
         page.goto(f"{streams_full.url}/t/grab-demo", wait_until="load")
     assert "event: poll" in answer.value.text()
-    expect(page.locator('[data-when="scheduled"]')).to_be_visible()
+    expect(page.locator('.grab-state[data-when="scheduled"]')).to_be_visible()
 
     # The page polls at the server's pace (every second here, not its own default of 3 s).
     polls: list[str] = []
@@ -49,7 +49,7 @@ def test_the_grab_page_polls_when_streams_are_full(
         "POST", "/api/v1/admin/grabs/grab-demo/close", headers={"Authorization": f"Bearer {token}"}
     )
     assert closed.status_code == 200, closed.text
-    expect(page.locator('[data-when="closed"]')).to_be_visible(timeout=10_000)
-    expect(page.locator('[data-when="scheduled"]')).to_be_hidden()
+    expect(page.locator('.grab-state[data-when="closed"]')).to_be_visible(timeout=10_000)
+    expect(page.locator('.grab-state[data-when="scheduled"]')).to_be_hidden()
     tab.screenshot("grab-polling-when-streams-full-phone")
     tab.assert_clean()
