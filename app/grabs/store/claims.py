@@ -11,8 +11,9 @@ from typing import Any, Protocol, runtime_checkable
 from sqlalchemy import and_, or_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from app.core.clock import now
 from app.events.schemas import EventContext
-from app.grabs.codes import display
+from app.grabs.codes import display, new_code
 from app.grabs.models import Grab
 from app.grabs.schemas import ClaimAnswer, Result, Voucher
 
@@ -78,6 +79,12 @@ def claim_context(grab: GrabInfo, who: Claimant | None) -> EventContext:
         tool_id=grab.tool_id,
         tool_version=grab.tool_version,
     )
+
+
+def terms(grab: GrabInfo) -> tuple[dt.datetime, str, dt.datetime]:
+    """What a claim made now would be given: the time, a new voucher code and its expiry."""
+    at = now()
+    return at, new_code(grab.voucher_prefix), at + dt.timedelta(days=grab.voucher_valid_days)
 
 
 def voucher(grab: GrabInfo, code: str, n: int, expires_at: dt.datetime) -> Voucher:

@@ -15,11 +15,9 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from app.core.clock import now
 from app.core.errors import Conflict
 from app.core.i18n import N_
 from app.core.ratelimit import window_start
-from app.grabs.codes import new_code
 from app.grabs.models import Grab, GrabClaim
 from app.grabs.schemas import ClaimAnswer, Result
 from app.grabs.store.claims import (
@@ -28,6 +26,7 @@ from app.grabs.store.claims import (
     Claimant,
     ClaimRateLimited,
     GrabInfo,
+    terms,
     voucher,
 )
 from app.grabs.store.redis_scripts import (
@@ -68,9 +67,7 @@ class RedisClaimStore:
         key: str | None,
         limits: Sequence[tuple[str, int, int]] = (),
     ) -> tuple[ClaimAnswer, bool]:
-        at = now()
-        code = new_code(grab.voucher_prefix)
-        expires = at + dt.timedelta(days=grab.voucher_valid_days)
+        at, code, expires = terms(grab)
         stock, winners, answers = self._keys(grab.id)
         epoch = int(time.time())
         # The same counters RedisRateLimiter keeps: {prefix}rl:{key}:{window start}.

@@ -21,7 +21,6 @@ from app.core.sql import upsert_insert
 from app.events.models import FunnelEvent
 from app.events.schemas import GrabWon
 from app.events.service import event_row
-from app.grabs.codes import new_code
 from app.grabs.models import Grab, GrabClaim
 from app.grabs.schemas import ClaimAnswer, Result
 from app.grabs.store.claims import (
@@ -30,6 +29,7 @@ from app.grabs.store.claims import (
     GrabInfo,
     claim_context,
     open_clause,
+    terms,
     voucher,
 )
 
@@ -61,9 +61,7 @@ class SQLClaimStore:
         key: str | None,
         limits: Sequence[tuple[str, int, int]] = (),
     ) -> tuple[ClaimAnswer, bool]:
-        at = now()
-        code = new_code(grab.voucher_prefix)
-        expires = at + dt.timedelta(days=grab.voucher_valid_days)
+        at, code, expires = terms(grab)
         async with self._engine.connect() as conn:
             trans = await conn.begin()
             # Writes come first: on SQLite the transaction takes the write lock at once and
