@@ -16,6 +16,7 @@ from app.gate import models as _gate_models
 from app.grabs import models as _grab_models  # noqa: F401
 from app.leads import models as _lead_models  # noqa: F401
 from app.links import models as _link_models  # noqa: F401
+from app.outbox import models as _outbox_models  # noqa: F401
 from app.staff import models as _staff_models  # noqa: F401
 from app.tools import models as _tool_models  # noqa: F401
 from app.visitors import models as _visitor_models  # noqa: F401
