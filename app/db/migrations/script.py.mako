@@ -1,21 +1,25 @@
-"""${message}
+<%
+    body = (upgrades or "") + (downgrades or "")
+%>"""${message} (${create_date.date()})"""
 
-Revision ID: ${up_revision}
-Revises: ${down_revision | comma,n}
-Create Date: ${create_date}
-"""
-
-from __future__ import annotations
-
+% if "sa." in body:
 import sqlalchemy as sa
+% endif
+% if "op." in body:
 from alembic import op
+% endif
+% if "advanced_alchemy." in body:
 import advanced_alchemy.types
+% endif
 ${imports if imports else ""}
-
 revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}
+% if branch_labels:
 branch_labels = ${repr(branch_labels)}
+% endif
+% if depends_on:
 depends_on = ${repr(depends_on)}
+% endif
 
 
 def upgrade() -> None:

@@ -1,21 +1,11 @@
-"""staff accounts, sessions, api tokens, audit, rate counters
-
-Revision ID: 0001
-Revises: 
-Create Date: 2026-11-23 11:20:27.458716
-"""
-
-from __future__ import annotations
+"""staff accounts, sessions, api tokens, audit, rate counters (2026-11-23)"""
 
 import sqlalchemy as sa
 from alembic import op
 import advanced_alchemy.types
 
-
 revision = '0001'
 down_revision = None
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,21 +1,11 @@
-"""visitor spine
-
-Revision ID: 0002
-Revises: 0001
-Create Date: 2026-11-23 11:31:41.560405
-"""
-
-from __future__ import annotations
+"""visitor spine (2026-11-23)"""
 
 import sqlalchemy as sa
 from alembic import op
 import advanced_alchemy.types
 
-
 revision = '0002'
 down_revision = '0001'
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,21 +1,11 @@
-"""tool submissions
-
-Revision ID: 0003
-Revises: 0002
-Create Date: 2026-11-23 12:48:24.233090
-"""
-
-from __future__ import annotations
+"""tool submissions (2026-11-23)"""
 
 import sqlalchemy as sa
 from alembic import op
 import advanced_alchemy.types
 
-
 revision = '0003'
 down_revision = '0002'
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

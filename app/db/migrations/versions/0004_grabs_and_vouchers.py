@@ -1,21 +1,11 @@
-"""grabs and vouchers
-
-Revision ID: 0004
-Revises: 0003
-Create Date: 2026-11-23 15:20:55.776322
-"""
-
-from __future__ import annotations
+"""grabs and vouchers (2026-11-23)"""
 
 import sqlalchemy as sa
 from alembic import op
 import advanced_alchemy.types
 
-
 revision = '0004'
 down_revision = '0003'
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

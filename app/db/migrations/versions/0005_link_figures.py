@@ -1,20 +1,10 @@
-"""link figures: indexes for each link's clicks and leads
-
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-11-24 10:00:00.000000
-"""
-
-from __future__ import annotations
+"""link figures: indexes for each link's clicks and leads (2026-11-24)"""
 
 import sqlalchemy as sa
 from alembic import op
 
-
 revision = '0005'
 down_revision = '0004'
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

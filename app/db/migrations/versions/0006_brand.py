@@ -1,21 +1,11 @@
-"""brand: the business's name, logo, colour and contact phone (one row)
-
-Revision ID: 0006
-Revises: 0005
-Create Date: 2026-12-01 23:37:37.811126
-"""
-
-from __future__ import annotations
+"""brand: the business's name, logo, colour and contact phone (one row) (2026-12-01)"""
 
 import sqlalchemy as sa
 from alembic import op
 import advanced_alchemy.types
 
-
 revision = '0006'
 down_revision = '0005'
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -1,21 +1,11 @@
-"""bookings: a visitor's request for a visit through a tool's call to action
-
-Revision ID: 0007
-Revises: 0006
-Create Date: 2026-12-02 01:30:00.000000
-"""
-
-from __future__ import annotations
+"""bookings: a visitor's request for a visit through a tool's call to action (2026-12-02)"""
 
 import sqlalchemy as sa
 from alembic import op
 import advanced_alchemy.types
 
-
 revision = '0007'
 down_revision = '0006'
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
