@@ -1,17 +1,13 @@
 // The host console's grab page (templates/grabs/_host.html): the stock and the state follow the
-// grab's status stream (polling when the stream fails or the server's streams are full), the
-// countdown ticks, and the page part loads again (with the actions of the new state) whenever
-// the state changes or a countdown ends.
+// grab's status (static/js/follow.js: the stream, polling when it fails or the server's streams
+// are full), the countdown ticks, and the page part loads again (with the actions of the new
+// state) whenever the state changes or a countdown ends.
 (function () {
   "use strict";
   var root = document.getElementById("grab-host");
-  if (!root) return;
-  var eventsUrl = root.getAttribute("data-events-url");
-  var statusUrl = root.getAttribute("data-status-url");
+  if (!root || !window.leadkitFollow) return;
   var hostUrl = root.getAttribute("data-host-url");
   var deadline = null;
-  var polling = null;
-  var pollSeconds = 3;
   var reloading = false;
 
   function host() { return document.getElementById("grab-host"); }
@@ -44,50 +40,15 @@
     if (s.state !== current.getAttribute("data-state")) reload();
   }
 
-  function pad(n) { return n < 10 ? "0" + n : String(n); }
-
   function tick() {
     if (deadline === null) return;
     var left = Math.max(0, Math.ceil((deadline - Date.now()) / 1000));
-    var h = Math.floor(left / 3600), m = Math.floor((left % 3600) / 60), sec = left % 60;
     var el = document.querySelector("[data-host-countdown]");
-    if (el) el.textContent = (h ? h + ":" + pad(m) : pad(m)) + ":" + pad(sec);
+    if (el) el.textContent = window.leadkitClock(left);
     if (left === 0) { deadline = null; window.setTimeout(reload, 1000); }
   }
 
-  function poll() {
-    if (!window.fetch) return;
-    fetch(statusUrl, { credentials: "same-origin", cache: "no-store" })
-      .then(function (r) { return r.ok ? r.json() : null; })
-      .then(function (s) { if (s) apply(s); })
-      .catch(function () { /* the next poll tries again */ });
-  }
-
-  function startPolling() {
-    if (!polling) polling = window.setInterval(poll, pollSeconds * 1000);
-  }
-
-  function stopPolling() {
-    if (polling) { window.clearInterval(polling); polling = null; }
-  }
-
-  if (window.EventSource) {
-    var source = new EventSource(eventsUrl);
-    source.addEventListener("status", function (event) {
-      stopPolling();
-      try { apply(JSON.parse(event.data)); } catch (e) { /* ignore a bad message */ }
-    });
-    source.addEventListener("poll", function (event) {
-      try {
-        var hint = JSON.parse(event.data);
-        if (hint.poll_seconds > 0) pollSeconds = hint.poll_seconds;
-      } catch (e) { /* keep the current pace */ }
-      startPolling();
-    });
-    source.onerror = startPolling;
-  } else {
-    startPolling();
-  }
+  window.leadkitFollow(root.getAttribute("data-status-url"), root.getAttribute("data-events-url"), apply);
   readCountdown();
   tick();
   window.setInterval(tick, 250);
