@@ -34,9 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.run import (
     HOST,
+    Connection,
     Result,
     Server,
-    _read_response,
     answers,
     base_env,
     load,
@@ -108,21 +108,16 @@ async def claims(
         ).encode("latin-1")
 
     async def worker() -> None:
-        reader, writer = await asyncio.open_connection(HOST, port)
+        conn = await Connection.open(port)
         try:
             while time.perf_counter() < stop_at and (not total or next(sent) < total):
-                t0 = time.perf_counter()
-                writer.write(request(next(turn)))
-                status, close = await _read_response(reader)
-                result.latencies.append(time.perf_counter() - t0)
+                status, took = await conn.ask(request(next(turn)))
+                result.latencies.append(took)
                 statuses[status] += 1
                 if status >= 500:
                     result.errors += 1
-                if close:
-                    writer.close()
-                    reader, writer = await asyncio.open_connection(HOST, port)
         finally:
-            writer.close()
+            await conn.close()
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     result.seconds = time.perf_counter() - started

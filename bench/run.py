@@ -210,6 +210,34 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
     return status, headers.get("connection") == "close"
 
 
+class Connection:
+    """One kept-alive HTTP/1.1 connection to the app: each request answered in full, the
+    connection opened again whenever the server closes it."""
+
+    def __init__(self, port: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        self.port, self.reader, self.writer = port, reader, writer
+
+    @classmethod
+    async def open(cls, port: int) -> Connection:
+        return cls(port, *await asyncio.open_connection(HOST, port))
+
+    async def ask(self, request: bytes) -> tuple[int, float]:
+        """Send ``request`` and read its whole answer: (the status, the seconds it took)."""
+        started = time.perf_counter()
+        self.writer.write(request)
+        status, close = await _read_response(self.reader)
+        took = time.perf_counter() - started
+        if close:
+            self.writer.close()
+            self.reader, self.writer = await asyncio.open_connection(HOST, self.port)
+        return status, took
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(Exception):
+            await self.writer.wait_closed()
+
+
 async def _worker(
     port: int,
     request: bytes,
@@ -220,7 +248,7 @@ async def _worker(
 ) -> None:
     """Send requests back to back, or one every ``interval`` seconds (an open-loop pace, so a
     slow answer does not slow the offered load down)."""
-    reader, writer = await asyncio.open_connection(HOST, port)
+    conn = await Connection.open(port)
     # Paced connections start staggered, so the offered load is smooth rather than bursts.
     next_at = time.perf_counter() + offset - interval
     try:
@@ -229,19 +257,12 @@ async def _worker(
                 next_at += interval
                 if next_at > started:
                     await asyncio.sleep(next_at - started)
-                started = time.perf_counter()
-            writer.write(request)
-            status, close = await _read_response(reader)
-            result.latencies.append(time.perf_counter() - started)
+            status, took = await conn.ask(request)
+            result.latencies.append(took)
             if status != result.ok_status:
                 result.errors += 1
-            if close:
-                writer.close()
-                reader, writer = await asyncio.open_connection(HOST, port)
     finally:
-        writer.close()
-        with contextlib.suppress(Exception):
-            await writer.wait_closed()
+        await conn.close()
 
 
 def http_request(
