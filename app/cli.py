@@ -316,3 +316,17 @@ def draws_verify(file: Any, chain: str | None) -> None:
     for line in describe(proof) + verdict(mismatches):
         click.echo(line)
     sys.exit(1 if mismatches else 0)
+
+
+@main.group()
+def outbox() -> None:
+    """The outbox: everything leadkit sends."""
+
+
+@outbox.command("status")
+def outbox_status() -> None:
+    """How many messages are waiting, sent and given up."""
+    from app.outbox.service import counts
+
+    found = _in_transaction(_settings(), counts)
+    click.echo("  ".join(f"{status} {count}" for status, count in found.items()))

@@ -86,6 +86,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     sms_app_id: str = ""
     sms_region: str = "ap-guangzhou"
     sms_timeout_seconds: float = 5.0
+    # The template of messages sent through the outbox when the sender names none.
+    sms_notify_template: str = ""
     otp_ttl_seconds: int = 300
     otp_max_attempts: int = 5
     otp_resend_seconds: int = 60
@@ -107,6 +109,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # drand, the public randomness a draw mixes in (docs/draws.md): the beacon and its chain hash.
     drand_url: str = "https://api.drand.sh"
     drand_chain: str = "52db9ba70e0cc0f6eaf7803dd07447a1f5477735fd3f661792ba94600c84e971"
+    # The outbox's sender (docs/development.md, "The outbox"): how often it looks for due
+    # messages without a wake-up, how many it takes at once, retries and the claim's lease.
+    outbox_poll_seconds: float = 2.0
+    outbox_batch: int = 20
+    outbox_max_attempts: int = 8
+    outbox_backoff_seconds: float = 5.0
+    outbox_lease_seconds: int = 60
 
     @property
     def is_prod(self) -> bool:
@@ -158,6 +167,11 @@ def _explain(message: str) -> str:
 # An error names the field's variable: "LEADKIT_BACKLOG must be at least 128".
 _BOUNDS: dict[str, tuple[float, float | None]] = {
     "port": (1, 65535),
+    "outbox_poll_seconds": (0.05, 3600),
+    "outbox_batch": (1, 500),
+    "outbox_max_attempts": (1, 100),
+    "outbox_backoff_seconds": (0.01, 86400),
+    "outbox_lease_seconds": (5, 86400),
     "workers": (1, None),
     "max_body_bytes": (1024, None),
     "privacy_retention_days": (1, 36500),

@@ -116,6 +116,12 @@ class AliyunProvider(GatewayProvider):
     default_endpoint = DEFAULT_ENDPOINT
 
     def signed_request(self, phone_e164: str, code: str) -> tuple[dict[str, str], dict[str, str]]:
+        """One signed SendSms of the code template (LEADKIT_SMS_TEMPLATE)."""
+        return self.signed_message(phone_e164, self._settings.sms_template, {"code": code})
+
+    def signed_message(
+        self, phone_e164: str, template: str, params: Mapping[str, str]
+    ) -> tuple[dict[str, str], dict[str, str]]:
         """One signed SendSms as (query parameters, form body parameters).
 
         The common parameters and ``Signature`` go in the query; the business parameters
@@ -138,15 +144,17 @@ class AliyunProvider(GatewayProvider):
         body = {
             "PhoneNumbers": aliyun_phone(phone_e164),
             "SignName": s.sms_sign_name,
-            "TemplateCode": s.sms_template,
-            "TemplateParam": json.dumps({"code": code}, separators=(",", ":")),
+            "TemplateCode": template,
+            "TemplateParam": json.dumps(dict(params), ensure_ascii=False, separators=(",", ":")),
             "OutId": secrets.token_hex(8),
         }
         query["Signature"] = rpc_signature(query | body, s.sms_access_key_secret, "POST")
         return query, body
 
-    def request(self, phone_e164: str, code: str) -> tuple[str, bytes, dict[str, str]]:
-        query, body = self.signed_request(phone_e164, code)
+    def request(
+        self, phone_e164: str, template: str, params: Mapping[str, str]
+    ) -> tuple[str, bytes, dict[str, str]]:
+        query, body = self.signed_message(phone_e164, template, params)
         # Both halves are encoded with the signing encoder, so the gateway decodes exactly
         # the values we signed.
         url = f"{self._url}?Signature={percent_encode(query['Signature'])}&{canonical_query(query)}"

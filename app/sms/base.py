@@ -7,7 +7,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 import httpx
@@ -40,6 +40,11 @@ class SmsProvider(Protocol):
     async def send_code(self, phone_e164: str, code: str) -> SmsResult:
         """Send ``code`` to ``phone_e164`` (e.g. "+8613812345678"). Never raises for gateway
         answers; network failures and timeouts come back as ``ok=False, retryable=True``."""
+        ...
+
+    async def send(self, phone_e164: str, template: str, params: Mapping[str, str]) -> SmsResult:
+        """Send the approved ``template`` with its ``params`` (a notice, through the outbox);
+        answers as ``send_code`` does."""
         ...
 
 
@@ -120,8 +125,10 @@ class GatewayProvider:
         self._endpoint = settings.sms_endpoint or self.default_endpoint
         self._url = self._endpoint.rstrip("/") + "/"
 
-    def request(self, phone_e164: str, code: str) -> tuple[str, bytes, dict[str, str]]:
-        """The URL, the body bytes and the headers of one signed send."""
+    def request(
+        self, phone_e164: str, template: str, params: Mapping[str, str]
+    ) -> tuple[str, bytes, dict[str, str]]:
+        """The URL, the body bytes and the headers of one signed send of ``template``."""
         raise NotImplementedError
 
     def interpret(self, response: httpx.Response, masked: str) -> SmsResult:
@@ -129,7 +136,10 @@ class GatewayProvider:
         raise NotImplementedError
 
     async def send_code(self, phone_e164: str, code: str) -> SmsResult:
-        url, content, headers = self.request(phone_e164, code)
+        return await self.send(phone_e164, self._settings.sms_template, {"code": code})
+
+    async def send(self, phone_e164: str, template: str, params: Mapping[str, str]) -> SmsResult:
+        url, content, headers = self.request(phone_e164, template, params)
         masked = mask(phone_e164)
         answer = await post(
             self._http,

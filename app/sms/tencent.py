@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import json
 import logging
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -140,15 +141,22 @@ class TencentProvider(GatewayProvider):
         return urlsplit(self._url).path
 
     def request_parts(self, phone_e164: str, code: str) -> tuple[bytes, dict[str, str]]:
-        """The exact body bytes and headers of one signed SendSms."""
+        """One signed SendSms of the code template (LEADKIT_SMS_TEMPLATE)."""
+        return self.message_parts(phone_e164, self._settings.sms_template, {"code": code})
+
+    def message_parts(
+        self, phone_e164: str, template: str, params: Mapping[str, str]
+    ) -> tuple[bytes, dict[str, str]]:
+        """The exact body bytes and headers of one signed SendSms. Tencent's template
+        parameters are positional: ``params`` in their order ({1}, {2}, …)."""
         s = self._settings
         payload = json.dumps(
             {
                 "PhoneNumberSet": [phone_e164],
                 "SmsSdkAppId": s.sms_app_id,
                 "SignName": s.sms_sign_name,
-                "TemplateId": s.sms_template,
-                "TemplateParamSet": [code],
+                "TemplateId": template,
+                "TemplateParamSet": list(params.values()),
             },
             ensure_ascii=False,
             separators=(",", ":"),
@@ -172,8 +180,10 @@ class TencentProvider(GatewayProvider):
         }
         return payload, headers
 
-    def request(self, phone_e164: str, code: str) -> tuple[str, bytes, dict[str, str]]:
-        payload, headers = self.request_parts(phone_e164, code)
+    def request(
+        self, phone_e164: str, template: str, params: Mapping[str, str]
+    ) -> tuple[str, bytes, dict[str, str]]:
+        payload, headers = self.message_parts(phone_e164, template, params)
         return self._url, payload, headers
 
     def interpret(self, response: httpx.Response, masked: str) -> SmsResult:
