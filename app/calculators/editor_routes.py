@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, get, post
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 from litestar.types import ControllerRouterHandler
@@ -39,12 +39,18 @@ _CONTROL = frozenset({"_csrf_token", "base", "n"})
 
 
 async def _form(request: Request[Any, Any, Any]) -> dict[str, str]:
+    """The posted form's values (at most MAX_FORM_VALUES + 1 of them), as text."""
     form = await request.form()
     values: dict[str, str] = {}
     for key in list(form.keys())[: editor_forms.MAX_FORM_VALUES + 1]:
         value = form.get(key)
         values[key] = value if isinstance(value, str) else ""
     return values
+
+
+async def _calculator(slug: FromPath[str], db_session: AsyncSession) -> Tool:
+    """The calculator the path names (404 when there is none)."""
+    return await editor.calculator(db_session, slug)
 
 
 def _edited(tool: Tool, form: dict[str, str]) -> dict[str, Any]:
@@ -67,6 +73,8 @@ def _see_versions(tool: Tool, published: int) -> Redirect:
 class CalculatorEditor(Controller):
     path = "/staff/calculators"
     guards = [requires_role("marketer")]  # noqa: RUF012
+    # ``tool``: the calculator ``{slug}`` names; ``form``: the posted values (``_form``).
+    dependencies = {"tool": Provide(_calculator), "form": Provide(_form)}  # noqa: RUF012
 
     @get("/")
     async def index(
@@ -77,11 +85,10 @@ class CalculatorEditor(Controller):
     @post("/", status_code=200)
     async def create(
         self,
-        request: Request[Any, Any, Any],
+        form: NamedDependency[dict[str, str]],
         db_session: NamedDependency[AsyncSession],
         staff: NamedDependency[Staff],
     ) -> Template | Redirect:
-        form = await _form(request)
         async with catch_refusal(db_session) as refused:
             tool = await editor.create_from_builtin(
                 db_session,
@@ -98,12 +105,11 @@ class CalculatorEditor(Controller):
     @get("/{slug:str}")
     async def edit(
         self,
-        slug: FromPath[str],
+        tool: NamedDependency[Tool],
         db_session: NamedDependency[AsyncSession],
         staff: NamedDependency[Staff],
         saved: FromQuery[bool] = False,
     ) -> Template:
-        tool = await editor.calculator(db_session, slug)
         calc = editor.check(tool.draft)
         return Template(
             "editor/calculator.html",
@@ -113,13 +119,11 @@ class CalculatorEditor(Controller):
     @post("/{slug:str}/preview", status_code=200)
     async def preview(
         self,
-        request: Request[Any, Any, Any],
-        slug: FromPath[str],
+        tool: NamedDependency[Tool],
+        form: NamedDependency[dict[str, str]],
         db_session: NamedDependency[AsyncSession],
     ) -> Template:
         """The live preview of the form as it stands (nothing is saved), with every problem."""
-        tool = await editor.calculator(db_session, slug)
-        form = await _form(request)
         async with catch_refusal() as refused:
             draft = _edited(tool, form)
             calc = editor.check(draft)
@@ -139,13 +143,12 @@ class CalculatorEditor(Controller):
     async def save(
         self,
         request: HTMXRequest,
-        slug: FromPath[str],
+        tool: NamedDependency[Tool],
+        form: NamedDependency[dict[str, str]],
         db_session: NamedDependency[AsyncSession],
         staff: NamedDependency[Staff],
     ) -> Template | Redirect:
         """Save the forms into the draft when the result checks; otherwise change nothing."""
-        tool = await editor.calculator(db_session, slug)
-        form = await _form(request)
         base = form.get("base", "")
         async with catch_refusal() as refused:
             draft = _edited(tool, form)
@@ -199,14 +202,12 @@ class CalculatorEditor(Controller):
     @post("/{slug:str}/toml", status_code=200)
     async def save_toml(
         self,
-        request: Request[Any, Any, Any],
-        slug: FromPath[str],
+        tool: NamedDependency[Tool],
+        form: NamedDependency[dict[str, str]],
         db_session: NamedDependency[AsyncSession],
         staff: NamedDependency[Staff],
     ) -> Template | Redirect:
         """Replace the draft with the raw TOML, when it checks."""
-        tool = await editor.calculator(db_session, slug)
-        form = await _form(request)
         text = form.get("toml", "")
         async with catch_refusal() as refused:
             calc = parse_definition(text)
@@ -235,9 +236,11 @@ class CalculatorEditor(Controller):
 
     @get("/{slug:str}/replay")
     async def replay(
-        self, slug: FromPath[str], db_session: NamedDependency[AsyncSession], n: QueryNumber = 20
+        self,
+        tool: NamedDependency[Tool],
+        db_session: NamedDependency[AsyncSession],
+        n: QueryNumber = 20,
     ) -> Template:
-        tool = await editor.calculator(db_session, slug)
         calc = editor.check(tool.draft)
         rows = await editor.replay(db_session, tool, calc, n)
         return Template("editor/_replay.html", context={"tool": tool, "rows": rows, "n": n})
@@ -245,25 +248,22 @@ class CalculatorEditor(Controller):
     @get("/{slug:str}/publish")
     async def review(
         self,
-        slug: FromPath[str],
+        tool: NamedDependency[Tool],
         db_session: NamedDependency[AsyncSession],
         staff: NamedDependency[Staff],
         n: QueryNumber = 20,
     ) -> Template:
         """Before publishing: what changes for a visitor against the live version."""
-        tool = await editor.calculator(db_session, slug)
         return await review_page(db_session, staff, tool, n=n)
 
     @post("/{slug:str}/publish", status_code=200)
     async def publish(
         self,
-        request: Request[Any, Any, Any],
-        slug: FromPath[str],
+        tool: NamedDependency[Tool],
+        form: NamedDependency[dict[str, str]],
         db_session: NamedDependency[AsyncSession],
         staff: NamedDependency[Staff],
     ) -> Template | Redirect:
-        tool = await editor.calculator(db_session, slug)
-        form = await _form(request)
         async with catch_refusal(db_session) as refused:
             version = await editor.publish(
                 db_session, tool, base=form.get("base", ""), by=staff.username
@@ -276,25 +276,23 @@ class CalculatorEditor(Controller):
     @get("/{slug:str}/versions")
     async def history(
         self,
-        slug: FromPath[str],
+        tool: NamedDependency[Tool],
         db_session: NamedDependency[AsyncSession],
         staff: NamedDependency[Staff],
         published: OptionalQueryNumber = None,
     ) -> Template:
-        tool = await editor.calculator(db_session, slug)
         return await versions_page(db_session, staff, tool, published=published)
 
     @get("/{slug:str}/diff")
     async def diff(
         self,
-        slug: FromPath[str],
+        tool: NamedDependency[Tool],
         db_session: NamedDependency[AsyncSession],
         staff: NamedDependency[Staff],
         a: QueryNumber,
         b: FromQuery[str] = "draft",
     ) -> Template:
         """Version ``a`` against version ``b`` (a number, or ``draft``)."""
-        tool = await editor.calculator(db_session, slug)
         old = await editor.version_definition(db_session, tool, a)
         if b == "draft":
             new, new_name = tool.draft, _("draft")
@@ -315,12 +313,11 @@ class CalculatorEditor(Controller):
     @post("/{slug:str}/versions/{number:int}/rollback", status_code=200)
     async def rollback(
         self,
-        slug: FromPath[str],
+        tool: NamedDependency[Tool],
         number: PathNumber,
         db_session: NamedDependency[AsyncSession],
         staff: NamedDependency[Staff],
     ) -> Template | Redirect:
-        tool = await editor.calculator(db_session, slug)
         async with catch_refusal(db_session) as refused:
             version = await editor.rollback(db_session, tool, number, by=staff.username)
         if refused:
