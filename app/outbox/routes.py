@@ -47,6 +47,7 @@ class OutboxController(Controller):
             "messages": await service.recent(db, status or None),
             "counts": await service.counts(db),
             "labels": STATUS_LABELS,
+            "kinds": service.LABELS,
             "status": status,
             "notice": notice,
             "error": error,

@@ -95,7 +95,9 @@ class OutboxRow(msgspec.Struct, frozen=True, kw_only=True):
     sent_at: dt.datetime | None
 
 
-# How a kind's payload names its recipient, masked, for staff (app/outbox/sms.py adds "sms").
+# For staff, by kind (app/outbox/sms.py adds "sms"): its name (a msgid) and how its payload
+# names the recipient, masked.
+LABELS: dict[str, str] = {}
 RECIPIENTS: dict[str, Callable[[dict[str, Any]], str]] = {}
 
 

@@ -14,9 +14,10 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.crypto import DataCipher
+from app.core.i18n import N_
 from app.core.phone import mask
 from app.outbox.sender import Delivery, Handler, Undeliverable
-from app.outbox.service import RECIPIENTS, enqueue
+from app.outbox.service import LABELS, RECIPIENTS, enqueue
 from app.settings import Settings
 from app.sms.base import SmsProvider
 
@@ -54,6 +55,7 @@ def _recipient(payload: dict[str, Any]) -> str:
     return str(payload["masked"])
 
 
+LABELS[SMS] = N_("Text message")
 RECIPIENTS[SMS] = _recipient
 
 
