@@ -4,6 +4,7 @@
     .venv/bin/python tests/mutation.py formula gate     # some areas
     .venv/bin/python tests/mutation.py --keep formula   # reuse the last run's results
     .venv/bin/python tests/mutation.py gate --only 'app.gate.store.*'   # some mutants (a glob)
+    .venv/bin/python tests/mutation.py grabs --sample 250   # a uniform random sample of them
 
 An area is a few modules and the tests that state their rules (AREAS below). Each area runs in
 its own working directory, var/mutation/<area>/ (git-ignored), holding symlinks to the sources
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -219,6 +221,39 @@ def _mutmut(
     )
 
 
+def all_mutants(where: Path, area: Area) -> list[str]:
+    """Every mutant of the area, by name. mutmut generates them (and runs the stats it needs to
+    test them, which the run after reuses) only as part of `mutmut run`, so this runs it with a
+    name that matches nothing: it stops after generating, and the names are in the .meta files
+    beside the mutated copies."""
+    _mutmut(where, "run", "app.no_such_module.*", capture=True, backends=area.backends)
+    names: list[str] = []
+    for meta in sorted((where / "mutants").rglob("*.py.meta")):
+        names.extend(json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"])
+    return sorted(names)
+
+
+def sample(where: Path, area: Area, size: int, seed: int) -> list[str]:
+    """A uniform random sample of the area's mutants (the same seed, the same sample): when a
+    full run would take hours, a sample of a few hundred estimates the score within a few
+    points (the report gives the 95 % interval)."""
+    names = all_mutants(where, area)
+    if not names:
+        sys.exit("mutmut generated no mutants: run without --sample to see its output")
+    chosen = random.Random(seed).sample(names, min(size, len(names)))
+    print(f"  a sample of {len(chosen)} of {len(names)} mutants (seed {seed})", flush=True)
+    return chosen
+
+
+def interval(killed: int, total: int) -> tuple[float, float]:
+    """The Wilson 95 % interval of a score measured on a sample of ``total`` mutants."""
+    z = 1.96
+    p = killed / total
+    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
+    half = z * ((p * (1 - p) / total + z * z / (4 * total * total)) ** 0.5) / (1 + z * z / total)
+    return centre - half, centre + half
+
+
 def results(where: Path) -> dict[str, str]:
     """mutant name -> status, as `mutmut results --all true` lists them, except that a mutant
     whose tests could not run is an "error", not a "timeout" (a kill)."""
@@ -256,9 +291,20 @@ def report(name: str, where: Path, elapsed: float, *, diffs: bool) -> list[tuple
         killed = sum(n for status, n in counts.items() if status in DETECTED)
         rest = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()) if s not in DETECTED)
         print(f"  {module:32} {killed:4} / {total:4} killed  {100 * killed / total:5.1f} %  {rest}")
+        if unchecked:
+            low, high = interval(killed, total)
+            print(f"  {'':32} (95 % interval {100 * low:.1f}–{100 * high:.1f} % if a sample)")
         rows.append((module, killed, total))
     if unchecked:
         print(f"  ({len(unchecked)} mutants not checked this time: not counted above)")
+    if len(rows) > 1:
+        killed = sum(k for _, k, _ in rows)
+        total = sum(t for *_, t in rows)
+        low, high = interval(killed, total)
+        print(
+            f"  {'the area':32} {killed:4} / {total:4} killed  {100 * killed / total:5.1f} %"
+            f"  (95 % interval {100 * low:.1f}–{100 * high:.1f} % if a sample)"
+        )
     if not statuses:
         print("  no mutants: see mutmut's output above")
     undetected = sorted(m for m, s in statuses.items() if s not in DETECTED | {"not checked"})
@@ -288,6 +334,14 @@ def main(argv: list[str] | None = None) -> int:
         metavar="GLOB",
         help="run only the mutants whose names match (mutmut's names, e.g. 'app.gate.store.*')",
     )
+    parser.add_argument(
+        "--sample",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run a uniform random sample of N mutants of each area (with --seed)",
+    )
+    parser.add_argument("--seed", type=int, default=1, help="the sample's seed (default 1)")
     args = parser.parse_args(argv)
     unknown = [a for a in args.areas if a not in AREAS]
     if unknown:
@@ -302,7 +356,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n== mutmut run: {name} in {where.relative_to(ROOT)} ==", flush=True)
             started = time.monotonic()
             jobs = ["--max-children", str(args.jobs)]
-            run = _mutmut(where, "run", *jobs, *args.only, backends=AREAS[name].backends)
+            only = args.only
+            if args.sample:
+                only = sample(where, AREAS[name], args.sample, args.seed)
+            run = _mutmut(where, "run", *jobs, *only, backends=AREAS[name].backends)
             elapsed = time.monotonic() - started
         finally:
             pidfile.unlink(missing_ok=True)
