@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.analytics.funnel import BREAKDOWNS, funnel
 from app.core.forms import catch_refusal
 from app.core.i18n import gettext as _
+from app.core.pages import page_or_partial
 from app.core.params import QueryText
 from app.core.state import part
 from app.leads.schemas import closed_day_range
@@ -82,8 +83,7 @@ class FunnelController(Controller):
             "error": error,
             "labels": LABELS,
         }
-        name = "staff/_funnel.html" if request.htmx else "staff/funnel.html"
-        return Template(name, context=context, status_code=status_code)
+        return page_or_partial(request, "staff/funnel.html", context, status_code=status_code)
 
 
 ROUTES: list[ControllerRouterHandler] = [FunnelController]

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.crypto import DataCipher
 from app.core.forms import catch_refusal
+from app.core.pages import page_or_partial
 from app.core.params import PathId, QueryText
 from app.core.phone import dial, display
 from app.core.state import part
@@ -92,8 +93,7 @@ class LeadsController(Controller):
             context["bookings"] = await bookings.inbox(db_session)
             context["booking_error"] = None
             context["can_mark"] = staff.has_role("sales")
-        name = "staff/_leads.html" if request.htmx else "staff/leads.html"
-        return Template(name, context=context, status_code=refused.status)
+        return page_or_partial(request, "staff/leads.html", context, status_code=refused.status)
 
     async def _lead_page(
         self,
@@ -121,9 +121,13 @@ class LeadsController(Controller):
             "saved": saved,
             "phone": phone,
         }
-        name = partial if request.htmx else "staff/lead.html"
-        return Template(
-            name, context=context, status_code=status_code, headers=NO_STORE if phone else None
+        return page_or_partial(
+            request,
+            "staff/lead.html",
+            context,
+            partial=partial,
+            status_code=status_code,
+            headers=NO_STORE if phone else None,
         )
 
     @get("/{lead_id:int}")
