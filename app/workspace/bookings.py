@@ -4,6 +4,7 @@ newest first), a lead's own bookings on its page, and marking one contacted."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import msgspec
@@ -12,7 +13,6 @@ from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect, Template
-from litestar_htmx import HTMXRequest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,10 +23,11 @@ from app.bookings.views import day_label
 from app.core.clock import china_time
 from app.core.forms import catch_refusal
 from app.core.i18n import gettext as _
+from app.core.pages import page_or_partial
 from app.core.params import PathId
 from app.leads.models import Lead
 from app.staff.auth import requires_role
-from app.staff.schemas import Staff
+from app.staff.pages import StaffPage
 from app.tools.models import Tool
 
 INBOX_SIZE = 20
@@ -80,56 +81,44 @@ async def of_lead(db: AsyncSession, lead_id: int) -> list[dict[str, Any]]:
     return await rows(db, await service.for_lead(db, lead_id))
 
 
+@dataclass(frozen=True, slots=True)
+class InboxPage(StaffPage):
+    """The open bookings: to contact first, newest first."""
+
+    async def render(self, *, error: str | None = None, status: int = 200) -> Template:
+        context = {
+            "staff": self.staff,
+            "bookings": await inbox(self.db),
+            "booking_error": error,
+            "can_mark": self.staff.has_role("sales"),
+            "on_bookings_page": not self.request.htmx,
+        }
+        return page_or_partial(self.request, "staff/bookings.html", context, status_code=status)
+
+
 class BookingsController(Controller):
     path = "/staff/bookings"
     guards = [requires_role("sales", "marketer")]  # noqa: RUF012
-
-    async def _page(
-        self,
-        request: HTMXRequest,
-        db: AsyncSession,
-        staff: Staff,
-        *,
-        error: str | None = None,
-        status: int = 200,
-    ) -> Template:
-        context = {
-            "staff": staff,
-            "bookings": await inbox(db),
-            "booking_error": error,
-            "can_mark": staff.has_role("sales"),
-            "on_bookings_page": not request.htmx,
-        }
-        name = "staff/_bookings.html" if request.htmx else "staff/bookings.html"
-        return Template(name, context=context, status_code=status)
+    dependencies = {"page": InboxPage.dependency()}  # noqa: RUF012
 
     @get("/")
-    async def index(
-        self,
-        request: HTMXRequest,
-        db_session: NamedDependency[AsyncSession],
-        staff: NamedDependency[Staff],
-    ) -> Template:
+    async def index(self, page: NamedDependency[InboxPage]) -> Template:
         """Open bookings: to contact first, newest first."""
-        return await self._page(request, db_session, staff)
+        return await page.render()
 
     @post("/{booking_id:int}", status_code=200, guards=[requires_role("sales")])
     async def mark(
         self,
-        request: HTMXRequest,
-        db_session: NamedDependency[AsyncSession],
-        staff: NamedDependency[Staff],
+        page: NamedDependency[InboxPage],
         ip: NamedDependency[str],
         booking_id: PathId,
         data: Annotated[MarkForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Template | Redirect:
         """Mark a booking contacted (or back to contact); audited. The inbox again."""
-        async with catch_refusal(db_session) as refused:
-            await service.mark(db_session, staff, booking_id, data.state, ip)
+        async with catch_refusal(page.db) as refused:
+            await service.mark(page.db, page.staff, booking_id, data.state, ip)
         if refused:
-            return await self._page(
-                request, db_session, staff, error=refused.message, status=refused.status
-            )
-        if not request.htmx:
+            return await page.render(error=refused.message, status=refused.status)
+        if not page.request.htmx:
             return Redirect("/staff/bookings", status_code=303)
-        return await self._page(request, db_session, staff)
+        return await page.render()

@@ -1,0 +1,30 @@
+"""A staff page its handlers show again, after a change or with why it was refused: the request
+(htmx gets the partial), the request's session and who is asking, given to the controller's
+handlers as one dependency (``dependencies = {"page": UsersPage.dependency()}``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from litestar.di import Provide
+from litestar_htmx import HTMXRequest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.staff.schemas import Staff
+
+
+@dataclass(frozen=True, slots=True)
+class StaffPage:
+    request: HTMXRequest
+    db: AsyncSession
+    staff: Staff
+
+    @classmethod
+    def dependency(cls) -> Provide:
+        """The page for the request: its handlers take it by name instead of the three parts."""
+
+        def provide(request: HTMXRequest, db_session: AsyncSession, staff: Staff) -> StaffPage:
+            return cls(request, db_session, staff)
+
+        provide.__annotations__["return"] = cls  # the type Litestar reads
+        return Provide(provide, sync_to_thread=False)
