@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromQuery, MultipartBody, URLEncodedBody
@@ -15,8 +17,9 @@ from msgspec.structs import asdict
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import DomainError
-from app.core.forms import catch_refusal
+from app.core.forms import Refusal, catch_refusal
 from app.core.i18n import N_
+from app.core.pages import page_or_partial
 from app.core.params import OptionalQueryId, PathId
 from app.core.state import part
 from app.links import csv_import, service
@@ -33,6 +36,7 @@ from app.links.schemas import (
     LinkImport,
 )
 from app.staff.auth import requires_role
+from app.staff.pages import StaffPage
 from app.staff.schemas import Staff
 
 # Room for a 1 MB file and a 1 MB text box; anything between the two limits gets our own
@@ -63,41 +67,30 @@ class ImportTooLarge(DomainError):
     default_message = N_("The file is larger than 1 MB: split it and import the parts.")
 
 
-class LinksController(Controller):
-    path = "/staff/links"
-    guards = [requires_role("marketer")]  # noqa: RUF012
-    dependencies = {"where": Provide(_filter, sync_to_thread=False)}  # noqa: RUF012
+@dataclass(frozen=True, slots=True)
+class LinksPage(StaffPage):
+    """The accounts and links, the list filtered (``where``)."""
 
-    async def _page(
-        self,
-        request: HTMXRequest,
-        db: AsyncSession,
-        staff: Staff,
-        where: LinkFilter,
-        *,
-        status: int = 200,
-        **extra: Any,
-    ) -> Template:
-        accounts = await service.list_accounts(db)
-        counts = await service.account_counts(db)
-        links = await service.list_links(db, where)
+    where: LinkFilter
+
+    async def render(self, *, status: int = 200, **extra: Any) -> Template:
+        db = self.db
+        links = await service.list_links(db, self.where)
         # Every link of the page counted in one query (app/analytics/links.py).
-        figures = await part(request, service.LinkCounter).figures(  # type: ignore[type-abstract]
-            db, [link.id for link in links]
-        )
+        counter = part(self.request, service.LinkCounter)  # type: ignore[type-abstract]
         context = {
-            "staff": staff,
-            "where": where,
-            "accounts": accounts,
-            "counts": counts,
+            "staff": self.staff,
+            "where": self.where,
+            "accounts": await service.list_accounts(db),
+            "counts": await service.account_counts(db),
             "caps": ACCOUNT_CAPS,
             "links": links,
-            "figures": figures,
+            "figures": await counter.figures(db, [link.id for link in links]),
             "no_figures": LinkFigures(),
             "limit": service.LIST_LIMIT,
             "owners": await service.owners(db),
             "tools": await service.tool_titles(db),
-            "base_url": _base_url(request),
+            "base_url": _base_url(self.request),
             "account_error": None,
             "link_error": None,
             "account_form": {},
@@ -106,80 +99,69 @@ class LinksController(Controller):
             **LABELS,
             **extra,
         }
-        name = "staff/_links.html" if request.htmx else "staff/links.html"
-        return Template(name, context=context, status_code=status)
+        return page_or_partial(self.request, "staff/links.html", context, status_code=status)
+
+    async def refused(self, refused: Refusal, form: str, data: msgspec.Struct) -> Template:
+        """The page again with the ``form`` ("account" or "link") as typed and the rule's
+        message above it."""
+        shown = {f"{form}_error": refused.message, f"{form}_form": asdict(data)}
+        return await self.render(status=refused.status, **shown)
+
+
+def _links_page(
+    request: HTMXRequest, db_session: AsyncSession, staff: Staff, where: LinkFilter
+) -> LinksPage:
+    return LinksPage(request, db_session, staff, where)
+
+
+class LinksController(Controller):
+    path = "/staff/links"
+    guards = [requires_role("marketer")]  # noqa: RUF012
+    dependencies = {  # noqa: RUF012
+        "where": Provide(_filter, sync_to_thread=False),
+        "page": Provide(_links_page, sync_to_thread=False),
+    }
 
     @get("/")
-    async def index(
-        self,
-        request: HTMXRequest,
-        db_session: NamedDependency[AsyncSession],
-        staff: NamedDependency[Staff],
-        where: NamedDependency[LinkFilter],
-    ) -> Template:
-        return await self._page(request, db_session, staff, where)
+    async def index(self, page: NamedDependency[LinksPage]) -> Template:
+        return await page.render()
 
     @post("/accounts", status_code=200)
     async def create_account(
         self,
-        request: HTMXRequest,
-        db_session: NamedDependency[AsyncSession],
-        staff: NamedDependency[Staff],
+        page: NamedDependency[LinksPage],
         ip: NamedDependency[str],
         data: URLEncodedBody[AccountCreate],
-        where: NamedDependency[LinkFilter],
     ) -> Template:
-        async with catch_refusal(db_session) as refused:
-            await service.create_account(db_session, staff, data, ip)
+        async with catch_refusal(page.db) as refused:
+            await service.create_account(page.db, page.staff, data, ip)
         if refused:
-            return await self._page(
-                request,
-                db_session,
-                staff,
-                where,
-                status=refused.status,
-                account_error=refused.message,
-                account_form=asdict(data),
-            )
-        return await self._page(request, db_session, staff, where)
+            return await page.refused(refused, "account", data)
+        return await page.render()
 
     @post("/", status_code=200)
     async def create_link(
         self,
-        request: HTMXRequest,
-        db_session: NamedDependency[AsyncSession],
-        staff: NamedDependency[Staff],
+        page: NamedDependency[LinksPage],
         ip: NamedDependency[str],
         data: URLEncodedBody[LinkCreate],
-        where: NamedDependency[LinkFilter],
     ) -> Template:
-        async with catch_refusal(db_session) as refused:
-            link = await service.create_link(db_session, staff, data, ip)
+        async with catch_refusal(page.db) as refused:
+            link = await service.create_link(page.db, page.staff, data, ip)
         if refused:
-            return await self._page(
-                request,
-                db_session,
-                staff,
-                where,
-                status=refused.status,
-                link_error=refused.message,
-                link_form=asdict(data),
-            )
-        return await self._page(request, db_session, staff, where, created=link.code)
+            return await page.refused(refused, "link", data)
+        return await page.render(created=link.code)
 
     @post("/{link_id:int}/active", status_code=200)
     async def set_active(
         self,
-        request: HTMXRequest,
-        db_session: NamedDependency[AsyncSession],
-        staff: NamedDependency[Staff],
+        page: NamedDependency[LinksPage],
         ip: NamedDependency[str],
         link_id: PathId,
         data: URLEncodedBody[LinkActive],
-        where: NamedDependency[LinkFilter],
     ) -> Template:
-        await service.set_link_active(db_session, staff, link_id, data.active, ip)
-        return await self._page(request, db_session, staff, where)
+        await service.set_link_active(page.db, page.staff, link_id, data.active, ip)
+        return await page.render()
 
     @get(["/{link_id:int}/qr.svg", "/{link_id:int}/qr.png"])
     async def qr(
