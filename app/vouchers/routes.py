@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody, URLEncodedBody
 from litestar.response import Template
 from litestar.types import ControllerRouterHandler
@@ -19,12 +20,14 @@ from app.core.api import TOKEN_REQUIRED, problems
 from app.core.errors import DomainError
 from app.core.forms import catch_refusal
 from app.core.handlers import domain_error_handler
+from app.core.pages import page_or_partial
 from app.core.params import PathId
 from app.core.ratelimit import RateLimiter
 from app.events.service import Tracker
 from app.grabs.held import HINT_COOKIE, hint_cookie
 from app.settings import Settings
 from app.staff.auth import requires_role
+from app.staff.pages import StaffPage
 from app.staff.schemas import Staff
 from app.visitors.web import public_id_from
 from app.vouchers import mine, service
@@ -72,61 +75,43 @@ def _store_cookie(staff: Staff, store: str) -> Cookie:
     )
 
 
-class VoucherController(Controller):
-    path = "/staff/vouchers"
-    guards = [requires_role(*STAFF_ROLES)]  # noqa: RUF012
+@dataclass(frozen=True, slots=True)
+class Desk(StaffPage):
+    """The redemption page as one staff member works it: every handler shows it again, with a
+    voucher found, redeemed or undone, or with why that was refused."""
 
-    async def _panel(
-        self,
-        request: HTMXRequest,
-        db: AsyncSession,
-        staff: Staff,
-        settings: Settings,
-        *,
-        store: str,
-        status: int = 200,
-        remember: bool = False,
-        **extra: Any,
+    settings: Settings
+
+    @property
+    def undo_minutes(self) -> int:
+        return self.settings.voucher_undo_minutes
+
+    async def panel(
+        self, *, store: str, status: int = 200, remember: bool = False, **extra: Any
     ) -> Template:
         context: dict[str, Any] = {
-            "staff": staff,
+            "staff": self.staff,
             "store": store,
             "voucher": None,
             "outcome": None,
             "error": None,
             "typed": "",
-            "recent": await service.recent(db, staff, store, settings.voucher_undo_minutes),
-            "undo_minutes": settings.voucher_undo_minutes,
+            "recent": await service.recent(self.db, self.staff, store, self.undo_minutes),
+            "undo_minutes": self.undo_minutes,
             "status_labels": STATUS_LABELS,
             **extra,
         }
-        name = "staff/_vouchers.html" if request.htmx else "staff/vouchers.html"
-        return Template(
-            name,
-            context=context,
+        return page_or_partial(
+            self.request,
+            "staff/vouchers.html",
+            context,
             status_code=status,
             headers=NO_STORE,
-            cookies=[_store_cookie(staff, store)] if remember and store else None,
+            cookies=[_store_cookie(self.staff, store)] if remember and store else None,
         )
 
-    @get("/")
-    async def page(
+    async def attempt(
         self,
-        request: HTMXRequest,
-        db_session: NamedDependency[AsyncSession],
-        staff: NamedDependency[Staff],
-        settings: NamedDependency[Settings],
-    ) -> Template:
-        """The redemption page: store, code (typed or scanned), today's redemptions here."""
-        store = remembered_store(request, staff)
-        return await self._panel(request, db_session, staff, settings, store=store)
-
-    async def _attempt(
-        self,
-        request: HTMXRequest,
-        db: AsyncSession,
-        staff: Staff,
-        settings: Settings,
         attempt: Awaitable[VoucherView],
         *,
         store: str,
@@ -136,51 +121,45 @@ class VoucherController(Controller):
         typed: str = "",
     ) -> Template:
         """Run a lookup, redemption or undo: the panel shows its voucher, or why it was refused."""
-        async with catch_refusal(db) as refused:
+        async with catch_refusal(self.db) as refused:
             voucher = await attempt
         if refused:
-            return await self._panel(
-                request,
-                db,
-                staff,
-                settings,
+            return await self.panel(
                 store=store,
                 status=refused.status,
                 remember=remember_refused,
                 error=refused.message,
                 typed=typed,
             )
-        return await self._panel(
-            request,
-            db,
-            staff,
-            settings,
-            store=store,
-            remember=remember,
-            voucher=voucher,
-            outcome=outcome,
-        )
+        return await self.panel(store=store, remember=remember, voucher=voucher, outcome=outcome)
+
+
+def _desk(request: HTMXRequest, db_session: AsyncSession, staff: Staff, settings: Settings) -> Desk:
+    return Desk(request, db_session, staff, settings)
+
+
+class VoucherController(Controller):
+    path = "/staff/vouchers"
+    guards = [requires_role(*STAFF_ROLES)]  # noqa: RUF012
+    dependencies = {"desk": Provide(_desk, sync_to_thread=False)}  # noqa: RUF012
+
+    @get("/")
+    async def page(self, desk: NamedDependency[Desk]) -> Template:
+        """The redemption page: store, code (typed or scanned), today's redemptions here."""
+        return await desk.panel(store=remembered_store(desk.request, desk.staff))
 
     @post("/lookup", status_code=200)
     async def lookup(
         self,
-        request: HTMXRequest,
-        db_session: NamedDependency[AsyncSession],
-        staff: NamedDependency[Staff],
-        settings: NamedDependency[Settings],
+        desk: NamedDependency[Desk],
         limiter: NamedDependency[RateLimiter],
         ip: NamedDependency[str],
         data: URLEncodedBody[VoucherForm],
     ) -> Template:
         """Show the voucher behind a code before redeeming it; refusals say why."""
-        minutes = settings.voucher_undo_minutes
-        return await self._attempt(
-            request,
-            db_session,
-            staff,
-            settings,
-            service.lookup(db_session, limiter, staff, data, ip, minutes),
-            store=typed_store(request, staff, data.store),
+        return await desk.attempt(
+            service.lookup(desk.db, limiter, desk.staff, data, ip, desk.undo_minutes),
+            store=typed_store(desk.request, desk.staff, data.store),
             outcome="found",
             remember=True,
             remember_refused=True,
@@ -190,24 +169,16 @@ class VoucherController(Controller):
     @post("/redeem", status_code=200)
     async def redeem(
         self,
-        request: HTMXRequest,
-        db_session: NamedDependency[AsyncSession],
-        staff: NamedDependency[Staff],
-        settings: NamedDependency[Settings],
+        desk: NamedDependency[Desk],
         limiter: NamedDependency[RateLimiter],
         tracker: NamedDependency[Tracker],
         ip: NamedDependency[str],
         data: URLEncodedBody[VoucherForm],
     ) -> Template:
         """Redeem the voucher shown: once, atomically, audited."""
-        minutes = settings.voucher_undo_minutes
-        return await self._attempt(
-            request,
-            db_session,
-            staff,
-            settings,
-            service.redeem(db_session, limiter, tracker, staff, data, ip, minutes),
-            store=typed_store(request, staff, data.store),
+        return await desk.attempt(
+            service.redeem(desk.db, limiter, tracker, desk.staff, data, ip, desk.undo_minutes),
+            store=typed_store(desk.request, desk.staff, data.store),
             outcome="redeemed",
             remember=True,
             typed=data.code[:64],
@@ -216,23 +187,16 @@ class VoucherController(Controller):
     @post("/{claim_id:int}/undo", status_code=200)
     async def undo(
         self,
-        request: HTMXRequest,
-        db_session: NamedDependency[AsyncSession],
-        staff: NamedDependency[Staff],
-        settings: NamedDependency[Settings],
+        desk: NamedDependency[Desk],
         tracker: NamedDependency[Tracker],
         ip: NamedDependency[str],
         claim_id: PathId,
     ) -> Template:
         """Undo a redemption: the staff member who made it, or an admin, within the window."""
-        store = remembered_store(request, staff)
-        minutes = settings.voucher_undo_minutes
-        return await self._attempt(
-            request,
-            db_session,
-            staff,
-            settings,
-            service.undo(db_session, tracker, staff, claim_id, ip, minutes, store),
+        store = remembered_store(desk.request, desk.staff)
+        minutes = desk.undo_minutes
+        return await desk.attempt(
+            service.undo(desk.db, tracker, desk.staff, claim_id, ip, minutes, store),
             store=store,
             outcome="undone",
             remember=False,
