@@ -3,6 +3,7 @@ limits."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from litestar import Controller, Request, get, post
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.api import TOKEN_REQUIRED, problems
 from app.core.forms import catch_refusal
 from app.core.i18n import gettext as _
+from app.core.pages import page_or_partial
 from app.core.params import PathId
 from app.core.ratelimit import RateLimiter
 from app.core.state import part
@@ -29,6 +31,7 @@ from app.staff.auth import (
     requires_staff,
     session_cookie,
 )
+from app.staff.pages import StaffPage
 from app.staff.schemas import (
     DEFAULT_ROLE,
     ROLES,
@@ -111,74 +114,60 @@ class AuthController(Controller):
         return Redirect("/staff/login", cookies=[session_cookie(settings, None)], status_code=303)
 
 
-class AdminController(Controller):
-    path = "/staff/admin"
-    guards = [requires_role("admin")]  # noqa: RUF012
+@dataclass(frozen=True, slots=True)
+class UsersPage(StaffPage):
+    """The staff accounts."""
 
-    async def _users_page(
-        self,
-        request: HTMXRequest,
-        db: AsyncSession,
-        staff: Staff,
-        error: str | None = None,
-        status: int = 200,
-        form: dict[str, str] | None = None,
+    async def render(
+        self, error: str | None = None, status: int = 200, form: dict[str, str] | None = None
     ) -> Template:
         context = {
-            "staff": staff,
-            "users": await service.list_users(db),
+            "staff": self.staff,
+            "users": await service.list_users(self.db),
             "roles": ROLES,
             "default_role": DEFAULT_ROLE,
             "error": error,
             "form": form or {},
         }
-        name = "staff/_users.html" if request.htmx else "staff/users.html"
-        return Template(name, context=context, status_code=status)
+        return page_or_partial(self.request, "staff/users.html", context, status_code=status)
+
+
+class AdminController(Controller):
+    path = "/staff/admin"
+    guards = [requires_role("admin")]  # noqa: RUF012
+    dependencies = {"users": UsersPage.dependency()}  # noqa: RUF012
 
     @get("/users")
-    async def users(
-        self,
-        request: HTMXRequest,
-        db_session: NamedDependency[AsyncSession],
-        staff: NamedDependency[Staff],
-    ) -> Template:
-        return await self._users_page(request, db_session, staff)
+    async def users(self, users: NamedDependency[UsersPage]) -> Template:
+        return await users.render()
 
     @post("/users", status_code=200)
     async def create_user(
         self,
-        request: HTMXRequest,
-        db_session: NamedDependency[AsyncSession],
-        staff: NamedDependency[Staff],
+        users: NamedDependency[UsersPage],
         ip: NamedDependency[str],
         data: URLEncodedBody[StaffCreate],
     ) -> Template:
-        async with catch_refusal(db_session) as refused:
-            await service.create_user(db_session, staff, data, ip)
+        async with catch_refusal(users.db) as refused:
+            await service.create_user(users.db, users.staff, data, ip)
         if refused:
             form = {"username": data.username, "display_name": data.display_name, "role": data.role}
-            return await self._users_page(
-                request, db_session, staff, refused.message, refused.status, form
-            )
-        return await self._users_page(request, db_session, staff)
+            return await users.render(refused.message, refused.status, form)
+        return await users.render()
 
     @post("/users/{user_id:int}", status_code=200)
     async def update_user(
         self,
-        request: HTMXRequest,
-        db_session: NamedDependency[AsyncSession],
-        staff: NamedDependency[Staff],
+        users: NamedDependency[UsersPage],
         ip: NamedDependency[str],
         user_id: PathId,
         data: URLEncodedBody[StaffUpdate],
     ) -> Template:
-        async with catch_refusal(db_session) as refused:
-            await service.update_user(db_session, staff, user_id, data, ip)
+        async with catch_refusal(users.db) as refused:
+            await service.update_user(users.db, users.staff, user_id, data, ip)
         if refused:
-            return await self._users_page(
-                request, db_session, staff, refused.message, refused.status
-            )
-        return await self._users_page(request, db_session, staff)
+            return await users.render(refused.message, refused.status)
+        return await users.render()
 
     @get("/tokens")
     async def tokens(
@@ -226,8 +215,7 @@ class AdminController(Controller):
             "notice": notice,
             "error": error,
         }
-        name = "staff/_lockouts.html" if request.htmx else "staff/lockouts.html"
-        return Template(name, context=context, status_code=status)
+        return page_or_partial(request, "staff/lockouts.html", context, status_code=status)
 
     @get("/lockouts")
     async def lockouts(
