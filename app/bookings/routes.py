@@ -4,10 +4,11 @@ form, then the confirmation with change and cancel) and the same as JSON
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from litestar import get, post
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Response, Template
@@ -83,82 +84,91 @@ async def booking_page(
     return await _page(db_session, settings, visitor, tool, cta, done=done)
 
 
-async def _visitor_step(
-    slug: str,
-    db: AsyncSession,
+@dataclass(frozen=True, slots=True)
+class BookingStep:
+    """A visitor's step on the booking form of the tool ``{slug}`` names: book, change or
+    cancel; the confirmation on success, the form again with the rule's message."""
+
+    slug: str
+    db: AsyncSession
+    settings: Settings
+    tracker: Tracker
+    visitor: Visitor
+
+    async def take(self, step: str, data: BookingForm | None = None) -> Template | Redirect:
+        db, tracker = self.db, self.tracker
+        tool, version, cta = await _bookable(db, self.slug)
+        ctx = visitor_context(self.visitor, tool.id, version.number)
+        values = {"day": data.day, "part": data.part, "note": data.note} if data else None
+        async with catch_refusal(db) as refused:
+            if step == "cancel":
+                await service.cancel(db, tracker, ctx, tool)
+            else:
+                assert data is not None
+                day = service.parse_day(data.day)
+                if step == "book":
+                    await service.book(
+                        db,
+                        tracker,
+                        ctx,
+                        tool,
+                        version,
+                        cta,
+                        day=day,
+                        part=data.part,
+                        note=data.note,
+                    )
+                else:
+                    await service.change(
+                        db, tracker, ctx, tool, day=day, part=data.part, note=data.note
+                    )
+        if refused:
+            return await _page(
+                db,
+                self.settings,
+                self.visitor,
+                tool,
+                cta,
+                error=refused.message,
+                values=values,
+                status=refused.status,
+            )
+        return Redirect(f"{book_path(tool.slug)}?done={step}", status_code=303)
+
+
+def _booking_step(
+    slug: FromPath[str],
+    db_session: AsyncSession,
     settings: Settings,
     tracker: Tracker,
     visitor: Visitor,
-    data: BookingForm | None,
-    step: str,
-) -> Template | Redirect:
-    tool, version, cta = await _bookable(db, slug)
-    ctx = visitor_context(visitor, tool.id, version.number)
-    values = {"day": data.day, "part": data.part, "note": data.note} if data else None
-    async with catch_refusal(db) as refused:
-        if step == "cancel":
-            await service.cancel(db, tracker, ctx, tool)
-        else:
-            assert data is not None
-            day = service.parse_day(data.day)
-            if step == "book":
-                await service.book(
-                    db, tracker, ctx, tool, version, cta, day=day, part=data.part, note=data.note
-                )
-            else:
-                await service.change(
-                    db, tracker, ctx, tool, day=day, part=data.part, note=data.note
-                )
-    if refused:
-        return await _page(
-            db,
-            settings,
-            visitor,
-            tool,
-            cta,
-            error=refused.message,
-            values=values,
-            status=refused.status,
-        )
-    return Redirect(f"{book_path(tool.slug)}?done={step}", status_code=303)
+) -> BookingStep:
+    return BookingStep(slug, db_session, settings, tracker, visitor)
 
 
-@post("/t/{slug:str}/book", status_code=303)
+STEP = {"step": Provide(_booking_step, sync_to_thread=False)}
+
+
+@post("/t/{slug:str}/book", status_code=303, dependencies=STEP)
 async def book_form(
-    slug: FromPath[str],
-    db_session: NamedDependency[AsyncSession],
-    settings: NamedDependency[Settings],
-    tracker: NamedDependency[Tracker],
-    visitor: NamedDependency[Visitor],
-    data: Annotated[BookingForm, Form],
+    step: NamedDependency[BookingStep], data: Annotated[BookingForm, Form]
 ) -> Template | Redirect:
     """Book: the confirmation on success; the form again with the rule's message."""
-    return await _visitor_step(slug, db_session, settings, tracker, visitor, data, "book")
+    return await step.take("book", data)
 
 
-@post("/t/{slug:str}/book/change", status_code=303)
+@post("/t/{slug:str}/book/change", status_code=303, dependencies=STEP)
 async def change_form(
-    slug: FromPath[str],
-    db_session: NamedDependency[AsyncSession],
-    settings: NamedDependency[Settings],
-    tracker: NamedDependency[Tracker],
-    visitor: NamedDependency[Visitor],
-    data: Annotated[BookingForm, Form],
+    step: NamedDependency[BookingStep], data: Annotated[BookingForm, Form]
 ) -> Template | Redirect:
     """Another slot or note for the open booking."""
-    return await _visitor_step(slug, db_session, settings, tracker, visitor, data, "change")
+    return await step.take("change", data)
 
 
-@post("/t/{slug:str}/book/cancel", status_code=303)
-async def cancel_form(
-    slug: FromPath[str],
-    db_session: NamedDependency[AsyncSession],
-    settings: NamedDependency[Settings],
-    tracker: NamedDependency[Tracker],
-    visitor: NamedDependency[Visitor],
-) -> Template | Redirect:
+@post("/t/{slug:str}/book/cancel", status_code=303, dependencies=STEP)
+async def cancel_form(step: NamedDependency[BookingStep]) -> Template | Redirect:
     """Cancel the open booking."""
-    return await _visitor_step(slug, db_session, settings, tracker, visitor, None, "cancel")
+    return await step.take("cancel")
 
 
 # --- JSON -------------------------------------------------------------------------------------
