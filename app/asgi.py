@@ -28,6 +28,7 @@ from app.core.api import ApiOnlySchema, json_bodies_only, openapi_config, strict
 from app.core.crypto import DataCipher
 from app.core.handlers import EXCEPTION_HANDLERS
 from app.core.lifeline import die_with_parent
+from app.core.live import LiveHub
 from app.core.ratelimit import RateLimiter, RedisRateLimiter, SQLRateLimiter
 from app.core.redis import make_redis
 from app.core.state import part, put
@@ -42,6 +43,7 @@ from app.db.engine import (
     prepare_side,
 )
 from app.db.uow import remember_status, request_session
+from app.draws.service import Draws
 from app.events.service import Tracker
 from app.gate.routes import ROUTES as GATE_ROUTES
 from app.gate.routes import dev_sms
@@ -53,6 +55,9 @@ from app.kinds import KINDS
 from app.links.routes import ROUTES as LINK_ROUTES
 from app.links.service import LinkCounter
 from app.models import SIDE_TABLES
+from app.outbox.routes import ROUTES as OUTBOX_ROUTES
+from app.outbox.sender import Outbox
+from app.outbox.sms import SMS, sms_handler
 from app.privacy.routes import ROUTES as PRIVACY_ROUTES
 from app.reports.service import ReportRenderer
 from app.settings import Settings, load_settings
@@ -129,10 +134,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     http = httpx.AsyncClient(timeout=settings.sms_timeout_seconds)
     cipher = DataCipher(settings)
-    gate = Gate(settings, otp_store, limiter, make_provider(settings, http), cipher)
+    sms = make_provider(settings, http)
+    gate = Gate(settings, otp_store, limiter, sms, cipher)
+    # Everything outgoing leaves through the outbox: one sender per worker (app/outbox/).
+    outbox = Outbox(settings, sessionmaker)
+    outbox.register(SMS, sms_handler(settings, sms, cipher))
     tracker = Tracker(engine, settings.events_flush_seconds)
     reports = ReportRenderer(settings.data_dir, workers=settings.report_workers)
-    grabs = make_grabs(settings, engine, sessionmaker, redis, limiter)
+    live = LiveHub(redis, settings.redis_prefix)  # the one live-update hub (app/core/live.py)
+    grabs = make_grabs(settings, engine, sessionmaker, redis, limiter, live)
+    draws = Draws(settings, sessionmaker, limiter, tracker, live)
     env = make_environment()
     # The brand visitor pages and PDFs show: a plain value per process, kept current (app/brand).
     brands = BrandBook(
@@ -148,6 +159,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     async def shutdown() -> None:
         await brands.stop()
+        await outbox.stop()
         await grabs.stop()
         await tracker.stop()
         reports.stop()
@@ -170,6 +182,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *WORKSPACE_ROUTES,
             *ANALYTICS_ROUTES,
             *VOUCHER_ROUTES,
+            *OUTBOX_ROUTES,
             *(GATE_ROUTES if not settings.is_prod else GATE_ROUTES_PROD),
             create_static_files_router(
                 "/static",
@@ -211,12 +224,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
             (Gate, gate),
             (DataCipher, cipher),
             (Grabs, grabs),
+            (Draws, draws),
+            (LiveHub, live),
+            (Outbox, outbox),
             (Kinds, KINDS),
             (LinkCounter, LinkFiguresQuery()),  # the links page's clicks and leads
             (BrandBook, brands),
             (StreamSlots, StreamSlots(settings.streams_per_worker, settings.streams_per_ip)),
         ),
-        on_startup=[prepare, tracker.start, grabs.start],
+        on_startup=[prepare, tracker.start, grabs.start, outbox.start],
         on_shutdown=[shutdown],
         before_send=[visitor_cookie_hook(settings)],
         openapi_config=openapi_config(),  # /schema, /schema/openapi.json: the /api/ contract

@@ -11,6 +11,7 @@ from sqlalchemy import Table
 from app.bookings import models as _booking_models  # noqa: F401
 from app.brand import models as _brand_models  # noqa: F401
 from app.core import models as _core_models
+from app.draws import models as _draw_models  # noqa: F401
 from app.events import models as _event_models  # noqa: F401
 from app.gate import models as _gate_models
 from app.grabs import models as _grab_models  # noqa: F401

@@ -29,6 +29,7 @@ BROWSER_STEPS = {
     "calculator": {"step_started", "download"},
     "grab": set(),
     "guide": {"cta_clicked"},
+    "draw": set(),
 }
 
 
@@ -40,6 +41,41 @@ def walk_calculator(client: Browserish) -> str:
     client.authorise("13600001111", tool="renovation")
     assert soup(client.get("/t/renovation")).select_one("table.breakdown") is not None
     return "renovation"
+
+
+def walk_draw(client: Browserish) -> str:
+    from app.draws.schemas import DrawCreate, TierCreate
+    from app.draws.service import Draws
+
+    draws = part(client.app, Draws)
+
+    async def make(db: Any) -> None:
+        body = DrawCreate(slug="lucky", title="抽奖", tiers=[TierCreate(name="一等奖", quantity=1)])
+        await draws.create(db, body)
+        await draws.open(db, "lucky")
+
+    client.run(make)
+    assert soup(client.get("/t/lucky")).find(id="gate") is not None
+    client.authorise("13600004444", tool="lucky")
+    page = client.get("/t/lucky")
+    entered = client.post(
+        "/t/lucky/enter",
+        data={"_csrf_token": str(soup(page).find("meta", attrs={"name": "csrf-token"})["content"])},
+    )
+    assert 'data-result="entered"' in entered.text
+
+    async def host(db: Any) -> None:
+        await draws.close(db, "lucky")
+        await draws.draw_tier(db, "lucky", 1)
+
+    client.run(host)
+    page = client.get("/t/lucky")
+    claimed = client.post(
+        "/t/lucky/claim",
+        data={"_csrf_token": str(soup(page).find("meta", attrs={"name": "csrf-token"})["content"])},
+    )
+    assert 'data-prize="claimed"' in claimed.text
+    return "lucky"
 
 
 def walk_grab(client: Browserish) -> str:
@@ -72,7 +108,12 @@ def walk_guide(client: Browserish) -> str:
     return "guide-demo"
 
 
-WALKS = {"calculator": walk_calculator, "grab": walk_grab, "guide": walk_guide}
+WALKS = {
+    "calculator": walk_calculator,
+    "grab": walk_grab,
+    "guide": walk_guide,
+    "draw": walk_draw,
+}
 
 
 def test_every_kind_declares_a_funnel_of_known_labelled_events() -> None:
@@ -129,7 +170,7 @@ def test_a_tool_of_a_kind_no_longer_served_shows_its_views(client: Browserish) -
 
         from app.tools.models import Tool
 
-        await db.execute(update(Tool).where(Tool.slug == "guide-demo").values(kind="draw"))
+        await db.execute(update(Tool).where(Tool.slug == "guide-demo").values(kind="quiz"))
 
     client.run(retire)
     client.make_staff("mara", "marketer")

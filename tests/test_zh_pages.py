@@ -47,6 +47,7 @@ from app.core import i18n
 from app.core.clock import china_today
 from app.core.state import part
 from app.demo.service import seed_tools
+from app.draws.schemas import NotEligible
 from app.events import schemas as ev
 from app.events.labels import EVENT_LABELS, HIDDEN, PROPERTY_LABELS, VALUE_LABELS
 from app.events.service import Tracker, visitor_context
@@ -137,6 +138,14 @@ TYPICAL: list[ev.Event] = [
     ev.GrabWaitlisted(),
     ev.VoucherRedeemed(store=STORE),
     ev.VoucherRedemptionUndone(store=STORE),
+    *[ev.DrawEntered(referral=r) for r in ("", "counted", "unknown_code", "own_code", "not_new")],
+    *[ev.DrawEntered(referral=r) for r in ("cap_reached", "off")],
+    *[
+        ev.DrawRefused(reason=r)
+        for r in ("not_open", "rate_limited", *typing.get_args(NotEligible))
+    ],
+    ev.DrawWon(tier=1),
+    ev.DrawClaimed(tier=2),
     *[ev.BookingMade(service="免费量房", day="2026-12-03", part=part) for part in PARTS],
     ev.BookingChanged(service="免费量房", day="2026-12-04", part="evening"),
     ev.BookingCancelled(service="免费量房"),

@@ -41,6 +41,10 @@ EVENT_LABELS: dict[str, str] = {
     "grab_waitlisted": N_("Joined the waiting list"),
     "voucher_redeemed": N_("Redeemed a voucher"),
     "voucher_redemption_undone": N_("Voucher redemption undone"),
+    "draw_entered": N_("Entered a lucky draw"),
+    "draw_refused": N_("Lucky draw entry refused"),
+    "draw_won": N_("Won a lucky draw"),
+    "draw_claimed": N_("Claimed a lucky draw prize"),
     "booking_made": N_("Booked a visit"),
     "booking_changed": N_("Changed a booking"),
     "booking_cancelled": N_("Cancelled a booking"),
@@ -61,6 +65,8 @@ PROPERTY_LABELS: dict[str, str] = {
     "service": N_("Booked"),
     "day": N_("Preferred day"),
     "part": N_("Preferred time"),
+    "tier": N_("Prize tier"),
+    "referral": N_("Friend's share code"),
 }
 
 _PLATFORMS = {"wechat": N_("WeChat"), "douyin": N_("Douyin")}
@@ -79,6 +85,18 @@ VALUE_LABELS: dict[str, dict[str, str]] = {
         "not_open": N_("Not open yet"),
         "rate_limited": N_("Too many taps"),
         "gate_required": N_("Phone not verified yet"),
+        # A lucky-draw entry refused (app/draws/schemas.py NotEligible).
+        "tool_not_completed": N_("Has not completed the required tool"),
+        "wrong_passphrase": N_("Wrong passphrase"),
+    },
+    # What became of a friend's share code on a lucky-draw entry (app/draws/entries.py).
+    "referral": {
+        "counted": N_("Counted: the friend got a chance"),
+        "unknown_code": N_("Unknown code"),
+        "own_code": N_("Own code"),
+        "not_new": N_("Not a new phone"),
+        "cap_reached": N_("The friend's chances are at the cap"),
+        "off": N_("Referrals are off"),
     },
     "item": {"report": N_("PDF report"), "guide_pdf": N_("Guide (PDF)")},
     "target": _PLATFORMS,
@@ -90,7 +108,7 @@ VALUE_LABELS: dict[str, dict[str, str]] = {
     },
 }
 # A value shown within a sentence: the n-th unit a phone won.
-VALUE_FORMATS: dict[str, str] = {"n": N_("No. %(value)s")}
+VALUE_FORMATS: dict[str, str] = {"n": N_("No. %(value)s"), "tier": N_("Tier %(value)s")}
 # Properties other columns already show (``known_src``: the "came through" column).
 HIDDEN: frozenset[str] = frozenset({"known_src"})
 

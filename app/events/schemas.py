@@ -122,6 +122,31 @@ class VoucherRedemptionUndone(Event, tag="voucher_redemption_undone", frozen=Tru
     store: Short = ""
 
 
+class DrawEntered(Event, tag="draw_entered", frozen=True):
+    """An authorised phone entered a lucky draw (app/draws): once per phone and draw."""
+
+    outcome = True
+    referral: Short = ""  # counted | unknown_code | own_code | not_new | cap_reached | ""
+
+
+class DrawRefused(Event, tag="draw_refused", frozen=True):
+    reason: Short  # not_open | tool_not_completed | wrong_passphrase | rate_limited
+
+
+class DrawWon(Event, tag="draw_won", frozen=True):
+    """The phone's entry was drawn as a winner of a tier (or called up from the reserves)."""
+
+    outcome = True
+    tier: int = 1
+
+
+class DrawClaimed(Event, tag="draw_claimed", frozen=True):
+    """A winner confirmed their prize within the claim deadline."""
+
+    outcome = True
+    tier: int = 1
+
+
 class BookingMade(Event, tag="booking_made", frozen=True):
     """A visitor booked what a tool's call to action offers (app/bookings)."""
 
@@ -167,6 +192,10 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     GrabWaitlisted,
     VoucherRedeemed,
     VoucherRedemptionUndone,
+    DrawEntered,
+    DrawRefused,
+    DrawWon,
+    DrawClaimed,
     BookingMade,
     BookingChanged,
     BookingCancelled,

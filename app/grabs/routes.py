@@ -243,7 +243,7 @@ async def grab_events(
             timeout = 5.0
             if status.starts_in is not None:
                 timeout = max(0.2, min(timeout, status.starts_in))
-            await grabs.live.wait(grab.id, timeout)
+            await grabs.live.wait(("grab", grab.id), timeout)
 
     return live_stream(request, stream)
 

@@ -24,6 +24,7 @@ from sqlalchemy.orm import defer
 from app.core.clock import now
 from app.core.errors import InvalidInput, RateLimited
 from app.core.i18n import N_
+from app.core.live import LiveHub, Topic
 from app.core.ratelimit import RateLimiter
 from app.gate.service import GateRequired
 from app.grabs import waitlist
@@ -39,7 +40,6 @@ from app.grabs.definition import (
 )
 from app.grabs.held import HeldVoucher, held_in
 from app.grabs.invariants import CheckReport, check_grab
-from app.grabs.live import LiveHub
 from app.grabs.models import Grab
 from app.grabs.schemas import (
     IDEMPOTENCY_KEY,
@@ -133,7 +133,7 @@ class Grabs:
         self.live = live
         self._caches = _Caches()
         self._loading: dict[str, asyncio.Future[GrabInfo]] = {}
-        live.listeners.append(self._forget)
+        live.listeners.append(self._forget_topic)
 
     async def start(self) -> None:
         await self.store.start()
@@ -142,6 +142,10 @@ class Grabs:
     async def stop(self) -> None:
         await self.live.stop()
         await self.store.stop()
+
+    def _forget_topic(self, topic: Topic) -> None:
+        if topic[0] == "grab":
+            self._forget(topic[1])
 
     def _forget(self, grab_id: int) -> None:
         caches = self._caches
@@ -337,7 +341,7 @@ class Grabs:
             self._caches.sold_out[grab.id] = time.monotonic() + SOLD_OUT_TTL
         elif answer.result == "won":
             self._caches.status.pop(grab.id, None)
-            self.live.changed(grab.id)
+            self.live.changed(("grab", grab.id))
         return Claimed(grab, answer, replayed=replayed)
 
     def _limits(self, who: Claimant, ip: str) -> list[tuple[str, int, int]]:
@@ -388,7 +392,7 @@ class Grabs:
     def announce(self, grab_id: int) -> None:
         """After the staff transaction committed: every process drops its cached copy."""
         self._forget(grab_id)
-        self.live.changed(grab_id, now=True)
+        self.live.changed(("grab", grab_id), now=True)
 
     async def console(self, db: AsyncSession) -> list[tuple[GrabInfo, GrabStatus]]:
         """Every grab, newest first, with its live state (the host console)."""
@@ -419,15 +423,17 @@ def make_grabs(
     sessionmaker: async_sessionmaker,
     redis: object | None,
     limiter: RateLimiter,
+    live: LiveHub | None = None,
 ) -> Grabs:
-    """The feature wired to Redis when there is one, to SQL alone otherwise."""
+    """The feature wired to Redis when there is one, to SQL alone otherwise; ``live`` is the
+    app's one live-update hub (app/core/live.py), made here when not given."""
     from redis.asyncio import Redis
 
     store: ClaimStore
     if isinstance(redis, Redis):
         store = RedisClaimStore(redis, settings.redis_prefix, engine)
-        live = LiveHub(redis, settings.redis_prefix)
     else:
         store = SQLClaimStore(engine)
-        live = LiveHub(None, settings.redis_prefix)
+    if live is None:
+        live = LiveHub(redis if isinstance(redis, Redis) else None, settings.redis_prefix)
     return Grabs(settings, engine, sessionmaker, store, limiter, live)

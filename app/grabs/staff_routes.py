@@ -60,7 +60,7 @@ def _announce_when_durable(db: AsyncSession, grabs: Grabs, grab_id: int) -> None
     transaction, so this process's caches may hold what never became durable: they drop it if
     the transaction ends without committing."""
     after_commit(db, lambda: grabs.announce(grab_id))
-    after_rollback(db, lambda: grabs.live.forget_here(grab_id))
+    after_rollback(db, lambda: grabs.live.forget_here(("grab", grab_id)))
 
 
 async def _set_mode(db: AsyncSession, grabs: Grabs, slug: str, mode: str) -> GrabStatus:

@@ -13,6 +13,7 @@ from app.core.crypto import DataCipher
 from app.core.ratelimit import RateLimiter
 from app.core.state import part
 from app.core.web import client_ip
+from app.draws.service import Draws
 from app.events.service import Tracker
 from app.gate.service import Gate
 from app.grabs.service import Grabs
@@ -47,6 +48,7 @@ DEPENDENCIES: dict[str, Provide | Callable[..., Any]] = {
     "gate": _part(Gate),
     "cipher": _part(DataCipher),
     "grabs": _part(Grabs),
+    "draws": _part(Draws),
     "ip": Provide(provide_ip, sync_to_thread=False),
     "staff": Provide(provide_staff, sync_to_thread=False),
     "visitor": Provide(provide_visitor),

@@ -20,11 +20,11 @@ from redis.exceptions import ResponseError
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.core.live import stop_task
 from app.core.sql import upsert_insert
 from app.events.models import FunnelEvent
 from app.events.schemas import EventContext, GrabWon
 from app.events.service import event_row
-from app.grabs.live import stop_task
 from app.grabs.models import Grab, GrabClaim
 from app.grabs.store.claims import TOMBSTONE, tap_limit_key
 from app.grabs.store.redis_scripts import redis_glob

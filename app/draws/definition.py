@@ -1,0 +1,245 @@
+"""A draw's settings: created and published (seed and commitment drawn then), looked up, read
+back as the frozen DrawInfo the feature passes around, and the state they give at a time."""
+
+from __future__ import annotations
+
+import datetime as dt
+import unicodedata
+from typing import Any
+
+import msgspec
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.clock import aware
+from app.core.errors import InvalidInput, NotFound
+from app.core.i18n import N_
+from app.draws.fairness import TierRule, commitment, new_seed
+from app.draws.models import Draw
+from app.draws.schemas import DrawCreate, State
+from app.tools import service as tools
+from app.tools.models import Tool
+
+
+class DrawNotFound(NotFound):
+    default_message = N_("This draw does not exist or is no longer available.")
+
+
+class Tier(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    quantity: int
+    reserves: int
+    voucher: dict[str, Any] | None = None  # {"prefix", "valid_days", "where"}
+
+
+class DrawInfo(msgspec.Struct, frozen=True, kw_only=True):
+    """A draw as the feature reads it (never the seed: that stays in the row)."""
+
+    id: int
+    tool_id: int
+    tool_version: int
+    slug: str
+    title: str
+    description: str
+    image_url: str
+    tiers: tuple[Tier, ...]
+    starts_at: dt.datetime | None
+    ends_at: dt.datetime | None
+    mode: str
+    requires_tool: str
+    asks_passphrase: bool
+    one_win_per_phone: bool
+    claim_hours: int
+    referrals: bool
+    referral_cap: int
+    use_drand: bool
+    commitment: str
+    closed_at: dt.datetime | None
+    entrants_hash: str
+    entrants_count: int
+    drand_round: int | None
+    drawn_tiers: tuple[int, ...]
+
+    @property
+    def rules(self) -> list[TierRule]:
+        return [TierRule(t.name, t.quantity, t.reserves) for t in self.tiers]
+
+
+def normalise_passphrase(text: str) -> str:
+    """What counts as the same answer: full-width and half-width alike (NFKC), case, and
+    spaces and punctuation ignored — "Hello, 世界" is "hello世界"."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return "".join(ch for ch in folded if unicodedata.category(ch)[0] in "LNS")[:64]
+
+
+def state_of(draw: DrawInfo, at: dt.datetime) -> State:
+    """Frozen draws by their tiers; then the host's override; then the schedule."""
+    if draw.closed_at is not None:
+        if len(draw.drawn_tiers) >= len(draw.tiers):
+            return "drawn"
+        return "drawing" if draw.drawn_tiers else "closed"
+    if draw.mode == "open":
+        return "open"
+    if draw.mode == "closed":
+        return "closed"
+    if draw.starts_at is None or at < draw.starts_at:
+        return "scheduled"
+    if draw.ends_at is not None and at >= draw.ends_at:
+        return "closed"
+    return "open"
+
+
+def takes_entries(at: dt.datetime) -> Any:
+    """The SQL form of ``state_of(...) == "open"``, checked in the entry's own INSERT."""
+    return and_(
+        Draw.closed_at.is_(None),
+        or_(
+            Draw.mode == "open",
+            and_(
+                Draw.mode == "schedule",
+                Draw.starts_at.is_not(None),
+                Draw.starts_at <= at,
+                or_(Draw.ends_at.is_(None), Draw.ends_at > at),
+            ),
+        ),
+    )
+
+
+def info_of(tool: Tool, draw: Draw) -> DrawInfo:
+    return DrawInfo(
+        id=draw.id,
+        tool_id=tool.id,
+        tool_version=tool.current_version or 1,
+        slug=tool.slug,
+        title=tool.title,
+        description=draw.description,
+        image_url=draw.image_url,
+        tiers=tuple(msgspec.convert(t, Tier) for t in draw.tiers),
+        starts_at=aware(draw.starts_at) if draw.starts_at else None,
+        ends_at=aware(draw.ends_at) if draw.ends_at else None,
+        mode=draw.mode,
+        requires_tool=draw.requires_tool,
+        asks_passphrase=bool(draw.passphrase),
+        one_win_per_phone=draw.one_win_per_phone,
+        claim_hours=draw.claim_hours,
+        referrals=draw.referrals,
+        referral_cap=draw.referral_cap,
+        use_drand=draw.use_drand,
+        commitment=draw.commitment,
+        closed_at=aware(draw.closed_at) if draw.closed_at else None,
+        entrants_hash=draw.entrants_hash,
+        entrants_count=draw.entrants_count,
+        drand_round=draw.drand_round,
+        drawn_tiers=tuple(draw.drawn_tiers or ()),
+    )
+
+
+def definition(data: DrawCreate) -> dict[str, Any]:
+    """The draw tool's definition (what its versions record): the published rules."""
+    return {
+        "title": data.title,
+        "description": data.description,
+        "tiers": [msgspec.to_builtins(t) for t in _tiers(data)],
+        "one_win_per_phone": data.one_win_per_phone,
+        "weighting": "chances",
+        "algorithm": "leadkit-draw-v1",
+    }
+
+
+def _tiers(data: DrawCreate) -> list[Tier]:
+    return [
+        Tier(
+            name=t.name,
+            quantity=t.quantity,
+            reserves=data.reserves if t.reserves is None else t.reserves,
+            voucher=msgspec.to_builtins(t.voucher) if t.voucher else None,
+        )
+        for t in data.tiers
+    ]
+
+
+def check_window(starts_at: dt.datetime | None, ends_at: dt.datetime | None) -> None:
+    for name, value in (("starts_at", starts_at), ("ends_at", ends_at)):
+        if value is not None and value.tzinfo is None:
+            raise InvalidInput(fields={name: "needs a time zone (e.g. +08:00 or Z)"})
+    if starts_at and ends_at and ends_at <= starts_at:
+        raise InvalidInput(
+            N_("The end must come after the start."), fields={"ends_at": "before start"}
+        )
+
+
+async def create_draw(db: AsyncSession, data: DrawCreate, by: str = "") -> DrawInfo:
+    """A published draw tool and its draw row, with a fresh secret seed and its commitment;
+    Conflict when the slug is taken."""
+    check_window(data.starts_at, data.ends_at)
+    passphrase = normalise_passphrase(data.passphrase)
+    if data.passphrase.strip() and not passphrase:
+        raise InvalidInput(
+            N_("The passphrase needs at least one letter or digit."),
+            fields={"passphrase": "empty once normalised"},
+        )
+    tool = await tools.create_and_publish(
+        db, slug=data.slug, kind="draw", title=data.title, definition=definition(data), by=by
+    )
+    seed = new_seed()
+    draw = Draw(
+        tool_id=tool.id,
+        description=data.description,
+        image_url=data.image_url,
+        tiers=[msgspec.to_builtins(t) for t in _tiers(data)],
+        starts_at=data.starts_at,
+        ends_at=data.ends_at,
+        mode="schedule",
+        requires_tool=data.requires_tool,
+        passphrase=passphrase,
+        one_win_per_phone=data.one_win_per_phone,
+        claim_hours=data.claim_hours,
+        referrals=data.referrals,
+        referral_cap=data.referral_cap,
+        use_drand=data.drand,
+        seed=seed,
+        commitment=commitment(seed),
+        drawn_tiers=[],
+        turn=0,
+    )
+    db.add(draw)
+    await db.flush()
+    return info_of(tool, draw)
+
+
+def _by_slug(slug: str) -> Any:
+    return select(Tool.id).where(Tool.slug == slug, Tool.kind == "draw").scalar_subquery()
+
+
+async def load_draw(db: AsyncSession, slug: str) -> tuple[Tool, Draw]:
+    """The draw at ``slug`` and its tool; DrawNotFound."""
+    row = (
+        await db.execute(
+            select(Tool, Draw)
+            .join(Draw, Draw.tool_id == Tool.id)
+            .where(Tool.slug == slug, Tool.kind == "draw")
+        )
+    ).first()
+    if row is None:
+        raise DrawNotFound()
+    return row[0], row[1]
+
+
+async def take_turn(db: AsyncSession, slug: str) -> tuple[Tool, Draw]:
+    """The draw for a host action, after an UPDATE of its row: that write comes first in the
+    transaction, so host actions on one draw run one at a time (PostgreSQL's row lock, SQLite's
+    write lock) — a double tap waits for the first tap's commit and then sees its result."""
+    turned = (
+        await db.execute(
+            update(Draw)
+            .where(Draw.tool_id == _by_slug(slug))
+            .values(turn=Draw.turn + 1)
+            .returning(Draw.id)
+            .execution_options(synchronize_session=False)
+        )
+    ).scalar()
+    if turned is None:
+        raise DrawNotFound()
+    tool, draw = await load_draw(db, slug)
+    await db.refresh(draw)
+    return tool, draw

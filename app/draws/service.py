@@ -1,0 +1,321 @@
+"""Live-stream lucky draws (issue 13; docs/draws.md): the service others build on.
+
+``Draws`` (one per app, found by type: ``part(request, Draws)`` or the ``draws`` dependency)
+is the whole API; no litestar here. Host and staff actions take the request's session and
+flush (the edge commits); entering opens transactions of its own (the hot path, written
+first and conditional, app/draws/entries.py). Every change is announced on the live hub
+(app/core/live.py, topic ``("draw", id)``) once it has committed.
+
+    create(db, DrawCreate, by)            -> DrawInfo     publish: seed + commitment
+    open(db, slug) / schedule(db, slug)   -> DrawInfo     the host's override
+    close(db, slug)                       -> DrawInfo     freeze the entrant list (idempotent)
+    draw_tier(db, slug, tier)             -> DrawnTier    idempotent; a double tap draws once
+    redraw(db, slug, tier)                -> list[int]    lapsed winners -> next reserves
+    info(slug, db) / status(slug, db)     -> DrawInfo / DrawStatus (GET /api/v1/draws/{slug})
+    entrant(public_id, db)                -> Entrant | None  (None: the gate first)
+    enter(slug, who, EnterBody, ip)       -> EnterAnswer  idempotent; RateLimited
+    mine(db, info, who)                   -> MyEntry | None  the visitor's entry and prizes
+    claim(db, slug, who, ClaimBody)       -> list[ClaimAnswer]
+    proof(db, slug)                       -> Proof        once every tier is drawn
+    live.wait(("draw", id), seconds)      wake-ups for streams
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import msgspec
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as SQLTimeoutError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.core.clock import now
+from app.core.errors import RateLimited
+from app.core.i18n import N_
+from app.core.live import LiveHub
+from app.core.ratelimit import RateLimiter
+from app.db.uow import after_commit
+from app.draws import drawing, entries
+from app.draws.definition import DrawInfo, DrawNotFound, create_draw, info_of, state_of
+from app.draws.drand import DrandClient
+from app.draws.entries import Entrant
+from app.draws.models import Draw, DrawEntry, DrawWinner
+from app.draws.proof import Proof
+from app.draws.schemas import (
+    ClaimAnswer,
+    ClaimBody,
+    DrawCreate,
+    DrawnTier,
+    DrawStatus,
+    EnterAnswer,
+    EnterBody,
+    TierStatus,
+)
+from app.events.schemas import DrawRefused
+from app.events.service import Tracker
+from app.settings import Settings
+from app.tools.models import Tool
+
+
+class EntryRateLimited(RateLimited):
+    default_message = N_("Too many attempts. Please wait a moment and try again.")
+
+
+class EntryBusy(RateLimited):
+    """The database could not take the entry in time (SQLite's single writer under a rush):
+    nothing was entered, and the visitor is asked to tap again."""
+
+    default_message = N_("Too many people are entering right now. Please tap again.")
+
+
+class Prize(msgspec.Struct, frozen=True, kw_only=True):
+    tier: int
+    name: str
+    status: str  # won | claimed | expired | redrawn
+    claim_by: dt.datetime | None
+    voucher_code: str = ""
+
+
+class MyEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """What the visitor's own page shows: their entry and what it won."""
+
+    code: str
+    chances: int
+    prizes: list[Prize]
+
+
+class Draws:
+    def __init__(
+        self,
+        settings: Settings,
+        sessionmaker: async_sessionmaker,
+        limiter: RateLimiter,
+        tracker: Tracker,
+        live: LiveHub,
+        drand: DrandClient | None = None,
+    ) -> None:
+        self.settings = settings
+        self.sessionmaker = sessionmaker
+        self.limiter = limiter
+        self.tracker = tracker
+        self.live = live
+        self.drand = drand
+
+    # Announcing.
+
+    def announce(self, db: AsyncSession, draw_id: int, *, now_: bool = True) -> None:
+        """After the transaction commits, every open page of the draw hears of it."""
+        after_commit(db, lambda: self.live.changed(("draw", draw_id), now=now_))
+
+    # Reading.
+
+    async def info(self, slug: str, db: AsyncSession | None = None) -> DrawInfo:
+        """The published draw at ``slug``; DrawNotFound."""
+        async with self.sessionmaker() if db is None else _same(db) as session:
+            row = (
+                await session.execute(
+                    select(Tool, Draw)
+                    .join(Draw, Draw.tool_id == Tool.id)
+                    .where(Tool.slug == slug, Tool.kind == "draw", Tool.status == "published")
+                )
+            ).first()
+        if row is None:
+            raise DrawNotFound()
+        return info_of(row[0], row[1])
+
+    async def status(self, slug: str, db: AsyncSession | None = None) -> DrawStatus:
+        async with self.sessionmaker() if db is None else _same(db) as session:
+            info = await self.info(slug, session)
+            count = await entries.count(session, info.id)
+            rows = (
+                await session.execute(
+                    select(DrawWinner.tier, DrawEntry.phone_masked)
+                    .join(DrawEntry, DrawEntry.id == DrawWinner.entry_id)
+                    .where(
+                        DrawWinner.draw_id == info.id,
+                        DrawWinner.status.in_(("won", "claimed", "expired")),
+                    )
+                    .order_by(DrawWinner.tier, DrawWinner.reserve, DrawWinner.rank)
+                )
+            ).all()
+        at = now()
+        state = state_of(info, at)
+        winners: dict[int, list[str]] = {}
+        for tier, phone in rows:
+            winners.setdefault(tier, []).append(phone)
+        return DrawStatus(
+            slug=info.slug,
+            title=info.title,
+            state=state,
+            entrants=info.entrants_count if info.closed_at else count,
+            commitment=info.commitment,
+            entrants_hash=info.entrants_hash or None,
+            drand_round=info.drand_round,
+            starts_at=info.starts_at,
+            ends_at=info.ends_at,
+            starts_in=max(0, int((info.starts_at - at).total_seconds()) + 1)
+            if state == "scheduled" and info.starts_at
+            else None,
+            one_win_per_phone=info.one_win_per_phone,
+            referrals=info.referrals,
+            tiers=[
+                TierStatus(
+                    name=t.name,
+                    quantity=t.quantity,
+                    drawn=n in info.drawn_tiers,
+                    winners=winners.get(n, []),
+                    undrawn=max(0, t.quantity - len(winners.get(n, [])))
+                    if n in info.drawn_tiers
+                    else 0,
+                    voucher=t.voucher is not None,
+                )
+                for n, t in enumerate(info.tiers, start=1)
+            ],
+        )
+
+    async def entrant(
+        self, public_id: str | None, db: AsyncSession | None = None
+    ) -> Entrant | None:
+        async with self.sessionmaker() if db is None else _same(db) as session:
+            return await entries.entrant(session, public_id)
+
+    async def mine(self, db: AsyncSession, info: DrawInfo, who: Entrant) -> MyEntry | None:
+        entry = await entries.entry_of(db, info.id, who.phone_hash)
+        if entry is None:
+            return None
+        picks = (
+            await db.execute(
+                select(DrawWinner)
+                .where(DrawWinner.entry_id == entry.id, DrawWinner.status != "reserve")
+                .order_by(DrawWinner.tier)
+            )
+        ).scalars()
+        at = now()
+        prizes = [
+            Prize(
+                tier=p.tier,
+                name=info.tiers[p.tier - 1].name,
+                status="expired"
+                if p.status == "won" and p.claim_by is not None and p.claim_by <= at
+                else p.status,
+                claim_by=p.claim_by,
+                voucher_code=p.voucher_code,
+            )
+            for p in picks
+        ]
+        return MyEntry(code=entry.code, chances=entry.chances, prizes=prizes)
+
+    # Entering.
+
+    async def enter(self, slug: str, who: Entrant, body: EnterBody, ip: str) -> EnterAnswer:
+        """One tap of "enter" by an authorised visitor: entered, already_entered, not_open or
+        not_eligible (with the reason). Idempotent per phone; RateLimited past the limits, or
+        (EntryBusy) when the database could not take it in time — nothing entered then."""
+        try:
+            return await self._enter(slug, who, body, ip)
+        except (OperationalError, SQLTimeoutError) as exc:
+            raise EntryBusy(retry_after=1) from exc
+
+    async def _enter(self, slug: str, who: Entrant, body: EnterBody, ip: str) -> EnterAnswer:
+        settings = self.settings
+        for verdict in await self.limiter.hit_all(
+            [
+                (f"draw:visitor:{who.visitor_id}", settings.grab_visitor_per_minute, 60),
+                (f"draw:ip:{ip}", settings.grab_ip_per_minute, 60),
+            ]
+        ):
+            if not verdict.allowed:
+                raise EntryRateLimited(retry_after=verdict.retry_after)
+        at = now()
+        async with self.sessionmaker() as db:
+            info = await self.info(slug, db)
+            ctx = entries.context(info, who)
+            earlier = await entries.entry_of(db, info.id, who.phone_hash)
+            if earlier is not None:
+                return entries.answer_of(
+                    "already_entered", info, earlier, await self._count(db, info)
+                )
+            if state_of(info, at) != "open":
+                self.tracker.track_once(ctx, DrawRefused(reason="not_open"))
+                return EnterAnswer(result="not_open", entrants=await self._count(db, info))
+            reason = await entries.ineligible(db, info, who, body)
+            if reason is not None:
+                self.tracker.track_once(ctx, DrawRefused(reason=reason))
+                return EnterAnswer(
+                    result="not_eligible",
+                    reason=reason,  # type: ignore[arg-type]
+                    entrants=await entries.count(db, info.id),
+                )
+            ref = await entries.referrer(db, info, who, body.ref)
+        answer = await entries.write_entry(self.sessionmaker, self.tracker, info, who, ref, at)
+        if answer.result == "entered":
+            self.live.changed(("draw", info.id))  # throttled: one message per burst
+        elif answer.result == "not_open":
+            self.tracker.track_once(ctx, DrawRefused(reason="not_open"))
+        return answer
+
+    async def _count(self, db: AsyncSession, info: DrawInfo) -> int:
+        return info.entrants_count if info.closed_at else await entries.count(db, info.id)
+
+    # Staff.
+
+    async def create(self, db: AsyncSession, data: DrawCreate, by: str = "") -> DrawInfo:
+        info = await create_draw(db, data, by)
+        self.announce(db, info.id)
+        return info
+
+    async def open(self, db: AsyncSession, slug: str) -> DrawInfo:
+        info = await drawing.set_mode(db, slug, "open", now())
+        self.announce(db, info.id)
+        return info
+
+    async def schedule(self, db: AsyncSession, slug: str) -> DrawInfo:
+        info = await drawing.set_mode(db, slug, "schedule", now())
+        self.announce(db, info.id)
+        return info
+
+    async def close(self, db: AsyncSession, slug: str) -> DrawInfo:
+        info = await drawing.close(db, slug, now(), self._drand())
+        self.announce(db, info.id)
+        return info
+
+    async def draw_tier(self, db: AsyncSession, slug: str, tier: int) -> DrawnTier:
+        info, result = await drawing.draw_tier(db, self.tracker, slug, tier, now(), self._drand())
+        if not result.replayed:
+            self.announce(db, info.id)
+        return result
+
+    async def redraw(self, db: AsyncSession, slug: str, tier: int) -> list[int]:
+        info, called = await drawing.redraw(db, self.tracker, slug, tier, now())
+        self.announce(db, info.id)
+        return called
+
+    async def claim(
+        self, db: AsyncSession, slug: str, who: Entrant, body: ClaimBody
+    ) -> list[ClaimAnswer]:
+        info = await self.info(slug, db)
+        answers = await drawing.claim(db, self.tracker, info, who, body, now())
+        self.announce(db, info.id)
+        return answers
+
+    async def proof(self, db: AsyncSession, slug: str) -> Proof:
+        return await drawing.proof(db, slug)
+
+    def _drand(self) -> DrandClient | None:
+        if self.drand is None:
+            self.drand = DrandClient.from_settings(self.settings)
+        return self.drand
+
+
+class _same:
+    """The caller's session, as an async context manager that does not close it."""
+
+    def __init__(self, db: AsyncSession) -> None:
+        self.db = db
+
+    async def __aenter__(self) -> AsyncSession:
+        return self.db
+
+    async def __aexit__(self, *_: object) -> None:
+        return None
