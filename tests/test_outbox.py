@@ -231,6 +231,22 @@ async def test_failures_back_off_longer_each_time_then_give_up(settings: Setting
     assert dead.last_error == "RuntimeError: refused for [number]"
 
 
+async def test_a_send_that_outlives_half_its_lease_is_abandoned_and_retried(
+    settings: Settings,
+) -> None:
+    hung = Recorder(pause=3600)
+    async with database(settings) as sessions:
+        [message_id] = await add(sessions)
+        outbox = sender(settings, sessions, hung, outbox_lease_seconds=5)
+        started = asyncio.get_running_loop().time()
+        assert await outbox.run_once() == 1
+        took = asyncio.get_running_loop().time() - started
+        retried = await row(sessions, message_id)
+    assert 2.4 < took < 4.5  # half of the 5 s lease, not an hour
+    assert (retried.status, retried.attempts, retried.locked_until) == (PENDING, 1, None)
+    assert retried.last_error == "TimeoutError"
+
+
 async def test_a_dead_worker_s_lease_runs_out_and_another_delivers(settings: Settings) -> None:
     clock, stuck, handler = Clock(), Recorder(pause=3600), Recorder()
     async with database(settings) as first, database(settings) as second:
