@@ -30,6 +30,7 @@ from app.gate.guards import requires_phone
 from app.gate.pending import pending_for
 from app.leads import service as leads
 from app.reports.service import ReportRenderer, report_cache_key
+from app.reports.web import pdf_answer, tool_url
 from app.settings import Settings
 from app.tools import service as tools
 from app.tools.schemas import PublishedTool, PublishedVersion
@@ -143,18 +144,11 @@ async def report_pdf(
             evaluation,
             brand=part(request, BrandBook).current(),
             watermark=lead.phone_masked,
-            tool_url=f"{str(request.base_url).rstrip('/')}/t/{tool.slug}",
+            tool_url=tool_url(request, tool.slug),
         ),
         key,
     )
-    return Response(
-        pdf,
-        media_type="application/pdf",
-        headers={
-            "Content-Disposition": f'inline; filename="{tool.slug}-report.pdf"',
-            "Cache-Control": "private, no-store",
-        },
-    )
+    return pdf_answer(pdf, f"{tool.slug}-report.pdf")
 
 
 @post(

@@ -24,6 +24,7 @@ from app.gate.guards import requires_phone
 from app.leads import service as leads
 from app.reports.schemas import Report, ReportSection
 from app.reports.service import ReportRenderer, report_cache_key
+from app.reports.web import pdf_answer, tool_url
 from app.tools import service as tools
 from app.visitors.models import Visitor
 
@@ -106,18 +107,11 @@ async def guide_pdf(
         brand=brand.name,
         watermark=lead.phone_masked,
         phone=brand.contact_phone,
-        tool_url=f"{str(request.base_url).rstrip('/')}/t/{tool.slug}",
+        tool_url=tool_url(request, tool.slug),
     )
     pdf = await part(request, ReportRenderer).pdf(report, key)
     tracker.track(visitor_context(visitor, tool.id, version.number), Download(item=PDF_ITEM))
-    return Response(
-        pdf,
-        media_type="application/pdf",
-        headers={
-            "Content-Disposition": f'inline; filename="{tool.slug}.pdf"',
-            "Cache-Control": "private, no-store",
-        },
-    )
+    return pdf_answer(pdf, f"{tool.slug}.pdf")
 
 
 ROUTES: list[ControllerRouterHandler] = [guide_pdf]
