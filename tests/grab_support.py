@@ -106,5 +106,31 @@ def open_grab(
     return GrabCreate(**values)
 
 
+def grab_form(**fields: str) -> dict[str, str]:
+    """What the marketer's grab form posts (new, or an edit, which ignores the slug): a grab of
+    20 vouchers on the evening of 1 May 2030, Beijing time, with `fields` changed."""
+    return {
+        "slug": "sofa-day",
+        "title": "沙发节",
+        "offer": "",
+        "image_url": "",
+        "stock": "20",
+        "per_phone_limit": "2",
+        "starts_at": "2030-05-01T20:00",
+        "ends_at": "2030-05-01T22:00",
+        "voucher_prefix": "SF",
+        "voucher_valid_days": "15",
+        "voucher_where": "",
+        **fields,
+    }
+
+
+def flash_form(**fields: str) -> dict[str, str]:
+    """The edit form of open_grab's "flash" grab as a marketer posts it, with `fields` changed."""
+    flash = dict(title="t", per_phone_limit="1", voucher_prefix="LK", voucher_valid_days="30")
+    open_throughout = {"starts_at": "2020-01-01T00:00", "ends_at": "2099-01-01T00:00"}
+    return grab_form(**(flash | open_throughout | fields))
+
+
 async def add_grab(db: AsyncSession, data: GrabCreate) -> int:
     return (await create_grab(db, data, by="test")).id

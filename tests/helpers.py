@@ -131,6 +131,10 @@ class Browserish:
         payload = {"_csrf_token": self.csrf(page), **data}
         return self.raw.post(path, data=payload, **kwargs)
 
+    def add_member(self, **form: str) -> httpx.Response:
+        """The signed-in admin's "add a member" form on /staff/admin/users, posted as ``form``."""
+        return self.submit("/staff/admin/users", form, page="/staff/admin/users")
+
     def login(self, username: str, password: str = PASSWORD) -> httpx.Response:
         return self.submit(
             "/staff/login", {"username": username, "password": password}, follow_redirects=False

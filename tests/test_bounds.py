@@ -24,7 +24,7 @@ from app.demo.service import seed_tools
 from app.grabs.models import Grab
 from app.grabs.schemas import GrabCreate
 from app.tools.models import Tool
-from tests.grab_support import add_grab
+from tests.grab_support import add_grab, grab_form
 from tests.helpers import Browserish, soup
 from tests.test_bad_input import assert_no_leak, assert_problem
 from tests.test_calc_editor import EDITOR, editor_form, tool_row
@@ -32,19 +32,7 @@ from tests.test_calc_flow import form_values
 from tests.test_grabs import bearer
 
 HUGE_IDS = ("0", "-1", str(2**63), "99999999999999999999", "9" * 40)
-GOOD_GRAB_FORM = {
-    "slug": "sofa-day",
-    "title": "沙发节",
-    "offer": "",
-    "image_url": "",
-    "stock": "20",
-    "per_phone_limit": "2",
-    "starts_at": "2030-05-01T20:00",
-    "ends_at": "2030-05-01T22:00",
-    "voucher_prefix": "SF",
-    "voucher_valid_days": "15",
-    "voucher_where": "",
-}
+GOOD_GRAB_FORM = grab_form()
 
 
 @pytest.fixture

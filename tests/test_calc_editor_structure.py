@@ -28,6 +28,19 @@ def save(client: Browserish, form: dict[str, str], status: int = 200) -> Any:
     return soup(answer)
 
 
+def refused(client: Browserish, form: dict[str, str]) -> Any:
+    """Posts the editor ``form``, which must be refused (400) with the draft as it was."""
+    before = tool_row(client).draft
+    doc = save(client, form, status=400)
+    assert tool_row(client).draft == before
+    return doc
+
+
+def with_op(client: Browserish, op: str) -> dict[str, str]:
+    """The editor's form as it stands, posted by the button for ``op``."""
+    return {**editor_form(client), "op": op}
+
+
 def problem(doc: Any, path: str) -> str:
     return str(one(doc, f'p[data-error-for="{path}"]').get_text())
 
@@ -137,15 +150,13 @@ def test_editor_names_rows_and_saves_a_label(marketer: Browserish) -> None:
     fee = next(t for t in tool_row(marketer).draft["tables"] if t["key"] == "design_fee")
     assert fee["col_labels"] == ["", "新一线", "", ""]
     assert "row_labels" not in fee
-    before = tool_row(marketer).draft
     form = editor_form(marketer)
     form["tables.unit_price.row_labels.3"] = "长" * 41
-    save(marketer, form, status=400)
-    assert tool_row(marketer).draft == before
+    refused(marketer, form)
 
 
 def test_rows_are_added_and_removed(marketer: Browserish) -> None:
-    form = {**editor_form(marketer), "op": "add_row:unit_price"}
+    form = with_op(marketer, "add_row:unit_price")
     form["new_row.unit_price.label"] = "阳台"
     doc = save(marketer, form)
     table = tool_row(marketer).draft["tables"][0]
@@ -153,11 +164,9 @@ def test_rows_are_added_and_removed(marketer: Browserish) -> None:
     assert "row_labels" not in table  # its key is its label
     assert doc.select('tr[data-row="阳台"]')
 
-    before = tool_row(marketer).draft
-    doc = save(marketer, {**editor_form(marketer), "op": "remove_row:unit_price:2"}, status=400)
+    doc = refused(marketer, with_op(marketer, "remove_row:unit_price:2"))
     assert "没有删除" in problem(doc, "remove.unit_price.2")
-    assert tool_row(marketer).draft == before
-    save(marketer, {**editor_form(marketer), "op": "remove_row:unit_price:11"})
+    save(marketer, with_op(marketer, "remove_row:unit_price:11"))
     assert "阳台" not in tool_row(marketer).draft["tables"][0]["rows"]
 
 
@@ -171,7 +180,7 @@ def test_results_are_ticked_added_and_removed(marketer: Browserish) -> None:
     assert draft["teaser"] == ["total_range", "design_per_sqm"]
     assert "summary" not in draft["full"] and draft["full"][0] == "total"
 
-    form = {**editor_form(marketer), "op": "add_output"}
+    form = with_op(marketer, "add_output")
     form.update({"new_output.label": "人工单价", "new_output.kind": "currency"})
     form.update({"new_output.formula": "labour_total / area", "new_output.place": "full"})
     save(marketer, form)
@@ -185,21 +194,19 @@ def test_results_are_ticked_added_and_removed(marketer: Browserish) -> None:
     }
     assert draft["full"][-1] == "r1"
 
-    before = tool_row(marketer).draft
     nothing = {k: v for k, v in editor_form(marketer).items() if not k.startswith("teaser.")}
-    doc = save(marketer, nothing, status=400)
+    doc = refused(marketer, nothing)
     assert "请至少勾选" in doc.get_text()
-    bad = {**editor_form(marketer), "op": "add_output", "new_output.label": "坏"}
+    bad = {**with_op(marketer, "add_output"), "new_output.label": "坏"}
     bad.update({"new_output.kind": "currency", "new_output.formula": "area *"})
-    save(marketer, bad, status=400)
-    assert tool_row(marketer).draft == before
-    save(marketer, {**editor_form(marketer), "op": "remove_output:r1"})
+    refused(marketer, bad)
+    save(marketer, with_op(marketer, "remove_output:r1"))
     assert "r1" not in {o["key"] for o in tool_row(marketer).draft["outputs"]}
     assert "r1" not in tool_row(marketer).draft["full"]
 
 
 def test_questions_are_added_and_removed(marketer: Browserish) -> None:
-    form = {**editor_form(marketer), "op": "add_field"}
+    form = with_op(marketer, "add_field")
     form.update({"new_field.label": "朝向", "new_field.kind": "radio"})
     form.update({"new_field.step": "house", "new_field.options": "南\n北\n南\n"})
     doc = save(marketer, form)
@@ -213,11 +220,9 @@ def test_questions_are_added_and_removed(marketer: Browserish) -> None:
     assert draft["steps"][0]["fields"][-1] == "q1"
     assert "朝向" in one(doc, ".sample").get_text()
 
-    before = tool_row(marketer).draft
-    doc = save(marketer, {**editor_form(marketer), "op": "remove_field:area"}, status=400)
+    doc = refused(marketer, with_op(marketer, "remove_field:area"))
     assert "「建筑面积」" in problem(doc, "remove.area")
-    assert tool_row(marketer).draft == before
-    save(marketer, {**editor_form(marketer), "op": "remove_field:q1"})
+    save(marketer, with_op(marketer, "remove_field:q1"))
     assert "q1" not in tool_row(marketer).draft["steps"][0]["fields"]
 
 

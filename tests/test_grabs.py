@@ -17,7 +17,15 @@ from app.grabs.store import RedisClaimStore
 from app.settings import Settings
 from app.staff import tokens
 from app.staff.schemas import ApiTokenCreate
-from tests.grab_support import Person, add_grab, cookie_header, make_people, open_grab
+from tests.grab_support import (
+    Person,
+    add_grab,
+    cookie_header,
+    flash_form,
+    grab_form,
+    make_people,
+    open_grab,
+)
 from tests.helpers import Browserish, soup
 
 
@@ -329,19 +337,12 @@ def test_host_console_opens_and_closes(client: Browserish) -> None:
 def test_marketer_form_creates_and_edits(client: Browserish) -> None:
     client.make_staff("mk", "marketer")
     client.login("mk")
-    form = {
-        "slug": "sofa-day",
-        "title": "沙发节 限量 20 张券",
-        "offer": "满 5000 减 1000",
-        "image_url": "",
-        "stock": "20",
-        "per_phone_limit": "2",
-        "starts_at": "2030-05-01T20:00",
-        "ends_at": "2030-05-01T22:00",
-        "voucher_prefix": "sf",
-        "voucher_valid_days": "15",
-        "voucher_where": "城南店",
-    }
+    form = grab_form(
+        title="沙发节 限量 20 张券",
+        offer="满 5000 减 1000",
+        voucher_prefix="sf",
+        voucher_where="城南店",
+    )
     created = client.submit(
         "/staff/grabs/new", form, page="/staff/grabs/new", follow_redirects=False
     )
@@ -368,21 +369,10 @@ def test_marketer_form_creates_and_edits(client: Browserish) -> None:
     assert client.get("/api/v1/grabs/sofa-day").json()["stock_total"] == 30
 
 
-# The "flash" grab's edit form (open_grab's), as a marketer posts it, but for the stock.
-FLASH_FORM = {
-    "title": "t",
-    "per_phone_limit": "1",
-    "voucher_prefix": "LK",
-    "voucher_valid_days": "30",
-    "starts_at": "2020-01-01T00:00",
-    "ends_at": "2099-01-01T00:00",
-}
-
-
 def restock_flash(client: Browserish, stock: int, **kwargs: Any) -> httpx.Response:
     """The signed-in marketer sets the flash grab's stock through its edit form."""
     path = "/staff/grabs/flash/edit"
-    return client.submit(path, {**FLASH_FORM, "stock": str(stock)}, page=path, **kwargs)
+    return client.submit(path, flash_form(stock=str(stock)), page=path, **kwargs)
 
 
 def test_restock_never_below_what_was_won(client: Browserish) -> None:

@@ -63,15 +63,8 @@ def test_forged_csrf_token_is_refused(client: Browserish) -> None:
 
 def test_admin_creates_sales_user_who_cannot_open_admin(client: Browserish) -> None:
     client.sign_in("boss", "admin")
-    created = client.submit(
-        "/staff/admin/users",
-        {
-            "username": "xiaozhang",
-            "password": "sales-password-1",
-            "role": "sales",
-            "display_name": "小张",
-        },
-        page="/staff/admin/users",
+    created = client.add_member(
+        username="xiaozhang", password="sales-password-1", role="sales", display_name="小张"
     )
     assert created.status_code == 200
     rows = [row.get("id") for row in soup(created).select("#staff-list tbody tr")]
@@ -87,8 +80,7 @@ def test_admin_creates_sales_user_who_cannot_open_admin(client: Browserish) -> N
 
 def test_duplicate_username_is_a_clear_error(client: Browserish) -> None:
     client.sign_in("boss", "admin")
-    data = {"username": "Boss", "password": "another-password", "role": "sales"}
-    response = client.submit("/staff/admin/users", data, page="/staff/admin/users")
+    response = client.add_member(username="Boss", password="another-password", role="sales")
     assert response.status_code == 409
     assert "该用户名已被占用" in response.text
     assert client.count("staff_user") == 1
@@ -104,7 +96,7 @@ def test_invalid_staff_form_changes_nothing(client: Browserish) -> None:
         {"username": "a" * 5000, "password": "long-enough-pw", "role": "sales"},
         {"password": "long-enough-pw", "role": "sales"},
     ):
-        response = client.submit("/staff/admin/users", bad, page="/staff/admin/users")
+        response = client.add_member(**bad)
         assert response.status_code == 400, bad
         assert "请求无法识别" in response.text
         assert "<script>alert(1)</script>" not in response.text
@@ -181,11 +173,7 @@ def test_expired_session_during_htmx_sends_the_whole_page_to_login(client: Brows
 
 def test_validation_details_on_pages_are_in_chinese(client: Browserish) -> None:
     client.sign_in("boss", "admin")
-    response = client.submit(
-        "/staff/admin/users",
-        {"username": "ok_name", "password": "short", "role": "sales"},
-        page="/staff/admin/users",
-    )
+    response = client.add_member(username="ok_name", password="short", role="sales")
     assert response.status_code == 400
     assert "缺失、过长或格式不正确" in response.text
     assert "Expected" not in response.text

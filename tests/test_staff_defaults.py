@@ -36,11 +36,7 @@ def test_new_staff_and_tokens_default_to_sales(client: Browserish, page: str, fo
 
 def test_a_refused_new_member_keeps_the_role_chosen(client: Browserish) -> None:
     client.sign_in("boss", "admin")
-    refused = client.submit(
-        "/staff/admin/users",
-        {"username": "boss", "password": "long-enough-password", "role": "marketer"},
-        page="/staff/admin/users",
-    )
+    refused = client.add_member(username="boss", password="long-enough-password", role="marketer")
     assert refused.status_code == 409
     select = soup(refused).select_one("form[action='/staff/admin/users'] select[name=role]")
     assert select is not None and _chosen(select) == "marketer"

@@ -28,7 +28,7 @@ from app.staff.models import StaffUser
 from app.staff.schemas import Staff
 from app.vouchers import service as vouchers
 from app.vouchers.schemas import VoucherForm
-from tests.grab_support import add_grab, open_grab
+from tests.grab_support import add_grab, flash_form, open_grab
 from tests.helpers import Browserish, edge_commit_fails
 from tests.test_grabs import bearer
 from tests.test_vouchers import STORE, audits, claim, make_voucher
@@ -200,18 +200,9 @@ def test_a_console_edit_whose_commit_fails_announces_nothing(
 ) -> None:
     grab_id = client.run(add_grab, open_grab(stock=7, starts_at=None, ends_at=None))
     client.sign_in("mk", "marketer")
-    form = {
-        "title": "改过的标题",
-        "offer": "",
-        "image_url": "",
-        "stock": "7",
-        "per_phone_limit": "1",
-        "starts_at": "",
-        "ends_at": "",
-        "voucher_prefix": "LK",
-        "voucher_valid_days": "30",
-        "voucher_where": "旗舰店",
-    }
+    form = flash_form(
+        title="改过的标题", stock="7", starts_at="", ends_at="", voucher_where="旗舰店"
+    )
     page = "/staff/grabs/flash/edit"
     csrf = client.csrf(page)  # read before: the page's own commit must not be the failing one
     announced.clear()

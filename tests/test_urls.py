@@ -16,6 +16,7 @@ from app.calculators.schemas import CallToAction
 from app.core.bounds import ImageUrl, Url, is_safe_url
 from app.demo.service import seed_tools
 from app.tools.models import Tool, ToolVersion
+from tests.grab_support import grab_form
 from tests.helpers import Browserish, soup
 from tests.test_bad_input import assert_problem
 from tests.test_calc_editor import EDITOR, editor_form, tool_row
@@ -175,15 +176,7 @@ def test_grab_image_urls_are_checked_on_the_api_and_the_form(client: Browserish,
     answer = client.post("/api/v1/admin/grabs", json=body, headers=bearer(client, "marketer"))
     assert_problem(answer, 400, "image_url")
     client.sign_in("mk", "marketer")
-    form = {
-        "slug": "sofa",
-        "title": "沙发节",
-        "stock": "5",
-        "per_phone_limit": "1",
-        "voucher_prefix": "SF",
-        "voucher_valid_days": "15",
-        "image_url": url,
-    }
+    form = grab_form(slug="sofa", stock="5", per_phone_limit="1", image_url=url)
     refused = client.submit("/staff/grabs/new", form, page="/staff/grabs/new")
     assert refused.status_code == 400 and "image_url" in refused.text
     assert client.get("/api/v1/grabs/sofa").status_code == 404
