@@ -26,9 +26,10 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import and_, or_, select, update
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from app.core.clock import now
+from app.db.engine import make_engine, make_sessionmaker
 from app.outbox.models import DEAD, PENDING, SENT, OutboxMessage
 from app.outbox.service import add_waker, remove_waker
 from app.settings import Settings
@@ -82,7 +83,8 @@ def _due(at: dt.datetime) -> Any:
 
 
 class Outbox:
-    """The sender of one process (the app's part) and the registry of handlers by kind."""
+    """The sender of one process (the app's part, ``make_outbox``) and the registry of
+    handlers by kind."""
 
     def __init__(
         self,
@@ -91,9 +93,11 @@ class Outbox:
         *,
         clock: Callable[[], dt.datetime] = now,
         name: str | None = None,
+        engine: AsyncEngine | None = None,
     ) -> None:
         self._settings = settings
         self._sessionmaker = sessionmaker
+        self._engine = engine  # its own, closed by stop()
         self._clock = clock
         self.name = name or f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(3)}"
         self._handlers: dict[str, Handler] = {}
@@ -127,6 +131,8 @@ class Outbox:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._engine is not None:
+            await self._engine.dispose()
         # A send cut short here keeps its lease until it runs out; then it is sent again.
 
     def wake(self) -> None:
@@ -168,8 +174,13 @@ class Outbox:
             .limit(self._settings.outbox_batch)
             .with_for_update(skip_locked=True)  # PostgreSQL; SQLite has one writer anyway
         )
+        async with self._sessionmaker() as db:
+            postgres = db.get_bind().dialect.name == "postgresql"
+            # SQLite: a look first, so that an idle poll never takes the write lock.
+            if not postgres and await db.scalar(chosen.limit(1)) is None:
+                return []
         async with self._sessionmaker() as db, db.begin():
-            if db.get_bind().dialect.name == "postgresql":
+            if postgres:
                 # Two statements: as a subquery of the UPDATE, a SKIP LOCKED choice may be
                 # run again for each row and return more than the batch.
                 ids = list(await db.scalars(chosen))
@@ -250,3 +261,10 @@ class Outbox:
                 message.id,
                 status,
             )
+
+
+def make_outbox(settings: Settings) -> Outbox:
+    """The app's sender, on a small engine of its own: its polls never take a connection a
+    request is waiting for (nor show among a request's statements)."""
+    engine = make_engine(msgspec.structs.replace(settings, db_pool_size=2))
+    return Outbox(settings, make_sessionmaker(engine), engine=engine)
