@@ -56,7 +56,7 @@ from app.links.routes import ROUTES as LINK_ROUTES
 from app.links.service import LinkCounter
 from app.models import SIDE_TABLES
 from app.outbox.routes import ROUTES as OUTBOX_ROUTES
-from app.outbox.sender import Outbox
+from app.outbox.sender import Outbox, make_outbox
 from app.outbox.sms import SMS, sms_handler
 from app.privacy.routes import ROUTES as PRIVACY_ROUTES
 from app.reports.service import ReportRenderer
@@ -137,7 +137,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     sms = make_provider(settings, http)
     gate = Gate(settings, otp_store, limiter, sms, cipher)
     # Everything outgoing leaves through the outbox: one sender per worker (app/outbox/).
-    outbox = Outbox(settings, sessionmaker)
+    outbox = make_outbox(settings)
     outbox.register(SMS, sms_handler(settings, sms, cipher))
     tracker = Tracker(engine, settings.events_flush_seconds)
     reports = ReportRenderer(settings.data_dir, workers=settings.report_workers)
