@@ -236,6 +236,31 @@ def test_redeeming_twice_is_refused_with_when_who_where(staff: Browserish) -> No
     ]
 
 
+def test_a_redemption_with_no_staff_or_store_recorded_is_refused_with_dashes(
+    staff: Browserish,
+) -> None:
+    """A redeemed voucher whose row names no staff member (a till's token redeemed it, or the
+    redeemer's account was deleted) and no store reads "by — at —", never "by  at ."."""
+    voucher = make_voucher(staff, status="redeemed")
+    redeemed_at = now() - dt.timedelta(hours=1)
+
+    async def unnamed(db: Any) -> None:
+        await db.execute(
+            update(GrabClaim)
+            .where(GrabClaim.id == voucher["id"])
+            .values(redeemed_at=redeemed_at, redeemed_by=None, redeemed_store="")
+        )
+
+    staff.run(unnamed)
+    login(staff, "sam")
+    refused = post(staff, "/staff/vouchers/lookup", {"code": voucher["code"], "store": STORE})
+    assert refused.status_code == 409
+    assert (
+        f"Already redeemed on {china_time(redeemed_at)} by — at —. It cannot be redeemed again."
+        in result_text(refused)
+    )
+
+
 def test_expired_unknown_and_void_are_refused(staff: Browserish) -> None:
     expired = make_voucher(staff, expires_in=-dt.timedelta(minutes=1))
     void = make_voucher(staff, status="void")
@@ -243,7 +268,9 @@ def test_expired_unknown_and_void_are_refused(staff: Browserish) -> None:
 
     refused = post(staff, "/staff/vouchers/redeem", {"code": expired["code"], "store": STORE})
     assert refused.status_code == 409
-    assert "This voucher expired on " in result_text(refused)
+    # The message says when: the voucher's expiry, in China time.
+    expires = china_time(claim(staff, expired["id"]).expires_at)
+    assert f"This voucher expired on {expires} and cannot be redeemed." in result_text(refused)
     assert claim(staff, expired["id"]).status == "issued"
 
     unknown = post(staff, "/staff/vouchers/lookup", {"code": "LK 0000 0000 0000", "store": STORE})
@@ -808,7 +835,9 @@ def test_undo_racing_redemptions_keeps_one_story(staff: Browserish) -> None:
         async def undo() -> str:
             try:
                 async with request_edge(app) as db:
-                    await service.undo(db, tracker, _who(ids, "sam"), voucher["id"], "ip", 10)
+                    await service.undo(
+                        db, tracker, _who(ids, "sam"), voucher["id"], "ip", 10, STORE
+                    )
             except service.VoucherRefused as exc:
                 return f"undo refused: {exc.code}"
             return "undone"
@@ -890,7 +919,8 @@ def test_an_undo_never_undoes_a_colleagues_later_redemption(staff: Browserish) -
             async with request_edge(app) as db:
                 if on_postgres:  # the row is Sam's until Sam's transaction ends
                     await db.execute(text("SET LOCAL lock_timeout = '300ms'"))
-                await service.undo(db, tracker, _who(ids, "ada", "admin"), voucher["id"], "ip", 10)
+                ada = _who(ids, "ada", "admin")
+                await service.undo(db, tracker, ada, voucher["id"], "ip", 10, STORE)
         except DBAPIError:
             assert on_postgres
             return
@@ -902,8 +932,9 @@ def test_an_undo_never_undoes_a_colleagues_later_redemption(staff: Browserish) -
     async def sams_undo() -> str:
         try:
             async with request_edge(app) as db:
+                sam = _who(ids, "sam")
                 await service.undo(
-                    _Between(db, others_act), tracker, _who(ids, "sam"), voucher["id"], "ip", 10
+                    _Between(db, others_act), tracker, sam, voucher["id"], "ip", 10, STORE
                 )
         except service.VoucherRefused as exc:
             return exc.code
@@ -1031,3 +1062,57 @@ def test_a_leads_vouchers_newest_first_without_undo(staff: Browserish) -> None:
     assert [v.id for v in views] == [second["id"], first["id"]]
     assert [v.status for v in views] == ["redeemed", "issued"]
     assert not any(v.can_undo for v in views)  # the lead page offers no undo
+
+
+def _claimed(client: Browserish, when: dict[int, dt.datetime]) -> None:
+    async def work(db: Any) -> None:
+        for claim_id, at in when.items():
+            await db.execute(
+                update(GrabClaim).where(GrabClaim.id == claim_id).values(claimed_at=at)
+            )
+
+    client.run(work)
+
+
+def test_a_leads_vouchers_are_ordered_by_claim_time_then_the_later_row(staff: Browserish) -> None:
+    """The lead page lists the newest claim first, whatever order the rows were written in
+    (a claim's time is not its row's: a voucher can be written after a later one's); two
+    claimed in the same instant come the later row first."""
+    written_first, tied_first, tied_second = (make_voucher(staff)["id"] for _ in range(3))
+    lead_id = claim(staff, written_first).lead_id
+    day_ago = now() - dt.timedelta(days=1)
+    _claimed(staff, {written_first: now(), tied_first: day_ago, tied_second: day_ago})
+    views = staff.run(lambda db: service.for_lead(db, lead_id))
+    assert [v.id for v in views] == [written_first, tied_second, tied_first]
+
+
+def test_the_lead_page_lists_a_leads_fifty_newest_vouchers(staff: Browserish) -> None:
+    """At most RECENT_LIMIT (50) vouchers on the lead page: the oldest of 51 is left out."""
+    oldest = make_voucher(staff)
+
+    async def fifty_more(db: Any) -> list[int]:
+        model = (
+            await db.execute(select(GrabClaim).where(GrabClaim.id == oldest["id"]))
+        ).scalar_one()
+        added = [
+            GrabClaim(
+                grab_id=model.grab_id,
+                phone_hash=model.phone_hash,
+                n=model.n + i,
+                lead_id=model.lead_id,
+                claimed_at=now(),
+                code=new_code("LK"),
+                expires_at=model.expires_at,
+                status="issued",
+            )
+            for i in range(1, 51)
+        ]
+        db.add_all(added)
+        await db.flush()
+        return [c.id for c in added]
+
+    newer = staff.run(fifty_more)
+    _claimed(staff, {oldest["id"]: now() - dt.timedelta(days=1)})
+    listed = {v.id for v in staff.run(lambda db: service.for_lead(db, oldest["lead_id"]))}
+    assert service.RECENT_LIMIT == 50
+    assert listed == set(newer)

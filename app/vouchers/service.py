@@ -207,7 +207,9 @@ def _views_query() -> Any:
     )
 
 
-def _view(row: Any, at: dt.datetime, viewer: Staff | None, undo_minutes: int) -> VoucherView:
+def _view(row: Any, at: dt.datetime, undo: tuple[Staff, int] | None) -> VoucherView:
+    """The voucher in ``row`` as seen at ``at``; ``undo`` is who looks and the undo window in
+    minutes, or None where no undo is offered (the lead page)."""
     claim: GrabClaim = row[0]
     status = held.state(claim.status, claim.expires_at, at)
     return VoucherView(
@@ -225,12 +227,12 @@ def _view(row: Any, at: dt.datetime, viewer: Staff | None, undo_minutes: int) ->
         redeemed_by=(row.display_name or row.username or "") if claim.redeemed_by else "",
         redeemed_by_id=claim.redeemed_by,
         redeemed_store=claim.redeemed_store or "",
-        can_undo=viewer is not None and _undo_refusal(claim, viewer, at, undo_minutes) is None,
+        can_undo=undo is not None and _undo_refusal(claim, *undo, at) is None,
     )
 
 
 def _undo_refusal(
-    claim: GrabClaim, staff: Staff, at: dt.datetime, undo_minutes: int
+    claim: GrabClaim, staff: Staff, undo_minutes: int, at: dt.datetime
 ) -> VoucherRefused | None:
     if claim.status != "redeemed" or claim.redeemed_at is None:
         return NotRedeemed()
@@ -245,7 +247,7 @@ async def _view_by(
     db: AsyncSession, where: Any, viewer: Staff, undo_minutes: int
 ) -> VoucherView | None:
     row = (await db.execute(_views_query().where(where))).first()
-    return None if row is None else _view(row, now(), viewer, undo_minutes)
+    return None if row is None else _view(row, now(), (viewer, undo_minutes))
 
 
 def _refusal_for(view: VoucherView) -> VoucherRefused | None:
@@ -334,7 +336,7 @@ async def undo(
     claim_id: int,
     ip: str,
     undo_minutes: int,
-    here: str = "",
+    here: str,
 ) -> VoucherView:
     """Put a redeemed voucher back to issued: the redeemer or an admin, within the window.
     The audit names the store it was redeemed at (or, when it was not, ``here``)."""
@@ -343,7 +345,7 @@ async def undo(
     if claim is None:
         raise VoucherUnknown()
     store = claim.redeemed_store or here
-    refusal = _undo_refusal(claim, staff, at, undo_minutes)
+    refusal = _undo_refusal(claim, staff, undo_minutes, at)
     if refusal is not None:
         raise await _refuse(
             db, staff, refusal, code=claim.code, store=store, ip=ip, claim_id=claim.id
@@ -415,7 +417,7 @@ async def recent(
     rows = await db.execute(
         query.order_by(GrabClaim.redeemed_at.desc(), GrabClaim.id.desc()).limit(RECENT_LIMIT)
     )
-    return [_view(row, at, staff, undo_minutes) for row in rows]
+    return [_view(row, at, (staff, undo_minutes)) for row in rows]
 
 
 async def for_lead(db: AsyncSession, lead_id: int) -> list[VoucherView]:
@@ -427,4 +429,4 @@ async def for_lead(db: AsyncSession, lead_id: int) -> list[VoucherView]:
         .order_by(GrabClaim.claimed_at.desc(), GrabClaim.id.desc())
         .limit(RECENT_LIMIT)
     )
-    return [_view(row, at, None, 0) for row in rows]
+    return [_view(row, at, None) for row in rows]
