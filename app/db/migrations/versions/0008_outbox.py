@@ -1,21 +1,11 @@
-"""outbox: every outgoing message (SMS now, webhooks later), sent by the outbox sender
-
-Revision ID: 0008
-Revises: 0007
-Create Date: 2026-12-02 04:12:00.000000
-"""
-
-from __future__ import annotations
+"""outbox: every outgoing message (SMS now, webhooks later), sent by the outbox sender (2026-12-02)"""
 
 import sqlalchemy as sa
 from alembic import op
 import advanced_alchemy.types
 
-
 revision = '0008'
 down_revision = '0007'
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
