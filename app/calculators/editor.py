@@ -255,24 +255,7 @@ async def rollback(db: AsyncSession, tool: Tool, number: int, *, by: str) -> Too
 async def _new_version(
     db: AsyncSession, tool: Tool, definition: dict[str, Any], by: str
 ) -> ToolVersion:
-    last = await db.scalar(
-        select(func.max(ToolVersion.number)).where(ToolVersion.tool_id == tool.id)
-    )
-    version = ToolVersion(
-        tool_id=tool.id,
-        number=(last or 0) + 1,
-        definition=definition,
-        published_at=dt.datetime.now(dt.UTC),
-        published_by=by[:64],
-    )
-    db.add(version)
-    tool.current_version = version.number
-    tool.status = "published"
-    tools.forget(db, tool.slug)
-    tool.draft = definition
-    tool.title = str(definition.get("title", tool.title))[:128]
-    await db.flush()
-    return version
+    return await tools.publish_version(db, tool, definition, by)
 
 
 # --- comparing -------------------------------------------------------------------------------

@@ -140,6 +140,7 @@ async def draw_tier(
     tier: int,
     at: dt.datetime,
     drand: DrandClient | None,
+    notice: notify.Notice | None = None,
 ) -> tuple[DrawInfo, DrawnTier]:
     """Draw tier ``tier`` (from 1): its winners and reserves stored, each winner told (event,
     SMS). A drawn tier answers its winners again (``replayed``)."""
@@ -176,13 +177,14 @@ async def draw_tier(
     row.drawn_tiers = [*row.drawn_tiers, tier]
     await db.flush()
     info = info_of(tool, row)
-    await _tell_winners(db, tracker, info, tier, list(result.winners), at, deadline)
+    await _tell_winners(db, tracker, notice, info, tier, list(result.winners), at, deadline)
     return info, await drawn(db, info, tier, replayed=False)
 
 
 async def _tell_winners(
     db: AsyncSession,
     tracker: Tracker,
+    notice: notify.Notice | None,
     info: DrawInfo,
     tier: int,
     entry_ids: list[int],
@@ -192,11 +194,17 @@ async def _tell_winners(
     if not entry_ids:
         return
     rows = await db.execute(
-        select(DrawEntry.id, DrawEntry.lead_id, DrawEntry.visitor_id).where(
-            DrawEntry.id.in_(entry_ids)
+        select(DrawWinner.id, DrawEntry.lead_id, DrawEntry.visitor_id)
+        .join(DrawEntry, DrawEntry.id == DrawWinner.entry_id)
+        .where(
+            DrawWinner.draw_id == info.id,
+            DrawWinner.tier == tier,
+            DrawWinner.status == "won",
+            DrawWinner.entry_id.in_(entry_ids),
         )
     )
-    for entry_id, lead_id, visitor_id in rows:
+    picks: list[tuple[int, int | None]] = []
+    for winner_id, lead_id, visitor_id in rows:
         ctx = EventContext(
             visitor_id=visitor_id,
             lead_id=lead_id,
@@ -204,7 +212,9 @@ async def _tell_winners(
             tool_version=info.tool_version,
         )
         tracker.record(db, ctx, DrawWon(tier=tier), at)
-        notify.winner(db, info, tier, entry_id, lead_id, deadline)
+        picks.append((winner_id, lead_id))
+    if notice is not None:
+        await notice.winners(db, info, tier, picks, deadline)
 
 
 async def drawn(db: AsyncSession, info: DrawInfo, tier: int, *, replayed: bool) -> DrawnTier:
@@ -232,7 +242,12 @@ async def drawn(db: AsyncSession, info: DrawInfo, tier: int, *, replayed: bool) 
 
 
 async def redraw(
-    db: AsyncSession, tracker: Tracker, slug: str, tier: int, at: dt.datetime
+    db: AsyncSession,
+    tracker: Tracker,
+    slug: str,
+    tier: int,
+    at: dt.datetime,
+    notice: notify.Notice | None = None,
 ) -> tuple[DrawInfo, list[int]]:
     """Every winner of ``tier`` who did not claim by the deadline is replaced by the next
     reserve, in the reserves' order (nobody is picked or left out by hand). Returns the called
@@ -268,7 +283,7 @@ async def redraw(
         reserve.replaces = winner.id
         called.append(reserve.entry_id)
     await db.flush()
-    await _tell_winners(db, tracker, info, tier, called, at, deadline)
+    await _tell_winners(db, tracker, notice, info, tier, called, at, deadline)
     return info, called
 
 

@@ -7,6 +7,7 @@ first and conditional, app/draws/entries.py). Every change is announced on the l
 (app/core/live.py, topic ``("draw", id)``) once it has committed.
 
     create(db, DrawCreate, by)            -> DrawInfo     publish: seed + commitment
+    update(db, slug, DrawCreate, by)      -> DrawInfo     edit (rules fixed once entered)
     open(db, slug) / schedule(db, slug)   -> DrawInfo     the host's override
     close(db, slug)                       -> DrawInfo     freeze the entrant list (idempotent)
     draw_tier(db, slug, tier)             -> DrawnTier    idempotent; a double tap draws once
@@ -31,6 +32,7 @@ from sqlalchemy.exc import TimeoutError as SQLTimeoutError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.clock import now
+from app.core.crypto import DataCipher
 from app.core.errors import RateLimited
 from app.core.i18n import N_
 from app.core.live import LiveHub
@@ -39,8 +41,10 @@ from app.db.uow import after_commit
 from app.draws import drawing, entries
 from app.draws.definition import DrawInfo, DrawNotFound, create_draw, info_of, state_of
 from app.draws.drand import DrandClient
+from app.draws.editing import update_draw
 from app.draws.entries import Entrant
 from app.draws.models import Draw, DrawEntry, DrawWinner
+from app.draws.notify import Notice
 from app.draws.proof import Proof
 from app.draws.schemas import (
     ClaimAnswer,
@@ -96,6 +100,8 @@ class Draws:
         drand: DrandClient | None = None,
     ) -> None:
         self.settings = settings
+        # The winners' texts (app/draws/notify.py), queued in the draw's transaction.
+        self.notice = Notice(DataCipher(settings))
         self.sessionmaker = sessionmaker
         self.limiter = limiter
         self.tracker = tracker
@@ -265,6 +271,13 @@ class Draws:
         self.announce(db, info.id)
         return info
 
+    async def update(self, db: AsyncSession, slug: str, data: DrawCreate, by: str = "") -> DrawInfo:
+        """New settings for ``slug`` as far as the draw's stage allows (app/draws/editing.py);
+        a change of the published rules publishes a new version of the tool."""
+        info = await update_draw(db, slug, data, by)
+        self.announce(db, info.id)
+        return info
+
     async def open(self, db: AsyncSession, slug: str) -> DrawInfo:
         info = await drawing.set_mode(db, slug, "open", now())
         self.announce(db, info.id)
@@ -281,13 +294,15 @@ class Draws:
         return info
 
     async def draw_tier(self, db: AsyncSession, slug: str, tier: int) -> DrawnTier:
-        info, result = await drawing.draw_tier(db, self.tracker, slug, tier, now(), self._drand())
+        info, result = await drawing.draw_tier(
+            db, self.tracker, slug, tier, now(), self._drand(), self.notice
+        )
         if not result.replayed:
             self.announce(db, info.id)
         return result
 
     async def redraw(self, db: AsyncSession, slug: str, tier: int) -> list[int]:
-        info, called = await drawing.redraw(db, self.tracker, slug, tier, now())
+        info, called = await drawing.redraw(db, self.tracker, slug, tier, now(), self.notice)
         self.announce(db, info.id)
         return called
 

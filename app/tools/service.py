@@ -7,7 +7,7 @@ import time
 import weakref
 
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.core.errors import Conflict, NotFound
@@ -157,6 +157,30 @@ async def create_and_publish(
     )
     await db.flush()
     return tool
+
+
+async def publish_version(
+    db: AsyncSession, tool: Tool, definition: dict, by: str = ""
+) -> ToolVersion:
+    """Publish ``definition`` as the tool's next version (its title follows the definition's)."""
+    last = await db.scalar(
+        select(func.max(ToolVersion.number)).where(ToolVersion.tool_id == tool.id)
+    )
+    version = ToolVersion(
+        tool_id=tool.id,
+        number=(last or 0) + 1,
+        definition=definition,
+        published_at=dt.datetime.now(dt.UTC),
+        published_by=by[:64],
+    )
+    db.add(version)
+    tool.current_version = version.number
+    tool.status = "published"
+    forget(db, tool.slug)
+    tool.draft = definition
+    tool.title = str(definition.get("title", tool.title))[:128]
+    await db.flush()
+    return version
 
 
 async def seed_once(
