@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -268,6 +269,50 @@ async def test_a_dead_worker_s_lease_runs_out_and_another_delivers(settings: Set
         sent = await row(second, message_id)
     assert handler.ids == [message_id]  # the same id: the receiver can tell it is a repeat
     assert handler.delivered[0].attempt == 2
+    assert (sent.status, sent.attempts) == (SENT, 2)
+
+
+# A worker process that claims what is due and hangs in the handler until it is killed.
+HANGING_WORKER = """
+import asyncio, sys
+from app.outbox.sender import make_outbox
+from app.settings import load_settings
+
+async def main():
+    outbox = make_outbox(load_settings({}, database_url=sys.argv[1], secret_key="k" * 40))
+    async def hang(message):
+        print("claimed", message.id, flush=True)
+        await asyncio.sleep(3600)
+    outbox.register("test", hang)
+    await outbox.run_once()
+
+asyncio.run(main())
+"""
+
+
+async def test_a_killed_worker_process_loses_nothing(settings: Settings) -> None:
+    clock, handler = Clock(), Recorder()
+    async with database(settings) as sessions:
+        [message_id] = await add(sessions)
+        worker = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            HANGING_WORKER,
+            settings.database_url,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert worker.stdout is not None
+        line = await asyncio.wait_for(worker.stdout.readline(), 60)
+        assert line.decode().split() == ["claimed", str(message_id)]
+        worker.kill()  # SIGKILL mid-send: no clean-up of any kind
+        await worker.wait()
+
+        survivor = sender(settings, sessions, handler, clock)
+        assert await survivor.run_once() == 0  # its lease still holds
+        clock.at = now() + dt.timedelta(seconds=settings.outbox_lease_seconds + 1)
+        assert await survivor.run_once() == 1
+        sent = await row(sessions, message_id)
+    assert handler.ids == [message_id]
     assert (sent.status, sent.attempts) == (SENT, 2)
 
 
