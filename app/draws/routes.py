@@ -18,6 +18,7 @@ from app.core.handlers import STATUS_TITLES
 from app.core.i18n import gettext as _
 from app.core.params import QueryNumber
 from app.draws.proof import Proof
+from app.draws.public import PUBLIC_ROUTES
 from app.draws.schemas import (
     ClaimBody,
     ClaimForm,
@@ -32,7 +33,7 @@ from app.draws.schemas import (
     EnterRefusal,
 )
 from app.draws.service import Draws
-from app.draws.views import page
+from app.draws.views import page, rate_limited
 from app.gate.service import GateRequired
 from app.settings import Settings
 from app.staff.auth import requires_role
@@ -190,6 +191,7 @@ async def api_enter(
     try:
         entered = await draws.enter(slug, who, data or EnterBody(), ip)
     except RateLimited as exc:
+        rate_limited(draws, await draws.info(slug), who, exc)
         return _refusal(429, "rate_limited", exc.translated, exc.retry_after)
     return Response(entered)
 
@@ -251,6 +253,7 @@ async def enter_form(
         try:
             entered = await draws.enter(slug, who, data, ip)
         except RateLimited as exc:
+            rate_limited(draws, await draws.info(slug), who, exc)
             error, status = exc.translated, 429
     async with draws.sessionmaker() as db:
         return await page(request, draws, slug, db, entered=entered, error=error, status=status)
@@ -287,6 +290,7 @@ ROUTES: list[ControllerRouterHandler] = [
             api_proof,
             enter_form,
             claim_form,
+            *PUBLIC_ROUTES,
         ],
     )
 ]

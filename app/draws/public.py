@@ -1,0 +1,179 @@
+"""A draw's public pages beyond /t/{slug}: the live status stream, the visitor's panel (the
+page's live refresh), the claim page, the big screen (/t/{slug}/screen, an OBS browser source)
+and the verify page (/t/{slug}/verify, the draw recomputed in its own server call)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+from litestar.response import Template
+from litestar.response.sse import ServerSentEventMessage
+from litestar.types import ControllerRouterHandler
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.api import answer, problems
+from app.core.clock import china_time, now
+from app.core.qr import qr_data_uri
+from app.core.streams import live_stream
+from app.draws.checking import CHECK_LABELS, check
+from app.draws.drawing import NotDrawn
+from app.draws.proof import MODE_DRAND, encode_proof
+from app.draws.schemas import DrawSlug, DrawStatus
+from app.draws.service import Draws
+from app.draws.views import PANEL, common, page, won
+from app.settings import Settings
+from app.visitors.web import public_id_from
+
+STREAM_SECONDS = 300  # an EventSource reconnects by itself; no stream lives forever
+HEARTBEAT_SECONDS = 15
+
+
+def _wait_for(status: DrawStatus) -> float:
+    """How long a stream may sleep: until the next change is announced, or the schedule
+    opens or closes the entries by itself (nobody announces that)."""
+    timeout = 5.0
+    if status.starts_in is not None:
+        timeout = min(timeout, status.starts_in)
+    if status.state == "open" and status.ends_at is not None:
+        timeout = min(timeout, (status.ends_at - now()).total_seconds() + 0.2)
+    return max(0.2, timeout)
+
+
+@get(
+    "/api/v1/draws/{slug:str}/events",
+    summary="A draw's live status (server-sent events)",
+    tags=["draws"],
+    responses={
+        200: answer(
+            str,
+            "Server-sent events: `status` (the draw's status JSON, as `GET "
+            "/api/v1/draws/{slug}`) whenever it changes, a comment every 15 s; the stream ends "
+            "after 5 minutes (EventSource reconnects). Over the stream caps the answer is one "
+            '`poll` event, `{"poll_seconds", "retry_seconds"}`, and the end: poll `GET '
+            "/api/v1/draws/{slug}` that often; the browser retries the stream by itself.",
+            "text/event-stream",
+        ),
+        **problems(400, why={404: "No draw by that slug."}),
+    },
+)
+async def draw_events(
+    request: Request[Any, Any, Any], slug: DrawSlug, draws: NamedDependency[Draws]
+) -> Response[Any]:
+    """The draw's live status: state, entrant count, each tier's winners (masked phones)."""
+    info = await draws.info(slug)
+
+    async def stream() -> AsyncIterator[ServerSentEventMessage]:
+        last = b""
+        quiet_since = time.monotonic()
+        until = time.monotonic() + STREAM_SECONDS
+        while time.monotonic() < until:
+            status = await draws.status(slug)
+            # starts_in counts down by itself: a change of it alone is no news.
+            payload = msgspec.json.encode(msgspec.structs.replace(status, starts_in=None))
+            if payload != last:
+                last, quiet_since = payload, time.monotonic()
+                data = msgspec.json.encode(status).decode()
+                yield ServerSentEventMessage(data=data, event="status")
+            elif time.monotonic() - quiet_since > HEARTBEAT_SECONDS:
+                quiet_since = time.monotonic()
+                yield ServerSentEventMessage(comment="keep-alive")
+            await draws.live.wait(("draw", info.id), _wait_for(status))
+
+    return live_stream(request, stream)
+
+
+@get("/t/{slug:str}/panel", include_in_schema=False)
+async def panel(
+    request: Request[Any, Any, Any],
+    slug: FromPath[str],
+    db_session: NamedDependency[AsyncSession],
+    draws: NamedDependency[Draws],
+) -> Template:
+    """The visitor's panel alone: the page swaps it in when the draw changes state or a tier
+    is drawn (a winner sees "you won" without reloading)."""
+    return await page(request, draws, slug, db_session, template=PANEL)
+
+
+@get("/t/{slug:str}/claim")
+async def claim_page(
+    request: Request[Any, Any, Any],
+    slug: FromPath[str],
+    db_session: NamedDependency[AsyncSession],
+    draws: NamedDependency[Draws],
+    settings: NamedDependency[Settings],
+) -> Template:
+    """The winner confirms their prizes within the deadline: their number (masked) shown,
+    a name and an address asked (optional) when a prize is not a voucher."""
+    info = await draws.info(slug, db_session)
+    who = await draws.entrant(public_id_from(settings, request.scope), db_session)
+    mine = await draws.mine(db_session, info, who) if who else None
+    open_prizes = won(mine)
+    context = {
+        "draw": info,
+        "who": who,
+        "mine": mine,
+        "to_claim": open_prizes,
+        "claim_by": china_time(min((p.claim_by for p in open_prizes if p.claim_by), default=None)),
+        "asks_details": any(info.tiers[p.tier - 1].voucher is None for p in open_prizes),
+    }
+    return Template("draws/claim.html", context=context, status_code=200 if who else 401)
+
+
+@get("/t/{slug:str}/screen", include_in_schema=False)
+async def screen(
+    request: Request[Any, Any, Any],
+    slug: FromPath[str],
+    db_session: NamedDependency[AsyncSession],
+    draws: NamedDependency[Draws],
+) -> Template:
+    """The big screen (1920x1080, an OBS browser source): no login, nothing personal."""
+    status = await draws.status(slug, db_session)
+    info = await draws.info(slug, db_session)
+    base = common(request, status)
+    return Template(
+        "draws/screen.html",
+        context={**base, "draw": info, "verify_qr": qr_data_uri(base["verify_url"])},
+    )
+
+
+@get("/t/{slug:str}/verify", include_in_schema=False)
+async def verify_page(
+    request: Request[Any, Any, Any],
+    slug: FromPath[str],
+    db_session: NamedDependency[AsyncSession],
+    draws: NamedDependency[Draws],
+    settings: NamedDependency[Settings],
+) -> Template:
+    """Seed, hashes, drand round, the masked entrant list and the winners recomputed here and
+    compared with the announced ones; before the draw, the commitment alone."""
+    status = await draws.status(slug, db_session)
+    info = await draws.info(slug, db_session)
+    context: dict[str, Any] = {**common(request, status), "draw": info, "proof": None}
+    try:
+        proof = await draws.proof(db_session, slug)
+    except NotDrawn:
+        return Template("draws/verify.html", context=context)
+    result = check(proof, status, trusted_chain=settings.drand_chain)
+    context.update(
+        proof=proof,
+        drand_mode=proof.mode == MODE_DRAND,
+        check=result,
+        check_labels=CHECK_LABELS,
+        bundle_size=len(encode_proof(proof)),
+    )
+    return Template("draws/verify.html", context=context)
+
+
+PUBLIC_ROUTES: list[ControllerRouterHandler] = [
+    draw_events,
+    panel,
+    claim_page,
+    screen,
+    verify_page,
+]

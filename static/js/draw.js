@@ -1,0 +1,116 @@
+// A draw's live pages: the visitor's page (/t/{slug}) and the big screen (/t/{slug}/screen).
+// Follows the draw's status (static/js/follow.js: server-sent events, polling when they fail
+// or the server's streams are full): the entrant count, the state, the countdown, the winners
+// per tier; on the visitor's page, the panel is fetched again (/t/{slug}/panel) when the state
+// changes or a tier is drawn, so an entered visitor sees "you won" without reloading.
+(function () {
+  "use strict";
+  var root = document.getElementById("draw-panel") || document.getElementById("draw-screen");
+  if (!root || !window.leadkitFollow) return;
+  var state = root.getAttribute("data-state");
+  var drawn = parseInt(root.getAttribute("data-drawn") || "0", 10);
+  var startsIn = parseInt(root.getAttribute("data-starts-in"), 10);
+  var deadline = startsIn >= 0 ? Date.now() + startsIn * 1000 : null;
+  var refreshing = false;
+
+  function each(selector, fn) {
+    Array.prototype.forEach.call(document.querySelectorAll(selector), fn);
+  }
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function phones(list, className) {
+    var ul = el("ul", className);
+    list.forEach(function (phone) { ul.appendChild(el("li", "", phone)); });
+    return ul;
+  }
+
+  // The visitor's page: the drawn tiers' winners.
+  function winners(s) {
+    var box = document.querySelector("[data-winners]");
+    var tiers = document.querySelector("[data-winner-tiers]");
+    if (!box || !tiers) return;
+    var undrawnText = box.getAttribute("data-undrawn-text") || "";
+    var drawnTiers = s.tiers.filter(function (t) { return t.drawn; });
+    box.hidden = drawnTiers.length === 0;
+    tiers.textContent = "";
+    drawnTiers.forEach(function (t) {
+      var div = el("div", "draw-tier");
+      div.appendChild(el("h3", "", t.name));
+      div.appendChild(phones(t.winners, "draw-phones"));
+      if (t.undrawn) div.appendChild(el("p", "muted small", undrawnText.replace("{n}", t.undrawn)));
+      tiers.appendChild(div);
+    });
+  }
+
+  // The big screen: every tier, its winners once drawn.
+  function screenTiers(s) {
+    var box = document.querySelector("[data-screen-tiers]");
+    if (!box) return;
+    var waiting = box.getAttribute("data-waiting-text") || "";
+    s.tiers.forEach(function (t, i) {
+      var tier = box.querySelector('[data-tier="' + (i + 1) + '"]');
+      if (!tier) return;
+      var old = tier.querySelector(".screen-phones, .screen-waiting");
+      var fresh = t.drawn ? phones(t.winners, "screen-phones") : el("p", "screen-waiting", waiting);
+      if (old) tier.replaceChild(fresh, old); else tier.appendChild(fresh);
+      tier.classList.toggle("is-drawn", t.drawn);
+    });
+  }
+
+  function refreshPanel() {
+    var panel = document.getElementById("draw-panel");
+    var url = panel && panel.getAttribute("data-refresh");
+    if (!url || refreshing) return;
+    refreshing = true;
+    var done = function () { refreshing = false; };
+    if (window.htmx) {
+      window.htmx.ajax("GET", url, { target: "#draw-panel", swap: "outerHTML" }).then(done, done);
+    } else {
+      window.location.reload();
+    }
+  }
+
+  function apply(s) {
+    var nowDrawn = s.tiers.filter(function (t) { return t.drawn; }).length;
+    var changed = s.state !== state || nowDrawn !== drawn;
+    state = s.state;
+    drawn = nowDrawn;
+    deadline = s.starts_in !== null && s.starts_in !== undefined ? Date.now() + s.starts_in * 1000 : null;
+    each("[data-draw-count]", function (node) { node.textContent = s.entrants; });
+    each("[data-state-label]", function (node) {
+      try {
+        var labels = JSON.parse(node.getAttribute("data-labels") || "{}");
+        if (labels[s.state]) node.textContent = labels[s.state];
+      } catch (e) { /* keep the label */ }
+    });
+    each("[data-when]", function (node) {
+      node.hidden = node.getAttribute("data-when").split(" ").indexOf(s.state) < 0;
+    });
+    each("[data-state]", function (node) { node.setAttribute("data-state", s.state); });
+    winners(s);
+    screenTiers(s);
+    if (changed) refreshPanel();
+    tick();
+  }
+
+  var ask = window.leadkitFollow(
+    root.getAttribute("data-status-url"), root.getAttribute("data-events-url"), apply);
+
+  function tick() {
+    if (deadline === null) return;
+    var left = Math.max(0, Math.ceil((deadline - Date.now()) / 1000));
+    var text = window.leadkitClock(left);
+    each("[data-draw-countdown]", function (node) { node.textContent = text; });
+    // At zero, ask the server rather than assume: the host may have changed the plan.
+    if (left === 0 && state === "scheduled") ask();
+  }
+
+  window.setInterval(tick, 250);
+  tick();
+})();
