@@ -23,6 +23,7 @@ from app.calculators.views import page_context
 from app.core.api import path_param, problems
 from app.core.errors import DomainError, NotFound
 from app.core.i18n import N_, current_locale
+from app.core.pages import page_or_partial
 from app.core.state import part
 from app.events.schemas import GateShown, ResultShown, StepCompleted, TeaserShown
 from app.events.service import Tracker, visitor_context
@@ -109,9 +110,14 @@ async def evaluate_form(
         typed=inputs,
         pending=None if authorised else pending_for(request, visitor.public_id),
     )
-    name = "tools/_calc_body.html" if request.htmx else "tools/calculator.html"
-    cookies = [] if evaluation.errors else [answered_cookie(settings)]
-    return Template(name, context=page, status_code=status, cookies=cookies)
+    return page_or_partial(
+        request,
+        "tools/calculator.html",
+        page,
+        partial="tools/_calc_body.html",
+        status_code=status,
+        cookies=[] if evaluation.errors else [answered_cookie(settings)],
+    )
 
 
 @get("/t/{slug:str}/report.pdf", guards=[requires_phone])

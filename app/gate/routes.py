@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.api import problems
 from app.core.errors import DomainError, NotFound
 from app.core.forms import catch_refusal
+from app.core.pages import page_or_partial
 from app.core.phone import normalise
 from app.core.state import part
 from app.core.web import safe_next
@@ -205,8 +206,15 @@ def _gate_template(
     headers: dict[str, str] | None = None,
     cookies: list[Cookie] | None = None,
 ) -> Template:
-    name = "gate/_gate.html" if request.htmx else "gate/page.html"
-    return Template(name, context=ctx, status_code=status, headers=headers, cookies=cookies)
+    return page_or_partial(
+        request,
+        "gate/page.html",
+        ctx,
+        partial="gate/_gate.html",
+        status_code=status,
+        headers=headers,
+        cookies=cookies,
+    )
 
 
 @post(
