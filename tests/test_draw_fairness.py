@@ -20,7 +20,14 @@ from click.testing import CliRunner
 
 from app.cli import main
 from app.draws import entrants as entrant_list
-from app.draws.drand import QUICKNET_CHAIN, ChainInfo, DrandRound
+from app.draws.drand import (
+    QUICKNET_CHAIN,
+    ChainInfo,
+    DrandError,
+    DrandRound,
+    chain_hash,
+    verify_round,
+)
 from app.draws.entrants import (
     DrawInputError,
     Entrant,
@@ -690,6 +697,66 @@ def test_each_way_the_drand_part_can_be_wrong_is_named(beacon: FakeDrand) -> Non
         Mismatch("mode", "the mode is 'drand' but the bundle is 'commit-reveal'")
     ]
     assert codes(verify(tampered(plain, drand=good))) == ["mode", "winners"]
+
+
+def test_each_drand_mismatch_says_what_is_wrong_and_what_was_expected(beacon: FakeDrand) -> None:
+    """What a verifier reads (``leadkit draws verify`` prints each as ``MISMATCH code:
+    message``): for every kind of drand mismatch, the value found and the value it should be."""
+    frozen = freeze(entries(30, rng=random.Random(17)))
+    good = signed_round(beacon, 80)
+    proof = prove(SEED, frozen, [TierRule("A", 5)], one_win_per_phone=True, beacon=good)
+
+    def check(**changes: Any) -> list[Mismatch]:
+        drand = msgspec.structs.replace(good, **changes)
+        found = verify(tampered(proof, drand=drand), trusted_chain=beacon.chain)
+        return [m for m in found if m.code != "winners"]
+
+    moved = msgspec.structs.replace(good.chain, genesis_time=good.chain.genesis_time + 1)
+    assert check(chain=moved) == [
+        Mismatch(
+            "drand_chain",
+            f"the drand chain parameters hash to {chain_hash(moved)}, not the chain {beacon.chain}",
+        )
+    ]
+    broken = msgspec.structs.replace(good.chain, public_key="zz")
+    with pytest.raises(ValueError) as why:
+        chain_hash(broken)
+    assert check(chain=broken)[0] == Mismatch(
+        "drand_chain",
+        f"the drand chain parameters hash to nothing ({why.value}), not the chain {beacon.chain}",
+    )
+    with FakeDrand() as stranger:
+        theirs = signed_round(stranger, 80)
+    assert verify(tampered(proof, drand=theirs), trusted_chain=beacon.chain)[0] == (
+        Mismatch(
+            "drand_untrusted_chain",
+            f"drand chain {stranger.chain} is not the trusted chain {beacon.chain}",
+        )
+    )
+    chained = msgspec.structs.replace(good.chain, scheme="pedersen-bls-chained")
+    assert check(chain=chained) == [
+        Mismatch(
+            "drand_scheme", "drand scheme 'pedersen-bls-chained' is not 'bls-unchained-g1-rfc9380'"
+        )
+    ]
+    assert check(randomness=good.randomness.upper()) == [
+        Mismatch("drand_randomness", "the drand randomness is not 64 lowercase hex digits")
+    ]
+    other = signed_round(beacon, 81)
+    assert check(randomness=other.randomness) == [
+        Mismatch(
+            "drand_randomness",
+            f"drand round 80: the randomness is {other.randomness}, "
+            f"SHA-256 of the signature is {good.randomness}",
+        )
+    ]
+    with pytest.raises(DrandError) as refused:
+        verify_round(good.chain.public_key, 81, good.signature)
+    assert check(round=81) == [Mismatch("drand_signature", f"drand round 81: {refused.value}")]
+    plain = prove(SEED, frozen, [TierRule("A", 5)], one_win_per_phone=True)
+    assert verify(tampered(plain, drand=good))[0] == (
+        Mismatch("mode", "the mode is 'commit-reveal' but the bundle is 'drand'")
+    )
 
 
 def test_a_bundle_of_another_algorithm_is_not_recomputed() -> None:

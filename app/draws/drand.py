@@ -260,7 +260,9 @@ class DrandClient:
             async with httpx.AsyncClient(
                 timeout=self._timeout, transport=self._transport
             ) as client:
-                answer = await client.get(url, headers={"Accept": "application/json"})
+                # No Accept header: a drand relay answers JSON whatever is asked, and what is
+                # not JSON is refused below (DrandBadResponse).
+                answer = await client.get(url)
         except httpx.HTTPError as exc:
             raise DrandUnavailable(
                 f"the drand beacon at {url} did not answer ({type(exc).__name__}: {exc})"
