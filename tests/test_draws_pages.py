@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import time
 from typing import Any
 
 import pytest
@@ -143,15 +144,16 @@ def test_the_status_stream_delivers_the_hosts_change_at_once(client: Browserish)
     make_draw(client)
     (alice,) = people(client, 1)
 
+    acted: list[float] = []
+
     async def opened() -> None:
         await asyncio.to_thread(host, client, "open")
+        acted.append(time.monotonic())
 
     async def scenario() -> list[dict[str, Any]]:
-        loop = asyncio.get_running_loop()
-        started = loop.time()
         events = await _first_events(client.app, "/api/v1/draws/live/events", opened, 2)
-        # Woken by the live hub, well before the stream's 5-second refresh.
-        assert loop.time() - started < 2.5
+        # Woken by the live hub after the commit, well before the stream's 5-second refresh.
+        assert time.monotonic() - acted[0] < 2
         return events
 
     first, second = client.raw.blocking_portal.call(scenario)
@@ -202,7 +204,9 @@ def test_the_winner_sees_it_and_claims_with_optional_details(client: Browserish)
     assert {"name": "张三", "address": "上海"} in client.run(fields)
     nothing = as_visitor(client, loser, "/t/live/claim")
     assert nothing.status_code == 200 and soup(nothing).select_one("[data-claim]") is None
-    assert as_visitor(client, None, "/t/live/claim").status_code == 401
+    stranger = as_visitor(client, None, "/t/live/claim")
+    assert stranger.status_code == 200 and soup(stranger).select_one("[data-claim]") is None
+    assert "验证手机号" in text_of(stranger)
 
 
 def test_the_big_screen_shows_count_winners_commitment_and_verify_link(
@@ -249,12 +253,12 @@ def test_the_verify_page_recomputes_a_match_and_catches_a_tampered_winner(
     assert soup(page).select_one("a[data-proof-link]")["href"] == "/api/v1/draws/live/proof"  # type: ignore[index]
     assert len(soup(page).select(".draw-entrants tbody tr")) == 5
 
-    # Someone swaps the stored winner for another entrant: the page sees it.
+    # Someone swaps the stored winner for an entrant who was neither drawn nor a reserve (a
+    # swap for the next reserve would look like a lapsed winner replaced, which is allowed):
+    # the page sees it.
     async def tamper(db: AsyncSession) -> None:
-        drawn = await db.scalar(select(DrawWinner.entry_id).where(DrawWinner.reserve.is_(False)))
-        other = await db.scalar(
-            select(DrawEntry.id).where(DrawEntry.id != drawn).order_by(DrawEntry.id.desc())
-        )
+        picked = select(DrawWinner.entry_id)
+        other = await db.scalar(select(DrawEntry.id).where(DrawEntry.id.not_in(picked)).limit(1))
         await db.execute(
             update(DrawWinner).where(DrawWinner.reserve.is_(False)).values(entry_id=other)
         )

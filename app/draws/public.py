@@ -122,7 +122,7 @@ async def claim_page(
         "claim_by": china_time(min((p.claim_by for p in open_prizes if p.claim_by), default=None)),
         "asks_details": any(info.tiers[p.tier - 1].voucher is None for p in open_prizes),
     }
-    return Template("draws/claim.html", context=context, status_code=200 if who else 401)
+    return Template("draws/claim.html", context=context)
 
 
 @get("/t/{slug:str}/screen", include_in_schema=False)

@@ -43,6 +43,7 @@ def common(request: Request[Any, Any, Any], status: DrawStatus) -> dict[str, Any
         "events_url": f"/api/v1/draws/{slug}/events",
         "verify_path": f"/t/{slug}/verify",
         "verify_url": site_url(request, f"/t/{slug}/verify"),
+        "verify_short": site_url(request, f"/t/{slug}/verify").split("://", 1)[-1],
         "starts_at_text": china_time(status.starts_at),
         "ends_at_text": china_time(status.ends_at),
         "drawn_tiers": [t for t in status.tiers if t.drawn],
