@@ -14,6 +14,7 @@ from app.draws.definition import create_draw
 from app.draws.routes import ROUTES
 from app.draws.schemas import DrawCreate, TierCreate, VoucherTemplate
 from app.draws.service import Draws
+from app.draws.staff_routes import STAFF_ROUTES
 from app.draws.views import page
 from app.events.schemas import GateShown
 from app.tools.kinds import GateCopy, Kind, ToolPage
@@ -80,6 +81,6 @@ KIND = Kind(
         "draw_won",
         "draw_claimed",
     ),
-    routes=ROUTES,
+    routes=[*ROUTES, *STAFF_ROUTES],
     seed_demo=seed_demo,
 )

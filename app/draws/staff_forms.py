@@ -13,9 +13,10 @@ import datetime as dt
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import msgspec
+from litestar.datastructures import FormMultiDict
 
 from app.core.bounds import SAFE_IMAGE_URL, check_date
 from app.core.clock import CHINA_TZ, china_time
@@ -28,11 +29,6 @@ from app.staff.schemas import PLAIN_TEXT
 
 TIER_FIELDS = ("name", "quantity", "reserves", "prefix", "days", "where")
 BLANK_TIERS = 3  # empty rows a new form offers
-
-
-class FormData(Protocol):
-    def get(self, key: str, default: Any = None) -> Any: ...
-    def getall(self, key: str, default: Any = None) -> Any: ...
 
 
 @dataclass
@@ -59,7 +55,7 @@ class DrawForm:
         return cls(tiers=[dict.fromkeys(TIER_FIELDS, "") for _ in range(BLANK_TIERS)])
 
     @classmethod
-    def posted(cls, data: FormData) -> DrawForm:
+    def posted(cls, data: FormMultiDict) -> DrawForm:
         def text(name: str) -> str:
             return str(data.get(name) or "").replace("\r\n", "\n").strip()
 

@@ -1,0 +1,123 @@
+"""The host console of a draw (/staff/draws/{slug}/console, hosts and marketers), made for a
+phone held during a live stream: open or close the entries, the entrant count live, draw the
+tiers one by one — each draw and the close asked once more before anything happens (Cancel
+changes nothing) — and call up reserves for winners who did not claim in time. Nothing here
+picks or leaves out a person: the service decides every winner (docs/draws.md). Every action
+is audited."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Controller, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath, URLEncodedBody
+from litestar.response import Template
+
+from app.core.forms import catch_refusal
+from app.core.i18n import N_
+from app.core.i18n import gettext as _
+from app.core.pages import page_or_partial
+from app.core.state import part
+from app.draws import staff_views as views
+from app.draws.schemas import DrawnTier
+from app.draws.service import Draws
+from app.staff.audit import audit
+from app.staff.auth import requires_role
+from app.staff.pages import StaffPage
+
+ACTIONS = ("open", "close", "schedule", "draw", "redraw")
+ASKED = {  # the actions asked once more, and their question
+    "close": N_("Close the entries now? The entrant list is frozen and cannot reopen."),
+    "draw": N_("Draw %(tier)s now? Winners are picked at once and shown everywhere."),
+}
+
+
+class ConsoleForm(msgspec.Struct, kw_only=True):
+    action: str = ""
+    tier: str = ""
+    confirm: str = ""
+
+
+class ConsolePage(StaffPage):
+    async def render(
+        self,
+        slug: str,
+        *,
+        error: str | None = None,
+        status_code: int = 200,
+        confirm: dict[str, Any] | None = None,
+        drawn: DrawnTier | None = None,
+    ) -> Template:
+        draws = part(self.request, Draws)
+        info = await draws.info(slug, self.db)
+        status = await draws.status(slug, self.db)
+        context = {
+            "staff": self.staff,
+            "draw": info,
+            "status": status,
+            "error": error,
+            "confirm": confirm,
+            "drawn": drawn,
+            **await views.console(self.db, info, status),
+        }
+        return page_or_partial(self.request, "draws/console.html", context, status_code=status_code)
+
+
+def _tier(text: str, tiers: int) -> int | None:
+    try:
+        n = int(text)
+    except ValueError:
+        return None
+    return n if 1 <= n <= tiers else None
+
+
+class HostConsole(Controller):
+    path = "/staff/draws/{slug:str}/console"
+    guards = [requires_role("host", "marketer")]  # noqa: RUF012
+    dependencies = {"page": ConsolePage.dependency()}  # noqa: RUF012
+
+    @get("/")
+    async def show(self, page: NamedDependency[ConsolePage], slug: FromPath[str]) -> Template:
+        return await page.render(slug)
+
+    @post("/", status_code=200)
+    async def act(
+        self,
+        page: NamedDependency[ConsolePage],
+        ip: NamedDependency[str],
+        slug: FromPath[str],
+        data: URLEncodedBody[ConsoleForm],
+    ) -> Template:
+        """One tap: the question first for a close or a draw, then the action (audited)."""
+        draws = part(page.request, Draws)
+        info = await draws.info(slug, page.db)
+        tier = _tier(data.tier, len(info.tiers))
+        if data.action not in ACTIONS or (data.action in ("draw", "redraw") and tier is None):
+            return await page.render(slug, error=_("Unknown action."), status_code=400)
+        if data.action in ASKED and data.confirm != "yes":
+            name = info.tiers[tier - 1].name if tier else ""
+            question = _(ASKED[data.action]) % {"tier": name}
+            confirm = {"action": data.action, "tier": data.tier, "question": question}
+            return await page.render(slug, confirm=confirm)
+        drawn = None
+        async with catch_refusal(page.db) as refused:
+            detail: dict[str, Any] = {"slug": slug}
+            if data.action == "open":
+                await draws.open(page.db, slug)
+            elif data.action == "schedule":
+                await draws.schedule(page.db, slug)
+            elif data.action == "close":
+                closed = await draws.close(page.db, slug)
+                detail |= {"entrants": closed.entrants_count, "hash": closed.entrants_hash}
+            elif data.action == "draw" and tier is not None:
+                drawn = await draws.draw_tier(page.db, slug, tier)
+                detail |= {"tier": tier, "winners": len(drawn.winners), "replayed": drawn.replayed}
+            elif tier is not None:
+                called = await draws.redraw(page.db, slug, tier)
+                detail |= {"tier": tier, "called_up": called}
+            await audit(page.db, page.staff, f"draw.{data.action}", f"draw:{info.id}", detail, ip)
+        if refused:
+            return await page.render(slug, error=refused.message, status_code=refused.status)
+        return await page.render(slug, drawn=drawn)
