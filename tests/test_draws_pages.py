@@ -14,9 +14,12 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.state import part
 from app.draws.checking import announced_as_drawn
 from app.draws.models import DrawEntry, DrawWinner
+from app.draws.public import shared
 from app.draws.schemas import TierCreate
+from app.draws.service import Draws
 from tests.grab_support import Person, cookie_header, cookies
 from tests.helpers import Browserish, soup
 from tests.test_draws import enter, entered_crowd, host, make_draw, people
@@ -161,6 +164,23 @@ def test_the_status_stream_delivers_the_hosts_change_at_once(client: Browserish)
     assert second["entrants"] == 0 and second["commitment"] == first["commitment"]
     enter(client, alice)
     assert client.raw.get("/api/v1/draws/live").json()["entrants"] == 1
+
+
+def test_streams_share_one_status_read_until_the_draw_changes(client: Browserish) -> None:
+    make_draw(client)
+    draws = part(client.app, Draws)
+
+    async def scenario() -> None:
+        info = await draws.info("live")
+        reads = shared(draws)
+        first, second = await asyncio.gather(
+            reads.status(info.id, "live"), reads.status(info.id, "live")
+        )
+        assert first is second  # one query for both streams
+        draws.live.forget_here(("draw", info.id))  # what the hub does first on a change
+        assert await reads.status(info.id, "live") is not first
+
+    client.raw.blocking_portal.call(scenario)
 
 
 def winner_and_loser(client: Browserish, **draw: Any) -> tuple[Person, Person]:

@@ -4,7 +4,9 @@ and the verify page (/t/{slug}/verify, the draw recomputed in its own server cal
 
 from __future__ import annotations
 
+import asyncio
 import time
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.api import answer, problems
 from app.core.clock import china_time, now
+from app.core.live import Topic
 from app.core.qr import qr_data_uri
 from app.core.streams import live_stream
 from app.draws.checking import CHECK_LABELS, check
@@ -32,6 +35,46 @@ from app.visitors.web import public_id_from
 
 STREAM_SECONDS = 300  # an EventSource reconnects by itself; no stream lives forever
 HEARTBEAT_SECONDS = 15
+SHARED_SECONDS = 1.0  # how long one status read may serve other streams when nothing changed
+
+
+class SharedStatus:
+    """One status read serves every stream of this process that a change wakes: a thousand
+    open pages make one query per change, not a thousand. A read is dropped the moment the
+    live hub hears of a change to its draw (``listeners`` run before any stream wakes), so a
+    woken stream never reuses a read from before the change."""
+
+    def __init__(self, draws: Draws) -> None:
+        self.draws = draws
+        self.reads: dict[int, tuple[float, asyncio.Future[DrawStatus]]] = {}
+        draws.live.listeners.append(self.forget)
+
+    def forget(self, topic: Topic) -> None:
+        if topic[0] == "draw":
+            self.reads.pop(topic[1], None)
+
+    async def status(self, draw_id: int, slug: str) -> DrawStatus:
+        at = time.monotonic()
+        held = self.reads.get(draw_id)
+        if held is None or at - held[0] > SHARED_SECONDS or held[1].cancelled():
+            held = (at, asyncio.ensure_future(self.draws.status(slug)))
+            self.reads[draw_id] = held
+        try:
+            return await asyncio.shield(held[1])
+        except Exception:
+            if self.reads.get(draw_id) is held:
+                del self.reads[draw_id]  # a failed read is not shared with the next stream
+            raise
+
+
+_SHARED: weakref.WeakKeyDictionary[Draws, SharedStatus] = weakref.WeakKeyDictionary()
+
+
+def shared(draws: Draws) -> SharedStatus:
+    found = _SHARED.get(draws)
+    if found is None:
+        found = _SHARED[draws] = SharedStatus(draws)
+    return found
 
 
 def _wait_for(status: DrawStatus) -> float:
@@ -67,13 +110,14 @@ async def draw_events(
 ) -> Response[Any]:
     """The draw's live status: state, entrant count, each tier's winners (masked phones)."""
     info = await draws.info(slug)
+    reads = shared(draws)
 
     async def stream() -> AsyncIterator[ServerSentEventMessage]:
         last = b""
         quiet_since = time.monotonic()
         until = time.monotonic() + STREAM_SECONDS
         while time.monotonic() < until:
-            status = await draws.status(slug)
+            status = await reads.status(info.id, slug)
             # starts_in counts down by itself: a change of it alone is no news.
             payload = msgspec.json.encode(msgspec.structs.replace(status, starts_in=None))
             if payload != last:

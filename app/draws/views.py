@@ -73,7 +73,8 @@ async def page(
     who = await draws.entrant(visitor, db)
     mine = await draws.mine(db, info, who) if who is not None else None
     pending = pending_for(request, visitor) if who is None and visitor else None
-    share = site_url(request, f"/t/{slug}?ref={mine.code}") if mine and info.referrals else ""
+    sharing = mine is not None and info.referrals and state.state in ("scheduled", "open")
+    share = site_url(request, f"/t/{slug}?ref={mine.code}") if sharing and mine else ""
     context_ = {
         **common(request, state),
         "draw": info,
