@@ -67,6 +67,15 @@ async def _storm(
     who = [await grabs.claimant(p.public_id) for p in people]
     assert all(isinstance(w, Claimant) for w in who)
     rng = random.Random(7)
+    # As many taps in flight as the pool has connections: that is all the database ever sees at
+    # once, and a tap queued for a connection on a slow machine would time out in the pool
+    # (30 s) instead of racing the others for the stock.
+    in_flight = asyncio.Semaphore(settings.db_pool_size)
+
+    async def tap(person: Claimant, key: str | None) -> Claimed:
+        async with in_flight:
+            return await _tap(grabs, person, key)
+
     tasks = []
     taps: list[tuple[Claimant, str | None]] = []
     for i in range(attempts):
@@ -77,7 +86,7 @@ async def _storm(
             if i % 3 == 0
             else (f"tap-{i - 1}" if i % 3 == 1 and rng.random() < 0.3 else None)
         )
-        tasks.append(_tap(grabs, person, key))
+        tasks.append(tap(person, key))
         taps.append((person, key))
     answers = await asyncio.gather(*tasks)
     return (
