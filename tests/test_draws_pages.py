@@ -8,8 +8,11 @@ import asyncio
 import datetime as dt
 import json
 import time
+from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +25,9 @@ from app.draws.schemas import TierCreate
 from app.draws.service import Draws
 from tests.grab_support import Person, cookie_header, cookies
 from tests.helpers import Browserish, soup
+from tests.served import serve
 from tests.test_draws import enter, entered_crowd, host, make_draw, people
+from tests.test_faults import Stream
 
 
 def as_visitor(client: Browserish, person: Person | None, url: str) -> Any:
@@ -314,3 +319,52 @@ def test_announced_winners_may_be_replaced_by_reserves_in_order() -> None:
 def test_unknown_draws_are_a_clear_4xx(client: Browserish, url: str) -> None:
     answer = client.raw.get(url)
     assert 400 <= answer.status_code < 500, (url, answer.status_code, answer.text[:200])
+
+
+@pytest.mark.served
+def test_the_hosts_tap_reaches_streams_on_both_workers_within_a_second(tmp_path: Path) -> None:
+    """PostgreSQL + Redis, two workers: streams spread over both hear the host's tap (the
+    live hub's Redis pub/sub) within a second of the host's answer."""
+    with serve("postgres", tmp_path, workers=2) as app:
+        marketer, hosting = app.token("marketer"), app.token("host")
+        made = app.request(
+            "POST",
+            "/api/v1/admin/draws",
+            json={
+                "slug": "live",
+                "title": "直播抽奖",
+                "tiers": [{"name": "一等奖", "quantity": 1}],
+            },
+            headers={"Authorization": f"Bearer {marketer}"},
+        )
+        assert made.status_code == 201, made.text
+
+        async def scenario() -> list[float]:
+            limits = httpx.Limits(max_connections=64, max_keepalive_connections=0)
+            async with (
+                httpx.AsyncClient(base_url=app.url, timeout=10, limits=limits) as http,
+                AsyncExitStack() as stack,
+            ):
+                streams = []
+                for _ in range(12):  # new connections: granian spreads them over its workers
+                    response = await stack.enter_async_context(
+                        http.stream("GET", "/api/v1/draws/live/events")
+                    )
+                    stream = Stream(response)
+                    assert (await asyncio.wait_for(stream.event(), 10))[0] == "status"
+                    streams.append(stream)
+                opened = await http.post(
+                    "/api/v1/admin/draws/live/open", headers={"Authorization": f"Bearer {hosting}"}
+                )
+                assert opened.status_code == 200, opened.text
+                answered = time.monotonic()
+
+                async def heard(stream: Stream) -> float:
+                    name, data = await asyncio.wait_for(stream.event(), 5)
+                    assert name == "status" and json.loads(data)["state"] == "open", data
+                    return time.monotonic() - answered
+
+                return list(await asyncio.gather(*(heard(s) for s in streams)))
+
+        delays = asyncio.run(scenario())
+    assert max(delays) < 1.0, delays
