@@ -118,50 +118,6 @@ def assert_refused(response: httpx.Response, window: int = 900) -> None:
     assert SESSION_COOKIE not in response.cookies
 
 
-async def sign_ins_while_visiting(
-    http: httpx.AsyncClient,
-    visitor: httpx.AsyncClient,
-    attempts: list[tuple[str, str, str]],
-    page: str | None,
-    *,
-    pause: float,
-    head_start: float = 0,
-) -> tuple[list[httpx.Response], list[float]]:
-    """Send every (address, username, password) sign-in through ``http`` at once; meanwhile
-    (from ``head_start`` seconds before) ``visitor`` GETs ``page`` over and over, ``pause``
-    seconds apart. Returns the sign-ins' answers and how long each visit took."""
-    login = await http.get("/staff/login")
-    token = str(soup(login).find("meta", attrs={"name": "csrf-token"})["content"])  # type: ignore[index]
-
-    async def one(ip: str, username: str, password: str) -> httpx.Response:
-        return await http.post(
-            "/staff/login",
-            data={"username": username, "password": password, "_csrf_token": token},
-            headers={"X-Forwarded-For": ip},
-        )
-
-    done = asyncio.Event()
-    waits: list[float] = []
-
-    async def visit() -> None:
-        while page and not done.is_set():
-            started = time.perf_counter()
-            answer = await visitor.get(page)
-            assert answer.status_code == 200
-            waits.append(time.perf_counter() - started)
-            await asyncio.sleep(pause)
-
-    visiting = asyncio.create_task(visit())
-    if head_start:
-        await asyncio.sleep(head_start)
-    try:
-        answers = await asyncio.gather(*(one(*a) for a in attempts))
-    finally:
-        done.set()
-        await visiting
-    return list(answers), waits
-
-
 def flood(
     client: Browserish, attempts: list[tuple[str, str, str]], probe: str | None = None
 ) -> tuple[list[httpx.Response], list[float]]:
@@ -171,7 +127,34 @@ def flood(
     async def run() -> tuple[list[httpx.Response], list[float]]:
         transport = httpx.ASGITransport(app=client.app)  # type: ignore[arg-type]
         async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
-            return await sign_ins_while_visiting(http, http, attempts, probe, pause=0.01)
+            page = await http.get("/staff/login")
+            token = str(soup(page).find("meta", attrs={"name": "csrf-token"})["content"])  # type: ignore[index]
+
+            async def one(ip: str, username: str, password: str) -> httpx.Response:
+                return await http.post(
+                    "/staff/login",
+                    data={"username": username, "password": password, "_csrf_token": token},
+                    headers={"X-Forwarded-For": ip},
+                )
+
+            done = asyncio.Event()
+            latencies: list[float] = []
+
+            async def visit() -> None:
+                while probe and not done.is_set():
+                    started = time.perf_counter()
+                    answer = await http.get(probe)
+                    assert answer.status_code == 200
+                    latencies.append(time.perf_counter() - started)
+                    await asyncio.sleep(0.01)
+
+            visiting = asyncio.create_task(visit())
+            try:
+                answers = await asyncio.gather(*(one(*a) for a in attempts))
+            finally:
+                done.set()
+                await visiting
+            return list(answers), latencies
 
     return client.raw.blocking_portal.call(run)  # type: ignore[no-any-return]
 
@@ -414,10 +397,34 @@ def served_flood(
             httpx.AsyncClient(base_url=server.url, limits=limits, timeout=60) as http,
             httpx.AsyncClient(base_url=server.url, timeout=60) as visitor,
         ):
-            attempts = [(ip, username, password) for ip, password in tries]
-            return await sign_ins_while_visiting(
-                http, visitor, attempts, "/t/renovation", pause=0.05, head_start=0.2
-            )
+            page = await http.get("/staff/login")
+            token = str(soup(page).find("meta", attrs={"name": "csrf-token"})["content"])  # type: ignore[index]
+            done = asyncio.Event()
+            waits: list[float] = []
+
+            async def visit() -> None:
+                while not done.is_set():
+                    started = time.perf_counter()
+                    answer = await visitor.get("/t/renovation")
+                    assert answer.status_code == 200
+                    waits.append(time.perf_counter() - started)
+                    await asyncio.sleep(0.05)
+
+            async def one(ip: str, password: str) -> httpx.Response:
+                return await http.post(
+                    "/staff/login",
+                    data={"username": username, "password": password, "_csrf_token": token},
+                    headers={"X-Forwarded-For": ip},
+                )
+
+            visiting = asyncio.create_task(visit())
+            await asyncio.sleep(0.2)  # the visitor is on the page before the flood
+            try:
+                answers = await asyncio.gather(*(one(*t) for t in tries))
+            finally:
+                done.set()
+                await visiting
+            return list(answers), waits
 
     return asyncio.run(run())
 
