@@ -138,10 +138,10 @@ class BookingStep:
 
 def _booking_step(
     slug: FromPath[str],
-    db_session: AsyncSession,
-    settings: Settings,
-    tracker: Tracker,
-    visitor: Visitor,
+    db_session: NamedDependency[AsyncSession],
+    settings: NamedDependency[Settings],
+    tracker: NamedDependency[Tracker],
+    visitor: NamedDependency[Visitor],
 ) -> BookingStep:
     return BookingStep(slug, db_session, settings, tracker, visitor)
 

@@ -48,7 +48,7 @@ async def _form(request: Request[Any, Any, Any]) -> dict[str, str]:
     return values
 
 
-async def _calculator(slug: FromPath[str], db_session: AsyncSession) -> Tool:
+async def _calculator(slug: FromPath[str], db_session: NamedDependency[AsyncSession]) -> Tool:
     """The calculator the path names (404 when there is none)."""
     return await editor.calculator(db_session, slug)
 

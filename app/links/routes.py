@@ -109,7 +109,10 @@ class LinksPage(StaffPage):
 
 
 def _links_page(
-    request: HTMXRequest, db_session: AsyncSession, staff: Staff, where: LinkFilter
+    request: HTMXRequest,
+    db_session: NamedDependency[AsyncSession],
+    staff: NamedDependency[Staff],
+    where: NamedDependency[LinkFilter],
 ) -> LinksPage:
     return LinksPage(request, db_session, staff, where)
 

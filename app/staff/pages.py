@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar_htmx import HTMXRequest
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,7 +23,11 @@ class StaffPage:
     def dependency(cls) -> Provide:
         """The page for the request: its handlers take it by name instead of the three parts."""
 
-        def provide(request: HTMXRequest, db_session: AsyncSession, staff: Staff) -> StaffPage:
+        def provide(
+            request: HTMXRequest,
+            db_session: NamedDependency[AsyncSession],
+            staff: NamedDependency[Staff],
+        ) -> StaffPage:
             return cls(request, db_session, staff)
 
         provide.__annotations__["return"] = cls  # the type Litestar reads

@@ -134,7 +134,12 @@ class Desk(StaffPage):
         return await self.panel(store=store, remember=remember, voucher=voucher, outcome=outcome)
 
 
-def _desk(request: HTMXRequest, db_session: AsyncSession, staff: Staff, settings: Settings) -> Desk:
+def _desk(
+    request: HTMXRequest,
+    db_session: NamedDependency[AsyncSession],
+    staff: NamedDependency[Staff],
+    settings: NamedDependency[Settings],
+) -> Desk:
     return Desk(request, db_session, staff, settings)
 
 
