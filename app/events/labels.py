@@ -91,6 +91,7 @@ VALUE_LABELS: dict[str, dict[str, str]] = {
     },
     # What became of a friend's share code on a lucky-draw entry (app/draws/entries.py).
     "referral": {
+        "": N_("No share code"),
         "counted": N_("Counted: the friend got a chance"),
         "unknown_code": N_("Unknown code"),
         "own_code": N_("Own code"),
@@ -125,13 +126,15 @@ class Detail(msgspec.Struct, kw_only=True, frozen=True):
 
 
 def describe(props: dict[str, Any]) -> list[Detail]:
-    """The properties of an event worth showing, in their order, labelled."""
+    """The properties of an event worth showing, in their order, labelled. An empty value is
+    left out unless its property's table labels it (an entry without a share code)."""
     details = []
     for key, raw in props.items():
-        if key in HIDDEN or raw is None or raw is True or raw == "" or isinstance(raw, dict | list):
+        table = VALUE_LABELS.get(key)
+        empty = raw == "" and (table is None or "" not in table)
+        if key in HIDDEN or raw is None or raw is True or empty or isinstance(raw, dict | list):
             continue
         value = str(raw)[:100]
-        table = VALUE_LABELS.get(key)
         label = PROPERTY_LABELS.get(key, key)
         if table is None:
             details.append(Detail(label=label, value=value, format=VALUE_FORMATS.get(key, "")))
