@@ -90,13 +90,16 @@ def test_the_landing_lists_published_tools_as_cards_without_a_staff_link(
         }
         for a in page.select("a.tool-card")
     }
-    assert set(cards) == {"/t/guide-demo", "/t/grab-demo", "/t/renovation", "/t/insurance"}
+    demos = {"/t/guide-demo", "/t/grab-demo", "/t/draw-demo", "/t/renovation", "/t/insurance"}
+    assert set(cards) == demos
     assert cards["/t/renovation"]["title"] == "装修预算计算器"
     assert cards["/t/renovation"]["kind"] == "计算器"
     assert cards["/t/renovation"]["summary"].startswith("输入房屋面积")
     assert len(cards["/t/renovation"]["summary"]) <= 60
     assert cards["/t/grab-demo"]["summary"].startswith("设计师上门量房")
     assert cards["/t/guide-demo"]["summary"].startswith("从量房到验收")
+    assert cards["/t/draw-demo"]["kind"] == "抽奖"
+    assert cards["/t/draw-demo"]["summary"].startswith("今晚 20:30 直播间现场开奖")
     # Visitors are not sent to the staff sign-in.
     assert page.select("a[href^='/staff']") == []
     # The brand heads the page: LEADKIT_BRAND_NAME until an admin saves one.
