@@ -19,12 +19,16 @@ from app.staff.schemas import ApiTokenCreate
 from tests.helpers import Browserish
 
 PHONE = "13812345678"
+# What a host does to a draw through the admin API (app/draws/routes.py).
+DRAW_ACTIONS = ("open", "close", "draw", "redraw")
 STAFF_GUARDED = {
     ("get", "/api/v1/me"),
     ("post", "/api/v1/admin/staff"),
     ("post", "/api/v1/admin/grabs"),
     ("post", "/api/v1/admin/grabs/{slug}/open"),
     ("post", "/api/v1/admin/grabs/{slug}/close"),
+    ("post", "/api/v1/admin/draws"),
+    *(("post", f"/api/v1/admin/draws/{{slug}}/{action}") for action in DRAW_ACTIONS),
     ("post", "/api/v1/vouchers/redeem"),
 }
 

@@ -3,11 +3,11 @@ API (state, enter, claim, proof) and the visitor page's forms; the feature's rou
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from litestar import Request, Response, Router, get, post
 from litestar.di import NamedDependency
-from litestar.params import Body, FromPath, JSONBody, URLEncodedBody
+from litestar.params import FromPath, JSONBody, URLEncodedBody
 from litestar.response import Template
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,6 +48,9 @@ _HOST_API: dict[str, Any] = {
     "security": TOKEN_REQUIRED,
 }
 _NO_DRAW = {404: "No draw by that slug."}
+# The visitor's bodies are optional (a default, so the schema names the type): no body is no
+# share code and no passphrase, or no name and no address; ``null`` is refused as the schema says.
+NO_ENTER_BODY, NO_CLAIM_BODY = EnterBody(), ClaimBody()
 
 
 @post(
@@ -180,7 +183,7 @@ async def api_enter(
     draws: NamedDependency[Draws],
     settings: NamedDependency[Settings],
     ip: NamedDependency[str],
-    data: Annotated[EnterBody | None, Body(title="EnterBody")] = None,
+    data: JSONBody[EnterBody] = NO_ENTER_BODY,
 ) -> Response[EnterAnswer]:
     """Enter the visitor's (cookie) verified phone: ``result`` is entered, already_entered,
     not_open or not_eligible (``reason``). Idempotent: one entry per phone."""
@@ -189,7 +192,7 @@ async def api_enter(
     if who is None:
         return _refusal(401, "gate_required", _(GateRequired.default_message))
     try:
-        entered = await draws.enter(slug, who, data or EnterBody(), ip)
+        entered = await draws.enter(slug, who, data, ip)
     except RateLimited as exc:
         rate_limited(draws, await draws.info(slug), who, exc)
         return _refusal(429, "rate_limited", exc.translated, exc.retry_after)
@@ -211,13 +214,13 @@ async def api_claim(
     db_session: NamedDependency[AsyncSession],
     draws: NamedDependency[Draws],
     settings: NamedDependency[Settings],
-    data: Annotated[ClaimBody | None, Body(title="ClaimBody")] = None,
+    data: JSONBody[ClaimBody] = NO_CLAIM_BODY,
 ) -> ClaimResult:
     """The winner (cookie) confirms every prize they won, within the claim deadline."""
     who = await draws.entrant(public_id_from(settings, request.scope), db_session)
     if who is None:
         raise GateRequired()
-    return ClaimResult(prizes=await draws.claim(db_session, slug, who, data or ClaimBody()))
+    return ClaimResult(prizes=await draws.claim(db_session, slug, who, data))
 
 
 @get(
