@@ -133,6 +133,18 @@ def audits(client: Browserish) -> list[tuple[str, str, str, str]]:
     return list(client.run(work))
 
 
+def audit_targets(client: Browserish) -> list[tuple[str, int | None]]:
+    """(voucher code, claim id) per audit row, oldest first."""
+
+    async def work(db: Any) -> list[tuple[str, int | None]]:
+        rows = await db.execute(
+            select(VoucherAudit.code, VoucherAudit.claim_id).order_by(VoucherAudit.id)
+        )
+        return [(code, claim_id) for code, claim_id in rows]
+
+    return list(client.run(work))
+
+
 def login(client: Browserish, username: str) -> None:
     """Sign in, with English pages: the assertions read the msgids, whatever the catalogs
     hold (the Chinese wording is checked in the browser test)."""
@@ -550,6 +562,9 @@ def test_undo_inside_and_outside_the_window(staff: Browserish) -> None:
     # Each row names the store the voucher was redeemed at; "nothing to undo" has none (and
     # this browser remembers none: signing in again cleared its cookies).
     assert [store for _, _, store, _ in audits(staff)] == [STORE] * 3 + [""] + [STORE] * 4
+    # And every row, refusals too, names the voucher: its code and its row (the desk's history
+    # and a lead's timeline find an undo by them).
+    assert audit_targets(staff) == [(voucher["code"], voucher["id"])] * 8
 
 
 def test_audit_records_ip(staff: Browserish) -> None:

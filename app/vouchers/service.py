@@ -356,7 +356,7 @@ async def undo(
         GrabClaim.status == "redeemed",
         GrabClaim.redeemed_at > at - dt.timedelta(minutes=undo_minutes),
     ]
-    if not staff.has_role("admin"):
+    if staff.role != "admin":
         rules.append(GrabClaim.redeemed_by == staff.id)
     undone = (
         await db.execute(
