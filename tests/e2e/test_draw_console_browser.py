@@ -84,7 +84,7 @@ def test_marketer_form_and_host_console_on_a_phone(
     page.locator('button[data-action="close"]').click()
     expect(page.locator(".draw-confirm")).to_contain_text("冻结")
     shot(host, "console-close-asked")
-    page.locator('button[data-confirm="yes"]').click()
+    page.locator("button[data-yes]").click()
     expect(console).to_have_attribute("data-state", "closed")
 
     # Draw tier 1: asked first; Cancel leaves everything as it was.
@@ -98,7 +98,7 @@ def test_marketer_form_and_host_console_on_a_phone(
     assert status["tiers"][0]["drawn"] is False
 
     page.locator('button[data-action="draw"][data-tier="1"]').click()
-    page.locator('button[data-confirm="yes"]').click()
+    page.locator("button[data-yes]").click()
     winners = page.locator('[data-tier="1"] [data-winner]')
     expect(winners).to_have_count(1)
     assert "****" in winners.first.inner_text()
@@ -106,7 +106,7 @@ def test_marketer_form_and_host_console_on_a_phone(
     shot(host, "console-tier1-drawn")
 
     page.locator('button[data-action="draw"][data-tier="2"]').click()
-    page.locator('button[data-confirm="yes"]').click()
+    page.locator("button[data-yes]").click()
     expect(page.locator('[data-tier="2"] [data-winner]')).to_have_count(1)
     expect(console).to_have_attribute("data-state", "drawn")
     expect(page.locator('button[data-action="redraw"]')).to_have_count(2)

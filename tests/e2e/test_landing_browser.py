@@ -63,6 +63,7 @@ def test_the_landing_and_the_brand_an_admin_sets(
     assert {c["href"] for c in cards} == {
         "/t/guide-demo",
         "/t/grab-demo",
+        "/t/draw-demo",
         "/t/renovation",
         "/t/insurance",
     }
