@@ -22,6 +22,7 @@ from app.core.ratelimit import MemoryRateLimiter
 from app.core.state import part
 from app.db.engine import Storage
 from app.db.uow import finish
+from app.events.models import FunnelEvent
 from app.events.service import Tracker
 from app.grabs.codes import display, new_code
 from app.grabs.models import Grab, GrabClaim, VoucherAudit
@@ -580,8 +581,24 @@ def test_audit_records_ip(staff: Browserish) -> None:
     assert ip and claim_id == voucher["id"] and code == voucher["code"]
 
 
+async def voucher_events(db: Any) -> list[tuple[Any, ...]]:
+    rows = await db.execute(
+        select(FunnelEvent.name, FunnelEvent.tool_id, FunnelEvent.tool_version, FunnelEvent.lead_id)
+        .where(FunnelEvent.name.like("voucher%"))
+        .order_by(FunnelEvent.id)
+    )
+    return [tuple(row) for row in rows]
+
+
 def test_timeline_and_lead_page(staff: Browserish) -> None:
     voucher = make_voucher(staff)
+
+    async def publish_version_3(db: Any) -> None:
+        await db.execute(
+            update(Tool).where(Tool.id == voucher["tool_id"]).values(current_version=3)
+        )
+
+    staff.run(publish_version_3)
     make_voucher(staff, expires_in=-dt.timedelta(days=1))
     login(staff, "sam")
     post(staff, "/staff/vouchers/redeem", {"code": voucher["code"], "store": STORE})
@@ -603,6 +620,13 @@ def test_timeline_and_lead_page(staff: Browserish) -> None:
     timeline = soup(page).select("#timeline")[0].get_text(" ", strip=True)
     assert "Redeemed a voucher" in timeline and "Voucher redemption undone" in timeline
     assert re.search(rf"Store\s*[:：]\s*{STORE}", timeline), timeline  # the property, labelled
+
+    # Each voucher event carries the grab tool and the version the visitor saw.
+    assert staff.run(voucher_events) == [
+        ("voucher_redeemed", voucher["tool_id"], 3, voucher["lead_id"]),
+        ("voucher_redemption_undone", voucher["tool_id"], 3, voucher["lead_id"]),
+        ("voucher_redeemed", voucher["tool_id"], 3, voucher["lead_id"]),
+    ]
 
     vouchers = soup(page).select("#lead-vouchers tbody tr")
     assert len(vouchers) == 2
@@ -670,6 +694,8 @@ def test_api_redeem_with_a_bearer_token(staff: Browserish) -> None:
     assert (
         body["status"] == "redeemed" and body["store"] == STORE and body["code"] == voucher["code"]
     )
+    # The till shows what to hand over: the grab's title and its offer.
+    assert (body["title"], body["offer"]) == ("到店免费量房", "价值 299 元的上门量房，免费")
     again = staff.raw.post(
         "/api/v1/vouchers/redeem", json={"code": voucher["code"], "store": STORE}, headers=bearer
     )
