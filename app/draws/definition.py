@@ -8,12 +8,13 @@ import unicodedata
 from typing import Any
 
 import msgspec
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.clock import aware
 from app.core.errors import InvalidInput, NotFound
 from app.core.i18n import N_
+from app.core.schedule import check_window, window_open, window_state
 from app.draws.fairness import TierRule, commitment, new_seed
 from app.draws.models import Draw
 from app.draws.schemas import DrawCreate, State
@@ -73,36 +74,18 @@ def normalise_passphrase(text: str) -> str:
 
 
 def state_of(draw: DrawInfo, at: dt.datetime) -> State:
-    """Frozen draws by their tiers; then the host's override; then the schedule."""
+    """Frozen draws by their tiers; then the host's override; then the schedule (a draw with
+    no start is scheduled)."""
     if draw.closed_at is not None:
         if len(draw.drawn_tiers) >= len(draw.tiers):
             return "drawn"
         return "drawing" if draw.drawn_tiers else "closed"
-    if draw.mode == "open":
-        return "open"
-    if draw.mode == "closed":
-        return "closed"
-    if draw.starts_at is None or at < draw.starts_at:
-        return "scheduled"
-    if draw.ends_at is not None and at >= draw.ends_at:
-        return "closed"
-    return "open"
+    return window_state(draw.mode, draw.starts_at, draw.ends_at, at, unscheduled="scheduled")
 
 
 def takes_entries(at: dt.datetime) -> Any:
     """The SQL form of ``state_of(...) == "open"``, checked in the entry's own INSERT."""
-    return and_(
-        Draw.closed_at.is_(None),
-        or_(
-            Draw.mode == "open",
-            and_(
-                Draw.mode == "schedule",
-                Draw.starts_at.is_not(None),
-                Draw.starts_at <= at,
-                or_(Draw.ends_at.is_(None), Draw.ends_at > at),
-            ),
-        ),
-    )
+    return and_(Draw.closed_at.is_(None), window_open(Draw, at))
 
 
 def info_of(tool: Tool, draw: Draw) -> DrawInfo:
@@ -156,16 +139,6 @@ def _tiers(data: DrawCreate) -> list[Tier]:
         )
         for t in data.tiers
     ]
-
-
-def check_window(starts_at: dt.datetime | None, ends_at: dt.datetime | None) -> None:
-    for name, value in (("starts_at", starts_at), ("ends_at", ends_at)):
-        if value is not None and value.tzinfo is None:
-            raise InvalidInput(fields={name: "needs a time zone (e.g. +08:00 or Z)"})
-    if starts_at and ends_at and ends_at <= starts_at:
-        raise InvalidInput(
-            N_("The end must come after the start."), fields={"ends_at": "before start"}
-        )
 
 
 async def create_draw(db: AsyncSession, data: DrawCreate, by: str = "") -> DrawInfo:

@@ -20,10 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.clock import now
 from app.core.errors import Conflict, InvalidInput
 from app.core.i18n import N_
+from app.core.schedule import check_window
 from app.draws.definition import (
     DrawInfo,
     _tiers,
-    check_window,
     definition,
     info_of,
     load_draw,

@@ -37,6 +37,7 @@ from app.core.errors import RateLimited
 from app.core.i18n import N_
 from app.core.live import LiveHub
 from app.core.ratelimit import RateLimiter
+from app.core.schedule import starts_in
 from app.db.uow import after_commit
 from app.draws import drawing, entries
 from app.draws.definition import DrawInfo, DrawNotFound, create_draw, info_of, state_of
@@ -160,9 +161,7 @@ class Draws:
             drand_round=info.drand_round,
             starts_at=info.starts_at,
             ends_at=info.ends_at,
-            starts_in=max(0, int((info.starts_at - at).total_seconds()) + 1)
-            if state == "scheduled" and info.starts_at
-            else None,
+            starts_in=starts_in(state, info.starts_at, at),
             one_win_per_phone=info.one_win_per_phone,
             referrals=info.referrals,
             tiers=[

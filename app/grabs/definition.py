@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.clock import CHINA_TZ, aware
 from app.core.errors import InvalidInput, NotFound
 from app.core.i18n import N_
+from app.core.schedule import check_window, window_state
 from app.grabs.models import Grab
 from app.grabs.schemas import GrabCreate, GrabForm, GrabUpdate, State
 from app.grabs.store import GrabInfo
@@ -26,20 +27,11 @@ class GrabNotFound(NotFound):
 
 
 def state_of(grab: GrabInfo, stock_left: int, at: dt.datetime) -> State:
-    """sold_out beats everything; then the host's override; then the schedule."""
+    """sold_out beats everything; then the host's override; then the schedule (a grab with
+    no start is closed)."""
     if stock_left <= 0:
         return "sold_out"
-    if grab.mode == "open":
-        return "open"
-    if grab.mode == "closed":
-        return "closed"
-    if grab.starts_at is None:
-        return "closed"
-    if at < grab.starts_at:
-        return "scheduled"
-    if grab.ends_at is not None and at >= grab.ends_at:
-        return "closed"
-    return "open"
+    return window_state(grab.mode, grab.starts_at, grab.ends_at, at, unscheduled="closed")
 
 
 def takes_claims(grab: GrabInfo, at: dt.datetime) -> bool:
@@ -65,17 +57,6 @@ def info_of(tool: Tool, grab: Grab) -> GrabInfo:
         voucher_valid_days=grab.voucher_valid_days,
         voucher_where=grab.voucher_where,
     )
-
-
-def check_window(starts_at: dt.datetime | None, ends_at: dt.datetime | None) -> None:
-    """Times carry a zone, and the end comes after the start (InvalidInput)."""
-    for name, value in (("starts_at", starts_at), ("ends_at", ends_at)):
-        if value is not None and value.tzinfo is None:
-            raise InvalidInput(fields={name: "needs a time zone (e.g. +08:00 or Z)"})
-    if starts_at and ends_at and ends_at <= starts_at:
-        raise InvalidInput(
-            N_("The end must come after the start."), fields={"ends_at": "before start"}
-        )
 
 
 def definition(title: str, offer: str) -> dict[str, str]:

@@ -26,11 +26,11 @@ from app.core.errors import InvalidInput, RateLimited
 from app.core.i18n import N_
 from app.core.live import LiveHub, Topic
 from app.core.ratelimit import RateLimiter
+from app.core.schedule import check_window, starts_in
 from app.gate.service import GateRequired
 from app.grabs import waitlist
 from app.grabs.definition import (
     GrabNotFound,
-    check_window,
     create_grab,
     definition,
     info_of,
@@ -230,9 +230,7 @@ class Grabs:
             per_phone_limit=grab.per_phone_limit,
             starts_at=grab.starts_at,
             ends_at=grab.ends_at,
-            starts_in=max(0, int((grab.starts_at - at).total_seconds()) + 1)
-            if state == "scheduled" and grab.starts_at
-            else None,
+            starts_in=starts_in(state, grab.starts_at, at),
         )
         self._caches.status[grab.id] = (time.monotonic() + STATUS_TTL, status)
         return status

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from sqlalchemy import and_, or_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.clock import now
+from app.core.schedule import window_open
 from app.events.schemas import EventContext
 from app.grabs.codes import display, new_code
 from app.grabs.models import Grab
@@ -95,15 +95,7 @@ def voucher(grab: GrabInfo, code: str, n: int, expires_at: dt.datetime) -> Vouch
 
 def open_clause(at: dt.datetime) -> Any:
     """SQL for "the grab takes claims at ``at``" (the host's override, else the schedule)."""
-    return or_(
-        Grab.mode == "open",
-        and_(
-            Grab.mode == "schedule",
-            Grab.starts_at.is_not(None),
-            Grab.starts_at <= at,
-            or_(Grab.ends_at.is_(None), Grab.ends_at > at),
-        ),
-    )
+    return window_open(Grab, at)
 
 
 class ClaimRateLimited(Exception):
