@@ -12,7 +12,6 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromQuery, MultipartBody, URLEncodedBody
 from litestar.response import Template
 from litestar.types import ControllerRouterHandler
-from litestar_htmx import HTMXRequest
 from msgspec.structs import asdict
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -108,21 +107,12 @@ class LinksPage(StaffPage):
         return await self.render(status=refused.status, **shown)
 
 
-def _links_page(
-    request: HTMXRequest,
-    db_session: NamedDependency[AsyncSession],
-    staff: NamedDependency[Staff],
-    where: NamedDependency[LinkFilter],
-) -> LinksPage:
-    return LinksPage(request, db_session, staff, where)
-
-
 class LinksController(Controller):
     path = "/staff/links"
     guards = [requires_role("marketer")]  # noqa: RUF012
     dependencies = {  # noqa: RUF012
         "where": Provide(_filter, sync_to_thread=False),
-        "page": Provide(_links_page, sync_to_thread=False),
+        "page": LinksPage.dependency(),
     }
 
     @get("/")

@@ -132,10 +132,25 @@ class UsersPage(StaffPage):
         return page_or_partial(self.request, "staff/users.html", context, status_code=status)
 
 
+@dataclass(frozen=True, slots=True)
+class TokensPage(StaffPage):
+    """The API tokens, and a new token's secret once, right after it was made."""
+
+    async def render(self, new_token: str | None = None) -> Template:
+        context = {
+            "staff": self.staff,
+            "tokens": await tokens.list_tokens(self.db),
+            "roles": ROLES,
+            "default_role": DEFAULT_ROLE,
+            "new_token": new_token,
+        }
+        return Template("staff/tokens.html", context=context)
+
+
 class AdminController(Controller):
     path = "/staff/admin"
     guards = [requires_role("admin")]  # noqa: RUF012
-    dependencies = {"users": UsersPage.dependency()}  # noqa: RUF012
+    dependencies = {"users": UsersPage.dependency(), "keys": TokensPage.dependency()}  # noqa: RUF012
 
     @get("/users")
     async def users(self, users: NamedDependency[UsersPage]) -> Template:
@@ -170,31 +185,24 @@ class AdminController(Controller):
         return await users.render()
 
     @get("/tokens")
-    async def tokens(
-        self, db_session: NamedDependency[AsyncSession], staff: NamedDependency[Staff]
-    ) -> Template:
-        return await _tokens_page(db_session, staff)
+    async def tokens(self, keys: NamedDependency[TokensPage]) -> Template:
+        return await keys.render()
 
     @post("/tokens", status_code=200)
     async def create_token(
         self,
-        db_session: NamedDependency[AsyncSession],
-        staff: NamedDependency[Staff],
+        keys: NamedDependency[TokensPage],
         ip: NamedDependency[str],
         data: URLEncodedBody[ApiTokenCreate],
     ) -> Template:
-        _, raw = await tokens.create_token(db_session, staff, data, ip)
-        return await _tokens_page(db_session, staff, new_token=raw)
+        _, raw = await tokens.create_token(keys.db, keys.staff, data, ip)
+        return await keys.render(new_token=raw)
 
     @post("/tokens/{token_id:int}/revoke", status_code=303)
     async def revoke_token(
-        self,
-        db_session: NamedDependency[AsyncSession],
-        staff: NamedDependency[Staff],
-        ip: NamedDependency[str],
-        token_id: PathId,
+        self, keys: NamedDependency[TokensPage], ip: NamedDependency[str], token_id: PathId
     ) -> Redirect:
-        await tokens.revoke_token(db_session, staff, token_id, ip)
+        await tokens.revoke_token(keys.db, keys.staff, token_id, ip)
         return Redirect("/staff/admin/tokens", status_code=303)
 
     async def _lockouts_page(
@@ -247,18 +255,6 @@ class AdminController(Controller):
             )
         notice = _("Limit lifted.")
         return await self._lockouts_page(request, limiter, settings, staff, notice=notice)
-
-
-async def _tokens_page(db: AsyncSession, staff: Staff, new_token: str | None = None) -> Template:
-    """The API tokens, and a new token's secret once, right after it was made."""
-    context = {
-        "staff": staff,
-        "tokens": await tokens.list_tokens(db),
-        "roles": ROLES,
-        "default_role": DEFAULT_ROLE,
-        "new_token": new_token,
-    }
-    return Template("staff/tokens.html", context=context)
 
 
 @get(

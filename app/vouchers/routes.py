@@ -9,11 +9,10 @@ from urllib.parse import quote, unquote
 
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import Cookie
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.params import JSONBody, URLEncodedBody
 from litestar.response import Template
 from litestar.types import ControllerRouterHandler
-from litestar_htmx import HTMXRequest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.api import TOKEN_REQUIRED, problems
@@ -134,19 +133,10 @@ class Desk(StaffPage):
         return await self.panel(store=store, remember=remember, voucher=voucher, outcome=outcome)
 
 
-def _desk(
-    request: HTMXRequest,
-    db_session: NamedDependency[AsyncSession],
-    staff: NamedDependency[Staff],
-    settings: NamedDependency[Settings],
-) -> Desk:
-    return Desk(request, db_session, staff, settings)
-
-
 class VoucherController(Controller):
     path = "/staff/vouchers"
     guards = [requires_role(*STAFF_ROLES)]  # noqa: RUF012
-    dependencies = {"desk": Provide(_desk, sync_to_thread=False)}  # noqa: RUF012
+    dependencies = {"desk": Desk.dependency()}  # noqa: RUF012
 
     @get("/")
     async def page(self, desk: NamedDependency[Desk]) -> Template:
