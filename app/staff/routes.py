@@ -11,7 +11,6 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery, JSONBody, URLEncodedBody
 from litestar.response import Redirect, Template
 from litestar.types import ControllerRouterHandler
-from litestar_htmx import HTMXRequest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.api import TOKEN_REQUIRED, problems
@@ -147,10 +146,39 @@ class TokensPage(StaffPage):
         return Template("staff/tokens.html", context=context)
 
 
+@dataclass(frozen=True, slots=True)
+class LockoutsPage(StaffPage):
+    """The sign-in limits in force, with a notice or why lifting one was refused."""
+
+    limiter: RateLimiter
+    settings: Settings
+
+    @property
+    def policy(self) -> login.LoginPolicy:
+        return login.LoginPolicy.from_settings(self.settings)
+
+    async def render(
+        self, notice: str | None = None, error: str | None = None, status: int = 200
+    ) -> Template:
+        policy = self.policy
+        context = {
+            "staff": self.staff,
+            "policy": policy,
+            "limits": await login.login_limits(self.limiter, policy),
+            "notice": notice,
+            "error": error,
+        }
+        return page_or_partial(self.request, "staff/lockouts.html", context, status_code=status)
+
+
 class AdminController(Controller):
     path = "/staff/admin"
     guards = [requires_role("admin")]  # noqa: RUF012
-    dependencies = {"users": UsersPage.dependency(), "keys": TokensPage.dependency()}  # noqa: RUF012
+    dependencies = {  # noqa: RUF012
+        "users": UsersPage.dependency(),
+        "keys": TokensPage.dependency(),
+        "limits": LockoutsPage.dependency(),
+    }
 
     @get("/users")
     async def users(self, users: NamedDependency[UsersPage]) -> Template:
@@ -205,56 +233,24 @@ class AdminController(Controller):
         await tokens.revoke_token(keys.db, keys.staff, token_id, ip)
         return Redirect("/staff/admin/tokens", status_code=303)
 
-    async def _lockouts_page(
-        self,
-        request: HTMXRequest,
-        limiter: RateLimiter,
-        settings: Settings,
-        staff: Staff,
-        notice: str | None = None,
-        error: str | None = None,
-        status: int = 200,
-    ) -> Template:
-        policy = login.LoginPolicy.from_settings(settings)
-        context = {
-            "staff": staff,
-            "policy": policy,
-            "limits": await login.login_limits(limiter, policy),
-            "notice": notice,
-            "error": error,
-        }
-        return page_or_partial(request, "staff/lockouts.html", context, status_code=status)
-
     @get("/lockouts")
-    async def lockouts(
-        self,
-        request: HTMXRequest,
-        limiter: NamedDependency[RateLimiter],
-        settings: NamedDependency[Settings],
-        staff: NamedDependency[Staff],
-    ) -> Template:
-        return await self._lockouts_page(request, limiter, settings, staff)
+    async def lockouts(self, limits: NamedDependency[LockoutsPage]) -> Template:
+        return await limits.render()
 
     @post("/lockouts/clear", status_code=200)
     async def clear_lockout(
         self,
-        request: HTMXRequest,
-        db_session: NamedDependency[AsyncSession],
-        limiter: NamedDependency[RateLimiter],
-        settings: NamedDependency[Settings],
-        staff: NamedDependency[Staff],
+        limits: NamedDependency[LockoutsPage],
         ip: NamedDependency[str],
         data: URLEncodedBody[LoginLimitClear],
     ) -> Template:
-        policy = login.LoginPolicy.from_settings(settings)
         async with catch_refusal() as refused:
-            await login.clear_login_limit(db_session, limiter, policy, staff, data, ip)
-        if refused:
-            return await self._lockouts_page(
-                request, limiter, settings, staff, error=refused.message, status=refused.status
+            await login.clear_login_limit(
+                limits.db, limits.limiter, limits.policy, limits.staff, data, ip
             )
-        notice = _("Limit lifted.")
-        return await self._lockouts_page(request, limiter, settings, staff, notice=notice)
+        if refused:
+            return await limits.render(error=refused.message, status=refused.status)
+        return await limits.render(notice=_("Limit lifted."))
 
 
 @get(
