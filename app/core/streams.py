@@ -34,14 +34,16 @@ import asyncio
 import contextlib
 import random
 import signal
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 from litestar import Request, Response
 from litestar.response import Stream
 from litestar.response.sse import ServerSentEventMessage
 
+from app.core.live import LiveHub, Topic
 from app.core.state import part
 from app.core.web import client_ip
 from app.settings import Settings
@@ -51,6 +53,12 @@ RETRY_SECONDS = 60
 # A stream that ends (or drops) is reopened by the browser after this long.
 RECONNECT_MS = 3000
 STREAM_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+# A status stream ends after this long (the EventSource reconnects by itself: no stream lives
+# forever) and says something at least this often (a comment when nothing changed).
+STREAM_SECONDS = 300
+HEARTBEAT_SECONDS = 15
+
+S = TypeVar("S")
 
 
 class StreamSlot:
@@ -139,6 +147,39 @@ def live_stream(
         return poll_instead(settings.stream_poll_seconds)
     body = _held(slot, messages(), slots.closing)
     return Stream(body, media_type="text/event-stream", headers=STREAM_HEADERS)
+
+
+def live_status(
+    request: Request[Any, Any, Any],
+    read: Callable[[], Awaitable[S]],
+    live: LiveHub,
+    topic: Topic,
+    wait_seconds: Callable[[S], float],
+    news: Callable[[S], object] | None = None,
+) -> Response[Any]:
+    """A thing's status as a live stream (under the caps, :func:`live_stream`): ``read()``'s
+    JSON as a ``status`` event whenever it changes, a comment when quiet for
+    ``HEARTBEAT_SECONDS``; between reads the stream sleeps until ``topic`` changes on the hub
+    or ``wait_seconds(status)`` pass. ``news(status)``, when given, is what must differ for a
+    read to be news (a countdown that changes by itself is not)."""
+
+    async def messages() -> AsyncIterator[ServerSentEventMessage]:
+        last = b""
+        quiet_since = time.monotonic()
+        until = time.monotonic() + STREAM_SECONDS
+        while time.monotonic() < until:
+            status = await read()
+            payload = msgspec.json.encode(status if news is None else news(status))
+            if payload != last:
+                last, quiet_since = payload, time.monotonic()
+                data = payload if news is None else msgspec.json.encode(status)
+                yield ServerSentEventMessage(data=data.decode(), event="status")
+            elif time.monotonic() - quiet_since > HEARTBEAT_SECONDS:
+                quiet_since = time.monotonic()
+                yield ServerSentEventMessage(comment="keep-alive")
+            await live.wait(topic, wait_seconds(status))
+
+    return live_stream(request, messages)
 
 
 async def _held(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from collections.abc import AsyncIterator
 from typing import Any
 
 import msgspec
@@ -15,7 +14,6 @@ from litestar import Request, Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import Template
-from litestar.response.sse import ServerSentEventMessage
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,7 +21,7 @@ from app.core.api import answer, problems
 from app.core.clock import china_time, now
 from app.core.live import Topic
 from app.core.qr import qr_data_uri
-from app.core.streams import live_stream
+from app.core.streams import live_status
 from app.draws.checking import CHECK_LABELS, check
 from app.draws.drawing import NotDrawn
 from app.draws.proof import MODE_DRAND, encode_proof
@@ -33,8 +31,6 @@ from app.draws.views import PANEL, common, page, won
 from app.settings import Settings
 from app.visitors.web import public_id_from
 
-STREAM_SECONDS = 300  # an EventSource reconnects by itself; no stream lives forever
-HEARTBEAT_SECONDS = 15
 SHARED_SECONDS = 1.0  # how long one status read may serve other streams when nothing changed
 
 
@@ -111,25 +107,15 @@ async def draw_events(
     """The draw's live status: state, entrant count, each tier's winners (masked phones)."""
     info = await draws.info(slug)
     reads = shared(draws)
-
-    async def stream() -> AsyncIterator[ServerSentEventMessage]:
-        last = b""
-        quiet_since = time.monotonic()
-        until = time.monotonic() + STREAM_SECONDS
-        while time.monotonic() < until:
-            status = await reads.status(info.id, slug)
-            # starts_in counts down by itself: a change of it alone is no news.
-            payload = msgspec.json.encode(msgspec.structs.replace(status, starts_in=None))
-            if payload != last:
-                last, quiet_since = payload, time.monotonic()
-                data = msgspec.json.encode(status).decode()
-                yield ServerSentEventMessage(data=data, event="status")
-            elif time.monotonic() - quiet_since > HEARTBEAT_SECONDS:
-                quiet_since = time.monotonic()
-                yield ServerSentEventMessage(comment="keep-alive")
-            await draws.live.wait(("draw", info.id), _wait_for(status))
-
-    return live_stream(request, stream)
+    return live_status(
+        request,
+        lambda: reads.status(info.id, slug),
+        draws.live,
+        ("draw", info.id),
+        _wait_for,
+        # starts_in counts down by itself: a change of it alone is no news.
+        news=lambda status: msgspec.structs.replace(status, starts_in=None),
+    )
 
 
 @get("/t/{slug:str}/panel", include_in_schema=False)

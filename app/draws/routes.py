@@ -14,9 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.api import PROBLEM_JSON, TOKEN_REQUIRED, answer, problems
 from app.core.errors import RateLimited
-from app.core.handlers import STATUS_TITLES
 from app.core.i18n import gettext as _
 from app.core.params import QueryNumber
+from app.core.refusals import refusal
 from app.draws.proof import Proof
 from app.draws.public import PUBLIC_ROUTES
 from app.draws.schemas import (
@@ -33,7 +33,7 @@ from app.draws.schemas import (
     EnterRefusal,
 )
 from app.draws.service import Draws
-from app.draws.views import page, rate_limited
+from app.draws.views import page
 from app.gate.service import GateRequired
 from app.settings import Settings
 from app.staff.auth import requires_role
@@ -152,20 +152,6 @@ async def api_status(slug: DrawSlug, draws: NamedDependency[Draws]) -> Response[
     return Response(await draws.status(slug), headers={"Cache-Control": "no-store"})
 
 
-def _refusal(status: int, result: str, detail: str, retry_after: int | None = None) -> Response:
-    body = EnterRefusal(
-        type=f"about:blank#{result}",
-        title=_(STATUS_TITLES[status]),
-        status=status,
-        code=result,
-        detail=detail,
-        result=result,  # type: ignore[arg-type]
-        retry_after=retry_after,
-    )
-    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
-
-
 @post(
     "/api/v1/draws/{slug:str}/enter",
     status_code=200,
@@ -190,12 +176,11 @@ async def api_enter(
     await draws.info(slug)
     who = await draws.entrant(public_id_from(settings, request.scope))
     if who is None:
-        return _refusal(401, "gate_required", _(GateRequired.default_message))
+        return refusal(EnterRefusal, 401, "gate_required", _(GateRequired.default_message))
     try:
         entered = await draws.enter(slug, who, data, ip)
     except RateLimited as exc:
-        rate_limited(draws, await draws.info(slug), who, exc)
-        return _refusal(429, "rate_limited", exc.translated, exc.retry_after)
+        return refusal(EnterRefusal, 429, "rate_limited", exc.translated, exc.retry_after)
     return Response(entered)
 
 
@@ -256,7 +241,6 @@ async def enter_form(
         try:
             entered = await draws.enter(slug, who, data, ip)
         except RateLimited as exc:
-            rate_limited(draws, await draws.info(slug), who, exc)
             error, status = exc.translated, 429
     async with draws.sessionmaker() as db:
         return await page(request, draws, slug, db, entered=entered, error=error, status=status)

@@ -215,8 +215,9 @@ class Draws:
 
     async def enter(self, slug: str, who: Entrant, body: EnterBody, ip: str) -> EnterAnswer:
         """One tap of "enter" by an authorised visitor: entered, already_entered, not_open or
-        not_eligible (with the reason). Idempotent per phone; RateLimited past the limits, or
-        (EntryBusy) when the database could not take it in time — nothing entered then."""
+        not_eligible (with the reason). Idempotent per phone; EntryRateLimited past the limits
+        (counted in the funnel), or EntryBusy when the database could not take it in time (not
+        the visitor's doing, not counted) — nothing entered then."""
         try:
             return await self._enter(slug, who, body, ip)
         except (OperationalError, SQLTimeoutError) as exc:
@@ -231,6 +232,9 @@ class Draws:
             ]
         ):
             if not verdict.allowed:
+                # A tap refused past the limits is a funnel step too (docs/events.md).
+                ctx = entries.context(await self.info(slug), who)
+                self.tracker.track_once(ctx, DrawRefused(reason="rate_limited"))
                 raise EntryRateLimited(retry_after=verdict.retry_after)
         at = now()
         async with self.sessionmaker() as db:

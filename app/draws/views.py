@@ -15,10 +15,8 @@ from app.core.clock import china_time
 from app.core.i18n import gettext as _
 from app.core.qr import qr_data_uri
 from app.core.state import part
-from app.draws.entries import Entrant, context
 from app.draws.schemas import STATE_LABELS, DrawStatus, EnterAnswer
-from app.draws.service import Draws, EntryRateLimited, MyEntry
-from app.events.schemas import DrawRefused
+from app.draws.service import Draws, MyEntry
 from app.gate.pending import pending_for
 from app.gate.views import gate_context
 from app.settings import Settings
@@ -90,10 +88,3 @@ async def page(
         **gate_context(settings, next=f"/t/{slug}", pending=pending),
     }
     return Template(template, context=context_, status_code=status)
-
-
-def rate_limited(draws: Draws, info: Any, who: Entrant, exc: Exception) -> None:
-    """A tap refused past the entry limits is a funnel step too (docs/events.md); a busy
-    database (EntryBusy) is not the visitor's doing and is not counted."""
-    if isinstance(exc, EntryRateLimited):
-        draws.tracker.track_once(context(info, who), DrawRefused(reason="rate_limited"))

@@ -4,27 +4,23 @@ staff_routes.py)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-import msgspec
 from litestar import Request, Response, Router, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter, URLEncodedBody
 from litestar.response import Template
-from litestar.response.sse import ServerSentEventMessage
 from litestar.types import ControllerRouterHandler
 from litestar_htmx import HTMXRequest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.api import PROBLEM_JSON, answer, problems
 from app.core.errors import DomainError, RateLimited
-from app.core.handlers import STATUS_TITLES
 from app.core.i18n import N_
 from app.core.i18n import gettext as _
+from app.core.refusals import refusal
 from app.core.state import part
-from app.core.streams import live_stream
+from app.core.streams import live_status
 from app.core.web import client_ip
 from app.events.schemas import GateShown
 from app.events.service import Tracker
@@ -38,10 +34,6 @@ from app.grabs.store import GrabInfo, claim_context
 from app.grabs.views import page_context, panel, track_answer, track_tap
 from app.settings import Settings
 from app.visitors.web import public_id_from
-
-STREAM_SECONDS = 300  # an EventSource reconnects by itself; no stream lives forever
-HEARTBEAT_SECONDS = 15
-
 
 # Visitors.
 
@@ -131,22 +123,6 @@ async def grab_status(slug: GrabSlug, grabs: NamedDependency[Grabs]) -> Response
     return Response(await grabs.status(slug), headers={"Cache-Control": "no-store"})
 
 
-def _refusal(
-    status: int, result: str, detail: str, retry_after: int | None = None
-) -> Response[Any]:
-    body = ClaimRefusal(
-        type=f"about:blank#{result}",
-        title=_(STATUS_TITLES[status]),
-        status=status,
-        code=result,
-        detail=detail,
-        result=result,  # type: ignore[arg-type]
-        retry_after=retry_after,
-    )
-    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
-    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
-
-
 @post(
     "/api/v1/grabs/{slug:str}/claim",
     status_code=200,
@@ -194,12 +170,12 @@ async def grab_claim(
     grab = await grabs.info(slug)
     who = await grabs.claimant(public_id_from(settings, request.scope))
     if who is None:
-        return _refusal(401, "gate_required", _(GateRequired.default_message))
+        return refusal(ClaimRefusal, 401, "gate_required", _(GateRequired.default_message))
     try:
         claimed = await grabs.claim(slug, who, idempotency_key, ip)
     except RateLimited as exc:
         track_tap(tracker, grab, who, "rate_limited", None, replayed=False)
-        return _refusal(429, "rate_limited", exc.translated, exc.retry_after)
+        return refusal(ClaimRefusal, 429, "rate_limited", exc.translated, exc.retry_after)
     track_answer(tracker, grab, who, claimed)
     return Response(claimed.answer)
 
@@ -226,26 +202,16 @@ async def grab_events(
 ) -> Response[Any]:
     """The grab's live status as a stream of server-sent events (app.core.streams caps them)."""
     grab = await grabs.info(slug)
+    return live_status(
+        request, lambda: grabs.status(slug), grabs.live, ("grab", grab.id), _wait_seconds
+    )
 
-    async def stream() -> AsyncIterator[ServerSentEventMessage]:
-        last = b""
-        quiet_since = time.monotonic()
-        until = time.monotonic() + STREAM_SECONDS
-        while time.monotonic() < until:
-            status = await grabs.status(slug)
-            payload = msgspec.json.encode(status)
-            if payload != last:
-                last, quiet_since = payload, time.monotonic()
-                yield ServerSentEventMessage(data=payload.decode(), event="status")
-            elif time.monotonic() - quiet_since > HEARTBEAT_SECONDS:
-                quiet_since = time.monotonic()
-                yield ServerSentEventMessage(comment="keep-alive")
-            timeout = 5.0
-            if status.starts_in is not None:
-                timeout = max(0.2, min(timeout, status.starts_in))
-            await grabs.live.wait(("grab", grab.id), timeout)
 
-    return live_stream(request, stream)
+def _wait_seconds(status: GrabStatus) -> float:
+    """How long a stream may sleep without news: until the start when it is near."""
+    if status.starts_in is None:
+        return 5.0
+    return max(0.2, min(5.0, status.starts_in))
 
 
 ROUTES: list[ControllerRouterHandler] = [
