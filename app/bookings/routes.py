@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from litestar import get, post
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery, JSONBody
 from litestar.response import Redirect, Response, Template
@@ -19,6 +19,7 @@ from app.bookings import service
 from app.bookings.schemas import BookingAnswer, BookingForm, BookingRequest, Cta, cta_of
 from app.bookings.views import book_path, booking_view, form_context
 from app.core.api import path_param, problems
+from app.core.bundles import bundle
 from app.core.forms import catch_refusal
 from app.core.params import QueryText
 from app.events.service import Tracker, visitor_context
@@ -89,7 +90,7 @@ class BookingStep:
     """A visitor's step on the booking form of the tool ``{slug}`` names: book, change or
     cancel; the confirmation on success, the form again with the rule's message."""
 
-    slug: str
+    slug: FromPath[str]
     db: AsyncSession
     settings: Settings
     tracker: Tracker
@@ -136,17 +137,7 @@ class BookingStep:
         return Redirect(f"{book_path(tool.slug)}?done={step}", status_code=303)
 
 
-def _booking_step(
-    slug: FromPath[str],
-    db_session: NamedDependency[AsyncSession],
-    settings: NamedDependency[Settings],
-    tracker: NamedDependency[Tracker],
-    visitor: NamedDependency[Visitor],
-) -> BookingStep:
-    return BookingStep(slug, db_session, settings, tracker, visitor)
-
-
-STEP = {"step": Provide(_booking_step, sync_to_thread=False)}
+STEP = {"step": bundle(BookingStep)}
 
 
 @post("/t/{slug:str}/book", status_code=303, dependencies=STEP)
