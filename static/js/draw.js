@@ -9,13 +9,8 @@
   if (!root || !window.leadkitFollow) return;
   var state = root.getAttribute("data-state");
   var drawn = parseInt(root.getAttribute("data-drawn") || "0", 10);
-  var startsIn = parseInt(root.getAttribute("data-starts-in"), 10);
-  var deadline = startsIn >= 0 ? Date.now() + startsIn * 1000 : null;
   var refreshing = false;
-
-  function each(selector, fn) {
-    Array.prototype.forEach.call(document.querySelectorAll(selector), fn);
-  }
+  var each = window.leadkitEach;
 
   function el(tag, className, text) {
     var node = document.createElement(tag);
@@ -81,7 +76,6 @@
     var changed = s.state !== state || nowDrawn !== drawn;
     state = s.state;
     drawn = nowDrawn;
-    deadline = s.starts_in !== null && s.starts_in !== undefined ? Date.now() + s.starts_in * 1000 : null;
     each("[data-draw-count]", function (node) { node.textContent = s.entrants; });
     each("[data-state-label]", function (node) {
       try {
@@ -89,28 +83,12 @@
         if (labels[s.state]) node.textContent = labels[s.state];
       } catch (e) { /* keep the label */ }
     });
-    each("[data-when]", function (node) {
-      node.hidden = node.getAttribute("data-when").split(" ").indexOf(s.state) < 0;
-    });
+    window.leadkitShowWhen(s.state);
     each("[data-state]", function (node) { node.setAttribute("data-state", s.state); });
     winners(s);
     screenTiers(s);
     if (changed) refreshPanel();
-    tick();
   }
 
-  var ask = window.leadkitFollow(
-    root.getAttribute("data-status-url"), root.getAttribute("data-events-url"), apply);
-
-  function tick() {
-    if (deadline === null) return;
-    var left = Math.max(0, Math.ceil((deadline - Date.now()) / 1000));
-    var text = window.leadkitClock(left);
-    each("[data-draw-countdown]", function (node) { node.textContent = text; });
-    // At zero, ask the server rather than assume: the host may have changed the plan.
-    if (left === 0 && state === "scheduled") ask();
-  }
-
-  window.setInterval(tick, 250);
-  tick();
+  window.leadkitLive(root, "[data-draw-countdown]", apply, function () { return state === "scheduled"; });
 })();

@@ -4,54 +4,28 @@
 // state) whenever the state changes or a countdown ends.
 (function () {
   "use strict";
-  var root = document.getElementById("grab-host");
-  if (!root || !window.leadkitFollow) return;
-  var hostUrl = root.getAttribute("data-host-url");
-  var deadline = null;
-  var reloading = false;
+  if (!window.leadkitHost) return;
+  var each = window.leadkitEach;
+  var reload = window.leadkitHost("grab-host", function (s, part) {
+    each("[data-stock-left]", function (el) { el.textContent = s.stock_left; }, part);
+    each("[data-stock-total]", function (el) { el.textContent = s.stock_total; }, part);
+    var bar = part.querySelector("[data-stock-bar]");
+    if (bar) { bar.max = s.stock_total || 1; bar.value = s.stock_left; }
+    return s.state !== part.getAttribute("data-state");
+  });
+  if (!reload) return;
+  var countdown = window.leadkitCountdown("[data-host-countdown]", function () {
+    countdown(null);
+    window.setTimeout(reload, 1000);
+  });
 
-  function host() { return document.getElementById("grab-host"); }
-
-  // The server's "seconds to go", not the phone's clock, which may be off by minutes.
+  // The server's "seconds to go", in the part's countdown (none: no countdown).
   function readCountdown() {
     var el = document.querySelector("[data-host-countdown]");
-    var seconds = el ? parseInt(el.getAttribute("data-host-countdown"), 10) : NaN;
-    deadline = seconds >= 0 ? Date.now() + seconds * 1000 : null;
+    countdown(el ? parseInt(el.getAttribute("data-host-countdown"), 10) : NaN);
   }
 
-  function reload() {
-    if (reloading || !window.htmx) return;
-    reloading = true;
-    window.htmx.ajax("GET", hostUrl, { target: "#grab-host", swap: "outerHTML" }).then(
-      function () { reloading = false; }, function () { reloading = false; });
-  }
-
-  function apply(s) {
-    var current = host();
-    if (!current) return;
-    Array.prototype.forEach.call(current.querySelectorAll("[data-stock-left]"), function (el) {
-      el.textContent = s.stock_left;
-    });
-    Array.prototype.forEach.call(current.querySelectorAll("[data-stock-total]"), function (el) {
-      el.textContent = s.stock_total;
-    });
-    var bar = current.querySelector("[data-stock-bar]");
-    if (bar) { bar.max = s.stock_total || 1; bar.value = s.stock_left; }
-    if (s.state !== current.getAttribute("data-state")) reload();
-  }
-
-  function tick() {
-    if (deadline === null) return;
-    var left = Math.max(0, Math.ceil((deadline - Date.now()) / 1000));
-    var el = document.querySelector("[data-host-countdown]");
-    if (el) el.textContent = window.leadkitClock(left);
-    if (left === 0) { deadline = null; window.setTimeout(reload, 1000); }
-  }
-
-  window.leadkitFollow(root.getAttribute("data-status-url"), root.getAttribute("data-events-url"), apply);
   readCountdown();
-  tick();
-  window.setInterval(tick, 250);
   // The part swapped in (after an action or a reload) carries the server's new countdown.
   document.addEventListener("htmx:load", function (event) {
     if (event.target && event.target.id === "grab-host") readCountdown();
