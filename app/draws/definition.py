@@ -73,6 +73,18 @@ def normalise_passphrase(text: str) -> str:
     return "".join(ch for ch in folded if unicodedata.category(ch)[0] in "LNS")[:64]
 
 
+def passphrase_of(data: DrawCreate) -> str:
+    """The draw's passphrase as stored (normalised; "" for none); InvalidInput when the text
+    given normalises to nothing."""
+    passphrase = normalise_passphrase(data.passphrase)
+    if data.passphrase.strip() and not passphrase:
+        raise InvalidInput(
+            N_("The passphrase needs at least one letter or digit."),
+            fields={"passphrase": "empty once normalised"},
+        )
+    return passphrase
+
+
 def state_of(draw: DrawInfo, at: dt.datetime) -> State:
     """Frozen draws by their tiers; then the host's override; then the schedule (a draw with
     no start is scheduled)."""
@@ -122,14 +134,14 @@ def definition(data: DrawCreate) -> dict[str, Any]:
     return {
         "title": data.title,
         "description": data.description,
-        "tiers": [msgspec.to_builtins(t) for t in _tiers(data)],
+        "tiers": [msgspec.to_builtins(t) for t in tiers_of(data)],
         "one_win_per_phone": data.one_win_per_phone,
         "weighting": "chances",
         "algorithm": "leadkit-draw-v1",
     }
 
 
-def _tiers(data: DrawCreate) -> list[Tier]:
+def tiers_of(data: DrawCreate) -> list[Tier]:
     return [
         Tier(
             name=t.name,
@@ -145,12 +157,7 @@ async def create_draw(db: AsyncSession, data: DrawCreate, by: str = "") -> DrawI
     """A published draw tool and its draw row, with a fresh secret seed and its commitment;
     Conflict when the slug is taken."""
     check_window(data.starts_at, data.ends_at)
-    passphrase = normalise_passphrase(data.passphrase)
-    if data.passphrase.strip() and not passphrase:
-        raise InvalidInput(
-            N_("The passphrase needs at least one letter or digit."),
-            fields={"passphrase": "empty once normalised"},
-        )
+    passphrase = passphrase_of(data)
     tool = await tools.create_and_publish(
         db, slug=data.slug, kind="draw", title=data.title, definition=definition(data), by=by
     )
@@ -159,7 +166,7 @@ async def create_draw(db: AsyncSession, data: DrawCreate, by: str = "") -> DrawI
         tool_id=tool.id,
         description=data.description,
         image_url=data.image_url,
-        tiers=[msgspec.to_builtins(t) for t in _tiers(data)],
+        tiers=[msgspec.to_builtins(t) for t in tiers_of(data)],
         starts_at=data.starts_at,
         ends_at=data.ends_at,
         mode="schedule",
@@ -184,15 +191,16 @@ def _by_slug(slug: str) -> Any:
     return select(Tool.id).where(Tool.slug == slug, Tool.kind == "draw").scalar_subquery()
 
 
-async def load_draw(db: AsyncSession, slug: str) -> tuple[Tool, Draw]:
-    """The draw at ``slug`` and its tool; DrawNotFound."""
-    row = (
-        await db.execute(
-            select(Tool, Draw)
-            .join(Draw, Draw.tool_id == Tool.id)
-            .where(Tool.slug == slug, Tool.kind == "draw")
-        )
-    ).first()
+async def load_draw(db: AsyncSession, slug: str, *, published: bool = False) -> tuple[Tool, Draw]:
+    """The draw at ``slug`` and its tool (only if published, with ``published``); DrawNotFound."""
+    query = (
+        select(Tool, Draw)
+        .join(Draw, Draw.tool_id == Tool.id)
+        .where(Tool.slug == slug, Tool.kind == "draw")
+    )
+    if published:
+        query = query.where(Tool.status == "published")
+    row = (await db.execute(query)).first()
     if row is None:
         raise DrawNotFound()
     return row[0], row[1]

@@ -19,17 +19,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.i18n import N_
 from app.draws import notify, prizes
-from app.draws.definition import DrawInfo, DrawNotFound, info_of, state_of, take_turn
+from app.draws.definition import DrawInfo, info_of, load_draw, state_of, take_turn
 from app.draws.drand import DrandClient, DrandRound
 from app.draws.entrants import Entry, FrozenList, freeze
-from app.draws.entries import Entrant, context
+from app.draws.entries import Entrant
 from app.draws.fairness import TierResult, draw
 from app.draws.models import Draw, DrawEntry, DrawWinner
 from app.draws.proof import Proof, prove
 from app.draws.schemas import ClaimAnswer, ClaimBody, DrawnTier
 from app.events.schemas import DrawClaimed, DrawWon, EventContext
 from app.events.service import Tracker
-from app.tools.models import Tool
+from app.grabs.store.claims import tap_context
 
 
 class NotClosed(Conflict):
@@ -329,7 +329,7 @@ async def claim(
         if spec.voucher:
             code, expires = await prizes.issue(db, info, pick.tier, spec.voucher, who, at)
             pick.voucher_code, pick.voucher_expires_at = code, expires
-        tracker.record(db, context(info, who), DrawClaimed(tier=pick.tier), at)
+        tracker.record(db, tap_context(info, who), DrawClaimed(tier=pick.tier), at)
         answers.append(_claimed("claimed", spec.name, pick))
     if not answers:
         raise ClaimTooLate()
@@ -348,16 +348,7 @@ def _claimed(result: str, tier: str, pick: DrawWinner) -> ClaimAnswer:
 
 async def proof(db: AsyncSession, slug: str) -> Proof:
     """The proof bundle, once every tier is drawn (the seed is revealed then)."""
-    row = (
-        await db.execute(
-            select(Tool, Draw)
-            .join(Draw, Draw.tool_id == Tool.id)
-            .where(Tool.slug == slug, Tool.kind == "draw", Tool.status == "published")
-        )
-    ).first()
-    if row is None:
-        raise DrawNotFound()
-    tool, found = row
+    tool, found = await load_draw(db, slug, published=True)
     info = info_of(tool, found)
     if len(info.drawn_tiers) < len(info.tiers):
         raise NotDrawn()

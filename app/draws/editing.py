@@ -23,13 +23,13 @@ from app.core.i18n import N_
 from app.core.schedule import check_window
 from app.draws.definition import (
     DrawInfo,
-    _tiers,
     definition,
     info_of,
     load_draw,
-    normalise_passphrase,
+    passphrase_of,
     state_of,
     take_turn,
+    tiers_of,
 )
 from app.draws.models import DrawEntry
 from app.draws.schemas import DrawCreate
@@ -83,17 +83,12 @@ async def update_draw(db: AsyncSession, slug: str, data: DrawCreate, by: str = "
     """The draw's new settings (``data.slug`` is ignored: a draw keeps its address);
     RulesFixed or DrawFrozen when the change is no longer allowed, InvalidInput when bad."""
     check_window(data.starts_at, data.ends_at)
-    passphrase = normalise_passphrase(data.passphrase)
-    if data.passphrase.strip() and not passphrase:
-        raise InvalidInput(
-            N_("The passphrase needs at least one letter or digit."),
-            fields={"passphrase": "empty once normalised"},
-        )
+    passphrase = passphrase_of(data)
     await check_required_tool(db, data.requires_tool, slug)
     tool, row = await take_turn(db, slug)
     info = info_of(tool, row)
     wanted = {
-        "tiers": [msgspec.to_builtins(t) for t in _tiers(data)],
+        "tiers": [msgspec.to_builtins(t) for t in tiers_of(data)],
         "one_win_per_phone": data.one_win_per_phone,
         "requires_tool": data.requires_tool,
         "passphrase": passphrase,

@@ -22,9 +22,10 @@ from app.draws.definition import DrawInfo, normalise_passphrase, takes_entries
 from app.draws.models import Draw, DrawEntry
 from app.draws.schemas import EnterAnswer, EnterBody
 from app.events.models import FunnelEvent
-from app.events.schemas import DrawEntered, EventContext
+from app.events.schemas import DrawEntered
 from app.events.service import Tracker
 from app.grabs.codes import ALPHABET
+from app.grabs.store.claims import tap_context
 from app.leads.models import Lead
 from app.tools.models import Submission, Tool
 from app.visitors.models import Visitor
@@ -45,19 +46,6 @@ class Entrant:
     phone_hash: str
     phone_masked: str
     lead_created: dt.datetime | None
-
-
-def context(draw: DrawInfo, who: Entrant | None) -> EventContext:
-    if who is None:
-        return EventContext(tool_id=draw.tool_id, tool_version=draw.tool_version)
-    return EventContext(
-        visitor_id=who.visitor_id,
-        lead_id=who.lead_id,
-        link_id=who.link_id,
-        platform=who.platform,
-        tool_id=draw.tool_id,
-        tool_version=draw.tool_version,
-    )
 
 
 async def entrant(db: AsyncSession, public_id: str | None) -> Entrant | None:
@@ -205,7 +193,7 @@ async def write_entry(
             ).scalar()
             if gained is None:
                 referral = "cap_reached"
-        tracker.record(db, context(draw, who), DrawEntered(referral=referral), at)
+        tracker.record(db, tap_context(draw, who), DrawEntered(referral=referral), at)
         entry = await db.get(DrawEntry, new_id)
         assert entry is not None
         return answer_of("entered", draw, entry, await count(db, draw.id))

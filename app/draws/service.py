@@ -40,11 +40,11 @@ from app.core.ratelimit import RateLimiter
 from app.core.schedule import starts_in
 from app.db.uow import after_commit
 from app.draws import drawing, entries
-from app.draws.definition import DrawInfo, DrawNotFound, create_draw, info_of, state_of
+from app.draws.definition import DrawInfo, create_draw, info_of, load_draw, state_of
 from app.draws.drand import DrandClient
 from app.draws.editing import update_draw
 from app.draws.entries import Entrant
-from app.draws.models import Draw, DrawEntry, DrawWinner
+from app.draws.models import DrawEntry, DrawWinner
 from app.draws.notify import Notice
 from app.draws.proof import Proof
 from app.draws.schemas import (
@@ -59,8 +59,8 @@ from app.draws.schemas import (
 )
 from app.events.schemas import DrawRefused
 from app.events.service import Tracker
+from app.grabs.store.claims import tap_context
 from app.settings import Settings
-from app.tools.models import Tool
 
 
 class EntryRateLimited(RateLimited):
@@ -120,16 +120,7 @@ class Draws:
     async def info(self, slug: str, db: AsyncSession | None = None) -> DrawInfo:
         """The published draw at ``slug``; DrawNotFound."""
         async with self.sessionmaker() if db is None else _same(db) as session:
-            row = (
-                await session.execute(
-                    select(Tool, Draw)
-                    .join(Draw, Draw.tool_id == Tool.id)
-                    .where(Tool.slug == slug, Tool.kind == "draw", Tool.status == "published")
-                )
-            ).first()
-        if row is None:
-            raise DrawNotFound()
-        return info_of(row[0], row[1])
+            return info_of(*await load_draw(session, slug, published=True))
 
     async def status(self, slug: str, db: AsyncSession | None = None) -> DrawStatus:
         async with self.sessionmaker() if db is None else _same(db) as session:
@@ -233,13 +224,13 @@ class Draws:
         ):
             if not verdict.allowed:
                 # A tap refused past the limits is a funnel step too (docs/events.md).
-                ctx = entries.context(await self.info(slug), who)
+                ctx = tap_context(await self.info(slug), who)
                 self.tracker.track_once(ctx, DrawRefused(reason="rate_limited"))
                 raise EntryRateLimited(retry_after=verdict.retry_after)
         at = now()
         async with self.sessionmaker() as db:
             info = await self.info(slug, db)
-            ctx = entries.context(info, who)
+            ctx = tap_context(info, who)
             earlier = await entries.entry_of(db, info.id, who.phone_hash)
             if earlier is not None:
                 return entries.answer_of(

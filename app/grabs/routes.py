@@ -30,7 +30,7 @@ from app.grabs import waitlist
 from app.grabs.schemas import ClaimAnswer, ClaimForm, ClaimRefusal, GrabSlug, GrabStatus
 from app.grabs.service import Grabs
 from app.grabs.staff_routes import STAFF_ROUTES
-from app.grabs.store import GrabInfo, claim_context
+from app.grabs.store import GrabInfo, tap_context
 from app.grabs.views import page_context, panel, track_answer, track_tap
 from app.settings import Settings
 from app.visitors.web import public_id_from
@@ -75,7 +75,7 @@ async def _gate(
 ) -> Template:
     """A tap by a visitor without a phone: the panel with the gate, 401."""
     ctx = await page_context(grabs, settings, grab, None, db=db)
-    tracker.track(claim_context(grab, None), GateShown())
+    tracker.track(tap_context(grab, None), GateShown())
     return Template(name, context=ctx, status_code=401)
 
 
@@ -107,7 +107,7 @@ async def waitlist_form(
         )
         return panel(name, page, settings, NotSoldOut.status)
     # The waiting list's write comes first in the transaction (waitlist.join says why).
-    await waitlist.join(db_session, tracker, claim_context(grab, who))
+    await waitlist.join(db_session, tracker, tap_context(grab, who))
     page = await page_context(grabs, settings, grab, who, db=db_session, waitlisted=True)
     return panel(name, page, settings)
 

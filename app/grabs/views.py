@@ -18,7 +18,7 @@ from app.gate.views import gate_context
 from app.grabs.held import HeldVoucher, held, hint_cookie
 from app.grabs.schemas import ClaimAnswer, Voucher
 from app.grabs.service import Claimed, Grabs
-from app.grabs.store import Claimant, GrabInfo, claim_context
+from app.grabs.store import Claimant, GrabInfo, tap_context
 from app.settings import Settings
 
 
@@ -37,7 +37,7 @@ def track_tap(
     counts distinct visitors per step, so a repeated click or refusal (same visitor, grab and
     reason) is recorded once a minute per process (Tracker.track_once). Every win is recorded.
     """
-    ctx = claim_context(grab, who)
+    ctx = tap_context(grab, who)
     if won_n is not None and not replayed:
         tracker.track(ctx, GrabClicked())
     else:

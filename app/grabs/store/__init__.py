@@ -16,9 +16,9 @@ from app.grabs.store.claims import (
     ClaimRateLimited,
     ClaimStore,
     GrabInfo,
-    claim_context,
     is_tombstone,
     open_clause,
+    tap_context,
     tap_limit_key,
     voucher,
 )
@@ -35,9 +35,9 @@ __all__ = [
     "GrabInfo",
     "RedisClaimStore",
     "SQLClaimStore",
-    "claim_context",
     "is_tombstone",
     "open_clause",
+    "tap_context",
     "tap_limit_key",
     "voucher",
 ]

@@ -67,17 +67,43 @@ def is_tombstone(phone_hash: str) -> bool:
     return phone_hash.startswith(TOMBSTONE)
 
 
-def claim_context(grab: GrabInfo, who: Claimant | None) -> EventContext:
-    """The funnel context of a tap on ``grab`` by ``who`` (None: not known yet)."""
+class ToolRef(Protocol):
+    """What a funnel event needs of the tool (a grab, a draw): which one, at which version."""
+
+    @property
+    def tool_id(self) -> int: ...
+
+    @property
+    def tool_version(self) -> int: ...
+
+
+class VisitorRef(Protocol):
+    """What a funnel event needs of an authorised visitor (a Claimant, a draw's Entrant)."""
+
+    @property
+    def visitor_id(self) -> int: ...
+
+    @property
+    def lead_id(self) -> int: ...
+
+    @property
+    def link_id(self) -> int | None: ...
+
+    @property
+    def platform(self) -> str: ...
+
+
+def tap_context(tool: ToolRef, who: VisitorRef | None) -> EventContext:
+    """The funnel context of a tap on ``tool`` by ``who`` (None: not known yet)."""
     if who is None:
-        return EventContext(tool_id=grab.tool_id, tool_version=grab.tool_version)
+        return EventContext(tool_id=tool.tool_id, tool_version=tool.tool_version)
     return EventContext(
         visitor_id=who.visitor_id,
         lead_id=who.lead_id,
         link_id=who.link_id,
         platform=who.platform,
-        tool_id=grab.tool_id,
-        tool_version=grab.tool_version,
+        tool_id=tool.tool_id,
+        tool_version=tool.tool_version,
     )
 
 

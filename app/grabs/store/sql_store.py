@@ -27,8 +27,8 @@ from app.grabs.store.claims import (
     IDEMPOTENCY_TTL,
     Claimant,
     GrabInfo,
-    claim_context,
     open_clause,
+    tap_context,
     terms,
     voucher,
 )
@@ -124,7 +124,7 @@ class SQLClaimStore:
             if taken.rowcount == 1:
                 # The win's funnel event commits (or not) with the claim itself.
                 await conn.execute(
-                    insert(FunnelEvent), [event_row(claim_context(grab, who), GrabWon(n=won_n), at)]
+                    insert(FunnelEvent), [event_row(tap_context(grab, who), GrabWon(n=won_n), at)]
                 )
                 return ClaimAnswer(result="won", voucher=voucher(grab, code, won_n, expires))
             # No unit left (or no longer open): the claim goes, the refusal stays.
