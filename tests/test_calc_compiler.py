@@ -274,6 +274,26 @@ def refused(text: str) -> InvalidDefinition:
     return caught.value
 
 
+def refused_at(old: str, new: str, path: str) -> InvalidDefinition:
+    """SMALL, with `old` (which it has) replaced once by `new`, is refused naming `path`."""
+    assert old in SMALL
+    error = refused(SMALL.replace(old, new, 1))
+    assert path in error.fields, error.fields
+    return error
+
+
+# What the cases below change more than once.
+TEXT = 'text = "合计 {total}，加项：{extra}"'
+STEP_TWO = 'fields = ["city", "extra", "extra_area"]'
+PRICES = "values = [[100, 80], [200, 160], [300, 240]]"
+SUMMARY = "outputs.summary.text"
+BASE = 'base = "area'
+TOTAL = 'formula = "total_cost"'
+SHOW_IF = 'show_if = "extra"'
+LOOKUP = 'lookup(price, grade, city)"\nbonus'
+CYCLE = "base → total_cost → base"
+
+
 @pytest.mark.parametrize(
     ("old", "new", "path", "message"),
     [
@@ -283,67 +303,24 @@ def refused(text: str) -> InvalidDefinition:
         ("min = 10", "min = 300", "fields.area", "min 和 max"),
         ('default = "b"', 'default = "z"', "fields.grade", "默认值"),
         ('{ value = "其他", tier = 2 }', '{ value = "其他" }', "fields.city.options", "tier"),
-        (
-            'fields = ["city", "extra", "extra_area"]',
-            'fields = ["city", "extra"]',
-            "fields.extra_area",
-            "步骤",
-        ),
-        (
-            'fields = ["city", "extra", "extra_area"]',
-            'fields = ["city", "extra", "extra_area", "area"]',
-            "steps.two.fields",
-            "已在步骤 one",
-        ),
+        (STEP_TWO, 'fields = ["city", "extra"]', "fields.extra_area", "步骤"),
+        (STEP_TWO, STEP_TWO.replace('"]', '", "area"]'), "steps.two.fields", "已在步骤 one"),
         ('teaser = ["total"]', 'teaser = ["nope"]', "teaser", "nope"),
         ('key = "rooms"', 'key = "min"', "fields.min", "保留字"),
         ('key = "rooms"', 'key = "base"', "variables.base", "重复"),
-        (
-            "values = [[100, 80], [200, 160], [300, 240]]",
-            "values = [[100], [200, 160], [300, 240]]",
-            "tables.price",
-            "2 个数",
-        ),
-        (
-            "values = [[100, 80], [200, 160], [300, 240]]",
-            "values = [100, 200, 300]",
-            "tables.price",
-            "2 个数",
-        ),
+        (PRICES, "values = [[100], [200, 160], [300, 240]]", "tables.price", "2 个数"),
+        (PRICES, "values = [100, 200, 300]", "tables.price", "2 个数"),
         ('formula = "1000"', 'formula = "1000"\nlow = "1"', "outputs.gift", "不用 low"),
-        (
-            'text = "合计 {total}，加项：{extra}"',
-            'text = "{total.__class__}"',
-            "outputs.summary.text",
-            "只能写名字",
-        ),
-        ('text = "合计 {total}，加项：{extra}"', 'text = "{nope}"', "outputs.summary.text", "nope"),
-        (
-            'text = "合计 {total}，加项：{extra}"',
-            'text = "{total!r}"',
-            "outputs.summary.text",
-            "只能写名字",
-        ),
-        (
-            'text = "合计 {total}，加项：{extra}"',
-            'text = "{total:>99999}"',
-            "outputs.summary.text",
-            "格式",
-        ),
-        (
-            'text = "合计 {total}，加项：{extra}"',
-            'text = "{total"',
-            "outputs.summary.text",
-            "花括号",
-        ),
+        (TEXT, 'text = "{total.__class__}"', SUMMARY, "只能写名字"),
+        (TEXT, 'text = "{nope}"', SUMMARY, "nope"),
+        (TEXT, 'text = "{total!r}"', SUMMARY, "只能写名字"),
+        (TEXT, 'text = "{total:>99999}"', SUMMARY, "格式"),
+        (TEXT, 'text = "{total"', SUMMARY, "花括号"),
         ('note = "{area}', 'note = "{summary}', "outputs.total.note", "文字结果"),
     ],
 )
 def test_structural_problems_name_their_path(old: str, new: str, path: str, message: str) -> None:
-    assert old in SMALL
-    error = refused(SMALL.replace(old, new, 1))
-    assert path in error.fields, error.fields
-    assert message in error.fields[path]
+    assert message in refused_at(old, new, path).fields[path]
 
 
 def test_syntax_and_size_problems() -> None:
@@ -362,46 +339,23 @@ def refused_json(text: str) -> str:
 @pytest.mark.parametrize(
     ("old", "new", "path", "reason"),
     [
-        ('base = "area', 'base = "zz + area', "variables.base", "不认识的名字 zz"),
-        (
-            'base = "area',
-            'base = "total_cost + area',
-            "variables.total_cost",
-            "循环引用：base → total_cost → base",
-        ),
+        (BASE, 'base = "zz + area', "variables.base", "不认识的名字 zz"),
+        (BASE, 'base = "total_cost + area', "variables.total_cost", f"循环引用：{CYCLE}"),
         ('bonus = "extra', 'bonus = "bonus + extra', "variables.bonus", "循环引用：bonus → bonus"),
-        ('formula = "total_cost"', 'formula = "grade"', "outputs.total.formula", "需要数字"),
-        (
-            'formula = "total_cost"',
-            'formula = "total"',
-            "outputs.total.formula",
-            "不认识的名字 total",
-        ),
-        (
-            'show_if = "extra"',
-            'show_if = "extra_area > 3"',
-            "fields.extra_area.show_if",
-            "排在前面",
-        ),
+        (TOTAL, 'formula = "grade"', "outputs.total.formula", "需要数字"),
+        (TOTAL, 'formula = "total"', "outputs.total.formula", "不认识的名字 total"),
+        (SHOW_IF, 'show_if = "extra_area > 3"', "fields.extra_area.show_if", "排在前面"),
         ('key = "area"', 'key = "area"\nshow_if = "rooms > 1"', "fields.area.show_if", "排在前面"),
-        ('show_if = "extra"', 'show_if = "grade"', "fields.extra_area.show_if", "不能是文字"),
-        ('base = "area', 'base = "__import__(1) + area', "variables.base", "__import__"),
-        (
-            'lookup(price, grade, city)"\nbonus',
-            'lookup(price, grade)"\nbonus',
-            "variables.base",
-            "2 维",
-        ),
+        (SHOW_IF, 'show_if = "grade"', "fields.extra_area.show_if", "不能是文字"),
+        (BASE, 'base = "__import__(1) + area', "variables.base", "__import__"),
+        (LOOKUP, LOOKUP.replace(", city", ""), "variables.base", "2 维"),
     ],
 )
 def test_formula_problems_name_the_formula_and_position(
     old: str, new: str, path: str, reason: str
 ) -> None:
-    assert old in SMALL
-    with pytest.raises(InvalidFormula) as caught:
-        parse_definition(SMALL.replace(old, new, 1))
-    error = caught.value
-    assert path in error.fields, error.fields
+    error = refused_at(old, new, path)
+    assert isinstance(error, InvalidFormula)
     assert reason in error.fields[path]
     assert error.column >= 0
 
