@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -18,6 +19,7 @@ from litestar_htmx import HTMXRequest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.api import problems
+from app.core.bundles import bundle
 from app.core.errors import DomainError, NotFound
 from app.core.forms import catch_refusal
 from app.core.pages import page_or_partial
@@ -66,32 +68,64 @@ def slug_of(next_path: str) -> str:
     return match.group(1) if match else ""
 
 
-def _consent(request: Request[Any, Any, Any], settings: Settings, ip: str) -> ConsentGiven:
-    return ConsentGiven(
-        notice_version=settings.privacy_notice_version,
-        ip=ip,
-        user_agent=request.headers.get("user-agent", ""),
-    )
+async def _copy(
+    request: Request[Any, Any, Any], db: AsyncSession, next_path: str
+) -> dict[str, str]:
+    """The words of the gate on the page ``next_path``: its tool's kind's, or the tool's own."""
+    return await tool_gate_copy(db, part(request, Kinds), slug_of(next_path))
 
 
-@post("/gate/code", status_code=200)
+@dataclass(frozen=True, slots=True)
+class GateVisit:
+    """What sending and checking a code use: the request, its session, the gate, the tracker
+    and the visitor asking, from where (one dependency, ``VISIT``)."""
+
+    request: HTMXRequest
+    db: AsyncSession
+    settings: Settings
+    gate: Gate
+    tracker: Tracker
+    visitor: Visitor
+    ip: str
+
+    async def events(self, tool_slug: str) -> EventContext:
+        return await gate_events(self.db, self.visitor, tool_slug)
+
+    def consent(self) -> ConsentGiven:
+        return ConsentGiven(
+            notice_version=self.settings.privacy_notice_version,
+            ip=self.ip,
+            user_agent=self.request.headers.get("user-agent", ""),
+        )
+
+    async def authorise(self, phone: str, code: str, tool_slug: str) -> None:
+        """Check the code; on success the visitor is authorised (``Gate.authorise``)."""
+        await self.gate.authorise(
+            self.db,
+            self.tracker,
+            self.visitor,
+            phone=phone,
+            code=code,
+            consent=self.consent(),
+            ctx=await self.events(tool_slug),
+        )
+
+
+VISIT = {"visit": bundle(GateVisit)}
+
+
+@post("/gate/code", status_code=200, dependencies=VISIT)
 async def gate_code_form(
-    request: HTMXRequest,
-    db_session: NamedDependency[AsyncSession],
-    settings: NamedDependency[Settings],
-    gate: NamedDependency[Gate],
-    tracker: NamedDependency[Tracker],
-    visitor: NamedDependency[Visitor],
-    ip: NamedDependency[str],
-    data: URLEncodedBody[CodeRequestForm],
+    visit: NamedDependency[GateVisit], data: URLEncodedBody[CodeRequestForm]
 ) -> Template:
     """The gate partial's "send code" button."""
+    request, settings, gate, ip = visit.request, visit.settings, visit.gate, visit.ip
     consent = data.consent in ("on", "true", "1")
-    copy = await tool_gate_copy(db_session, part(request, Kinds), slug_of(data.next))
+    copy = await _copy(request, visit.db, data.next)
     async with catch_refusal() as refused:
         phone = await gate.send_code(data.phone, consent=consent, ip=ip, proof=data.altcha)
     if refused:
-        pending = pending_for(request, visitor.public_id)
+        pending = pending_for(request, visit.visitor.public_id)
         if pending is not None and refused.retry_after and _same_phone(pending, data.phone):
             # Asked again for the number a code just went to (the page was reloaded, or the
             # button tapped twice): that code is on its way, so the box to type it in.
@@ -116,7 +150,7 @@ async def gate_code_form(
             # telling the visitor what happened: the status goes in the plain page only.
             status = 200
         return _gate_template(request, ctx, status, headers)
-    tracker.track(await gate_events(db_session, visitor, slug_of(data.next)), CodeSent())
+    visit.tracker.track(await visit.events(slug_of(data.next)), CodeSent())
     ctx = gate_context(
         settings,
         next=data.next,
@@ -125,7 +159,7 @@ async def gate_code_form(
         wait=settings.otp_resend_seconds,
         copy=copy,
     )
-    remember = pending_cookie(settings, gate.cipher, visitor.public_id, phone)
+    remember = pending_cookie(settings, gate.cipher, visit.visitor.public_id, phone)
     return _gate_template(request, ctx, 200, cookies=[remember])
 
 
@@ -136,43 +170,28 @@ def _same_phone(pending: Pending, raw: str) -> bool:
         return False
 
 
-@post("/gate/verify", status_code=303)
+@post("/gate/verify", status_code=303, dependencies=VISIT)
 async def gate_verify_form(
-    request: HTMXRequest,
-    db_session: NamedDependency[AsyncSession],
-    settings: NamedDependency[Settings],
-    gate: NamedDependency[Gate],
-    tracker: NamedDependency[Tracker],
-    visitor: NamedDependency[Visitor],
-    ip: NamedDependency[str],
-    data: URLEncodedBody[CodeRequestForm],
+    visit: NamedDependency[GateVisit], data: URLEncodedBody[CodeRequestForm]
 ) -> Template | Response[Any]:
     """The gate partial's "verify" button: on success the page loads again with the gate
     open, at the place its ``next`` names (``/t/slug#full``: the result just unlocked)."""
-    async with catch_refusal(db_session) as refused:
-        await gate.authorise(
-            db_session,
-            tracker,
-            visitor,
-            phone=data.phone,
-            code=data.code,
-            consent=_consent(request, settings, ip),
-            ctx=await gate_events(db_session, visitor, slug_of(data.next)),
-        )
+    request = visit.request
+    async with catch_refusal(visit.db) as refused:
+        await visit.authorise(data.phone, data.code, slug_of(data.next))
     if refused:
-        copy = await tool_gate_copy(db_session, part(request, Kinds), slug_of(data.next))
         ctx = gate_context(
-            settings,
+            visit.settings,
             next=data.next,
             phone=data.phone,
             sent=True,
             error=refused.message,
-            wait=_resend_wait(request, visitor, data.phone),
-            copy=copy,
+            wait=_resend_wait(request, visit.visitor, data.phone),
+            copy=await _copy(request, visit.db, data.next),
         )
         return _gate_template(request, ctx, refused.status)
     target = safe_next(data.next)
-    done = [forget_pending(settings)]
+    done = [forget_pending(visit.settings)]
     if request.htmx:
         return Response(b"", status_code=200, headers={"HX-Redirect": target}, cookies=done)
     return Redirect(target, status_code=303, cookies=done)
@@ -187,7 +206,7 @@ async def gate_change_form(
 ) -> Template:
     """The code box's "use another number": the number form again. The code already sent
     stays pending: asking again for that number brings its code box back."""
-    copy = await tool_gate_copy(db_session, part(request, Kinds), slug_of(data.next))
+    copy = await _copy(request, db_session, data.next)
     return _gate_template(request, gate_context(settings, next=data.next, copy=copy), 200)
 
 
@@ -220,6 +239,7 @@ def _gate_template(
 @post(
     "/api/v1/gate/code",
     status_code=202,
+    dependencies=VISIT,
     summary="Send an SMS code",
     tags=["gate"],
     responses=problems(
@@ -242,18 +262,16 @@ def _gate_template(
     ),
 )
 async def api_gate_code(
-    db_session: NamedDependency[AsyncSession],
-    gate: NamedDependency[Gate],
-    tracker: NamedDependency[Tracker],
-    visitor: NamedDependency[Visitor],
-    ip: NamedDependency[str],
-    data: JSONBody[CodeRequest],
+    visit: NamedDependency[GateVisit], data: JSONBody[CodeRequest]
 ) -> CodeSentAnswer:
     """Send a one-time code by SMS to the phone, once the visitor consented (``"consent":
     true``). ``tool`` is the slug whose gate this is, for its funnel. ``altcha``: a solved
     proof of work, needed when a 403 asks for one."""
-    phone = await gate.send_code(data.phone, consent=data.consent is True, ip=ip, proof=data.altcha)
-    tracker.track(await gate_events(db_session, visitor, data.tool), CodeSent())
+    gate = visit.gate
+    phone = await gate.send_code(
+        data.phone, consent=data.consent is True, ip=visit.ip, proof=data.altcha
+    )
+    visit.tracker.track(await visit.events(data.tool), CodeSent())
     return CodeSentAnswer(
         status="sent",
         phone=phone,
@@ -265,6 +283,7 @@ async def api_gate_code(
 @post(
     "/api/v1/gate/verify",
     status_code=200,
+    dependencies=VISIT,
     summary="Verify the SMS code",
     tags=["gate"],
     responses=problems(
@@ -272,25 +291,10 @@ async def api_gate_code(
     ),
 )
 async def api_gate_verify(
-    request: Request[Any, Any, Any],
-    db_session: NamedDependency[AsyncSession],
-    settings: NamedDependency[Settings],
-    gate: NamedDependency[Gate],
-    tracker: NamedDependency[Tracker],
-    visitor: NamedDependency[Visitor],
-    ip: NamedDependency[str],
-    data: JSONBody[CodeVerify],
+    visit: NamedDependency[GateVisit], data: JSONBody[CodeVerify]
 ) -> VerifiedAnswer:
     """Check the code; on success the visitor (cookie) is authorised: every gate opens."""
-    await gate.authorise(
-        db_session,
-        tracker,
-        visitor,
-        phone=data.phone,
-        code=data.code,
-        consent=_consent(request, settings, ip),
-        ctx=await gate_events(db_session, visitor, data.tool),
-    )
+    await visit.authorise(data.phone, data.code, data.tool)
     return VerifiedAnswer(status="authorised", method="sms")
 
 
