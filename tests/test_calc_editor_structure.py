@@ -41,8 +41,18 @@ def with_op(client: Browserish, op: str) -> dict[str, str]:
     return {**editor_form(client), "op": op}
 
 
+def press(client: Browserish, op: str, fields: dict[str, str] | None = None) -> Any:
+    """Saves the editor's form posted by the button for ``op``, with ``fields`` filled in."""
+    return save(client, {**with_op(client, op), **(fields or {})})
+
+
 def problem(doc: Any, path: str) -> str:
     return str(one(doc, f'p[data-error-for="{path}"]').get_text())
+
+
+def refused_op(client: Browserish, op: str, path: str) -> str:
+    """The button for ``op`` is refused (nothing changes): the reason it shows at ``path``."""
+    return problem(refused(client, with_op(client, op)), path)
 
 
 # --- pure: names in words ---------------------------------------------------------------------
@@ -156,17 +166,14 @@ def test_editor_names_rows_and_saves_a_label(marketer: Browserish) -> None:
 
 
 def test_rows_are_added_and_removed(marketer: Browserish) -> None:
-    form = with_op(marketer, "add_row:unit_price")
-    form["new_row.unit_price.label"] = "阳台"
-    doc = save(marketer, form)
+    doc = press(marketer, "add_row:unit_price", {"new_row.unit_price.label": "阳台"})
     table = tool_row(marketer).draft["tables"][0]
     assert table["rows"][-1] == "阳台" and table["values"][-1] == [0, 0, 0]
     assert "row_labels" not in table  # its key is its label
     assert doc.select('tr[data-row="阳台"]')
 
-    doc = refused(marketer, with_op(marketer, "remove_row:unit_price:2"))
-    assert "没有删除" in problem(doc, "remove.unit_price.2")
-    save(marketer, with_op(marketer, "remove_row:unit_price:11"))
+    assert "没有删除" in refused_op(marketer, "remove_row:unit_price:2", "remove.unit_price.2")
+    press(marketer, "remove_row:unit_price:11")
     assert "阳台" not in tool_row(marketer).draft["tables"][0]["rows"]
 
 
@@ -180,10 +187,9 @@ def test_results_are_ticked_added_and_removed(marketer: Browserish) -> None:
     assert draft["teaser"] == ["total_range", "design_per_sqm"]
     assert "summary" not in draft["full"] and draft["full"][0] == "total"
 
-    form = with_op(marketer, "add_output")
-    form.update({"new_output.label": "人工单价", "new_output.kind": "currency"})
-    form.update({"new_output.formula": "labour_total / area", "new_output.place": "full"})
-    save(marketer, form)
+    output = {"new_output.label": "人工单价", "new_output.kind": "currency"}
+    output.update({"new_output.formula": "labour_total / area", "new_output.place": "full"})
+    press(marketer, "add_output", output)
     draft = tool_row(marketer).draft
     added = draft["outputs"][-1]
     assert added == {
@@ -200,16 +206,15 @@ def test_results_are_ticked_added_and_removed(marketer: Browserish) -> None:
     bad = {**with_op(marketer, "add_output"), "new_output.label": "坏"}
     bad.update({"new_output.kind": "currency", "new_output.formula": "area *"})
     refused(marketer, bad)
-    save(marketer, with_op(marketer, "remove_output:r1"))
+    press(marketer, "remove_output:r1")
     assert "r1" not in {o["key"] for o in tool_row(marketer).draft["outputs"]}
     assert "r1" not in tool_row(marketer).draft["full"]
 
 
 def test_questions_are_added_and_removed(marketer: Browserish) -> None:
-    form = with_op(marketer, "add_field")
-    form.update({"new_field.label": "朝向", "new_field.kind": "radio"})
-    form.update({"new_field.step": "house", "new_field.options": "南\n北\n南\n"})
-    doc = save(marketer, form)
+    field = {"new_field.label": "朝向", "new_field.kind": "radio"}
+    field.update({"new_field.step": "house", "new_field.options": "南\n北\n南\n"})
+    doc = press(marketer, "add_field", field)
     draft = tool_row(marketer).draft
     assert draft["fields"][-1] == {
         "key": "q1",
@@ -220,9 +225,8 @@ def test_questions_are_added_and_removed(marketer: Browserish) -> None:
     assert draft["steps"][0]["fields"][-1] == "q1"
     assert "朝向" in one(doc, ".sample").get_text()
 
-    doc = refused(marketer, with_op(marketer, "remove_field:area"))
-    assert "「建筑面积」" in problem(doc, "remove.area")
-    save(marketer, with_op(marketer, "remove_field:q1"))
+    assert "「建筑面积」" in refused_op(marketer, "remove_field:area", "remove.area")
+    press(marketer, "remove_field:q1")
     assert "q1" not in tool_row(marketer).draft["steps"][0]["fields"]
 
 
