@@ -246,13 +246,7 @@ def _check_sms_defences(settings: Settings) -> None:
             "LEADKIT_OTP_ALLOWED_COUNTRIES must be country calling codes separated by commas, "
             'e.g. "86" or "86,852,853"'
         )
-    endpoint = urlsplit(settings.sms_endpoint)
-    if settings.sms_endpoint and (
-        endpoint.scheme not in ("http", "https")
-        or not endpoint.netloc
-        or endpoint.query
-        or endpoint.fragment
-    ):
+    if settings.sms_endpoint and not _is_plain_http_url(settings.sms_endpoint):
         # The request is signed over its path and host: a query or fragment would be sent
         # unsigned (or dropped) and the gateway would refuse every code.
         raise SettingsError(
@@ -272,8 +266,7 @@ def _check_capacity(settings: Settings) -> None:
 
 
 def _check_drand(settings: Settings) -> None:
-    url = urlsplit(settings.drand_url)
-    if url.scheme not in ("http", "https") or not url.netloc or url.query or url.fragment:
+    if not _is_plain_http_url(settings.drand_url):
         raise SettingsError(
             "LEADKIT_DRAND_URL must be an http:// or https:// URL without a query or fragment, "
             "e.g. https://api.drand.sh"
@@ -284,3 +277,11 @@ def _check_drand(settings: Settings) -> None:
             "LEADKIT_DRAND_CHAIN must be a drand chain hash: 64 lowercase hex digits, e.g. "
             "52db9ba70e0cc0f6eaf7803dd07447a1f5477735fd3f661792ba94600c84e971 (quicknet)"
         )
+
+
+def _is_plain_http_url(value: str) -> bool:
+    """An http:// or https:// URL with a host, and neither a query nor a fragment."""
+    url = urlsplit(value)
+    return (
+        url.scheme in ("http", "https") and bool(url.netloc) and not url.query and not url.fragment
+    )
