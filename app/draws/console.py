@@ -51,8 +51,7 @@ class ConsolePage(StaffPage):
         drawn: DrawnTier | None = None,
     ) -> Template:
         draws = part(self.request, Draws)
-        info = await draws.info(slug, self.db)
-        status = await draws.status(slug, self.db)
+        info, status = await draws.read(slug, self.db)
         context = {
             "staff": self.staff,
             "draw": info,

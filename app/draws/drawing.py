@@ -269,7 +269,7 @@ async def redraw(
         .scalars()
         .all()
     )
-    lapsed = [p for p in picks if p.status == "won" and p.claim_by and p.claim_by <= at]
+    lapsed = [p for p in picks if p.lapsed(at)]
     waiting = [p for p in picks if p.reserve and p.status == "reserve"]
     deadline = at + dt.timedelta(hours=row.claim_hours)
     called: list[int] = []
@@ -322,7 +322,7 @@ async def claim(
         if pick.status == "claimed":
             answers.append(_claimed("already_claimed", spec.name, pick))
             continue
-        if pick.claim_by is not None and pick.claim_by <= at:
+        if pick.lapsed(at):
             continue
         pick.status, pick.claimed_at = "claimed", at
         pick.claim_fields = {k: v for k, v in msgspec.to_builtins(body).items() if v}

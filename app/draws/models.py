@@ -133,3 +133,11 @@ class DrawWinner(BigIntBase):
     replaces: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("draw_winner.id", ondelete="SET NULL")
     )
+
+    def lapsed(self, at: dt.datetime) -> bool:
+        """A prize won and not claimed by its deadline (it may be redrawn; no longer claimed)."""
+        return self.status == "won" and self.claim_by is not None and self.claim_by <= at
+
+    def shown_status(self, at: dt.datetime) -> str:
+        """won / claimed / expired / redrawn / reserve: a lapsed prize shows as expired."""
+        return "expired" if self.lapsed(at) else self.status

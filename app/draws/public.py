@@ -163,8 +163,7 @@ async def screen(
     draws: NamedDependency[Draws],
 ) -> Template:
     """The big screen (1920x1080, an OBS browser source): no login, nothing personal."""
-    status = await draws.status(slug, db_session)
-    info = await draws.info(slug, db_session)
+    info, status = await draws.read(slug, db_session)
     base = common(request, status)
     return Template(
         "draws/screen.html",
@@ -182,8 +181,7 @@ async def verify_page(
 ) -> Template:
     """Seed, hashes, drand round, the masked entrant list and the winners recomputed here and
     compared with the announced ones; before the draw, the commitment alone."""
-    status = await draws.status(slug, db_session)
-    info = await draws.info(slug, db_session)
+    info, status = await draws.read(slug, db_session)
     context: dict[str, Any] = {**common(request, status), "draw": info, "proof": None}
     try:
         proof = await draws.proof(db_session, slug)

@@ -13,6 +13,7 @@ first and conditional, app/draws/entries.py). Every change is announced on the l
     draw_tier(db, slug, tier)             -> DrawnTier    idempotent; a double tap draws once
     redraw(db, slug, tier)                -> list[int]    lapsed winners -> next reserves
     info(slug, db) / status(slug, db)     -> DrawInfo / DrawStatus (GET /api/v1/draws/{slug})
+    read(slug, db)                        -> (DrawInfo, DrawStatus)  both, the draw read once
     entrant(public_id, db)                -> Entrant | None  (None: the gate first)
     enter(slug, who, EnterBody, ip)       -> EnterAnswer  idempotent; RateLimited
     mine(db, info, who)                   -> MyEntry | None  the visitor's entry and prizes
@@ -123,20 +124,28 @@ class Draws:
             return info_of(*await load_draw(session, slug, published=True))
 
     async def status(self, slug: str, db: AsyncSession | None = None) -> DrawStatus:
+        """The published draw's status (GET /api/v1/draws/{slug}); DrawNotFound."""
+        return (await self.read(slug, db))[1]
+
+    async def read(self, slug: str, db: AsyncSession | None = None) -> tuple[DrawInfo, DrawStatus]:
+        """The published draw and its status, read together (for a page that shows both)."""
         async with self.sessionmaker() if db is None else _same(db) as session:
             info = await self.info(slug, session)
-            count = await entries.count(session, info.id)
-            rows = (
-                await session.execute(
-                    select(DrawWinner.tier, DrawEntry.phone_masked)
-                    .join(DrawEntry, DrawEntry.id == DrawWinner.entry_id)
-                    .where(
-                        DrawWinner.draw_id == info.id,
-                        DrawWinner.status.in_(("won", "claimed", "expired")),
-                    )
-                    .order_by(DrawWinner.tier, DrawWinner.reserve, DrawWinner.rank)
+            return info, await self._status(session, info)
+
+    async def _status(self, session: AsyncSession, info: DrawInfo) -> DrawStatus:
+        count = await entries.count(session, info.id)
+        rows = (
+            await session.execute(
+                select(DrawWinner.tier, DrawEntry.phone_masked)
+                .join(DrawEntry, DrawEntry.id == DrawWinner.entry_id)
+                .where(
+                    DrawWinner.draw_id == info.id,
+                    DrawWinner.status.in_(("won", "claimed", "expired")),
                 )
-            ).all()
+                .order_by(DrawWinner.tier, DrawWinner.reserve, DrawWinner.rank)
+            )
+        ).all()
         at = now()
         state = state_of(info, at)
         winners: dict[int, list[str]] = {}
@@ -192,9 +201,7 @@ class Draws:
             Prize(
                 tier=p.tier,
                 name=info.tiers[p.tier - 1].name,
-                status="expired"
-                if p.status == "won" and p.claim_by is not None and p.claim_by <= at
-                else p.status,
+                status=p.shown_status(at),
                 claim_by=p.claim_by,
                 voucher_code=p.voucher_code,
             )

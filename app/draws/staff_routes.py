@@ -20,6 +20,7 @@ from app.core.forms import catch_refusal
 from app.core.i18n import gettext as _
 from app.core.pages import page_or_partial
 from app.core.state import part
+from app.draws import entries
 from app.draws import staff_views as views
 from app.draws.console import HostConsole
 from app.draws.editing import check_required_tool, stored_passphrase
@@ -64,18 +65,17 @@ class DrawsPage(StaffPage):
         )
 
     async def detail(self, slug: str, *, reveal: bool = False) -> Template:
-        info = await self.draws.info(slug, self.db)
+        info, status = await self.draws.read(slug, self.db)
         phones = await views.Phones.load(
             self.db, info.id, part(self.request, DataCipher) if reveal else None
         )
-        status = await self.draws.status(slug, self.db)
         context = {
             "staff": self.staff,
             "draw": info,
             "status": status,
             "state_label": STATE_LABELS[status.state],
             "entrants": await views.entrants(self.db, info, phones),
-            "total": await views.entrant_count(self.db, info.id),
+            "total": await entries.count(self.db, info.id),
             "shown_limit": views.SHOWN_ENTRANTS,
             "tiers": await views.winners(self.db, info, phones),
             "status_labels": views.STATUS_LABELS,

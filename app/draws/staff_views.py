@@ -5,7 +5,6 @@ request by a role that may see numbers, app/draws/staff_routes.py)."""
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,17 +114,6 @@ async def entrants(
     return listed
 
 
-async def entrant_count(db: AsyncSession, draw_id: int) -> int:
-    return int(await db.scalar(select(func.count()).where(DrawEntry.draw_id == draw_id)) or 0)
-
-
-def shown_status(pick: DrawWinner, at: dt.datetime) -> str:
-    """won / claimed / expired / redrawn / reserve; a won prize past its deadline is expired."""
-    if pick.status == "won" and pick.claim_by is not None and pick.claim_by <= at:
-        return "expired"
-    return pick.status
-
-
 async def winners(db: AsyncSession, info: DrawInfo, phones: Phones) -> list[dict[str, Any]]:
     """Each tier with its picks in order: winners, then reserves."""
     rows = await db.execute(
@@ -146,7 +134,7 @@ async def winners(db: AsyncSession, info: DrawInfo, phones: Phones) -> list[dict
         for n, t in enumerate(info.tiers, start=1)
     ]
     for pick, masked, lead_id in rows:
-        status = shown_status(pick, at)
+        status = pick.shown_status(at)
         tiers[pick.tier - 1]["picks"].append(
             {
                 "tier": pick.tier,
@@ -199,7 +187,7 @@ async def console(db: AsyncSession, info: DrawInfo, status: DrawStatus) -> dict[
     tiers = []
     for n, (tier, shown) in enumerate(zip(info.tiers, status.tiers, strict=True), start=1):
         waiting = [p for p in picks if p.tier == n and p.status == "won" and p.claim_by]
-        lapsed = [p for p in waiting if p.claim_by is not None and p.claim_by <= at]
+        lapsed = [p for p in waiting if p.lapsed(at)]
         first = min((p.claim_by for p in waiting if p.claim_by is not None), default=None)
         tiers.append(
             TierAction(

@@ -65,8 +65,7 @@ async def page(
     template: str = PAGE,
 ) -> Template:
     settings = part(request, Settings)
-    info = await draws.info(slug, db)
-    state = await draws.status(slug, db)
+    info, state = await draws.read(slug, db)
     visitor = public_id_from(settings, request.scope)
     who = await draws.entrant(visitor, db)
     mine = await draws.mine(db, info, who) if who is not None else None
