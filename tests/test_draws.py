@@ -222,6 +222,16 @@ def entered_crowd(client: Browserish, n: int, slug: str = "live") -> list[Person
     return crowd
 
 
+def closed_draw(client: Browserish, entrants: int, **extra: Any) -> list[Person]:
+    """The draw "live" (make_draw's, with ``extra``) opened, entered by ``entrants`` people
+    and closed: ready to draw. The people who entered."""
+    make_draw(client, **extra)
+    host(client, "open")
+    crowd = entered_crowd(client, entrants)
+    host(client, "close")
+    return crowd
+
+
 def test_drawing_is_idempotent_and_waits_for_the_close(client: Browserish) -> None:
     make_draw(client, tiers=[TierCreate(name="一等奖", quantity=2, reserves=1)])
     host(client, "open")
@@ -241,10 +251,7 @@ def test_drawing_is_idempotent_and_waits_for_the_close(client: Browserish) -> No
 
 
 def test_a_concurrent_double_tap_draws_once(client: Browserish) -> None:
-    make_draw(client)
-    host(client, "open")
-    entered_crowd(client, 5)
-    host(client, "close")
+    closed_draw(client, 5)
     draws = draws_of(client)
     sessionmaker = part(client.app, Storage).sessionmaker
 
@@ -305,10 +312,7 @@ def test_chances_weight_the_draw(client: Browserish) -> None:
 
 
 def test_redraw_calls_up_reserves_in_order_after_the_deadline(client: Browserish) -> None:
-    make_draw(client, tiers=[TierCreate(name="一等奖", quantity=1, reserves=2)])
-    host(client, "open")
-    entered_crowd(client, 5)
-    host(client, "close")
+    closed_draw(client, 5, tiers=[TierCreate(name="一等奖", quantity=1, reserves=2)])
     host(client, "draw")
     assert host(client, "redraw") == []  # nobody lapsed yet
 
@@ -336,10 +340,7 @@ def test_redraw_calls_up_reserves_in_order_after_the_deadline(client: Browserish
 
 def test_a_winner_claims_and_gets_a_voucher_staff_can_redeem(client: Browserish) -> None:
     voucher = VoucherTemplate(prefix="CJ", valid_days=30, where="旗舰店")
-    make_draw(client, tiers=[TierCreate(name="¥500 券", quantity=3, voucher=voucher)])
-    host(client, "open")
-    crowd = entered_crowd(client, 2)
-    host(client, "close")
+    crowd = closed_draw(client, 2, tiers=[TierCreate(name="¥500 券", quantity=3, voucher=voucher)])
     host(client, "draw")
     client.raw.cookies.clear()
     claimed = client.raw.post(

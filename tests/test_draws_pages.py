@@ -26,7 +26,7 @@ from app.draws.service import Draws
 from tests.grab_support import Person, cookie_header, cookies
 from tests.helpers import Browserish, soup
 from tests.served import serve
-from tests.test_draws import enter, entered_crowd, host, make_draw, people
+from tests.test_draws import closed_draw, enter, entered_crowd, host, make_draw, people
 from tests.test_faults import Stream
 
 
@@ -189,10 +189,7 @@ def test_streams_share_one_status_read_until_the_draw_changes(client: Browserish
 
 
 def winner_and_loser(client: Browserish, **draw: Any) -> tuple[Person, Person]:
-    make_draw(client, **draw)
-    host(client, "open")
-    crowd = entered_crowd(client, 2)
-    host(client, "close")
+    crowd = closed_draw(client, 2, **draw)
     host(client, "draw")
     won = client.raw.get("/api/v1/draws/live").json()["tiers"][0]["winners"][0]
     masked = {p: as_visitor(client, p, "/t/live/claim") for p in crowd}

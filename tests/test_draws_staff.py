@@ -22,7 +22,7 @@ from app.draws.schemas import TierCreate
 from app.outbox.models import SENT, OutboxMessage
 from app.tools.models import Tool, ToolVersion
 from tests.helpers import Browserish, soup
-from tests.test_draws import enter, entered_crowd, host, make_draw, people
+from tests.test_draws import closed_draw, enter, entered_crowd, host, make_draw, people
 
 FORM = {
     "slug": "live-0820",
@@ -348,10 +348,7 @@ def wait_sent(client: Browserish, n: int) -> list[tuple[str, str, dict[str, Any]
 
 
 def test_each_winner_is_texted_once_through_the_outbox(client: Browserish) -> None:
-    make_draw(client, tiers=[TierCreate(name="一等奖", quantity=2, reserves=1)])
-    host(client, "open")
-    entered_crowd(client, 4)
-    host(client, "close")
+    closed_draw(client, 4, tiers=[TierCreate(name="一等奖", quantity=2, reserves=1)])
     host(client, "draw")
     host(client, "draw")  # a replay texts nobody again
     sent = wait_sent(client, 2)
