@@ -23,7 +23,8 @@ def _source(kind: Any) -> Any:
     """How a field of type ``kind`` is asked for."""
     if get_origin(kind) is Annotated:
         return kind
-    if inspect.isclass(kind) and issubclass(kind, Request):
+    base = get_origin(kind) or kind  # Request[Any, Any, Any] is a Request
+    if inspect.isclass(base) and issubclass(base, Request):
         return kind
     named: Any = NamedDependency  # subscripted at run time, with the field's type
     return named[kind]

@@ -3,6 +3,7 @@ after proving the phone again with a fresh code."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
@@ -17,6 +18,7 @@ from msgspec.structs import replace
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.brand.book import BrandBook
+from app.core.bundles import bundle
 from app.core.crypto import DataCipher
 from app.core.forms import catch_refusal
 from app.core.phone import InvalidPhone, dial, display, normalise_contact
@@ -39,6 +41,7 @@ from app.visitors.web import VISITOR_COOKIE
 
 PRIVACY_COOKIE = "lk_priv"
 PROOF_SECONDS = 600
+MANAGE = "/privacy/manage"
 
 
 def _signer(settings: Settings) -> URLSafeTimedSerializer:
@@ -131,7 +134,7 @@ async def notice(request: Request[Any, Any, Any], settings: NamedDependency[Sett
     )
 
 
-@get("/privacy/manage")
+@get(MANAGE)
 async def manage(
     request: Request[Any, Any, Any],
     db_session: NamedDependency[AsyncSession],
@@ -182,41 +185,47 @@ async def verify(
         page = _page("none", settings)
         page.background = _forgetting(request, Erasure(phone_hash=cipher.lookup_hash(auth.phone)))
         return page
-    return Redirect("/privacy/manage", status_code=303, cookies=[_cookie(settings, lead.id)])
+    return Redirect(MANAGE, status_code=303, cookies=[_cookie(settings, lead.id)])
 
 
-@post("/privacy/withdraw", status_code=200)
-async def withdraw(
-    request: Request[Any, Any, Any],
-    db_session: NamedDependency[AsyncSession],
-    settings: NamedDependency[Settings],
-    tracker: NamedDependency[Tracker],
-    visitor: NamedDependency[Visitor],
-) -> Template | Redirect:
-    lead = await _proven_lead(request, db_session, settings)
+@dataclass(frozen=True, slots=True)
+class Proven:
+    """A step on the data of the lead this browser proved its phone for (withdraw, delete):
+    ``lead`` is None when there is no fresh proof, and the step goes back to the manage page."""
+
+    request: Request[Any, Any, Any]
+    db: AsyncSession
+    settings: Settings
+    tracker: Tracker
+    visitor: Visitor
+
+    async def lead(self) -> Lead | None:
+        return await _proven_lead(self.request, self.db, self.settings)
+
+
+PROVEN = {"proven": bundle(Proven)}
+
+
+@post("/privacy/withdraw", status_code=200, dependencies=PROVEN)
+async def withdraw(proven: NamedDependency[Proven]) -> Template | Redirect:
+    lead = await proven.lead()
     if lead is None:
-        return Redirect("/privacy/manage", status_code=303)
-    await leads.withdraw_consent(db_session, lead)
-    tracker.record(
-        db_session, replace(visitor_context(visitor), lead_id=lead.id), ConsentWithdrawn()
-    )
-    return _page("withdrawn", settings)
+        return Redirect(MANAGE, status_code=303)
+    await leads.withdraw_consent(proven.db, lead)
+    ctx = replace(visitor_context(proven.visitor), lead_id=lead.id)
+    proven.tracker.record(proven.db, ctx, ConsentWithdrawn())
+    return _page("withdrawn", proven.settings)
 
 
-@post("/privacy/delete", status_code=200)
-async def delete(
-    request: Request[Any, Any, Any],
-    db_session: NamedDependency[AsyncSession],
-    settings: NamedDependency[Settings],
-    tracker: NamedDependency[Tracker],
-    visitor: NamedDependency[Visitor],
-) -> Template | Redirect:
-    lead = await _proven_lead(request, db_session, settings)
+@post("/privacy/delete", status_code=200, dependencies=PROVEN)
+async def delete(proven: NamedDependency[Proven]) -> Template | Redirect:
+    lead = await proven.lead()
     if lead is None:
-        return Redirect("/privacy/manage", status_code=303)
-    erasure = await erase(db_session, tracker, lead, visitor)
+        return Redirect(MANAGE, status_code=303)
+    db, tracker, settings = proven.db, proven.tracker, proven.settings
+    erasure = await erase(db, tracker, lead, proven.visitor)
     # That a deletion happened, and from which kind of browser: nothing that names anyone.
-    tracker.record(db_session, EventContext(platform=visitor.platform), DataDeleted())
+    tracker.record(db, EventContext(platform=proven.visitor.platform), DataDeleted())
     template = _page("deleted", settings)
     # The browser forgets its visitor id too: its next visit starts a new, unrelated visitor.
     forget_visitor = Cookie(
@@ -229,7 +238,7 @@ async def delete(
         secure=settings.is_prod,
     )
     template.cookies = [_cookie(settings, None), forget_visitor]
-    template.background = _forgetting(request, erasure)
+    template.background = _forgetting(proven.request, erasure)
     return template
 
 
