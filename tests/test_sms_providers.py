@@ -370,21 +370,32 @@ async def test_tencent_tampered_body_is_refused(
     assert fake_tencent.codes_for(PHONE) == [CODE]
 
 
+# Aliyun's error codes: (code, retryable, rate_limited); its answers say nothing per number.
+ALIYUN_ERRORS = [
+    ("isv.BUSINESS_LIMIT_CONTROL", False, True),
+    ("isv.MOBILE_NUMBER_ILLEGAL", False, False),
+    ("isv.AMOUNT_NOT_ENOUGH", False, False),
+    ("isp.SYSTEM_ERROR", True, False),
+    ("isv.SOMETHING_NEW", False, False),
+]
+# Tencent's: (code, per_number: in the number's SendStatusSet rather than Response.Error,
+# retryable, rate_limited).
+TENCENT_ERRORS = [
+    ("LimitExceeded.PhoneNumberDailyLimit", True, False, True),
+    ("LimitExceeded.PhoneNumberThirtySecondLimit", False, False, True),
+    ("InternalError", False, True, False),
+    ("InternalError.Timeout", True, True, False),
+    ("FailedOperation.InsufficientBalanceInSmsPackage", True, False, False),
+    ("InvalidParameterValue.IncorrectPhoneNumber", True, False, False),
+    ("UnsupportedOperation.Something", False, False, False),
+]
+
+
 @pytest.mark.parametrize(
     ("kind", "code", "per_number", "retryable", "rate_limited"),
     [
-        ("aliyun", "isv.BUSINESS_LIMIT_CONTROL", None, False, True),
-        ("aliyun", "isv.MOBILE_NUMBER_ILLEGAL", None, False, False),
-        ("aliyun", "isv.AMOUNT_NOT_ENOUGH", None, False, False),
-        ("aliyun", "isp.SYSTEM_ERROR", None, True, False),
-        ("aliyun", "isv.SOMETHING_NEW", None, False, False),
-        ("tencent", "LimitExceeded.PhoneNumberDailyLimit", True, False, True),
-        ("tencent", "LimitExceeded.PhoneNumberThirtySecondLimit", False, False, True),
-        ("tencent", "InternalError", False, True, False),
-        ("tencent", "InternalError.Timeout", True, True, False),
-        ("tencent", "FailedOperation.InsufficientBalanceInSmsPackage", True, False, False),
-        ("tencent", "InvalidParameterValue.IncorrectPhoneNumber", True, False, False),
-        ("tencent", "UnsupportedOperation.Something", False, False, False),
+        *(("aliyun", code, None, *flags) for code, *flags in ALIYUN_ERRORS),
+        *(("tencent", *row) for row in TENCENT_ERRORS),
     ],
 )
 async def test_error_codes(
