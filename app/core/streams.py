@@ -43,6 +43,7 @@ from litestar import Request, Response
 from litestar.response import Stream
 from litestar.response.sse import ServerSentEventMessage
 
+from app.core.api import answer
 from app.core.live import LiveHub, Topic
 from app.core.state import part
 from app.core.web import client_ip
@@ -147,6 +148,20 @@ def live_stream(
         return poll_instead(settings.stream_poll_seconds)
     body = _held(slot, messages(), slots.closing)
     return Stream(body, media_type="text/event-stream", headers=STREAM_HEADERS)
+
+
+def status_stream_answer(thing: str, status_path: str) -> Any:
+    """The documented 200 answer of a ``live_status`` endpoint: ``thing`` ("the grab") and the
+    path of its plain status JSON (what the page polls instead)."""
+    return answer(
+        str,
+        f"Server-sent events: `status` ({thing}'s status JSON, as `GET {status_path}`) "
+        f"whenever it changes, a comment every {HEARTBEAT_SECONDS} s; the stream ends after "
+        f"{STREAM_SECONDS // 60} minutes (EventSource reconnects). Over the stream caps the "
+        'answer is one `poll` event, `{"poll_seconds", "retry_seconds"}`, and the end: poll '
+        f"`GET {status_path}` that often; the browser retries the stream by itself.",
+        "text/event-stream",
+    )
 
 
 def live_status(

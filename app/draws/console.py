@@ -14,6 +14,7 @@ from litestar import Controller, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, URLEncodedBody
 from litestar.response import Template
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.forms import catch_refusal
 from app.core.i18n import N_
@@ -102,21 +103,30 @@ class HostConsole(Controller):
             return await page.render(slug, confirm=confirm)
         drawn = None
         async with catch_refusal(page.db) as refused:
-            detail: dict[str, Any] = {"slug": slug}
-            if data.action == "open":
-                await draws.open(page.db, slug)
-            elif data.action == "schedule":
-                await draws.schedule(page.db, slug)
-            elif data.action == "close":
-                closed = await draws.close(page.db, slug)
-                detail |= {"entrants": closed.entrants_count, "hash": closed.entrants_hash}
-            elif data.action == "draw" and tier is not None:
-                drawn = await draws.draw_tier(page.db, slug, tier)
-                detail |= {"tier": tier, "winners": len(drawn.winners), "replayed": drawn.replayed}
-            elif tier is not None:
-                called = await draws.redraw(page.db, slug, tier)
-                detail |= {"tier": tier, "called_up": called}
+            drawn, detail = await _perform(draws, page.db, slug, data.action, tier)
             await audit(page.db, page.staff, f"draw.{data.action}", f"draw:{info.id}", detail, ip)
         if refused:
             return await page.render(slug, error=refused.message, status_code=refused.status)
         return await page.render(slug, drawn=drawn)
+
+
+async def _perform(
+    draws: Draws, db: AsyncSession, slug: str, action: str, tier: int | None
+) -> tuple[DrawnTier | None, dict[str, Any]]:
+    """The host's action (one of ACTIONS; a tier for draw and redraw): the tier drawn, if it
+    was a draw, and what the action's audit row records."""
+    detail: dict[str, Any] = {"slug": slug}
+    if action == "open":
+        await draws.open(db, slug)
+    elif action == "schedule":
+        await draws.schedule(db, slug)
+    elif action == "close":
+        closed = await draws.close(db, slug)
+        detail |= {"entrants": closed.entrants_count, "hash": closed.entrants_hash}
+    elif action == "draw" and tier is not None:
+        drawn = await draws.draw_tier(db, slug, tier)
+        detail |= {"tier": tier, "winners": len(drawn.winners), "replayed": drawn.replayed}
+        return drawn, detail
+    elif tier is not None:
+        detail |= {"tier": tier, "called_up": await draws.redraw(db, slug, tier)}
+    return None, detail

@@ -17,11 +17,11 @@ from litestar.response import Template
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.api import answer, problems
+from app.core.api import problems
 from app.core.clock import china_time, now
 from app.core.live import Topic
 from app.core.qr import qr_data_uri
-from app.core.streams import live_status
+from app.core.streams import live_status, status_stream_answer
 from app.draws.checking import CHECK_LABELS, check
 from app.draws.drawing import NotDrawn
 from app.draws.proof import MODE_DRAND, encode_proof
@@ -89,15 +89,7 @@ def _wait_for(status: DrawStatus) -> float:
     summary="A draw's live status (server-sent events)",
     tags=["draws"],
     responses={
-        200: answer(
-            str,
-            "Server-sent events: `status` (the draw's status JSON, as `GET "
-            "/api/v1/draws/{slug}`) whenever it changes, a comment every 15 s; the stream ends "
-            "after 5 minutes (EventSource reconnects). Over the stream caps the answer is one "
-            '`poll` event, `{"poll_seconds", "retry_seconds"}`, and the end: poll `GET '
-            "/api/v1/draws/{slug}` that often; the browser retries the stream by itself.",
-            "text/event-stream",
-        ),
+        200: status_stream_answer("the draw", "/api/v1/draws/{slug}"),
         **problems(400, why={404: "No draw by that slug."}),
     },
 )

@@ -20,7 +20,7 @@ from app.core.i18n import N_
 from app.core.i18n import gettext as _
 from app.core.refusals import refusal
 from app.core.state import part
-from app.core.streams import live_status
+from app.core.streams import live_status, status_stream_answer
 from app.core.web import client_ip
 from app.events.schemas import GateShown
 from app.events.service import Tracker
@@ -185,15 +185,7 @@ async def grab_claim(
     summary="Live state (server-sent events)",
     tags=["grabs"],
     responses={
-        200: answer(
-            str,
-            "Server-sent events: `status` (the grab's status JSON) whenever it changes, a "
-            "comment every 15 s; the stream ends after 5 minutes (EventSource reconnects). "
-            "Over the stream caps the answer is one `poll` event, "
-            '`{"poll_seconds", "retry_seconds"}`, and the end: poll `GET '
-            "/api/v1/grabs/{slug}` that often; the browser retries the stream by itself.",
-            "text/event-stream",
-        ),
+        200: status_stream_answer("the grab", "/api/v1/grabs/{slug}"),
         **problems(400, why={404: "No published grab by that slug."}),
     },
 )
