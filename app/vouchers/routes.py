@@ -80,6 +80,9 @@ class Desk(StaffPage):
     voucher found, redeemed or undone, or with why that was refused."""
 
     settings: Settings
+    limiter: RateLimiter
+    tracker: Tracker
+    ip: str
 
     @property
     def undo_minutes(self) -> int:
@@ -113,13 +116,17 @@ class Desk(StaffPage):
         self,
         attempt: Awaitable[VoucherView],
         *,
-        store: str,
         outcome: str,
-        remember: bool,
+        form: VoucherForm | None = None,
+        store: str = "",
         remember_refused: bool = False,
-        typed: str = "",
     ) -> Template:
-        """Run a lookup, redemption or undo: the panel shows its voucher, or why it was refused."""
+        """Run a lookup, redemption or undo: the panel shows its voucher, or why it was refused.
+        A code typed into the ``form`` is shown at the store it names (remembered), and shown
+        again when refused; an undo stays at the ``store`` it was made at."""
+        typed = ""
+        if form is not None:
+            store, typed = typed_store(self.request, self.staff, form.store), form.code[:64]
         async with catch_refusal(self.db) as refused:
             voucher = await attempt
         if refused:
@@ -130,7 +137,9 @@ class Desk(StaffPage):
                 error=refused.message,
                 typed=typed,
             )
-        return await self.panel(store=store, remember=remember, voucher=voucher, outcome=outcome)
+        return await self.panel(
+            store=store, remember=form is not None, voucher=voucher, outcome=outcome
+        )
 
 
 class VoucherController(Controller):
@@ -145,57 +154,30 @@ class VoucherController(Controller):
 
     @post("/lookup", status_code=200)
     async def lookup(
-        self,
-        desk: NamedDependency[Desk],
-        limiter: NamedDependency[RateLimiter],
-        ip: NamedDependency[str],
-        data: URLEncodedBody[VoucherForm],
+        self, desk: NamedDependency[Desk], data: URLEncodedBody[VoucherForm]
     ) -> Template:
         """Show the voucher behind a code before redeeming it; refusals say why."""
-        return await desk.attempt(
-            service.lookup(desk.db, limiter, desk.staff, data, ip, desk.undo_minutes),
-            store=typed_store(desk.request, desk.staff, data.store),
-            outcome="found",
-            remember=True,
-            remember_refused=True,
-            typed=data.code[:64],
-        )
+        found = service.lookup(desk.db, desk.limiter, desk.staff, data, desk.ip, desk.undo_minutes)
+        return await desk.attempt(found, outcome="found", form=data, remember_refused=True)
 
     @post("/redeem", status_code=200)
     async def redeem(
-        self,
-        desk: NamedDependency[Desk],
-        limiter: NamedDependency[RateLimiter],
-        tracker: NamedDependency[Tracker],
-        ip: NamedDependency[str],
-        data: URLEncodedBody[VoucherForm],
+        self, desk: NamedDependency[Desk], data: URLEncodedBody[VoucherForm]
     ) -> Template:
         """Redeem the voucher shown: once, atomically, audited."""
-        return await desk.attempt(
-            service.redeem(desk.db, limiter, tracker, desk.staff, data, ip, desk.undo_minutes),
-            store=typed_store(desk.request, desk.staff, data.store),
-            outcome="redeemed",
-            remember=True,
-            typed=data.code[:64],
+        redeemed = service.redeem(
+            desk.db, desk.limiter, desk.tracker, desk.staff, data, desk.ip, desk.undo_minutes
         )
+        return await desk.attempt(redeemed, outcome="redeemed", form=data)
 
     @post("/{claim_id:int}/undo", status_code=200)
-    async def undo(
-        self,
-        desk: NamedDependency[Desk],
-        tracker: NamedDependency[Tracker],
-        ip: NamedDependency[str],
-        claim_id: PathId,
-    ) -> Template:
+    async def undo(self, desk: NamedDependency[Desk], claim_id: PathId) -> Template:
         """Undo a redemption: the staff member who made it, or an admin, within the window."""
         store = remembered_store(desk.request, desk.staff)
-        minutes = desk.undo_minutes
-        return await desk.attempt(
-            service.undo(desk.db, tracker, desk.staff, claim_id, ip, minutes, store),
-            store=store,
-            outcome="undone",
-            remember=False,
+        undone = service.undo(
+            desk.db, desk.tracker, desk.staff, claim_id, desk.ip, desk.undo_minutes, store
         )
+        return await desk.attempt(undone, outcome="undone", store=store)
 
 
 @post(
