@@ -118,6 +118,50 @@ def assert_refused(response: httpx.Response, window: int = 900) -> None:
     assert SESSION_COOKIE not in response.cookies
 
 
+async def sign_ins_while_visiting(
+    http: httpx.AsyncClient,
+    visitor: httpx.AsyncClient,
+    attempts: list[tuple[str, str, str]],
+    probe: str | None,
+    pause: float,
+    head_start: float = 0,
+) -> tuple[list[httpx.Response], list[float]]:
+    """Every (address, username, password) sign-in through ``http`` at once (with the login
+    page's CSRF token); meanwhile ``visitor`` GETs ``probe`` over and over (``pause`` seconds
+    apart, from ``head_start`` seconds before the sign-ins). The answers, and how long each of
+    the visitor's answers took."""
+    page = await http.get("/staff/login")
+    token = str(soup(page).find("meta", attrs={"name": "csrf-token"})["content"])  # type: ignore[index]
+
+    async def one(ip: str, username: str, password: str) -> httpx.Response:
+        return await http.post(
+            "/staff/login",
+            data={"username": username, "password": password, "_csrf_token": token},
+            headers={"X-Forwarded-For": ip},
+        )
+
+    done = asyncio.Event()
+    latencies: list[float] = []
+
+    async def visit() -> None:
+        while probe and not done.is_set():
+            started = time.perf_counter()
+            answer = await visitor.get(probe)
+            assert answer.status_code == 200
+            latencies.append(time.perf_counter() - started)
+            await asyncio.sleep(pause)
+
+    visiting = asyncio.create_task(visit())
+    if head_start:
+        await asyncio.sleep(head_start)
+    try:
+        answers = await asyncio.gather(*(one(*a) for a in attempts))
+    finally:
+        done.set()
+        await visiting
+    return list(answers), latencies
+
+
 def flood(
     client: Browserish, attempts: list[tuple[str, str, str]], probe: str | None = None
 ) -> tuple[list[httpx.Response], list[float]]:
@@ -127,34 +171,7 @@ def flood(
     async def run() -> tuple[list[httpx.Response], list[float]]:
         transport = httpx.ASGITransport(app=client.app)  # type: ignore[arg-type]
         async with httpx.AsyncClient(transport=transport, base_url=BASE) as http:
-            page = await http.get("/staff/login")
-            token = str(soup(page).find("meta", attrs={"name": "csrf-token"})["content"])  # type: ignore[index]
-
-            async def one(ip: str, username: str, password: str) -> httpx.Response:
-                return await http.post(
-                    "/staff/login",
-                    data={"username": username, "password": password, "_csrf_token": token},
-                    headers={"X-Forwarded-For": ip},
-                )
-
-            done = asyncio.Event()
-            latencies: list[float] = []
-
-            async def visit() -> None:
-                while probe and not done.is_set():
-                    started = time.perf_counter()
-                    answer = await http.get(probe)
-                    assert answer.status_code == 200
-                    latencies.append(time.perf_counter() - started)
-                    await asyncio.sleep(0.01)
-
-            visiting = asyncio.create_task(visit())
-            try:
-                answers = await asyncio.gather(*(one(*a) for a in attempts))
-            finally:
-                done.set()
-                await visiting
-            return list(answers), latencies
+            return await sign_ins_while_visiting(http, http, attempts, probe, pause=0.01)
 
     return client.raw.blocking_portal.call(run)  # type: ignore[no-any-return]
 
@@ -390,6 +407,7 @@ def served_flood(
 ) -> tuple[list[httpx.Response], list[float]]:
     """Every (address, password) sign-in as ``username`` at once, while a visitor opens a
     tool page again and again; returns the answers and the visitor's waits."""
+    attempts = [(ip, username, password) for ip, password in tries]
 
     async def run() -> tuple[list[httpx.Response], list[float]]:
         limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
@@ -397,34 +415,10 @@ def served_flood(
             httpx.AsyncClient(base_url=server.url, limits=limits, timeout=60) as http,
             httpx.AsyncClient(base_url=server.url, timeout=60) as visitor,
         ):
-            page = await http.get("/staff/login")
-            token = str(soup(page).find("meta", attrs={"name": "csrf-token"})["content"])  # type: ignore[index]
-            done = asyncio.Event()
-            waits: list[float] = []
-
-            async def visit() -> None:
-                while not done.is_set():
-                    started = time.perf_counter()
-                    answer = await visitor.get("/t/renovation")
-                    assert answer.status_code == 200
-                    waits.append(time.perf_counter() - started)
-                    await asyncio.sleep(0.05)
-
-            async def one(ip: str, password: str) -> httpx.Response:
-                return await http.post(
-                    "/staff/login",
-                    data={"username": username, "password": password, "_csrf_token": token},
-                    headers={"X-Forwarded-For": ip},
-                )
-
-            visiting = asyncio.create_task(visit())
-            await asyncio.sleep(0.2)  # the visitor is on the page before the flood
-            try:
-                answers = await asyncio.gather(*(one(*t) for t in tries))
-            finally:
-                done.set()
-                await visiting
-            return list(answers), waits
+            # The visitor is on the page before the flood.
+            return await sign_ins_while_visiting(
+                http, visitor, attempts, "/t/renovation", pause=0.05, head_start=0.2
+            )
 
     return asyncio.run(run())
 
