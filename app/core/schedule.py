@@ -1,6 +1,6 @@
 """A tool's window of time (a grab takes claims in it, a draw takes entries): the start and end
 checked, the state the host's override and the schedule give at a time (in Python and as SQL),
-and the countdown to the start.
+the countdown to the start, and a time as a staff form shows it.
 
 A windowed row has ``mode`` ("schedule", "open" or "closed": the host's override),
 ``starts_at`` and ``ends_at`` (either may be unset)."""
@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from sqlalchemy import and_, or_
 
+from app.core.clock import china_time
 from app.core.errors import InvalidInput
 from app.core.i18n import N_
 
@@ -27,6 +28,11 @@ def check_window(starts_at: dt.datetime | None, ends_at: dt.datetime | None) -> 
         raise InvalidInput(
             N_("The end must come after the start."), fields={"ends_at": "before start"}
         )
+
+
+def form_time(at: dt.datetime | None) -> str:
+    """A start or end as a staff form's ``datetime-local`` value (China time); "" for none."""
+    return china_time(at).replace(" ", "T") if at else ""
 
 
 def window_state(

@@ -160,25 +160,37 @@ async def draw_tier(
     if spec.get("voucher"):
         await prizes.carrier(db, row, tool)
     deadline = at + dt.timedelta(hours=row.claim_hours)
+    _store_picks(db, row.id, tier, result, at, deadline)
+    row.drawn_tiers = [*row.drawn_tiers, tier]
+    await db.flush()
+    info = info_of(tool, row)
+    await _tell_winners(db, tracker, notice, info, tier, list(result.winners), at, deadline)
+    return info, await drawn(db, info, tier, replayed=False)
+
+
+def _store_picks(
+    db: AsyncSession,
+    draw_id: int,
+    tier: int,
+    result: TierResult,
+    at: dt.datetime,
+    deadline: dt.datetime,
+) -> None:
+    """The tier's winners (to claim by ``deadline``) and its reserves, in the order drawn."""
     for rank, entry_id in enumerate(result.winners, start=1):
         db.add(
             DrawWinner(
-                draw_id=row.id, tier=tier, rank=rank, reserve=False, entry_id=entry_id,
+                draw_id=draw_id, tier=tier, rank=rank, reserve=False, entry_id=entry_id,
                 status="won", won_at=at, claim_by=deadline, claim_fields={}, voucher_code="",
             )
         )  # fmt: skip
     for rank, entry_id in enumerate(result.reserves, start=1):
         db.add(
             DrawWinner(
-                draw_id=row.id, tier=tier, rank=rank, reserve=True, entry_id=entry_id,
+                draw_id=draw_id, tier=tier, rank=rank, reserve=True, entry_id=entry_id,
                 status="reserve", claim_fields={}, voucher_code="",
             )
         )  # fmt: skip
-    row.drawn_tiers = [*row.drawn_tiers, tier]
-    await db.flush()
-    info = info_of(tool, row)
-    await _tell_winners(db, tracker, notice, info, tier, list(result.winners), at, deadline)
-    return info, await drawn(db, info, tier, replayed=False)
 
 
 async def _tell_winners(

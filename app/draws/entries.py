@@ -179,24 +179,26 @@ async def write_entry(
                 return EnterAnswer(result="not_open", entrants=await count(db, draw.id))
             return answer_of("already_entered", draw, earlier, await count(db, draw.id))
         if referral == "counted" and referred_by is not None:
-            gained = (
-                await db.execute(
-                    update(DrawEntry)
-                    .where(
-                        DrawEntry.id == referred_by,
-                        DrawEntry.chances < 1 + draw.referral_cap,
-                    )
-                    .values(chances=DrawEntry.chances + 1)
-                    .returning(DrawEntry.id)
-                    .execution_options(synchronize_session=False)
-                )
-            ).scalar()
-            if gained is None:
-                referral = "cap_reached"
+            referral = await _credit(db, draw, referred_by)
         tracker.record(db, tap_context(draw, who), DrawEntered(referral=referral), at)
         entry = await db.get(DrawEntry, new_id)
         assert entry is not None
         return answer_of("entered", draw, entry, await count(db, draw.id))
+
+
+async def _credit(db: AsyncSession, draw: DrawInfo, referrer: int) -> str:
+    """One chance more for the referrer's entry, up to the draw's cap: "counted", or
+    "cap_reached" when the entry has them all already."""
+    gained = (
+        await db.execute(
+            update(DrawEntry)
+            .where(DrawEntry.id == referrer, DrawEntry.chances < 1 + draw.referral_cap)
+            .values(chances=DrawEntry.chances + 1)
+            .returning(DrawEntry.id)
+            .execution_options(synchronize_session=False)
+        )
+    ).scalar()
+    return "counted" if gained is not None else "cap_reached"
 
 
 def answer_of(result: str, draw: DrawInfo, entry: DrawEntry, entrants: int) -> EnterAnswer:

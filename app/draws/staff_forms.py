@@ -19,9 +19,10 @@ import msgspec
 from litestar.datastructures import FormMultiDict
 
 from app.core.bounds import SAFE_IMAGE_URL, check_date
-from app.core.clock import CHINA_TZ, china_time
+from app.core.clock import CHINA_TZ
 from app.core.errors import InvalidInput
 from app.core.i18n import N_
+from app.core.schedule import form_time
 from app.draws.definition import DrawInfo
 from app.draws.fairness import MAX_QUANTITY, MAX_RESERVES, MAX_TIER_NAME, MAX_TIERS
 from app.draws.schemas import MULTILINE_TEXT, DrawCreate
@@ -90,8 +91,8 @@ class DrawForm:
             title=info.title,
             description=info.description,
             image_url=info.image_url,
-            starts_at=_local(info.starts_at),
-            ends_at=_local(info.ends_at),
+            starts_at=form_time(info.starts_at),
+            ends_at=form_time(info.ends_at),
             claim_hours=str(info.claim_hours),
             one_win_per_phone=info.one_win_per_phone,
             requires_tool=info.requires_tool,
@@ -116,10 +117,6 @@ class DrawForm:
         """The tier rows to show: the typed ones and at least one empty row to add a tier."""
         empty = dict.fromkeys(TIER_FIELDS, "")
         return [*self.tiers, empty] if len(self.tiers) < MAX_TIERS else list(self.tiers)
-
-
-def _local(at: dt.datetime | None) -> str:
-    return china_time(at).replace(" ", "T") if at else ""
 
 
 def _matches(pattern: str, text: str, most: int) -> bool:

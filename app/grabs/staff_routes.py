@@ -19,6 +19,7 @@ from app.core.clock import china_time
 from app.core.errors import DomainError
 from app.core.forms import catch_refusal
 from app.core.i18n import gettext as _
+from app.core.schedule import form_time
 from app.db.uow import after_commit, after_rollback
 from app.grabs.definition import parse_form
 from app.grabs.host import host_context
@@ -223,8 +224,8 @@ class GrabConsole(Controller):
             image_url=info.image_url,
             stock=str(info.initial_stock),
             per_phone_limit=str(info.per_phone_limit),
-            starts_at=_local(info.starts_at),
-            ends_at=_local(info.ends_at),
+            starts_at=form_time(info.starts_at),
+            ends_at=form_time(info.ends_at),
             voucher_prefix=info.voucher_prefix,
             voucher_valid_days=str(info.voucher_valid_days),
             voucher_where=info.voucher_where,
@@ -247,10 +248,6 @@ class GrabConsole(Controller):
             return _form_page(staff, slug, data, refused.error)
         _announce_when_durable(db_session, grabs, info.id)
         return _see_console()
-
-
-def _local(at: Any) -> str:
-    return china_time(at).replace(" ", "T") if at else ""
 
 
 def _see_console() -> Response[Any]:
