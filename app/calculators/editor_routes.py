@@ -7,6 +7,7 @@ unit of work roll back whatever the attempt wrote."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from litestar import Controller, Request, get, post
@@ -14,7 +15,6 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 from litestar.types import ControllerRouterHandler
-from litestar_htmx import HTMXRequest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.calculators import editor, editor_forms, editor_ops
@@ -31,6 +31,7 @@ from app.core.forms import catch_refusal
 from app.core.i18n import gettext as _
 from app.core.params import OptionalQueryNumber, PathNumber, QueryNumber
 from app.staff.auth import requires_role
+from app.staff.pages import StaffPage
 from app.staff.schemas import Staff
 from app.tools.models import Tool
 
@@ -70,11 +71,23 @@ def _see_versions(tool: Tool, published: int) -> Redirect:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Editing(StaffPage):
+    """The calculator ``{slug}`` names, as the marketer signed in edits it."""
+
+    tool: Tool
+
+
 class CalculatorEditor(Controller):
     path = "/staff/calculators"
     guards = [requires_role("marketer")]  # noqa: RUF012
-    # ``tool``: the calculator ``{slug}`` names; ``form``: the posted values (``_form``).
-    dependencies = {"tool": Provide(_calculator), "form": Provide(_form)}  # noqa: RUF012
+    # ``tool``: the calculator ``{slug}`` names; ``form``: the posted values (``_form``);
+    # ``editing``: the tool with the request, its session and the staff member (``Editing``).
+    dependencies = {  # noqa: RUF012
+        "tool": Provide(_calculator),
+        "form": Provide(_form),
+        "editing": Editing.dependency(),
+    }
 
     @get("/")
     async def index(
@@ -104,24 +117,18 @@ class CalculatorEditor(Controller):
 
     @get("/{slug:str}")
     async def edit(
-        self,
-        tool: NamedDependency[Tool],
-        db_session: NamedDependency[AsyncSession],
-        staff: NamedDependency[Staff],
-        saved: FromQuery[bool] = False,
+        self, editing: NamedDependency[Editing], saved: FromQuery[bool] = False
     ) -> Template:
+        tool = editing.tool
         calc = editor.check(tool.draft)
         return Template(
             "editor/calculator.html",
-            context=editor_context(tool, tool.draft, calc, saved=saved, staff=staff),
+            context=editor_context(tool, tool.draft, calc, saved=saved, staff=editing.staff),
         )
 
     @post("/{slug:str}/preview", status_code=200)
     async def preview(
-        self,
-        tool: NamedDependency[Tool],
-        form: NamedDependency[dict[str, str]],
-        db_session: NamedDependency[AsyncSession],
+        self, tool: NamedDependency[Tool], form: NamedDependency[dict[str, str]]
     ) -> Template:
         """The live preview of the form as it stands (nothing is saved), with every problem."""
         async with catch_refusal() as refused:
@@ -141,14 +148,10 @@ class CalculatorEditor(Controller):
 
     @post("/{slug:str}/draft", status_code=200)
     async def save(
-        self,
-        request: HTMXRequest,
-        tool: NamedDependency[Tool],
-        form: NamedDependency[dict[str, str]],
-        db_session: NamedDependency[AsyncSession],
-        staff: NamedDependency[Staff],
+        self, editing: NamedDependency[Editing], form: NamedDependency[dict[str, str]]
     ) -> Template | Redirect:
         """Save the forms into the draft when the result checks; otherwise change nothing."""
+        tool, staff, htmx = editing.tool, editing.staff, bool(editing.request.htmx)
         base = form.get("base", "")
         async with catch_refusal() as refused:
             draft = _edited(tool, form)
@@ -158,10 +161,10 @@ class CalculatorEditor(Controller):
                 draft = editor_forms.add_variable(
                     draft, form.get("new_variable.name", ""), form.get("new_variable.formula", "")
                 )
-            calc = await editor.save_draft(db_session, tool, draft, base=base)
+            calc = await editor.save_draft(editing.db, tool, draft, base=base)
         if refused.error is not None:
-            return self._refused(tool, form, refused.error, staff, partial=bool(request.htmx))
-        if not request.htmx:
+            return self._refused(tool, form, refused.error, staff, partial=htmx)
+        if not htmx:
             return _see_saved(tool)
         return Template(
             "editor/_editor.html",
@@ -201,18 +204,15 @@ class CalculatorEditor(Controller):
 
     @post("/{slug:str}/toml", status_code=200)
     async def save_toml(
-        self,
-        tool: NamedDependency[Tool],
-        form: NamedDependency[dict[str, str]],
-        db_session: NamedDependency[AsyncSession],
-        staff: NamedDependency[Staff],
+        self, editing: NamedDependency[Editing], form: NamedDependency[dict[str, str]]
     ) -> Template | Redirect:
         """Replace the draft with the raw TOML, when it checks."""
+        tool, staff = editing.tool, editing.staff
         text = form.get("toml", "")
         async with catch_refusal() as refused:
             calc = parse_definition(text)
             await editor.save_draft(
-                db_session, tool, editor.definition_data(calc), base=form.get("base", "")
+                editing.db, tool, editor.definition_data(calc), base=form.get("base", "")
             )
         if refused.error is not None:
             calc_now = editor.check(tool.draft)
@@ -246,24 +246,15 @@ class CalculatorEditor(Controller):
         return Template("editor/_replay.html", context={"tool": tool, "rows": rows, "n": n})
 
     @get("/{slug:str}/publish")
-    async def review(
-        self,
-        tool: NamedDependency[Tool],
-        db_session: NamedDependency[AsyncSession],
-        staff: NamedDependency[Staff],
-        n: QueryNumber = 20,
-    ) -> Template:
+    async def review(self, editing: NamedDependency[Editing], n: QueryNumber = 20) -> Template:
         """Before publishing: what changes for a visitor against the live version."""
-        return await review_page(db_session, staff, tool, n=n)
+        return await review_page(editing.db, editing.staff, editing.tool, n=n)
 
     @post("/{slug:str}/publish", status_code=200)
     async def publish(
-        self,
-        tool: NamedDependency[Tool],
-        form: NamedDependency[dict[str, str]],
-        db_session: NamedDependency[AsyncSession],
-        staff: NamedDependency[Staff],
+        self, editing: NamedDependency[Editing], form: NamedDependency[dict[str, str]]
     ) -> Template | Redirect:
+        db_session, staff, tool = editing.db, editing.staff, editing.tool
         async with catch_refusal(db_session) as refused:
             version = await editor.publish(
                 db_session, tool, base=form.get("base", ""), by=staff.username
@@ -275,24 +266,16 @@ class CalculatorEditor(Controller):
 
     @get("/{slug:str}/versions")
     async def history(
-        self,
-        tool: NamedDependency[Tool],
-        db_session: NamedDependency[AsyncSession],
-        staff: NamedDependency[Staff],
-        published: OptionalQueryNumber = None,
+        self, editing: NamedDependency[Editing], published: OptionalQueryNumber = None
     ) -> Template:
-        return await versions_page(db_session, staff, tool, published=published)
+        return await versions_page(editing.db, editing.staff, editing.tool, published=published)
 
     @get("/{slug:str}/diff")
     async def diff(
-        self,
-        tool: NamedDependency[Tool],
-        db_session: NamedDependency[AsyncSession],
-        staff: NamedDependency[Staff],
-        a: QueryNumber,
-        b: FromQuery[str] = "draft",
+        self, editing: NamedDependency[Editing], a: QueryNumber, b: FromQuery[str] = "draft"
     ) -> Template:
         """Version ``a`` against version ``b`` (a number, or ``draft``)."""
+        db_session, staff, tool = editing.db, editing.staff, editing.tool
         old = await editor.version_definition(db_session, tool, a)
         if b == "draft":
             new, new_name = tool.draft, _("draft")
@@ -312,12 +295,9 @@ class CalculatorEditor(Controller):
 
     @post("/{slug:str}/versions/{number:int}/rollback", status_code=200)
     async def rollback(
-        self,
-        tool: NamedDependency[Tool],
-        number: PathNumber,
-        db_session: NamedDependency[AsyncSession],
-        staff: NamedDependency[Staff],
+        self, editing: NamedDependency[Editing], number: PathNumber
     ) -> Template | Redirect:
+        db_session, staff, tool = editing.db, editing.staff, editing.tool
         async with catch_refusal(db_session) as refused:
             version = await editor.rollback(db_session, tool, number, by=staff.username)
         if refused:
