@@ -3,6 +3,7 @@ a tool's funnel. Phone numbers are masked everywhere except in the audited revea
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
@@ -30,6 +31,7 @@ from app.leads.schemas import (
     LeadUpdate,
 )
 from app.staff.auth import current_staff, requires_role, requires_staff
+from app.staff.pages import StaffPage
 from app.staff.schemas import Staff
 from app.vouchers import service as vouchers
 from app.workspace import bookings, dashboard, queries
@@ -40,9 +42,49 @@ Form = Body(media_type=RequestEncodingType.URL_ENCODED)
 NO_STORE = {"Cache-Control": "no-store"}
 
 
+@dataclass(frozen=True, slots=True)
+class LeadPage(StaffPage):
+    """One lead (``{lead_id}``) as staff see it; after a change, saved or with why not."""
+
+    lead_id: PathId
+
+    async def render(
+        self,
+        *,
+        partial: str = "staff/_lead_manage.html",
+        error: str | None = None,
+        saved: bool = False,
+        status_code: int = 200,
+        phone: dict[str, str] | None = None,
+    ) -> Template:
+        db, staff, lead_id = self.db, self.staff, self.lead_id
+        context = {
+            "staff": staff,
+            "lead": await queries.lead_detail(db, lead_id),
+            "vouchers": await vouchers.for_lead(db, lead_id),
+            "lead_bookings": await bookings.of_lead(db, lead_id),
+            "statuses": STAFF_STATUSES,
+            "labels": LABELS,
+            "can_edit": staff.has_role("sales"),
+            "can_reveal": staff.has_role("sales"),
+            "error": error,
+            "saved": saved,
+            "phone": phone,
+        }
+        return page_or_partial(
+            self.request,
+            "staff/lead.html",
+            context,
+            partial=partial,
+            status_code=status_code,
+            headers=NO_STORE if phone else None,
+        )
+
+
 class LeadsController(Controller):
     path = "/staff/leads"
     guards = [requires_role("sales", "marketer")]  # noqa: RUF012
+    dependencies = {"lead_page": LeadPage.dependency()}  # noqa: RUF012
 
     @get("/")
     async def leads(
@@ -95,95 +137,37 @@ class LeadsController(Controller):
             context["can_mark"] = staff.has_role("sales")
         return page_or_partial(request, "staff/leads.html", context, status_code=refused.status)
 
-    async def _lead_page(
-        self,
-        request: HTMXRequest,
-        db: AsyncSession,
-        staff: Staff,
-        lead_id: int,
-        *,
-        partial: str = "staff/_lead_manage.html",
-        error: str | None = None,
-        saved: bool = False,
-        status_code: int = 200,
-        phone: dict[str, str] | None = None,
-    ) -> Template:
-        context = {
-            "staff": staff,
-            "lead": await queries.lead_detail(db, lead_id),
-            "vouchers": await vouchers.for_lead(db, lead_id),
-            "lead_bookings": await bookings.of_lead(db, lead_id),
-            "statuses": STAFF_STATUSES,
-            "labels": LABELS,
-            "can_edit": staff.has_role("sales"),
-            "can_reveal": staff.has_role("sales"),
-            "error": error,
-            "saved": saved,
-            "phone": phone,
-        }
-        return page_or_partial(
-            request,
-            "staff/lead.html",
-            context,
-            partial=partial,
-            status_code=status_code,
-            headers=NO_STORE if phone else None,
-        )
-
     @get("/{lead_id:int}")
-    async def lead(
-        self,
-        request: HTMXRequest,
-        db_session: NamedDependency[AsyncSession],
-        staff: NamedDependency[Staff],
-        lead_id: PathId,
-    ) -> Template:
+    async def lead(self, lead_page: NamedDependency[LeadPage]) -> Template:
         """One lead: needs, consents, status, owner, notes and the whole timeline."""
-        return await self._lead_page(request, db_session, staff, lead_id)
+        return await lead_page.render()
 
     @post("/{lead_id:int}", status_code=200, guards=[requires_role("sales")])
     async def update(
         self,
-        request: HTMXRequest,
-        db_session: NamedDependency[AsyncSession],
-        staff: NamedDependency[Staff],
+        lead_page: NamedDependency[LeadPage],
         ip: NamedDependency[str],
-        lead_id: PathId,
         data: Annotated[LeadUpdate, Form],
     ) -> Template:
         """Status, owner, a new note: all checked first, each change audited."""
-        lead = await service.get(db_session, lead_id)
-        async with catch_refusal(db_session) as refused:
-            await service.update_lead(db_session, staff, lead, data, ip)
+        lead = await service.get(lead_page.db, lead_page.lead_id)
+        async with catch_refusal(lead_page.db) as refused:
+            await service.update_lead(lead_page.db, lead_page.staff, lead, data, ip)
         if refused:
-            return await self._lead_page(
-                request,
-                db_session,
-                staff,
-                lead_id,
-                error=refused.message,
-                status_code=refused.status,
-            )
-        return await self._lead_page(request, db_session, staff, lead_id, saved=True)
+            return await lead_page.render(error=refused.message, status_code=refused.status)
+        return await lead_page.render(saved=True)
 
     @post("/{lead_id:int}/phone", status_code=200, guards=[requires_role("sales")])
     async def reveal_phone(
         self,
-        request: HTMXRequest,
-        db_session: NamedDependency[AsyncSession],
-        staff: NamedDependency[Staff],
+        lead_page: NamedDependency[LeadPage],
         cipher: NamedDependency[DataCipher],
         ip: NamedDependency[str],
-        lead_id: PathId,
     ) -> Template:
         """The full number, on an explicit request, recorded in the audit trail."""
-        lead = await service.get(db_session, lead_id)
-        phone = await service.reveal_phone(db_session, cipher, staff, lead, ip)
-        return await self._lead_page(
-            request,
-            db_session,
-            staff,
-            lead_id,
+        lead = await service.get(lead_page.db, lead_page.lead_id)
+        phone = await service.reveal_phone(lead_page.db, cipher, lead_page.staff, lead, ip)
+        return await lead_page.render(
             partial="staff/_lead_phone.html",
             phone={"display": display(phone), "tel": dial(phone)},
         )
