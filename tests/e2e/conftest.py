@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.served import serve
+from tests.served import Served, serve
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -24,6 +24,17 @@ ADMIN_USERNAME = "admin"
 ADMIN_PASSWORD = "e2e-admin-password-2026"
 SECRET_KEY = "e2e-test-secret-key-0123456789-abcdefghi"  # 40 characters
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+
+# The known admin and secret key of a browser test's server (sign_in and the tokens use them).
+STAFF_ENV = {
+    "LEADKIT_ADMIN_USERNAME": ADMIN_USERNAME,
+    "LEADKIT_ADMIN_PASSWORD": ADMIN_PASSWORD,
+    "LEADKIT_SECRET_KEY": SECRET_KEY,
+}
+INFO_LOGS = {"LEADKIT_LOG_LEVEL": "INFO"}  # the server's log says more than warnings
+# Per-address proof of work and daily cap raised: a server whose visitors all ask for codes
+# from 127.0.0.1.
+MANY_CODES = {"LEADKIT_OTP_POW_IP_HOURLY": "1000", "LEADKIT_OTP_IP_DAILY_CAP": "1000"}
 
 PHONE_UA = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
@@ -51,17 +62,30 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     visitor asks for codes from 127.0.0.1: the per-address proof of work and daily cap are
     raised so that how tests are shared between workers never decides whether a gate asks for
     a challenge (tests/e2e/test_gate_pow_browser.py tests those on a server of its own)."""
-    tmp = tmp_path_factory.mktemp("e2e")
-    env = {
-        "LEADKIT_OTP_POW_IP_HOURLY": "1000",
-        "LEADKIT_OTP_IP_DAILY_CAP": "1000",
-        "LEADKIT_ADMIN_USERNAME": ADMIN_USERNAME,
-        "LEADKIT_ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "LEADKIT_SECRET_KEY": SECRET_KEY,
-        "LEADKIT_LOG_LEVEL": "INFO",
-    }
-    with serve("sqlite", tmp, workers=1, env=env) as app:
+    with e2e_server(tmp_path_factory, "e2e", {**STAFF_ENV, **MANY_CODES, **INFO_LOGS}) as app:
         yield app.url
+
+
+def server_url(name: str, env: dict[str, str] | None = None) -> Any:
+    """A module's own server (e2e_server ``name`` with ``env``) as a module-scoped fixture
+    that yields its URL: ``site = server_url("privacy", {...})``."""
+
+    @pytest.fixture(scope="module")
+    def fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+        with e2e_server(tmp_path_factory, name, env) as app:
+            yield app.url
+
+    return fixture
+
+
+@contextmanager
+def e2e_server(
+    tmp_path_factory: pytest.TempPathFactory, name: str, env: dict[str, str] | None = None
+) -> Iterator[Served]:
+    """`leadkit serve` on SQLite, one worker, with ``env``, in a fresh folder named ``name``
+    (tests/served.py: migrated, the demo content seeded)."""
+    with serve("sqlite", tmp_path_factory.mktemp(name), workers=1, env=env) as app:
+        yield app
 
 
 @contextmanager
@@ -151,13 +175,16 @@ class Tab:
 
 @pytest.fixture
 def open_tab(browser: Any) -> Iterator[Callable[..., Tab]]:
-    """Opens a fresh browser context (own cookies) with a phone or desktop profile."""
+    """Opens a fresh browser context (own cookies) with a phone or desktop profile; given a
+    url, the tab has loaded it (Tab.goto: a 200, the network idle)."""
     tabs: list[Tab] = []
 
-    def open_(profile: str = "phone") -> Tab:
+    def open_(profile: str = "phone", url: str | None = None) -> Tab:
         options = PHONE if profile == "phone" else DESKTOP
         tab = Tab(browser.new_context(**options))
         tabs.append(tab)
+        if url is not None:
+            tab.goto(url)
         return tab
 
     yield open_

@@ -48,21 +48,25 @@ def open_staff(open_tab: Callable[..., Tab], base: str) -> Tab:
     return staff
 
 
+ONE_MINUTE = dt.timedelta(minutes=1)
+
+
 def grab_form(
     slug: str,
     stock: int,
     starts_in: dt.timedelta,
     *,
-    title: str,
+    title: str | None = None,
     hours: int = 2,
     offer: str = "设计师一对一出方案",
     prefix: str = "H",
 ) -> dict[str, str]:
-    """What the marketer's grab form posts: a grab starting `starts_in` from now (China time)."""
+    """What the marketer's grab form posts: a grab starting `starts_in` from now (China time),
+    by default titled "限量 {stock} 份：免费设计方案"."""
     start = dt.datetime.now(CHINA_TZ).replace(microsecond=0, tzinfo=None) + starts_in
     return {
         "slug": slug,
-        "title": title,
+        "title": title or f"限量 {stock} 份：免费设计方案",
         "offer": offer,
         "stock": str(stock),
         "per_phone_limit": "1",
@@ -89,3 +93,10 @@ def staff_with_grab(open_tab: Callable[..., Tab], base: str, form: dict[str, str
     staff = open_staff(open_tab, base)
     make_grab(staff, base, form)
     return staff
+
+
+def staff_with_open_grab(
+    open_tab: Callable[..., Tab], base: str, slug: str, stock: int, title: str
+) -> Tab:
+    """staff_with_grab for a grab ``slug`` of ``stock`` that opened a minute ago."""
+    return staff_with_grab(open_tab, base, grab_form(slug, stock, -ONE_MINUTE, title=title))

@@ -35,9 +35,8 @@ def test_a_visitor_books_changes_and_cancels_then_sales_see_it(
     live_server: str, open_tab: Callable[..., Tab]
 ) -> None:
     assert PHONE["viewport"] == {"width": 390, "height": 844}
-    tab = open_tab("phone")
+    tab = open_tab("phone", f"{live_server}/t/grab-demo")
     page = tab.page
-    tab.goto(f"{live_server}/t/grab-demo")
     cta = page.locator("#cta")
     assert "预约免费上门量房" in cta.inner_text()
     # Not authorised: the button goes to the booking page, which asks for the phone first.

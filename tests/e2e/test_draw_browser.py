@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, SECRET_KEY, Tab
+from tests.e2e.conftest import (
+    MANY_CODES,
+    STAFF_ENV,
+    Tab,
+    e2e_server,
+)
 from tests.e2e.steps import pass_gate
 from tests.e2e.test_staff_browser import no_horizontal_scroll
-from tests.served import Served, serve
+from tests.served import Served
 
 pytestmark = pytest.mark.e2e
 
@@ -27,15 +31,7 @@ PHONES = ("13700003331", "13700003332")
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """A server of this module's own: the test drives the host through API tokens."""
-    tmp: Path = tmp_path_factory.mktemp("e2e-draw")
-    env = {
-        "LEADKIT_OTP_POW_IP_HOURLY": "1000",
-        "LEADKIT_OTP_IP_DAILY_CAP": "1000",
-        "LEADKIT_ADMIN_USERNAME": ADMIN_USERNAME,
-        "LEADKIT_ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "LEADKIT_SECRET_KEY": SECRET_KEY,
-    }
-    with serve("sqlite", tmp, workers=1, env=env) as served:
+    with e2e_server(tmp_path_factory, "e2e-draw", {**STAFF_ENV, **MANY_CODES}) as served:
         yield served
 
 

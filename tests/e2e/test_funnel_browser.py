@@ -10,25 +10,22 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from app.kinds import KINDS
-from tests.e2e.conftest import Tab
+from tests.e2e.conftest import Tab, server_url
 from tests.e2e.steps import pass_gate
 from tests.e2e.test_staff_browser import no_horizontal_scroll, sign_in
-from tests.served import ADMIN_PASSWORD, serve
+from tests.served import ADMIN_PASSWORD
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with serve("sqlite", tmp_path_factory.mktemp("funnel"), workers=1) as app:
-        yield app.url
+server = server_url("funnel")
 
 
 def tap_and_report(tab: Tab, locator: Any, *, download: bool = False) -> None:
@@ -69,9 +66,8 @@ def staff_tab(open_tab: Callable[..., Tab], base: str) -> Tab:
 
 
 def test_calculator_funnel(server: str, open_tab: Callable[..., Tab]) -> None:
-    tab = open_tab("phone")
+    tab = open_tab("phone", f"{server}/t/renovation")
     page = tab.page
-    tab.goto(f"{server}/t/renovation")
     # The first answer the visitor gives starts the step.
     with page.expect_response(lambda r: r.url.endswith("/api/v1/events")) as started:
         page.locator("form.calc-form input[type=number]").first.fill("95")
@@ -124,9 +120,8 @@ def test_grab_funnel(server: str, open_tab: Callable[..., Tab]) -> None:
 
 
 def test_guide_funnel(server: str, open_tab: Callable[..., Tab], tmp_path: Path) -> None:
-    tab = open_tab("phone")
+    tab = open_tab("phone", f"{server}/t/guide-demo")
     page = tab.page
-    tab.goto(f"{server}/t/guide-demo")
     pass_gate(tab, server, "13500007003")
     page.locator("#result").wait_for()
     no_horizontal_scroll(tab)

@@ -4,39 +4,29 @@ its worker from /static), and the code is then sent."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import SECRET_KEY, Tab
+from tests.e2e.conftest import INFO_LOGS, SECRET_KEY, Tab, server_url
 from tests.e2e.steps import dev_code
-from tests.served import serve
 
 pytestmark = pytest.mark.e2e
 
 PHONE = "13700002222"
 
 
-@pytest.fixture(scope="module")
-def pow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`leadkit serve` whose gate always asks for a proof of work (cheap, for the test)."""
-    env = {
-        "LEADKIT_SECRET_KEY": SECRET_KEY,
-        "LEADKIT_OTP_POW_IP_HOURLY": "0",
-        "LEADKIT_OTP_POW_COST": "200",
-        "LEADKIT_LOG_LEVEL": "INFO",
-    }
-    with serve("sqlite", tmp_path_factory.mktemp("e2e-pow"), workers=1, env=env) as app:
-        yield app.url
+# `leadkit serve` whose gate always asks for a proof of work (cheap, for the test).
+POW_ENV = {"LEADKIT_OTP_POW_IP_HOURLY": "0", "LEADKIT_OTP_POW_COST": "200"}
+pow_server = server_url("e2e-pow", {**POW_ENV, "LEADKIT_SECRET_KEY": SECRET_KEY, **INFO_LOGS})
 
 
 def test_widget_appears_solves_and_the_code_is_sent(
     pow_server: str, open_tab: Callable[..., Tab]
 ) -> None:
-    tab = open_tab("phone")
+    tab = open_tab("phone", f"{pow_server}/t/guide-demo")
     page = tab.page
-    tab.goto(f"{pow_server}/t/guide-demo")
     # Not asked yet: the page carries no widget and loads none of its files.
     assert page.locator("altcha-widget").count() == 0
     page.get_by_label("手机号").fill(PHONE)

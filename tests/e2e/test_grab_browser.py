@@ -21,14 +21,7 @@ PHONE = "13700002222"
 
 
 def test_countdown_gate_grab_voucher(live_server: str, open_tab: Callable[..., Tab]) -> None:
-    form = grab_form(
-        "e2e-grab",
-        5,
-        dt.timedelta(seconds=25),
-        title="限量 5 份：免费设计方案",
-        hours=1,
-        prefix="E",
-    )
+    form = grab_form("e2e-grab", 5, dt.timedelta(seconds=25), hours=1, prefix="E")
     staff = staff_with_grab(open_tab, live_server, form)
 
     tab = open_tab("phone")

@@ -20,7 +20,7 @@ from playwright.sync_api import expect
 
 from app.core.clock import CHINA_TZ
 from tests.e2e.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, Tab
-from tests.e2e.steps import grab_form, pass_gate, staff_with_grab
+from tests.e2e.steps import pass_gate, staff_with_open_grab
 from tests.e2e.test_staff_browser import no_horizontal_scroll, sign_in
 
 pytestmark = pytest.mark.e2e
@@ -64,8 +64,7 @@ def test_a_redeemed_voucher_shows_as_redeemed_to_its_holder(
     live_server: str, open_tab: Callable[..., Tab]
 ) -> None:
     base = live_server
-    form = grab_form("e2e-held", 3, -dt.timedelta(minutes=1), title="限量 3 份：免费量房")
-    staff = staff_with_grab(open_tab, base, form)
+    staff = staff_with_open_grab(open_tab, base, "e2e-held", 3, "限量 3 份：免费量房")
 
     tab = open_tab("phone")
     page = tab.page
@@ -120,8 +119,7 @@ def test_a_sold_out_grab_takes_names_for_the_next_round(
     live_server: str, open_tab: Callable[..., Tab]
 ) -> None:
     base = live_server
-    form = grab_form("e2e-wait", 1, -dt.timedelta(minutes=1), title="限量 1 份：免费设计")
-    staff = staff_with_grab(open_tab, base, form)
+    staff = staff_with_open_grab(open_tab, base, "e2e-wait", 1, "限量 1 份：免费设计")
     win(open_tab("phone"), base, "e2e-wait", LATE_WINNER)
 
     tab = open_tab("phone")

@@ -6,26 +6,23 @@ colours come from /brand.css, never a style attribute)."""
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PIL import Image
 
-from tests.e2e.conftest import Tab
+from tests.e2e.conftest import Tab, server_url
 from tests.e2e.test_staff_browser import no_horizontal_scroll, sign_in
-from tests.served import ADMIN_PASSWORD, serve
+from tests.served import ADMIN_PASSWORD
 
 pytestmark = [pytest.mark.e2e, pytest.mark.served]
 
 BLUE = "rgb(26, 95, 180)"  # #1a5fb4
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with serve("sqlite", tmp_path_factory.mktemp("landing"), workers=1) as app:
-        yield app.url
+site = server_url("landing")
 
 
 def _logo(directory: Path) -> Path:

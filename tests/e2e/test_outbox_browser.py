@@ -15,24 +15,24 @@ import pytest
 
 from app.core.crypto import DataCipher
 from app.settings import load_settings
-from tests.e2e.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, SECRET_KEY, Tab
+from tests.e2e.conftest import (
+    ADMIN_PASSWORD,
+    ADMIN_USERNAME,
+    SECRET_KEY,
+    STAFF_ENV,
+    Tab,
+    e2e_server,
+)
 from tests.e2e.test_staff_browser import sign_in
-from tests.served import serve
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    tmp = tmp_path_factory.mktemp("outbox")
-    env = {
-        "LEADKIT_ADMIN_USERNAME": ADMIN_USERNAME,
-        "LEADKIT_ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "LEADKIT_SECRET_KEY": SECRET_KEY,
-        "LEADKIT_OUTBOX_POLL_SECONDS": "0.5",
-    }
-    with serve("sqlite", tmp, workers=1, env=env) as app:
-        yield app.url, tmp / "leadkit.db"
+    env = {**STAFF_ENV, "LEADKIT_OUTBOX_POLL_SECONDS": "0.5"}
+    with e2e_server(tmp_path_factory, "outbox", env) as app:
+        yield app.url, Path(app.env["LEADKIT_DATA_DIR"]) / "leadkit.db"
 
 
 def given_up_text(db: Path, phone: str) -> None:

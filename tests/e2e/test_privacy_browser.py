@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from app.core.clock import CHINA_TZ
 from tests.e2e.conftest import PHONE as PHONE_PROFILE
-from tests.e2e.conftest import Tab
+from tests.e2e.conftest import Tab, server_url
 from tests.e2e.steps import dev_code, pass_gate
 from tests.e2e.test_staff_browser import no_horizontal_scroll
-from tests.served import serve
 
 pytestmark = [pytest.mark.e2e, pytest.mark.served]
 
@@ -25,17 +24,13 @@ NUMBER = "13700002222"
 BUSINESS = "上海装修家装饰工程有限公司"
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    env = {
-        "LEADKIT_PRIVACY_BUSINESS_NAME": BUSINESS,
-        "LEADKIT_PRIVACY_CONTACT": "021-61234567",
-        "LEADKIT_PRIVACY_RETENTION_DAYS": "730",
-        # The manage page asks for a second code to the same number right after the gate's.
-        "LEADKIT_OTP_RESEND_SECONDS": "1",
-    }
-    with serve("sqlite", tmp_path_factory.mktemp("privacy"), workers=1, env=env) as app:
-        yield app.url
+PRIVACY_ENV = {
+    "LEADKIT_PRIVACY_BUSINESS_NAME": BUSINESS,
+    "LEADKIT_PRIVACY_CONTACT": "021-61234567",
+    "LEADKIT_PRIVACY_RETENTION_DAYS": "730",
+}
+# The manage page asks for a second code to the same number right after the gate's.
+site = server_url("privacy", {**PRIVACY_ENV, "LEADKIT_OTP_RESEND_SECONDS": "1"})
 
 
 def _text(tab: Tab) -> str:

@@ -18,9 +18,8 @@ PHONE = "13700001111"
 
 
 def test_tracked_link_to_lead(live_server: str, open_tab: Callable[..., Tab]) -> None:
-    tab = open_tab("phone")
+    tab = open_tab("phone", f"{live_server}/s/video01")
     page = tab.page
-    tab.goto(f"{live_server}/s/video01")
     assert page.url == f"{live_server}/t/guide-demo"
     assert page.get_by_role("heading", name="验证手机号，阅读完整指南").is_visible()
     assert page.locator("#result").count() == 0

@@ -4,13 +4,12 @@ page polls the grab's JSON instead and still follows the grab as the host change
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import Tab
-from tests.served import Served, serve
+from tests.e2e.conftest import Tab, e2e_server
+from tests.served import Served
 
 pytestmark = pytest.mark.e2e
 
@@ -21,9 +20,8 @@ STATUS = "/api/v1/grabs/grab-demo"
 def streams_full(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """A server that refuses every live stream (a cap of 0 per address) and asks pages to
     poll every second."""
-    tmp: Path = tmp_path_factory.mktemp("streams-full")
     env = {"LEADKIT_STREAMS_PER_IP": "0", "LEADKIT_STREAM_POLL_SECONDS": "1"}
-    with serve("sqlite", tmp, workers=1, env=env) as app:
+    with e2e_server(tmp_path_factory, "streams-full", env) as app:
         yield app
 
 

@@ -7,32 +7,26 @@ from __future__ import annotations
 import datetime as dt
 import re
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import ADMIN_PASSWORD, ADMIN_USERNAME, SECRET_KEY, Tab
+from tests.e2e.conftest import (
+    STAFF_ENV,
+    Tab,
+    server_url,
+)
 from tests.e2e.steps import ask_code, dev_code, enter_code, grab_form, pass_gate, staff_with_grab
-from tests.served import serve
 
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A server of this module's own: its visitors ask for more codes from one address than
-    the proof of work lets through by default (LEADKIT_OTP_POW_IP_HOURLY)."""
-    env = {
-        "LEADKIT_OTP_POW_IP_HOURLY": "1000",
-        "LEADKIT_ADMIN_USERNAME": ADMIN_USERNAME,
-        "LEADKIT_ADMIN_PASSWORD": ADMIN_PASSWORD,
-        "LEADKIT_SECRET_KEY": SECRET_KEY,
-    }
-    with serve("sqlite", tmp_path_factory.mktemp("visitor-path"), workers=1, env=env) as app:
-        yield app.url
+# A server of this module's own: its visitors ask for more codes from one address than the
+# proof of work lets through by default (LEADKIT_OTP_POW_IP_HOURLY).
+live_server = server_url("visitor-path", {**STAFF_ENV, "LEADKIT_OTP_POW_IP_HOURLY": "1000"})
 
 
 SHOTS = Path("/tmp/shots/visitor")
@@ -125,9 +119,8 @@ def test_without_javascript_the_gate_lands_on_the_result_too(
 def test_a_refused_answer_keeps_what_was_typed_and_is_shown(
     live_server: str, open_tab: Callable[..., Tab]
 ) -> None:
-    tab = open_tab("phone")
+    tab = open_tab("phone", f"{live_server}/t/renovation")
     page = tab.page
-    tab.goto(f"{live_server}/t/renovation")
     # Some web-views do not check forms before sending them: the server refuses instead.
     page.evaluate("document.querySelector('form.calc-form').noValidate = true")
     page.get_by_label("建筑面积").fill("600")
@@ -265,14 +258,7 @@ def test_renovation_notes_and_timeline_read_right(
 def test_the_grab_says_what_to_do_in_its_state(
     live_server: str, open_tab: Callable[..., Tab]
 ) -> None:
-    form = grab_form(
-        "e2e-grab-words",
-        3,
-        dt.timedelta(seconds=12),
-        title="限量 3 份：免费设计方案",
-        hours=1,
-        prefix="W",
-    )
+    form = grab_form("e2e-grab-words", 3, dt.timedelta(seconds=12), hours=1, prefix="W")
     staff_with_grab(open_tab, live_server, form)
 
     tab = open_tab("phone")
