@@ -74,7 +74,7 @@ async def frozen_list(db: AsyncSession, draw_id: int) -> FrozenList:
     return freeze(Entry(id=r[0], phone_key=r[1], phone=r[2], chances=r[3]) for r in rows)
 
 
-async def set_mode(db: AsyncSession, slug: str, mode: str, at: dt.datetime) -> DrawInfo:
+async def set_mode(db: AsyncSession, slug: str, mode: str) -> DrawInfo:
     """The host's "open now" (or back to the schedule); a frozen draw never reopens."""
     tool, row = await take_turn(db, slug)
     if row.closed_at is not None:

@@ -280,12 +280,12 @@ class Draws:
         return info
 
     async def open(self, db: AsyncSession, slug: str) -> DrawInfo:
-        info = await drawing.set_mode(db, slug, "open", now())
+        info = await drawing.set_mode(db, slug, "open")
         self.announce(db, info.id)
         return info
 
     async def schedule(self, db: AsyncSession, slug: str) -> DrawInfo:
-        info = await drawing.set_mode(db, slug, "schedule", now())
+        info = await drawing.set_mode(db, slug, "schedule")
         self.announce(db, info.id)
         return info
 

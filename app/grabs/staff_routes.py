@@ -3,6 +3,7 @@ with the marketer's create/edit form."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -11,7 +12,6 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, URLEncodedBody
 from litestar.response import Template
 from litestar.types import ControllerRouterHandler
-from litestar_htmx import HTMXRequest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.api import TOKEN_REQUIRED, problems
@@ -26,9 +26,11 @@ from app.grabs.host import host_context
 from app.grabs.schemas import STATE_LABELS, GrabCreate, GrabForm, GrabSlug, GrabStatus
 from app.grabs.service import Grabs
 from app.staff.auth import requires_role
+from app.staff.pages import StaffPage
 from app.staff.schemas import Staff
 
 HOSTS = requires_role("host", "marketer")
+MARKETERS = requires_role("marketer")
 
 
 # The admin JSON API.
@@ -38,7 +40,7 @@ HOSTS = requires_role("host", "marketer")
     "/api/v1/admin/grabs",
     status_code=201,
     summary="Create a grab",
-    guards=[requires_role("marketer")],
+    guards=[MARKETERS],
     tags=["grabs"],
     security=TOKEN_REQUIRED,
     responses=problems(400, 401, 403, 413, 415, why={409: "The slug is taken."}),
@@ -102,16 +104,17 @@ class ModeForm(msgspec.Struct, kw_only=True):
     mode: str = ""
 
 
-class GrabConsole(Controller):
-    path = "/staff/grabs"
-    guards = [HOSTS]  # noqa: RUF012
+@dataclass(frozen=True, slots=True)
+class GrabsPage(StaffPage):
+    """The host console's pages and the marketer's form, shown again after a change or with
+    why it was refused."""
 
-    async def _list(
-        self, request: HTMXRequest, db: AsyncSession, grabs: Grabs, staff: Staff
-    ) -> Template:
-        rows = await grabs.console(db)
+    grabs: Grabs
+
+    async def listing(self) -> Template:
+        """Every grab with its state; the list alone (#grab-list) for htmx."""
         context = {
-            "staff": staff,
+            "staff": self.staff,
             "rows": [
                 {
                     "grab": info,
@@ -119,104 +122,88 @@ class GrabConsole(Controller):
                     "starts": china_time(info.starts_at),
                     "ends": china_time(info.ends_at),
                 }
-                for info, status in rows
+                for info, status in await self.grabs.console(self.db)
             ],
             "state_labels": STATE_LABELS,
         }
-        partial = request.htmx and request.htmx.target == "grab-list"
+        partial = self.request.htmx and self.request.htmx.target == "grab-list"
         name = "grabs/_console_list.html" if partial else "grabs/console.html"
         return Template(name, context=context)
 
-    @get("/")
-    async def index(
-        self,
-        request: HTMXRequest,
-        db_session: NamedDependency[AsyncSession],
-        grabs: NamedDependency[Grabs],
-        staff: NamedDependency[Staff],
-    ) -> Template:
-        return await self._list(request, db_session, grabs, staff)
-
-    async def _host(
-        self,
-        request: HTMXRequest,
-        db: AsyncSession,
-        grabs: Grabs,
-        staff: Staff,
-        slug: str,
-        error: str | None = None,
-        status: int = 200,
-    ) -> Template:
+    async def host(self, slug: str, error: str | None = None, status: int = 200) -> Template:
         """The host's page of one grab, or its part (#grab-host) for htmx."""
-        info = await grabs.info(slug, db)
+        info = await self.grabs.info(slug, self.db)
+        state = await self.grabs.status(slug, self.db)
         context = {
-            "staff": staff,
+            "staff": self.staff,
             "error": error,
-            **await host_context(db, str(request.base_url), info, await grabs.status(slug, db)),
+            **await host_context(self.db, str(self.request.base_url), info, state),
         }
-        partial = request.htmx and request.htmx.target == "grab-host"
+        partial = self.request.htmx and self.request.htmx.target == "grab-host"
         name = "grabs/_host.html" if partial else "grabs/host.html"
         return Template(name, context=context, status_code=status)
 
+    def form(self, slug: str | None, form: GrabForm, exc: DomainError | None = None) -> Template:
+        """The create (``slug`` None) or edit form, with why it was refused."""
+        return Template(
+            "grabs/form.html",
+            context={
+                "staff": self.staff,
+                "slug": slug,
+                "form": form,
+                "error": exc.translated if exc else None,
+                "fields": sorted(exc.fields) if exc else [],
+            },
+            status_code=exc.status if exc else 200,
+        )
+
+
+class GrabConsole(Controller):
+    path = "/staff/grabs"
+    guards = [HOSTS]  # noqa: RUF012
+    dependencies = {"page": GrabsPage.dependency()}  # noqa: RUF012
+
+    @get("/")
+    async def index(self, page: NamedDependency[GrabsPage]) -> Template:
+        return await page.listing()
+
     @get("/{slug:str}/host")
-    async def host(
-        self,
-        request: HTMXRequest,
-        slug: FromPath[str],
-        db_session: NamedDependency[AsyncSession],
-        grabs: NamedDependency[Grabs],
-        staff: NamedDependency[Staff],
-    ) -> Template:
+    async def host(self, page: NamedDependency[GrabsPage], slug: FromPath[str]) -> Template:
         """One grab on the host's phone: state, countdown, stock, QR code, the actions."""
-        return await self._host(request, db_session, grabs, staff, slug)
+        return await page.host(slug)
 
     @post("/{slug:str}/mode", status_code=200)
     async def set_mode(
         self,
-        request: HTMXRequest,
+        page: NamedDependency[GrabsPage],
         slug: FromPath[str],
-        db_session: NamedDependency[AsyncSession],
-        grabs: NamedDependency[Grabs],
-        staff: NamedDependency[Staff],
         data: URLEncodedBody[ModeForm],
     ) -> Template:
         """Open now, close now, or follow the schedule again; answered with the host's page."""
         if data.mode not in ("open", "closed", "schedule"):
-            return await self._host(
-                request, db_session, grabs, staff, slug, _("Unknown action."), status=400
-            )
-        await _set_mode(db_session, grabs, slug, data.mode)
-        return await self._host(request, db_session, grabs, staff, slug)
+            return await page.host(slug, _("Unknown action."), status=400)
+        await _set_mode(page.db, page.grabs, slug, data.mode)
+        return await page.host(slug)
 
-    @get("/new", guards=[requires_role("marketer")])
-    async def new(self, staff: NamedDependency[Staff]) -> Template:
-        return _form_page(staff, None, GrabForm(), None)
+    @get("/new", guards=[MARKETERS])
+    async def new(self, page: NamedDependency[GrabsPage]) -> Template:
+        return page.form(None, GrabForm())
 
-    @post("/new", status_code=200, guards=[requires_role("marketer")])
+    @post("/new", status_code=200, guards=[MARKETERS])
     async def create(
-        self,
-        db_session: NamedDependency[AsyncSession],
-        grabs: NamedDependency[Grabs],
-        staff: NamedDependency[Staff],
-        data: URLEncodedBody[GrabForm],
+        self, page: NamedDependency[GrabsPage], data: URLEncodedBody[GrabForm]
     ) -> Template | Response[Any]:
         async with catch_refusal() as refused:
             body = parse_form(data, with_slug=True)
             assert isinstance(body, GrabCreate)
-            await grabs.create(db_session, body, by=staff.username)
+            await page.grabs.create(page.db, body, by=page.staff.username)
         if refused.error is not None:
-            return _form_page(staff, None, data, refused.error)
+            return page.form(None, data, refused.error)
         return _see_console()
 
-    @get("/{slug:str}/edit", guards=[requires_role("marketer")])
-    async def edit(
-        self,
-        slug: FromPath[str],
-        db_session: NamedDependency[AsyncSession],
-        grabs: NamedDependency[Grabs],
-        staff: NamedDependency[Staff],
-    ) -> Template:
-        info = await grabs.edit_values(db_session, slug)
+    @get("/{slug:str}/edit", guards=[MARKETERS])
+    async def edit(self, page: NamedDependency[GrabsPage], slug: FromPath[str]) -> Template:
+        info = await page.grabs.edit_values(page.db, slug)
         form = GrabForm(
             slug=info.slug,
             title=info.title,
@@ -230,42 +217,26 @@ class GrabConsole(Controller):
             voucher_valid_days=str(info.voucher_valid_days),
             voucher_where=info.voucher_where,
         )
-        return _form_page(staff, info.slug, form, None)
+        return page.form(info.slug, form)
 
-    @post("/{slug:str}/edit", status_code=200, guards=[requires_role("marketer")])
+    @post("/{slug:str}/edit", status_code=200, guards=[MARKETERS])
     async def update(
         self,
+        page: NamedDependency[GrabsPage],
         slug: FromPath[str],
-        db_session: NamedDependency[AsyncSession],
-        grabs: NamedDependency[Grabs],
-        staff: NamedDependency[Staff],
         data: URLEncodedBody[GrabForm],
     ) -> Template | Response[Any]:
         async with catch_refusal() as refused:
             body = parse_form(data, with_slug=False)
-            info = await grabs.update(db_session, slug, body)
+            info = await page.grabs.update(page.db, slug, body)
         if refused.error is not None:
-            return _form_page(staff, slug, data, refused.error)
-        _announce_when_durable(db_session, grabs, info.id)
+            return page.form(slug, data, refused.error)
+        _announce_when_durable(page.db, page.grabs, info.id)
         return _see_console()
 
 
 def _see_console() -> Response[Any]:
     return Response(b"", status_code=303, headers={"Location": "/staff/grabs/"})
-
-
-def _form_page(staff: Staff, slug: str | None, form: GrabForm, exc: DomainError | None) -> Template:
-    return Template(
-        "grabs/form.html",
-        context={
-            "staff": staff,
-            "slug": slug,
-            "form": form,
-            "error": exc.translated if exc else None,
-            "fields": sorted(exc.fields) if exc else [],
-        },
-        status_code=exc.status if exc else 200,
-    )
 
 
 STAFF_ROUTES: list[ControllerRouterHandler] = [api_create, api_open, api_close, GrabConsole]
