@@ -7,6 +7,7 @@ is audited."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -20,7 +21,6 @@ from app.core.forms import catch_refusal
 from app.core.i18n import N_
 from app.core.i18n import gettext as _
 from app.core.pages import page_or_partial
-from app.core.state import part
 from app.draws import staff_views as views
 from app.draws.schemas import DrawnTier
 from app.draws.service import Draws
@@ -41,7 +41,12 @@ class ConsoleForm(msgspec.Struct, kw_only=True):
     confirm: str = ""
 
 
+@dataclass(frozen=True, slots=True)
 class ConsolePage(StaffPage):
+    """The host console of one draw, shown again after an action or with why it was refused."""
+
+    draws: Draws
+
     async def render(
         self,
         slug: str,
@@ -51,8 +56,7 @@ class ConsolePage(StaffPage):
         confirm: dict[str, Any] | None = None,
         drawn: DrawnTier | None = None,
     ) -> Template:
-        draws = part(self.request, Draws)
-        info, status = await draws.read(slug, self.db)
+        info, status = await self.draws.read(slug, self.db)
         context = {
             "staff": self.staff,
             "draw": info,
@@ -91,7 +95,7 @@ class HostConsole(Controller):
         data: URLEncodedBody[ConsoleForm],
     ) -> Template:
         """One tap: the question first for a close or a draw, then the action (audited)."""
-        draws = part(page.request, Draws)
+        draws = page.draws
         info = await draws.info(slug, page.db)
         tier = _tier(data.tier, len(info.tiers))
         if data.action not in ACTIONS or (data.action in ("draw", "redraw") and tier is None):

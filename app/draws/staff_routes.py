@@ -5,6 +5,7 @@ app/draws/console.py, the host console. Phones are masked; a role that may see n
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from litestar import Controller, Response, get, post
@@ -40,12 +41,11 @@ def may_reveal(page: StaffPage) -> bool:
     return page.staff.has_role("sales")
 
 
+@dataclass(frozen=True, slots=True)
 class DrawsPage(StaffPage):
     """The staff's draw pages, shown again after a change or with why it was refused."""
 
-    @property
-    def draws(self) -> Draws:
-        return part(self.request, Draws)
+    draws: Draws
 
     async def listing(self) -> Template:
         context = {
