@@ -1,5 +1,5 @@
 """Several of a request's parts given to a handler as one dependency: a frozen dataclass whose
-fields are filled by name (``dependencies = {"page": bundle(UsersPage)}``), so the handlers
+fields are filled by name (``dependencies = {"visit": bundle(GateVisit)}``), so the handlers
 that share them take one parameter and the methods that use them live on the class.
 
 A field is the dependency of its name and type; ``db`` is the request's ``db_session``; a
