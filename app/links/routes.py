@@ -36,7 +36,6 @@ from app.links.schemas import (
 )
 from app.staff.auth import requires_role
 from app.staff.pages import StaffPage
-from app.staff.schemas import Staff
 
 # Room for a 1 MB file and a 1 MB text box; anything between the two limits gets our own
 # message rather than the framework's.
@@ -107,12 +106,35 @@ class LinksPage(StaffPage):
         return await self.render(status=refused.status, **shown)
 
 
+@dataclass(frozen=True, slots=True)
+class ImportPage(StaffPage):
+    """The CSV import: the columns it takes, and what the last file did or why it was refused."""
+
+    async def render(self, *, status: int = 200, **extra: Any) -> Template:
+        context = {
+            "staff": self.staff,
+            "columns": csv_import.COLUMNS,
+            "caps": ACCOUNT_CAPS,
+            "counts": await service.account_counts(self.db),
+            "tools": await service.tool_titles(self.db),
+            "max_rows": csv_import.MAX_ROWS,
+            "error": None,
+            "errors": [],
+            "summary": None,
+            "text": "",
+            **LABELS,
+            **extra,
+        }
+        return Template("staff/links_import.html", context=context, status_code=status)
+
+
 class LinksController(Controller):
     path = "/staff/links"
     guards = [requires_role("marketer")]  # noqa: RUF012
     dependencies = {  # noqa: RUF012
         "where": Provide(_filter, sync_to_thread=False),
         "page": LinksPage.dependency(),
+        "upload": ImportPage.dependency(),
     }
 
     @get("/")
@@ -171,34 +193,29 @@ class LinksController(Controller):
         return _download(service.qr_png(url), "image/png", link.code, "png")
 
     @get("/import")
-    async def import_page(
-        self, db_session: NamedDependency[AsyncSession], staff: NamedDependency[Staff]
-    ) -> Template:
-        return await _import_page(db_session, staff)
+    async def import_page(self, upload: NamedDependency[ImportPage]) -> Template:
+        return await upload.render()
 
     @post("/import", status_code=200, request_max_body_size=IMPORT_BODY_LIMIT)
     async def import_csv(
         self,
-        db_session: NamedDependency[AsyncSession],
-        staff: NamedDependency[Staff],
+        upload: NamedDependency[ImportPage],
         ip: NamedDependency[str],
         data: MultipartBody[LinkImport],
     ) -> Template:
-        async with catch_refusal(db_session) as refused:
+        async with catch_refusal(upload.db) as refused:
             text = await _import_text(data)
-            summary = await csv_import.import_csv(db_session, staff, text, ip)
+            summary = await csv_import.import_csv(upload.db, upload.staff, text, ip)
         if refused:
             rejected = refused.error
-            return await _import_page(
-                db_session,
-                staff,
+            return await upload.render(
                 status=refused.status,
                 error=refused.message,
                 # A rejected file lists its problems row by row.
                 errors=rejected.errors if isinstance(rejected, csv_import.ImportRejected) else [],
                 text=data.text,
             )
-        return await _import_page(db_session, staff, summary=summary)
+        return await upload.render(summary=summary)
 
 
 async def _import_text(data: LinkImport) -> str:
@@ -213,26 +230,6 @@ async def _import_text(data: LinkImport) -> str:
     if len(data.text.encode()) > csv_import.MAX_IMPORT_BYTES:
         raise ImportTooLarge()
     return data.text
-
-
-async def _import_page(
-    db: AsyncSession, staff: Staff, *, status: int = 200, **extra: Any
-) -> Template:
-    context = {
-        "staff": staff,
-        "columns": csv_import.COLUMNS,
-        "caps": ACCOUNT_CAPS,
-        "counts": await service.account_counts(db),
-        "tools": await service.tool_titles(db),
-        "max_rows": csv_import.MAX_ROWS,
-        "error": None,
-        "errors": [],
-        "summary": None,
-        "text": "",
-        **LABELS,
-        **extra,
-    }
-    return Template("staff/links_import.html", context=context, status_code=status)
 
 
 def _download(body: bytes, media_type: str, code: str, extension: str) -> Response[bytes]:
