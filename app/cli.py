@@ -318,6 +318,38 @@ def draws_verify(file: Any, chain: str | None) -> None:
     sys.exit(1 if mismatches else 0)
 
 
+@draws.command("check")
+@click.argument("slug")
+def draws_check(slug: str) -> None:
+    """Check a draw's stored data; exit 1 on a mismatch, 2 when there is no such draw.
+
+    One line per check: the entries in SQL against the count the draw shows, every entry's
+    chances against what its referrals earn, and once closed the commitment, the entrant
+    list's hash and count, the drand round and every drawn tier's winners and reserves,
+    recomputed from the stored entries and the seed as `draws verify` does. Entries are
+    SQL-only today (no Redis entry path yet): there is no Redis count to compare."""
+    from app.draws.check import check_draw
+    from app.draws.definition import DrawNotFound
+
+    settings = _settings()
+
+    async def work(db: AsyncSession) -> Any:
+        try:
+            return await check_draw(db, slug, trusted_chain=settings.drand_chain)
+        except DrawNotFound:
+            return None
+
+    report = _in_transaction(settings, work)
+    if report is None:
+        raise click.BadParameter(f"there is no draw {slug!r}", param_hint="SLUG")
+    click.echo(f"draw {report.slug}: {report.state}, {report.drawn} of {report.tiers} tiers drawn")
+    for line in report.lines:
+        click.echo(str(line))
+    wrong = sum(not line.ok for line in report.lines)
+    click.echo("ok" if not wrong else f"FAILED: {wrong} mismatch{'es' if wrong > 1 else ''}")
+    sys.exit(1 if wrong else 0)
+
+
 @main.group()
 def outbox() -> None:
     """The outbox: everything leadkit sends."""
