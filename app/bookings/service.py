@@ -33,24 +33,28 @@ from app.staff.schemas import Staff
 from app.tools.schemas import PublishedTool, PublishedVersion
 
 
-class AlreadyBooked(Conflict):
-    code = "already_booked"
-    default_message = N_("You have already booked this. You can change or cancel it below.")
+class AlreadyBooked(
+    Conflict,
+    code="already_booked",
+    message=N_("You have already booked this. You can change or cancel it below."),
+):
+    """The lead asked to book a tool they hold an active booking on already."""
 
 
-class NoBooking(NotFound):
-    code = "no_booking"
-    default_message = N_("You have no booking here yet.")
+class NoBooking(NotFound, code="no_booking", message=N_("You have no booking here yet.")):
+    """A change or cancellation while the lead has no active booking on this tool."""
 
 
-class NotBookable(NotFound):
-    code = "not_bookable"
-    default_message = N_("This tool takes no bookings.")
+class NotBookable(NotFound, code="not_bookable", message=N_("This tool takes no bookings.")):
+    """The tool's call to action is not a booking (a link or a call)."""
 
 
-class SlotPassed(InvalidInput):
-    code = "slot_passed"
-    default_message = N_("That time has already passed. Please choose a later one.")
+class SlotPassed(
+    InvalidInput,
+    code="slot_passed",
+    message=N_("That time has already passed. Please choose a later one."),
+):
+    """The chosen day and part of the day are already over (China time)."""
 
 
 def bookable(cta: Cta | None) -> Cta:

@@ -27,9 +27,10 @@ STORED_BOX = (720, 240)
 FORMATS = ("PNG", "JPEG")
 
 
-class InvalidLogo(InvalidInput):
-    code = "invalid_logo"
-    default_message = N_("The logo must be a PNG or JPEG image.")
+class InvalidLogo(
+    InvalidInput, code="invalid_logo", message=N_("The logo must be a PNG or JPEG image.")
+):
+    """The uploaded logo is too large, not a PNG or JPEG, or of the wrong size."""
 
 
 def prepare_logo(data: bytes) -> bytes:

@@ -40,17 +40,23 @@ REPLAY_DEFAULT = 20
 REPLAY_MAX = 200
 
 
-class DraftConflict(Conflict):
-    code = "draft_conflict"
-    default_message = N_(
+class DraftConflict(
+    Conflict,
+    code="draft_conflict",
+    message=N_(
         "Someone else saved this draft after you opened it. Reload the editor to see their "
         "changes; yours were not saved."
-    )
+    ),
+):
+    """The draft was saved by someone else since this editor loaded it."""
 
 
-class NothingToPublish(Conflict):
-    code = "nothing_to_publish"
-    default_message = N_("The draft is the same as the published version: nothing to publish.")
+class NothingToPublish(
+    Conflict,
+    code="nothing_to_publish",
+    message=N_("The draft is the same as the published version: nothing to publish."),
+):
+    """Publishing a draft equal to the live version, or the current version again."""
 
 
 # --- reading ---------------------------------------------------------------------------------

@@ -19,10 +19,8 @@ def say(message: str, **params: object) -> str:
     return text % params if params else text
 
 
-class InvalidDefinition(InvalidInput):
+class InvalidDefinition(InvalidInput, code="invalid_definition"):
     """The definition's structure is wrong: a type, a missing key, a duplicate, a bad table."""
-
-    code = "invalid_definition"
 
 
 # Definition problems the schema finds (app/calculators/schemas.py), by what msgspec said.

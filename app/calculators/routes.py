@@ -56,10 +56,10 @@ def answered_cookie(settings: Settings) -> Cookie:
     )
 
 
-class InputErrors(DomainError):
-    status = 422
-    code = "invalid_inputs"
-    default_message = N_("Some answers need a second look.")
+class InputErrors(
+    DomainError, status=422, code="invalid_inputs", message=N_("Some answers need a second look.")
+):
+    """A calculator's answers were refused (too many, or values its rules reject)."""
 
 
 class EvaluateRequest(msgspec.Struct, kw_only=True, frozen=True):

@@ -33,9 +33,8 @@ MAX_YEAR = 2100
 DATE_RANGE_MESSAGE = N_("Dates must fall between the years %(first)s and %(last)s.")
 
 
-class DateOutOfRange(InvalidInput):
-    code = "date_out_of_range"
-    default_message = DATE_RANGE_MESSAGE
+class DateOutOfRange(InvalidInput, code="date_out_of_range", message=DATE_RANGE_MESSAGE):
+    """A date falls outside the years from MIN_YEAR to MAX_YEAR."""
 
     def __init__(self, field: str) -> None:
         super().__init__(fields={field: "out_of_range"}, first=MIN_YEAR, last=MAX_YEAR)

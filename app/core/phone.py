@@ -17,14 +17,18 @@ ALLOWED = re.compile(r"^\+?[\d\s().\-]+$")
 _MAX_INPUT = 32
 
 
-class InvalidPhone(InvalidInput):
-    code = "invalid_phone"
-    default_message = N_("Please enter a valid mobile phone number.")
+class InvalidPhone(
+    InvalidInput, code="invalid_phone", message=N_("Please enter a valid mobile phone number.")
+):
+    """What was typed cannot be a mobile phone number."""
 
 
-class CountryNotAllowed(InvalidPhone):
-    code = "country_not_allowed"
-    default_message = N_("Text messages cannot be sent to numbers from this country or region.")
+class CountryNotAllowed(
+    InvalidPhone,
+    code="country_not_allowed",
+    message=N_("Text messages cannot be sent to numbers from this country or region."),
+):
+    """A valid number whose country code is not among those allowed codes."""
 
 
 def _parse(raw: str, default_region: str) -> phonenumbers.PhoneNumber:

@@ -22,8 +22,8 @@ from app.tools import service as tools
 from app.tools.models import Tool
 
 
-class DrawNotFound(NotFound):
-    default_message = N_("This draw does not exist or is no longer available.")
+class DrawNotFound(NotFound, message=N_("This draw does not exist or is no longer available.")):
+    """No draw has this slug (or it is not published, where it must be)."""
 
 
 class Tier(msgspec.Struct, frozen=True, kw_only=True):

@@ -32,37 +32,44 @@ from app.events.service import Tracker
 from app.grabs.store.claims import tap_context
 
 
-class NotClosed(Conflict):
-    code = "not_closed"
-    default_message = N_("Close the entries before drawing.")
+class NotClosed(Conflict, code="not_closed", message=N_("Close the entries before drawing.")):
+    """The host asked to draw while entries are open (or before the round is known)."""
 
 
-class AlreadyClosed(Conflict):
-    code = "already_closed"
-    default_message = N_("The entries are closed and frozen; the draw cannot open again.")
+class AlreadyClosed(
+    Conflict,
+    code="already_closed",
+    message=N_("The entries are closed and frozen; the draw cannot open again."),
+):
+    """The host asked to open a draw whose entries are closed and frozen."""
 
 
-class NoSuchTier(InvalidInput):
-    default_message = N_("This draw has no tier %(tier)s.")
+class NoSuchTier(InvalidInput, message=N_("This draw has no tier %(tier)s.")):
+    """The host named a tier the draw does not have."""
 
 
-class NotDrawn(Conflict):
-    code = "not_drawn"
-    default_message = N_("The proof is published once every tier is drawn.")
+class NotDrawn(
+    Conflict, code="not_drawn", message=N_("The proof is published once every tier is drawn.")
+):
+    """The proof was asked for before every tier was drawn."""
 
 
-class ListChanged(Conflict):
-    code = "entrants_changed"
-    default_message = N_("The entries no longer match the list frozen at the close.")
+class ListChanged(
+    Conflict,
+    code="entrants_changed",
+    message=N_("The entries no longer match the list frozen at the close."),
+):
+    """The entrants no longer match the hash frozen at the close: no drawing."""
 
 
-class NotAWinner(NotFound):
-    default_message = N_("This phone has no prize to claim in this draw.")
+class NotAWinner(NotFound, message=N_("This phone has no prize to claim in this draw.")):
+    """A claim from a phone that won nothing in this draw."""
 
 
-class ClaimTooLate(Conflict):
-    code = "claim_too_late"
-    default_message = N_("The time to claim this prize has passed.")
+class ClaimTooLate(
+    Conflict, code="claim_too_late", message=N_("The time to claim this prize has passed.")
+):
+    """A winner claims after the time to claim each of their prizes has passed."""
 
 
 async def frozen_list(db: AsyncSession, draw_id: int) -> FrozenList:

@@ -37,19 +37,25 @@ from app.tools import service as tools
 from app.tools.models import Tool
 
 
-class RulesFixed(Conflict):
-    code = "rules_fixed"
-    default_message = N_(
+class RulesFixed(
+    Conflict,
+    code="rules_fixed",
+    message=N_(
         "People have entered (or the entries are open): the prizes and the rules stay as "
         "published. The title, description, image, schedule and time to claim can change."
-    )
+    ),
+):
+    """An edit changes the prizes or rules after someone entered or while entries are open."""
 
 
-class DrawFrozen(Conflict):
-    code = "draw_frozen"
-    default_message = N_(
+class DrawFrozen(
+    Conflict,
+    code="draw_frozen",
+    message=N_(
         "The entries are closed and frozen: only the title, description and image can change."
-    )
+    ),
+):
+    """An edit changes more than the title, description or image after the close."""
 
 
 async def check_required_tool(db: AsyncSession, slug: str, own: str) -> None:

@@ -64,15 +64,17 @@ from app.grabs.store.claims import tap_context
 from app.settings import Settings
 
 
-class EntryRateLimited(RateLimited):
-    default_message = N_("Too many attempts. Please wait a moment and try again.")
+class EntryRateLimited(
+    RateLimited, message=N_("Too many attempts. Please wait a moment and try again.")
+):
+    """An entry tap past the visitor's or the IP's limit per minute."""
 
 
-class EntryBusy(RateLimited):
+class EntryBusy(
+    RateLimited, message=N_("Too many people are entering right now. Please tap again.")
+):
     """The database could not take the entry in time (SQLite's single writer under a rush):
     nothing was entered, and the visitor is asked to tap again."""
-
-    default_message = N_("Too many people are entering right now. Please tap again.")
 
 
 class Prize(msgspec.Struct, frozen=True, kw_only=True):

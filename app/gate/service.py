@@ -44,55 +44,67 @@ DAY, HOUR = 86_400, 3_600
 ALERTS_TTL = 5.0
 
 
-class ConsentRequired(InvalidInput):
-    code = "consent_required"
-    default_message = N_("Please read and agree to the privacy notice first.")
+class ConsentRequired(
+    InvalidInput,
+    code="consent_required",
+    message=N_("Please read and agree to the privacy notice first."),
+):
+    """A code was asked for without agreeing to the privacy notice."""
 
 
-class WrongCode(InvalidInput):
-    code = "wrong_code"
-    default_message = N_("The code is not right. Please check it and try again.")
+class WrongCode(
+    InvalidInput,
+    code="wrong_code",
+    message=N_("The code is not right. Please check it and try again."),
+):
+    """The typed code is not six digits, or not the one sent."""
 
 
-class CodeExpired(InvalidInput):
-    code = "code_expired"
-    default_message = N_("This code has expired or was already used. Please get a new one.")
+class CodeExpired(
+    InvalidInput,
+    code="code_expired",
+    message=N_("This code has expired or was already used. Please get a new one."),
+):
+    """No live code for the number: none sent, expired, used, or out of attempts."""
 
 
-class SmsUnavailable(DomainError):
-    status = 503
-    code = "sms_unavailable"
-    default_message = N_("We could not send the text message. Please try again in a minute.")
+class SmsUnavailable(
+    DomainError,
+    status=503,
+    code="sms_unavailable",
+    message=N_("We could not send the text message. Please try again in a minute."),
+):
+    """The SMS gateway could not send the code, for no reason of the number's."""
+
     retry_after = 60  # "in a minute": sent as Retry-After
 
 
-class NumberCannotReceive(InvalidInput):
+class NumberCannotReceive(
+    InvalidInput,
+    code="number_cannot_receive",
+    message=N_("This number cannot receive text messages. Please check it or use another number."),
+):
     """The gateway says this number cannot get text messages: another try will not help."""
 
-    code = "number_cannot_receive"
-    default_message = N_(
-        "This number cannot receive text messages. Please check it or use another number."
-    )
 
-
-class BudgetSpent(RateLimited):
+class BudgetSpent(
+    RateLimited,
+    code="sms_budget_spent",
+    message=N_("Too many verification codes are being sent right now. Please try again later."),
+):
     """The global budget of codes for this hour or day is spent: refused for everyone."""
-
-    code = "sms_budget_spent"
-    default_message = N_(
-        "Too many verification codes are being sent right now. Please try again later."
-    )
 
 
 CHALLENGE_URL = "/api/v1/gate/challenge"
 
 
-class ChallengeRequired(DomainError):
+class ChallengeRequired(
+    DomainError,
+    status=403,
+    code="challenge_required",
+    message=N_("Please complete the security check, then ask for the code again."),
+):
     """A proof of work (ALTCHA) must come with this request; ``extra`` carries a challenge."""
-
-    status = 403
-    code = "challenge_required"
-    default_message = N_("Please complete the security check, then ask for the code again.")
 
     def __init__(self, challenge: dict[str, Any], message: str | None = None) -> None:
         super().__init__(message)
@@ -100,11 +112,14 @@ class ChallengeRequired(DomainError):
         self.extra = {"challenge": challenge, "challenge_url": CHALLENGE_URL}
 
 
-class ChallengeFailed(ChallengeRequired):
-    code = "challenge_failed"
-    default_message = N_(
+class ChallengeFailed(
+    ChallengeRequired,
+    code="challenge_failed",
+    message=N_(
         "The security check did not pass or has expired. Please wait for it to finish again."
-    )
+    ),
+):
+    """The proof of work came but did not verify, expired or was used already."""
 
 
 Period = Literal["hour", "day"]
@@ -146,10 +161,13 @@ class BudgetAlert(msgspec.Struct, frozen=True, kw_only=True):
         }
 
 
-class GateRequired(DomainError):
-    status = 401
-    code = "gate_required"
-    default_message = N_("Please verify your phone number first.")
+class GateRequired(
+    DomainError,
+    status=401,
+    code="gate_required",
+    message=N_("Please verify your phone number first."),
+):
+    """A visitor's step needs a verified phone (a lead) and has none, or it is gone."""
 
 
 def new_code() -> str:

@@ -22,8 +22,8 @@ from app.tools import service as tools
 from app.tools.models import Tool
 
 
-class GrabNotFound(NotFound):
-    default_message = N_("This grab does not exist or is no longer available.")
+class GrabNotFound(NotFound, message=N_("This grab does not exist or is no longer available.")):
+    """No grab has this slug (or it is not published, where it must be)."""
 
 
 def state_of(grab: GrabInfo, stock_left: int, at: dt.datetime) -> State:

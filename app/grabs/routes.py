@@ -79,10 +79,13 @@ async def _gate(
     return Template(name, context=ctx, status_code=401)
 
 
-class NotSoldOut(DomainError):
-    status = 409
-    code = "not_sold_out"
-    default_message = N_("There are still some left: grab one now.")
+class NotSoldOut(
+    DomainError,
+    status=409,
+    code="not_sold_out",
+    message=N_("There are still some left: grab one now."),
+):
+    """A waiting-list tap on a grab that is not sold out (shown in its panel)."""
 
 
 @post("/t/{slug:str}/waitlist", status_code=200)

@@ -72,13 +72,18 @@ _KEY = re.compile(IDEMPOTENCY_KEY)
 _SLUG = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
 
 
-class BadIdempotencyKey(InvalidInput):
-    code = "bad_idempotency_key"
-    default_message = N_("The Idempotency-Key header must be 1 to 64 printable characters.")
+class BadIdempotencyKey(
+    InvalidInput,
+    code="bad_idempotency_key",
+    message=N_("The Idempotency-Key header must be 1 to 64 printable characters."),
+):
+    """A claim's Idempotency-Key header is not 1 to 64 printable characters."""
 
 
-class GrabRateLimited(RateLimited):
-    default_message = N_("Too many taps. Please wait a moment and try again.")
+class GrabRateLimited(
+    RateLimited, message=N_("Too many taps. Please wait a moment and try again.")
+):
+    """A claim tap past the grab's rate limits (per visitor and per IP)."""
 
 
 class ClaimantGone(GateRequired):
@@ -91,11 +96,11 @@ class ClaimantGone(GateRequired):
         self.extra = {"result": "gate_required"}
 
 
-class GrabBusy(RateLimited):
+class GrabBusy(
+    RateLimited, message=N_("Too many people are grabbing right now. Please tap again.")
+):
     """The database could not take the claim in time (SQLite's single writer under a rush):
     nothing was claimed, and the visitor is asked to tap again."""
-
-    default_message = N_("Too many people are grabbing right now. Please tap again.")
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,10 +76,10 @@ CHANNEL_ALIASES = {
 PLATFORM_ALIASES = {"抖音": "douyin", "微信": "wechat", "其他": "other"}
 
 
-class ImportRejected(InvalidInput):
+class ImportRejected(
+    InvalidInput, message=N_("Nothing was imported: fix the rows listed below and try again.")
+):
     """The file has problems; nothing was imported. ``errors`` lists them by row."""
-
-    default_message = N_("Nothing was imported: fix the rows listed below and try again.")
 
     def __init__(self, errors: list[RowError]) -> None:
         super().__init__()

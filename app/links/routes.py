@@ -59,10 +59,13 @@ def _base_url(request: Request[Any, Any, Any]) -> str:
     return str(request.base_url).rstrip("/")
 
 
-class ImportTooLarge(DomainError):
-    status = 413
-    code = "too_large"
-    default_message = N_("The file is larger than 1 MB: split it and import the parts.")
+class ImportTooLarge(
+    DomainError,
+    status=413,
+    code="too_large",
+    message=N_("The file is larger than 1 MB: split it and import the parts."),
+):
+    """The uploaded or pasted CSV is larger than MAX_IMPORT_BYTES."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,10 +41,13 @@ DEFAULT_MAX_CACHE_BYTES = 256 * 1024 * 1024
 DEFAULT_TIMEOUT_SECONDS = 30.0
 
 
-class ReportUnavailable(DomainError):
-    status = 503
-    code = "report_unavailable"
-    default_message = N_("The report could not be generated just now. Please try again shortly.")
+class ReportUnavailable(
+    DomainError,
+    status=503,
+    code="report_unavailable",
+    message=N_("The report could not be generated just now. Please try again shortly."),
+):
+    """The PDF renderer is not running, crashed or took too long."""
 
 
 def report_cache_key(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from typing import Any, ClassVar
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,65 +44,79 @@ _TYPED_MAX = 64  # spaces and dashes included
 _PLAIN = re.compile(PLAIN_TEXT)
 
 
-class VoucherRefused(DomainError):
+class VoucherRefused(DomainError, status=409):
     """A redemption or undo that was refused; ``code`` is the audit trail's reason."""
 
-    status: ClassVar[int] = 409
+
+class NotACode(
+    VoucherRefused,
+    status=400,
+    code="malformed",
+    message=N_("This is not a voucher code. A code is letters and digits, like LK 7K3M 9QX2 PF4H."),
+):
+    """What was typed cannot be a voucher code (its length or characters)."""
 
 
-class NotACode(VoucherRefused):
-    status = 400
-    code = "malformed"
-    default_message = N_(
-        "This is not a voucher code. A code is letters and digits, like LK 7K3M 9QX2 PF4H."
-    )
+class VoucherUnknown(
+    VoucherRefused,
+    status=404,
+    code="unknown",
+    message=N_("No voucher has this code. Check the code and try again."),
+):
+    """No voucher has this code."""
 
 
-class VoucherUnknown(VoucherRefused):
-    status = 404
-    code = "unknown"
-    default_message = N_("No voucher has this code. Check the code and try again.")
+class AlreadyRedeemed(
+    VoucherRefused,
+    code="already_redeemed",
+    message=N_("Already redeemed on %(at)s by %(by)s at %(store)s. It cannot be redeemed again."),
+):
+    """The voucher was redeemed already; the message says when, by whom, where."""
 
 
-class AlreadyRedeemed(VoucherRefused):
-    code = "already_redeemed"
-    default_message = N_(
-        "Already redeemed on %(at)s by %(by)s at %(store)s. It cannot be redeemed again."
-    )
+class VoucherExpired(
+    VoucherRefused,
+    code="expired",
+    message=N_("This voucher expired on %(at)s and cannot be redeemed."),
+):
+    """The voucher is past its expiry."""
 
 
-class VoucherExpired(VoucherRefused):
-    code = "expired"
-    default_message = N_("This voucher expired on %(at)s and cannot be redeemed.")
+class VoucherVoid(
+    VoucherRefused, code="void", message=N_("This voucher has been voided and cannot be redeemed.")
+):
+    """The voucher was voided."""
 
 
-class VoucherVoid(VoucherRefused):
-    code = "void"
-    default_message = N_("This voucher has been voided and cannot be redeemed.")
+class NotRedeemed(
+    VoucherRefused,
+    code="not_redeemed",
+    message=N_("This voucher is not redeemed, so there is nothing to undo."),
+):
+    """An undo of a voucher that is not redeemed."""
 
 
-class NotRedeemed(VoucherRefused):
-    code = "not_redeemed"
-    default_message = N_("This voucher is not redeemed, so there is nothing to undo.")
+class UndoTooLate(
+    VoucherRefused,
+    code="undo_too_late",
+    message=N_("A redemption can be undone only within %(minutes)d minutes. Ask an administrator."),
+):
+    """An undo once the undo window (``minutes``) has passed."""
 
 
-class UndoTooLate(VoucherRefused):
-    code = "undo_too_late"
-    default_message = N_(
-        "A redemption can be undone only within %(minutes)d minutes. Ask an administrator."
-    )
-
-
-class UndoNotAllowed(VoucherRefused):
-    status = 403
-    code = "undo_not_allowed"
-    default_message = N_(
+class UndoNotAllowed(
+    VoucherRefused,
+    status=403,
+    code="undo_not_allowed",
+    message=N_(
         "Only the staff member who redeemed this voucher, or an administrator, can undo it."
-    )
+    ),
+):
+    """An undo by staff who neither redeemed the voucher nor are administrators."""
 
 
-class StoreMissing(InvalidInput):
-    default_message = N_("Enter the store you are redeeming at first.")
+class StoreMissing(InvalidInput, message=N_("Enter the store you are redeeming at first.")):
+    """A redemption without the store it is made at."""
 
 
 def clean_store(raw: str) -> str:

@@ -11,15 +11,13 @@ from app.calculators.errors import InvalidDefinition, say
 from app.core.i18n import N_
 
 
-class InvalidFormula(InvalidDefinition):
+class InvalidFormula(InvalidDefinition, code="invalid_formula"):
     """A formula (or a ``show_if`` condition) was refused when it was saved.
 
     ``path`` names it ("variables.total", "outputs.total.low", "fields.kitchen.show_if"),
     ``column`` is the 0-based character offset of the problem in the formula's text and
     ``reason`` the refusal, translated (``message`` is an msgid, ``params`` its parameters).
     """
-
-    code = "invalid_formula"
 
     def __init__(self, path: str, column: int, message: str, **params: object) -> None:
         self.path = path
