@@ -1,4 +1,5 @@
-"""`make bench` (draws): the draw computation and its verification, with same-run baselines.
+"""`make bench` (draws): the draw computation and its verification, with same-run baselines;
+then entries and the host's tap against `leadkit serve` (bench/draws_served.py).
 
 For 100,000 entrants (1 to 5 chances each, a few phones with two entries) and 100 winners in
 three tiers (3 + 20 + 77, with 2 + 5 + 0 reserves), in drand mode with quicknet's genuine
@@ -29,13 +30,17 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import msgspec
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.draws.drand import QUICKNET_CHAIN, SCHEME, ChainInfo, DrandRound
 from app.draws.entrants import Entry, freeze
 from app.draws.fairness import TierRule, draw
 from app.draws.proof import Proof, decode_proof, encode_proof, prove, verify
+from bench import draws_served
 
 TARGET_DRAW_MS = 100.0
 TARGET_VERIFY_MS = 1000.0
@@ -65,6 +70,8 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--entrants", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=7, help="runs per figure (median shown)")
+    parser.add_argument("--only", choices=("computation", "served"), help="one half only")
+    draws_served.add_arguments(parser)
     return parser.parse_args()
 
 
@@ -108,6 +115,12 @@ def row(name: str, figures: tuple[float, float], baseline: tuple[float, float], 
 
 def main() -> int:
     args = parse_args()
+    if args.only != "served":
+        computation(args)
+    return 0 if args.only == "computation" else draws_served.main(args)
+
+
+def computation(args: argparse.Namespace) -> None:
     in_order = make_entries(args.entrants)
     shuffled = list(in_order)
     random.Random(1).shuffle(shuffled)
@@ -163,7 +176,6 @@ def main() -> int:
         sha,
         f"target ≤ {TARGET_VERIFY_MS:.0f} ms: {verdict(verification, TARGET_VERIFY_MS)}",
     )
-    return 0
 
 
 def verdict(figures: tuple[float, float], target: float) -> str:

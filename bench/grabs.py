@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import itertools
 import os
 import subprocess
 import sys
@@ -34,7 +33,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.run import (
     HOST,
-    Connection,
     Result,
     Server,
     answers,
@@ -45,6 +43,7 @@ from bench.run import (
     run_bench,
     venv_bin,
 )
+from bench.taps import line, taps
 
 SECRET = "bench-grabs-secret-" + "x" * 24
 
@@ -94,41 +93,9 @@ async def claims(
     total: int = 0,
 ) -> tuple[Result, Counter[int]]:
     """POST claims, each from the next visitor in turn, for ``seconds`` or ``total`` requests."""
-    result = Result(f"claim {slug}", f"/api/v1/grabs/{slug}/claim", seconds)
-    statuses: Counter[int] = Counter()
-    turn = itertools.cycle(cookies)
-    sent = itertools.count()
-    started = time.perf_counter()
-    stop_at = started + seconds if seconds else float("inf")
-
-    def request(cookie: str) -> bytes:
-        return (
-            f"POST {result.path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nUser-Agent: leadkit-bench\r\n"
-            f"Accept: application/json\r\nCookie: lk_vid={cookie}\r\nContent-Length: 0\r\n\r\n"
-        ).encode("latin-1")
-
-    async def worker() -> None:
-        conn = await Connection.open(port)
-        try:
-            while time.perf_counter() < stop_at and (not total or next(sent) < total):
-                status, took = await conn.ask(request(next(turn)))
-                result.latencies.append(took)
-                statuses[status] += 1
-                if status >= 500:
-                    result.errors += 1
-        finally:
-            await conn.close()
-
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    result.seconds = time.perf_counter() - started
-    return result, statuses
-
-
-def line(r: Result, base: Result | None) -> str:
-    ratio = f"{r.rps / base.rps:6.0%} of /ping" if base and base.rps else ""
-    return (
-        f"  {r.name:24} {r.rps:8.0f} req/s  p50 {r.percentile(0.5) * 1000:6.1f} ms  "
-        f"p99 {r.percentile(0.99) * 1000:6.1f} ms  5xx {r.errors:<4} {ratio}"
+    path = f"/api/v1/grabs/{slug}/claim"
+    return await taps(
+        port, f"claim {slug}", path, cookies, concurrency, seconds=seconds, total=total
     )
 
 
