@@ -112,3 +112,23 @@ def test_an_unknown_draw_is_a_usage_error(client: Browserish) -> None:
     result = check(client, "no-such-draw")
     assert result.exit_code == 2
     assert "there is no draw 'no-such-draw'" in result.output
+
+
+def test_referral_chances_pass_up_to_the_cap_and_not_beyond(client: Browserish) -> None:
+    make_draw(client, referrals=True, referral_cap=2)
+    host(client, "open")
+    (alice,) = people(client, 1)
+    code = enter(client, alice).code
+    assert code
+    for base in (20, 21, 22):
+        assert enter(client, people(client, 1, base=base)[0], ref=code).result == "entered"
+    earned = check(client)
+    assert earned.exit_code == 0, earned.output
+    assert lines(earned)["chances"] == "ok (4 entries, 6 chances, none above what referrals earn)"
+    sql(client, update(DrawEntry).where(DrawEntry.code == code).values(chances=4))
+    beyond = check(client)
+    assert beyond.exit_code == 1, beyond.output
+    assert lines(beyond)["chances"] == (
+        "MISMATCH (entry 1 has 4 chances; its 3 referrals allow at most 3 "
+        "(referral chances on, cap 2))"
+    )
