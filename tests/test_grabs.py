@@ -482,18 +482,32 @@ def test_restock_to_exactly_the_units_won(client: Browserish) -> None:
     a, b, c = people(client, 3)
     assert claim(client, a).json()["result"] == "won"
     assert claim(client, b).json()["result"] == "won"
+    grabs = part(client.app, Grabs)
+    client.raw.blocking_portal.call(grabs.check, "flash")  # Redis: both wins are in SQL
     client.make_staff("mk", "marketer")
     client.login("mk")
     exact = restock_flash(client, 2, follow_redirects=False)
     assert exact.status_code == 303, exact.text
     status = client.get("/api/v1/grabs/flash").json()
     assert (status["stock_total"], status["stock_left"]) == (2, 0)
+    assert client.run(_sql_stock) == (2, 0)  # the durable record too, not only Redis
     below = restock_flash(client, 1)
     assert below.status_code == 409, below.text[:3000]
+    assert "已被抢走的份数多于这个数量。" in below.text  # zh_CN: more units were already won
     assert client.get("/api/v1/grabs/flash").json()["stock_total"] == 2
     assert claim(client, c).json()["result"] == "sold_out"
-    report = client.raw.blocking_portal.call(part(client.app, Grabs).check, "flash")
+    report = client.raw.blocking_portal.call(grabs.check, "flash")
     assert report.ok and report.won == 2 and report.remaining == 0
+
+
+async def _sql_stock(db: Any) -> tuple[int, int]:
+    """The flash grab's initial stock and stock left as its SQL row has them."""
+    from sqlalchemy import select
+
+    from app.grabs.models import Grab
+
+    row = (await db.execute(select(Grab.initial_stock, Grab.stock))).one()
+    return int(row[0]), int(row[1])
 
 
 def test_redis_tap_counters_expire(client: Browserish) -> None:
@@ -692,3 +706,136 @@ def test_the_redis_writer_records_wins_on_its_own_even_after_a_failure(
     assert failures and client.count("grab_claim") == 2
     assert client.raw.blocking_portal.call(store.pending) == 0
     assert client.raw.blocking_portal.call(grabs.check, "flash").ok
+
+
+def test_a_claim_through_a_tracked_link_names_the_link_and_the_tool_version(
+    client: Browserish,
+) -> None:
+    """The win's funnel event names the tracked link the visitor came by (none without one)
+    and the grab's tool at its version, on the SQL path and through the Redis writer alike."""
+    from sqlalchemy import select, update
+
+    from app.events.models import FunnelEvent
+    from app.links.models import Account, TrackedLink
+    from app.visitors.models import Visitor
+
+    client.run(add_grab, open_grab(stock=5))
+    linked, direct = people(client, 2)
+
+    async def arrive_by_link(db: Any) -> int:
+        account = Account(kind="brand", name="brand")
+        db.add(account)
+        await db.flush()
+        link = TrackedLink(
+            code="live77", account_id=account.id, channel="live", target_slug="flash"
+        )
+        db.add(link)
+        await db.flush()
+        await db.execute(
+            update(Visitor)
+            .where(Visitor.public_id == linked.public_id)
+            .values(last_link_id=link.id)
+        )
+        return int(link.id)
+
+    link_id = client.run(arrive_by_link)
+    assert claim(client, linked).json()["result"] == "won"
+    assert claim(client, direct).json()["result"] == "won"
+    grabs = part(client.app, Grabs)
+    client.raw.blocking_portal.call(grabs.check, "flash")  # Redis: the writer has caught up
+    grab = client.raw.blocking_portal.call(grabs.info, "flash")
+    assert grab.tool_version
+
+    async def wins(db: Any) -> list[tuple[int | None, int | None, int | None]]:
+        rows = await db.execute(
+            select(FunnelEvent.link_id, FunnelEvent.tool_id, FunnelEvent.tool_version)
+            .where(FunnelEvent.name == "grab_won")
+            .order_by(FunnelEvent.id)
+        )
+        return [tuple(row) for row in rows]
+
+    assert sorted(client.run(wins), key=lambda w: w[0] or 0) == [
+        (None, grab.tool_id, grab.tool_version),
+        (link_id, grab.tool_id, grab.tool_version),
+    ]
+
+
+def test_a_grab_is_open_from_exactly_its_start_and_without_an_end(
+    client: Browserish, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store's own check of the schedule: a grab with no end stays open, and a claim
+    decided at exactly the start time is inside the window."""
+    from app.grabs.store import claims
+
+    start = (dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)).replace(microsecond=0)
+    client.run(add_grab, open_grab(stock=3, starts_at=start, ends_at=None))
+    a, b = people(client, 2)
+    assert claim(client, a).json()["result"] == "won"
+    grabs = part(client.app, Grabs)
+    if isinstance(grabs.store, RedisClaimStore):
+        pytest.skip("the Redis script trusts the caller's check of the schedule")
+    portal = client.raw.blocking_portal
+    grab = portal.call(grabs.info, "flash")
+    who = portal.call(grabs.claimant, b.public_id)
+    assert who is not None and grab.starts_at == start
+    monkeypatch.setattr(claims, "now", lambda: start)
+    answer, replayed = portal.call(grabs.store.claim, grab, who, None)
+    assert (answer.result, replayed) == ("won", False)
+
+
+def test_a_claim_rate_limit_keeps_its_wait() -> None:
+    """The exception the Redis store raises carries the wait (at least a second) as its
+    message and through a copy (its args rebuild it)."""
+    import copy
+
+    from app.grabs.store import ClaimRateLimited
+
+    limited = ClaimRateLimited(7)
+    assert (limited.retry_after, str(limited)) == (7, "7")
+    assert copy.copy(limited).retry_after == 7
+    assert ClaimRateLimited(0).retry_after == 1
+
+
+def test_forgetting_a_phone_keeps_the_answers_of_others(client: Browserish) -> None:
+    """A deleted person's idempotency answers go; another phone's answers, on the same grab,
+    stay: its double tap still gets its voucher, and a tap refused before the opening stays
+    refused (a forgotten answer would be decided anew, and now win)."""
+    start = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+    client.run(add_grab, open_grab(stock=3, starts_at=start, ends_at=None))
+    a, b = people(client, 2)
+    assert claim(client, a, key="early-a").json()["result"] == "not_open"
+    assert claim(client, b, key="early-b").json()["result"] == "not_open"
+    client.run(_set_mode, "open")
+    announce(client)
+    b_won = claim(client, b, key="tap-b").json()
+    assert b_won["result"] == "won"
+    grabs = part(client.app, Grabs)
+    client.raw.blocking_portal.call(grabs.store.forget, a.phone_hash)
+    assert claim(client, b, key="tap-b").json() == b_won
+    assert claim(client, b, key="early-b").json()["result"] == "not_open"
+    # A's own answer is gone: the same key is a new tap, decided now.
+    assert claim(client, a, key="early-a").json()["result"] == "won"
+
+
+def test_a_replayed_voucher_carries_its_number(client: Browserish) -> None:
+    """A phone's second unit, tapped again with its key, is answered as unit 2 again."""
+    client.run(add_grab, open_grab(stock=5, per_phone_limit=2))
+    (person,) = people(client, 1)
+    first = claim(client, person, key="tap-1").json()
+    second = claim(client, person, key="tap-2").json()
+    assert (first["voucher"]["n"], second["voucher"]["n"]) == (1, 2)
+    assert claim(client, person, key="tap-2").json() == second
+    assert claim(client, person, key="tap-1").json() == first
+
+
+def test_stock_left_read_in_a_request_is_zero_when_sold_out(client: Browserish) -> None:
+    client.run(add_grab, open_grab(stock=1))
+    (person,) = people(client, 1)
+    assert claim(client, person).json()["result"] == "won"
+    grabs = part(client.app, Grabs)
+    grab = client.raw.blocking_portal.call(grabs.info, "flash")
+
+    async def left_in_request(db: Any) -> int:
+        return await grabs.store.stock_left(grab, await db.connection())
+
+    assert client.run(left_in_request) == 0

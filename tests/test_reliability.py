@@ -401,3 +401,62 @@ def test_a_refusal_rolls_back_what_the_request_wrote(client: Browserish) -> None
     assert refused.status_code in (400, 422), refused.text
     assert client.count("visitor") == 0
     assert client.count("submission") == 0
+
+
+def test_a_stopping_writer_writes_what_is_pending(client: Browserish) -> None:
+    """Shutting down, the Redis writer writes the wins still in the stream before it goes."""
+    from app.grabs.store import RedisClaimStore
+    from tests.grab_support import add_grab, cookie_header, make_people, open_grab
+
+    store = part(client.app, Grabs).store
+    if not isinstance(store, RedisClaimStore):
+        pytest.skip("the Redis claim writer runs with Redis only")
+    portal = client.raw.blocking_portal
+    portal.call(store.writer.stop)  # its task is gone: nothing writes in the background
+    try:
+        client.run(add_grab, open_grab(stock=5))
+        person = client.run(make_people, part(client.app, Settings), 1)[0]
+        client.raw.cookies.clear()
+        won = client.raw.post(
+            "/api/v1/grabs/flash/claim", headers={"Cookie": cookie_header(person)}
+        )
+        assert won.json()["result"] == "won", won.text
+        assert (portal.call(store.pending), client.count("grab_claim")) == (1, 0)
+        portal.call(store.writer.stop)
+        assert (portal.call(store.pending), client.count("grab_claim")) == (0, 1)
+    finally:
+        portal.call(store.writer.start)
+
+
+def test_a_claim_entry_without_a_context_is_a_browser_win(client: Browserish) -> None:
+    """An entry an older claim script queued carries no funnel context ("ctx"): its win is
+    recorded as a browser's, naming no link and no tool."""
+    from app.grabs.store import RedisClaimStore
+
+    store = part(client.app, Grabs).store
+    if not isinstance(store, RedisClaimStore):
+        pytest.skip("the Redis claim writer runs with Redis only")
+    from tests.grab_support import add_grab, make_people, open_grab
+
+    grab = client.run(add_grab, open_grab("older", stock=5))
+    person = client.run(make_people, part(client.app, Settings), 1)[0]
+    visitor = _rows(client, Visitor, Visitor.public_id == person.public_id)[0]
+    entry = {
+        b"grab": str(grab).encode(),
+        b"phone": person.phone_hash.encode(),
+        b"n": b"1",
+        b"code": b"LK7777777777778",
+        b"expires": str(int(time.time()) + 86_400).encode(),
+        b"visitor": str(visitor.id).encode(),
+        b"lead": str(visitor.lead_id).encode(),
+        b"key": b"",
+        b"at": str(time.time()).encode(),
+    }
+    client.raw.blocking_portal.call(store.writer.write, [entry])
+    (win,) = _rows(client, FunnelEvent, FunnelEvent.name == "grab_won")
+    assert (win.platform, win.link_id, win.tool_id, win.tool_version) == (
+        "browser",
+        None,
+        None,
+        None,
+    )
