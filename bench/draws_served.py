@@ -20,7 +20,6 @@ import contextlib
 import json
 import os
 import resource
-import subprocess
 import time
 from pathlib import Path
 
@@ -31,11 +30,11 @@ from bench.run import (
     Server,
     answers,
     base_env,
+    leadkit,
     load,
     postgres_database,
     redis_prefix,
     run_bench,
-    venv_bin,
 )
 from bench.taps import line, taps
 
@@ -232,15 +231,7 @@ async def winners_shown(port: int, token: str, streams: int) -> tuple[Result, in
 
 
 def check(env: dict[str, str]) -> tuple[int, str]:
-    done = subprocess.run(
-        [str(venv_bin() / "leadkit"), "draws", "check", SLUG],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    return done.returncode, (done.stdout + done.stderr).strip()
+    return leadkit(env, "draws", "check", SLUG)
 
 
 def run_backend(label: str, env: dict[str, str], args: argparse.Namespace, workdir: Path) -> bool:

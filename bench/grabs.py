@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import datetime as dt
 import os
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -37,11 +36,11 @@ from bench.run import (
     Server,
     answers,
     base_env,
+    leadkit,
     load,
     postgres_database,
     redis_prefix,
     run_bench,
-    venv_bin,
 )
 from bench.taps import line, taps
 
@@ -100,15 +99,7 @@ async def claims(
 
 
 def check(env: dict[str, str], slug: str) -> tuple[int, str]:
-    done = subprocess.run(
-        [str(venv_bin() / "leadkit"), "grabs", "check", slug],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    return done.returncode, (done.stdout + done.stderr).strip()
+    return leadkit(env, "grabs", "check", slug)
 
 
 def run_backend(label: str, env: dict[str, str], args: argparse.Namespace, workdir: Path) -> bool:

@@ -51,6 +51,20 @@ def venv_bin() -> Path:
     return here if (here / "leadkit").exists() else ROOT / ".venv" / "bin"
 
 
+def leadkit(env: dict[str, str], *args: str) -> tuple[int, str]:
+    """Run the ``leadkit`` command (e.g. ``grabs check SLUG``): its exit status and output."""
+    done = subprocess.run(
+        [str(venv_bin() / "leadkit"), *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return done.returncode, (done.stdout + done.stderr).strip()
+
+
 # --- the server under test ------------------------------------------------------------------
 
 
@@ -73,17 +87,9 @@ class Server:
         return f"http://{HOST}:{self.port}"
 
     def _cli(self, *args: str) -> None:
-        result = subprocess.run(
-            [str(venv_bin() / "leadkit"), *args],
-            env=self.env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"leadkit {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+        code, output = leadkit(self.env, *args)
+        if code != 0:
+            raise RuntimeError(f"leadkit {' '.join(args)} failed:\n{output}")
 
     def start(self) -> None:
         self._cli("db", "upgrade")
