@@ -66,6 +66,8 @@ AREAS: dict[str, Area] = {
             "app/grabs/store/sql_store.py",
             "app/grabs/store/redis_store.py",
             "app/grabs/store/redis_writer.py",
+            # The claim window's rule (window_open: the claim UPDATE's WHERE), shared with draws.
+            "app/core/schedule.py",
         ),
         # test_privacy: a deleted person's claims and answers (forget, the writer's tombstones);
         # test_reliability: the Redis writer's redelivered entries.
