@@ -237,7 +237,8 @@ def test_results_are_ticked_added_and_removed_by_label(
     page.locator('input[name="new_output.label"]').fill("坏的")
     page.locator('textarea[name="new_output.formula"]').fill("area *")
     press(desk, "add_output", refused=True)
-    assert page.locator('p[data-error-for="new_output.formula"]').is_visible()
+    # The refusal is swapped in after its answer arrives: wait for it rather than race it.
+    page.locator('p[data-error-for="new_output.formula"]').wait_for(state="visible")
     assert results.locator("th a", has_text="坏的").count() == 0
     desk.goto(f"{live_server}/staff/calculators/reno-results")
     assert results.locator("th a", has_text="坏的").count() == 0
