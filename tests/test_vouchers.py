@@ -581,6 +581,39 @@ def test_audit_records_ip(staff: Browserish) -> None:
     assert ip and claim_id == voucher["id"] and code == voucher["code"]
 
 
+def test_refusals_are_audited_with_the_code_the_claim_and_the_address(staff: Browserish) -> None:
+    """A refused look-up or undo leaves an audit row as complete as a redemption's: the code as
+    typed (even one that matches nothing), the voucher's claim row when there is one, and the
+    address it came from."""
+    expired = make_voucher(staff, expires_in=-dt.timedelta(days=1))
+    issued = make_voucher(staff)
+    login(staff, "sam")
+    unknown = new_code("LK")  # the shape of a code, matching none
+    post(staff, "/staff/vouchers/lookup", {"code": unknown, "store": STORE})
+    post(staff, "/staff/vouchers/lookup", {"code": expired["code"], "store": STORE})
+    post(staff, f"/staff/vouchers/{issued['id']}/undo", {"store": STORE})
+
+    async def work(db: Any) -> list[tuple[Any, ...]]:
+        rows = await db.execute(
+            select(
+                VoucherAudit.action,
+                VoucherAudit.reason,
+                VoucherAudit.code,
+                VoucherAudit.claim_id,
+                VoucherAudit.ip,
+            ).order_by(VoucherAudit.id)
+        )
+        return [tuple(row) for row in rows]
+
+    audited = staff.run(work)
+    assert [row[:4] for row in audited] == [
+        ("refused", "unknown", unknown, None),
+        ("refused", "expired", expired["code"], expired["id"]),
+        ("refused", "not_redeemed", issued["code"], issued["id"]),
+    ]
+    assert all(row[4] for row in audited), audited  # each names the address
+
+
 async def voucher_events(db: Any) -> list[tuple[Any, ...]]:
     rows = await db.execute(
         select(FunnelEvent.name, FunnelEvent.tool_id, FunnelEvent.tool_version, FunnelEvent.lead_id)
@@ -709,6 +742,7 @@ def test_api_redeem_with_a_bearer_token(staff: Browserish) -> None:
         "/api/v1/vouchers/redeem", json={"code": "?", "store": STORE}, headers=bearer
     )
     assert bad.status_code == 400 and bad.json()["code"] == "malformed"
+    assert bad.json()["errors"] == {"code": "invalid"}  # the field a client marks
     # A token is no staff member: the redemption and its audit name none, only the store.
     row = claim(staff, voucher["id"])
     assert (row.status, row.redeemed_by, row.redeemed_store) == ("redeemed", None, STORE)
@@ -1049,7 +1083,9 @@ def test_recent_lists_todays_redemptions_in_china_time(
 
     ids = staff.run(lambda db: _staff_ids(db, ["sam", "sue"]))
     today = dt.datetime.now(CHINA_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
-    monkeypatch.setattr(service, "now", lambda: (today + dt.timedelta(hours=12)).astimezone(dt.UTC))
+    # Noon and some seconds: the day starts at 00:00:00, whatever the clock's seconds.
+    noon = today + dt.timedelta(hours=12, minutes=34, seconds=56, microseconds=789)
+    monkeypatch.setattr(service, "now", lambda: noon.astimezone(dt.UTC))
 
     async def redeemed(db: Any, claim_id: int, by: int, at: dt.datetime, where: str) -> None:
         await db.execute(
@@ -1103,6 +1139,39 @@ def test_a_leads_vouchers_newest_first_without_undo(staff: Browserish) -> None:
     assert [v.id for v in views] == [second["id"], first["id"]]
     assert [v.status for v in views] == ["redeemed", "issued"]
     assert not any(v.can_undo for v in views)  # the lead page offers no undo
+    assert [v.offer for v in views] == ["价值 299 元的上门量房，免费"] * 2
+
+
+def test_a_grab_without_an_offer_shows_none(staff: Browserish) -> None:
+    voucher = make_voucher(staff)
+
+    async def no_offer(db: Any) -> None:
+        await db.execute(update(Grab).values(offer=""))
+
+    staff.run(no_offer)
+    [view] = staff.run(lambda db: service.for_lead(db, voucher["lead_id"]))
+    assert view.offer == ""
+
+
+def test_a_redemption_and_its_undo_are_timed_as_their_rows(staff: Browserish) -> None:
+    """A redemption and an undo each happen at one instant: the voucher row, the audit row and
+    the timeline's event record the same one."""
+    voucher = make_voucher(staff)
+    login(staff, "sam")
+    post(staff, "/staff/vouchers/redeem", {"code": voucher["code"], "store": STORE})
+    redeemed_at = claim(staff, voucher["id"]).redeemed_at
+    post(staff, f"/staff/vouchers/{voucher['id']}/undo", {"store": STORE})
+    flush(staff)
+
+    async def times(db: Any) -> tuple[list[Any], list[Any]]:
+        events = await db.execute(
+            select(FunnelEvent.at).where(FunnelEvent.name.like("voucher%")).order_by(FunnelEvent.id)
+        )
+        audits = await db.execute(select(VoucherAudit.at).order_by(VoucherAudit.id))
+        return list(events.scalars()), list(audits.scalars())
+
+    events, audits = staff.run(times)
+    assert events == [redeemed_at, audits[1]] and audits[0] == redeemed_at
 
 
 def _claimed(client: Browserish, when: dict[int, dt.datetime]) -> None:

@@ -163,7 +163,10 @@ async def _audit(
     ip: str,
     claim_id: int | None = None,
     reason: str = "",
+    at: dt.datetime | None = None,
 ) -> None:
+    """One audit row; ``at`` is the instant of what it records (the redemption's, the undo's),
+    so the row, the voucher and the timeline's event agree; a refusal's is now."""
     # Every value is bounded where it enters, within its column: the code by clean_code (or
     # the claim's own), the store by clean_store (or the claim's), the address by client_ip,
     # the reason is one of the refusals' codes.
@@ -176,7 +179,7 @@ async def _audit(
             staff_id=staff.id if staff.via == "session" else None,
             store=store,
             ip=ip,
-            at=now(),
+            at=at or now(),
         )
     )
 
@@ -250,7 +253,7 @@ def _undo_refusal(
 ) -> VoucherRefused | None:
     if claim.status != "redeemed" or claim.redeemed_at is None:
         return NotRedeemed()
-    if claim.redeemed_by != staff.id and not staff.has_role("admin"):
+    if claim.redeemed_by != staff.id and staff.role != "admin":  # as the UPDATE below
         return UndoNotAllowed()
     if claim.redeemed_at + dt.timedelta(minutes=undo_minutes) <= at:
         return UndoTooLate(minutes=undo_minutes)
@@ -338,7 +341,7 @@ async def redeem(
         refusal = VoucherUnknown() if view is None else _refusal_for(view) or VoucherUnknown()
         claim_id = None if view is None else view.id
         raise await _refuse(db, staff, refusal, code=code, store=store, ip=ip, claim_id=claim_id)
-    await _audit(db, "redeem", staff, code=code, store=store, ip=ip, claim_id=view.id)
+    await _audit(db, "redeem", staff, code=code, store=store, ip=ip, claim_id=view.id, at=at)
     tracker.record(db, await _context(db, view.id), VoucherRedeemed(store=store), at)
     return view
 
@@ -385,7 +388,7 @@ async def undo(
         raise await _refuse(
             db, staff, NotRedeemed(), code=claim.code, store=store, ip=ip, claim_id=claim.id
         )
-    await _audit(db, "undo", staff, code=claim.code, store=store, ip=ip, claim_id=claim.id)
+    await _audit(db, "undo", staff, code=claim.code, store=store, ip=ip, claim_id=claim.id, at=at)
     tracker.record(db, await _context(db, claim.id), VoucherRedemptionUndone(store=store), at)
     view = await _view_by(db, GrabClaim.id == claim.id, staff, undo_minutes)
     assert view is not None
