@@ -1173,6 +1173,16 @@ def test_a_redemption_and_its_undo_are_timed_as_their_rows(staff: Browserish) ->
     events, audits = staff.run(times)
     assert events == [redeemed_at, audits[1]] and audits[0] == redeemed_at
 
+    async def stores(db: Any) -> list[Any]:
+        props = await db.execute(
+            select(FunnelEvent.props)
+            .where(FunnelEvent.name.like("voucher%"))
+            .order_by(FunnelEvent.id)
+        )
+        return [p.get("store") for p in props.scalars()]
+
+    assert staff.run(stores) == [STORE, STORE]  # the undo names the store too
+
 
 def _claimed(client: Browserish, when: dict[int, dt.datetime]) -> None:
     async def work(db: Any) -> None:
