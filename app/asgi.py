@@ -31,6 +31,7 @@ from app.core.lifeline import die_with_parent
 from app.core.live import LiveHub
 from app.core.ratelimit import RateLimiter, RedisRateLimiter, SQLRateLimiter
 from app.core.redis import make_redis
+from app.core.shutdown import Step, stop_in_turn
 from app.core.state import part, put
 from app.core.streams import StreamSlots, end_streams_on_shutdown
 from app.core.templating import STATIC, make_environment
@@ -157,17 +158,22 @@ def create_app(settings: Settings | None = None) -> Litestar:
         await prepare_side(side_engine, engine, SIDE_TABLES)
         await brands.start(sessionmaker)
 
-    async def shutdown() -> None:
-        await brands.stop()
-        await outbox.stop()
-        await grabs.stop()
-        await tracker.stop()
+    async def stop_reports() -> None:
         reports.stop()
-        await http.aclose()
+
+    async def shutdown() -> None:
+        steps: list[Step] = [
+            ("brand", brands.stop),
+            ("outbox", outbox.stop),
+            ("grabs", grabs.stop),
+            ("tracker", tracker.stop),
+            ("reports", stop_reports),
+            ("http client", http.aclose),
+        ]
         if redis is not None:
-            await redis.aclose()
-        await engine.dispose()
-        await side_engine.dispose()
+            steps.append(("redis", redis.aclose))
+        steps += [("database", engine.dispose), ("side database", side_engine.dispose)]
+        await stop_in_turn(steps)
 
     app = Litestar(
         route_handlers=[
