@@ -254,7 +254,7 @@ class Draws:
                 return EnterAnswer(
                     result="not_eligible",
                     reason=reason,  # type: ignore[arg-type]
-                    entrants=await entries.count(db, info.id),
+                    entrants=await self._count(db, info),
                 )
             ref = await entries.referrer(db, info, who, body.ref)
         answer = await entries.write_entry(self.sessionmaker, self.tracker, info, who, ref, at)
