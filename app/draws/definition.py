@@ -102,17 +102,9 @@ def takes_entries(at: dt.datetime) -> Any:
 
 def info_of(tool: Tool, draw: Draw) -> DrawInfo:
     return DrawInfo(
-        id=draw.id,
-        tool_id=tool.id,
-        tool_version=tool.current_version or 1,
-        slug=tool.slug,
-        title=tool.title,
+        **tools.scheduled_fields(tool, draw),
         description=draw.description,
-        image_url=draw.image_url,
         tiers=tuple(msgspec.convert(t, Tier) for t in draw.tiers),
-        starts_at=aware(draw.starts_at) if draw.starts_at else None,
-        ends_at=aware(draw.ends_at) if draw.ends_at else None,
-        mode=draw.mode,
         requires_tool=draw.requires_tool,
         asks_passphrase=bool(draw.passphrase),
         one_win_per_phone=draw.one_win_per_phone,
@@ -193,17 +185,10 @@ def _by_slug(slug: str) -> Any:
 
 async def load_draw(db: AsyncSession, slug: str, *, published: bool = False) -> tuple[Tool, Draw]:
     """The draw at ``slug`` and its tool (only if published, with ``published``); DrawNotFound."""
-    query = (
-        select(Tool, Draw)
-        .join(Draw, Draw.tool_id == Tool.id)
-        .where(Tool.slug == slug, Tool.kind == "draw")
-    )
-    if published:
-        query = query.where(Tool.status == "published")
-    row = (await db.execute(query)).first()
-    if row is None:
+    found = await tools.kind_row(db, Draw, "draw", slug, published=published)
+    if found is None:
         raise DrawNotFound()
-    return row[0], row[1]
+    return found
 
 
 async def take_turn(db: AsyncSession, slug: str) -> tuple[Tool, Draw]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 from litestar.response import Template
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.i18n import N_
@@ -17,8 +16,8 @@ from app.draws.service import Draws
 from app.draws.staff_routes import STAFF_ROUTES
 from app.draws.views import page
 from app.events.schemas import GateShown
+from app.tools import service as tools
 from app.tools.kinds import GateCopy, Kind, ToolPage
-from app.tools.models import Tool
 
 GATE = GateCopy(
     title=N_("Verify your phone to enter the draw"),
@@ -35,7 +34,7 @@ async def render(page_: ToolPage) -> Template:
 
 async def seed_demo(db: AsyncSession) -> None:
     """draw-demo: 3 free design packages and 20 ¥500 vouchers, open for a week."""
-    if await db.scalar(select(Tool.id).where(Tool.slug == "draw-demo")) is not None:
+    if await tools.tool_id(db, "draw-demo") is not None:
         return
     start = dt.datetime.now(dt.UTC).replace(microsecond=0)
     await create_draw(

@@ -8,10 +8,9 @@ import datetime as dt
 import re
 
 import msgspec
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.clock import CHINA_TZ, aware
+from app.core.clock import CHINA_TZ
 from app.core.errors import InvalidInput, NotFound
 from app.core.i18n import N_
 from app.core.schedule import check_window, window_state
@@ -41,18 +40,10 @@ def takes_claims(grab: GrabInfo, at: dt.datetime) -> bool:
 def info_of(tool: Tool, grab: Grab) -> GrabInfo:
     """The grab row (and its tool) as the frozen value the feature passes around."""
     return GrabInfo(
-        id=grab.id,
-        tool_id=tool.id,
-        tool_version=tool.current_version or 1,
-        slug=tool.slug,
-        title=tool.title,
+        **tools.scheduled_fields(tool, grab),
         offer=grab.offer,
-        image_url=grab.image_url,
         initial_stock=grab.initial_stock,
         per_phone_limit=grab.per_phone_limit,
-        starts_at=aware(grab.starts_at) if grab.starts_at else None,
-        ends_at=aware(grab.ends_at) if grab.ends_at else None,
-        mode=grab.mode,
         voucher_prefix=grab.voucher_prefix,
         voucher_valid_days=grab.voucher_valid_days,
         voucher_where=grab.voucher_where,
@@ -137,13 +128,7 @@ async def create_grab(db: AsyncSession, data: GrabCreate, by: str = "") -> GrabI
 
 async def load_grab(db: AsyncSession, slug: str) -> tuple[Tool, Grab]:
     """The grab tool at ``slug`` (published or not) and its grab row; GrabNotFound."""
-    row = (
-        await db.execute(
-            select(Tool, Grab)
-            .join(Grab, Grab.tool_id == Tool.id)
-            .where(Tool.slug == slug, Tool.kind == "grab")
-        )
-    ).first()
-    if row is None:
+    found = await tools.kind_row(db, Grab, "grab", slug)
+    if found is None:
         raise GrabNotFound()
-    return row[0], row[1]
+    return found

@@ -40,7 +40,7 @@ DEMO_CTA = {
 async def seed_demo(db: AsyncSession) -> None:
     """grab-demo: 100 free measure-and-design slots, opening two minutes after seeding so the
     first `make run` shows the countdown, then the grab."""
-    if await db.scalar(select(Tool.id).where(Tool.slug == "grab-demo")) is not None:
+    if await tools.tool_id(db, "grab-demo") is not None:
         return
     start = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(minutes=2)
     await create_grab(

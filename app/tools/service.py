@@ -5,17 +5,22 @@ from __future__ import annotations
 import datetime as dt
 import time
 import weakref
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.core.clock import aware
 from app.core.errors import Conflict, NotFound
 from app.core.i18n import N_
 from app.tools.models import Tool, ToolVersion
 from app.tools.schemas import PublishedTool, PublishedVersion
 
 KINDS = ("calculator", "guide", "grab", "draw")
+
+# A kind's own table (a grab's, a draw's): one row per tool, keyed by ``tool_id``.
+Row = TypeVar("Row")
 
 
 # Published tools, per database, for a second: the one query every visitor page made. Publishing
@@ -138,8 +143,7 @@ async def create_and_publish(
     """Create a tool and publish its first version (demo content, imports)."""
     if kind not in KINDS:
         raise Conflict(N_("Unknown tool kind."))
-    exists = await db.scalar(select(Tool.id).where(Tool.slug == slug))
-    if exists is not None:
+    if await tool_id(db, slug) is not None:
         raise Conflict(N_("This slug is already taken."))
     tool = Tool(
         slug=slug, kind=kind, title=title, status="published", current_version=1, draft=definition
@@ -187,7 +191,59 @@ async def seed_once(
     db: AsyncSession, *, slug: str, kind: str, title: str, definition: dict
 ) -> None:
     """Publish demo content under ``slug`` unless a tool already holds the slug."""
-    if await db.scalar(select(Tool.id).where(Tool.slug == slug)) is None:
+    if await tool_id(db, slug) is None:
         await create_and_publish(
             db, slug=slug, kind=kind, title=title, definition=definition, by="demo"
         )
+
+
+async def tool_id(db: AsyncSession, slug: str) -> int | None:
+    """The id of the tool at ``slug`` (of any kind, published or not), or None."""
+    return await db.scalar(select(Tool.id).where(Tool.slug == slug))
+
+
+async def kind_row(
+    db: AsyncSession, model: type[Row], kind: str, slug: str, *, published: bool = False
+) -> tuple[Tool, Row] | None:
+    """The tool of ``kind`` at ``slug`` (only if published, with ``published``) and its row in
+    the kind's table ``model``; None when there is none."""
+    query = (
+        select(Tool, model)
+        .join(model, model.tool_id == Tool.id)  # type: ignore[attr-defined]
+        .where(Tool.slug == slug, Tool.kind == kind)
+    )
+    if published:
+        query = query.where(Tool.status == "published")
+    row = (await db.execute(query)).first()
+    return None if row is None else (row[0], row[1])
+
+
+class ScheduledRow(Protocol):
+    """What a scheduled kind's row (a grab's, a draw's) holds beside its own settings."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def image_url(self) -> str: ...
+    @property
+    def starts_at(self) -> dt.datetime | None: ...
+    @property
+    def ends_at(self) -> dt.datetime | None: ...
+    @property
+    def mode(self) -> str: ...
+
+
+def scheduled_fields(tool: Tool, row: ScheduledRow) -> dict[str, Any]:
+    """The fields every scheduled kind's frozen value starts with: the row's and its tool's
+    ids, the version shown, the address and title, the picture and the time window (UTC)."""
+    return {
+        "id": row.id,
+        "tool_id": tool.id,
+        "tool_version": tool.current_version or 1,
+        "slug": tool.slug,
+        "title": tool.title,
+        "image_url": row.image_url,
+        "starts_at": aware(row.starts_at) if row.starts_at else None,
+        "ends_at": aware(row.ends_at) if row.ends_at else None,
+        "mode": row.mode,
+    }
