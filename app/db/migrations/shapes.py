@@ -32,6 +32,47 @@ def moment(name: str, *, nullable: bool = False) -> sa.Column[Any]:
     return sa.Column(name, DateTimeUTC(timezone=True), nullable=nullable)
 
 
+def _column(name: str, type_: sa.types.TypeEngine[Any], nullable: bool) -> sa.Column[Any]:
+    return sa.Column(name, type_, nullable=nullable)
+
+
+# One column of each plain type, NOT NULL unless ``nullable=True``: ``string('slug', 64)`` is
+# ``sa.Column('slug', sa.String(length=64), nullable=False)``.
+
+
+def string(name: str, length: int, *, nullable: bool = False) -> sa.Column[Any]:
+    return _column(name, sa.String(length=length), nullable)
+
+
+def text(name: str, *, nullable: bool = False) -> sa.Column[Any]:
+    return _column(name, sa.Text(), nullable)
+
+
+def integer(name: str, *, nullable: bool = False) -> sa.Column[Any]:
+    return _column(name, sa.Integer(), nullable)
+
+
+def big_integer(name: str, *, nullable: bool = False) -> sa.Column[Any]:
+    return _column(name, sa.BigInteger(), nullable)
+
+
+def flag(name: str, *, nullable: bool = False) -> sa.Column[Any]:
+    """A boolean."""
+    return _column(name, sa.Boolean(), nullable)
+
+
+def json(name: str, *, nullable: bool = False) -> sa.Column[Any]:
+    return _column(name, sa.JSON(), nullable)
+
+
+def binary(name: str, length: int | None = None, *, nullable: bool = False) -> sa.Column[Any]:
+    return _column(name, sa.LargeBinary(length=length), nullable)
+
+
+def date(name: str, *, nullable: bool = False) -> sa.Column[Any]:
+    return _column(name, sa.Date(), nullable)
+
+
 def timestamps() -> tuple[sa.Column[Any], sa.Column[Any]]:
     """created_at and updated_at, the last columns of every audited table."""
     return moment("created_at"), moment("updated_at")

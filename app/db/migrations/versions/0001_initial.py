@@ -1,8 +1,17 @@
 """staff accounts, sessions, api tokens, audit, rate counters (2026-11-23)"""
 
-import sqlalchemy as sa
-
-from app.db.migrations.shapes import create_table, drop_tables, moment, reference, timestamps
+from app.db.migrations.shapes import (
+    big_integer,
+    create_table,
+    drop_tables,
+    flag,
+    integer,
+    json,
+    moment,
+    reference,
+    string,
+    timestamps,
+)
 
 revision = '0001'
 down_revision = None
@@ -10,11 +19,11 @@ down_revision = None
 
 def upgrade() -> None:
     create_table('api_token',
-        sa.Column('name', sa.String(length=64), nullable=False),
-        sa.Column('prefix', sa.String(length=16), nullable=False),
-        sa.Column('token_hash', sa.String(length=64), nullable=False),
-        sa.Column('role', sa.String(length=16), nullable=False),
-        sa.Column('created_by', sa.String(length=64), nullable=False),
+        string('name', 64),
+        string('prefix', 16),
+        string('token_hash', 64),
+        string('role', 16),
+        string('created_by', 64),
         moment('last_used_at', nullable=True),
         moment('revoked_at', nullable=True),
         *timestamps(),
@@ -22,39 +31,39 @@ def upgrade() -> None:
     )
     create_table('audit_entry',
         moment('at'),
-        sa.Column('actor_id', sa.BigInteger(), nullable=True),
-        sa.Column('actor_name', sa.String(length=64), nullable=False),
-        sa.Column('action', sa.String(length=64), nullable=False),
-        sa.Column('target', sa.String(length=128), nullable=False),
-        sa.Column('detail', sa.JSON(), nullable=False),
-        sa.Column('ip', sa.String(length=64), nullable=False),
+        big_integer('actor_id', nullable=True),
+        string('actor_name', 64),
+        string('action', 64),
+        string('target', 128),
+        json('detail'),
+        string('ip', 64),
         indexes=['action', 'actor_id', 'at'],
     )
     create_table('rate_counter',
-        sa.Column('key', sa.String(length=200), nullable=False),
-        sa.Column('window_start', sa.BigInteger(), nullable=False),
-        sa.Column('count', sa.Integer(), nullable=False),
-        sa.Column('expires_at', sa.BigInteger(), nullable=False),
+        string('key', 200),
+        big_integer('window_start'),
+        integer('count'),
+        big_integer('expires_at'),
         primary_key=['key', 'window_start'],
         indexes=['expires_at'],
     )
     create_table('staff_user',
-        sa.Column('username', sa.String(length=64), nullable=False),
-        sa.Column('display_name', sa.String(length=64), nullable=False),
-        sa.Column('password_hash', sa.String(length=255), nullable=False),
-        sa.Column('role', sa.String(length=16), nullable=False),
-        sa.Column('is_active', sa.Boolean(), nullable=False),
+        string('username', 64),
+        string('display_name', 64),
+        string('password_hash', 255),
+        string('role', 16),
+        flag('is_active'),
         moment('last_login_at', nullable=True),
         *timestamps(),
         unique=['username'],
     )
     create_table('staff_session',
-        sa.Column('token_hash', sa.String(length=64), nullable=False),
+        string('token_hash', 64),
         reference('user_id', 'staff_user', ondelete='CASCADE'),
         moment('created_at'),
         moment('expires_at'),
-        sa.Column('ip', sa.String(length=64), nullable=False),
-        sa.Column('user_agent', sa.String(length=255), nullable=False),
+        string('ip', 64),
+        string('user_agent', 255),
         unique=['token_hash'],
         indexes=['expires_at', 'user_id'],
     )

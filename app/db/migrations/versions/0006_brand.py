@@ -1,8 +1,6 @@
 """brand: the business's name, logo, colour and contact phone (one row) (2026-12-01)"""
 
-import sqlalchemy as sa
-
-from app.db.migrations.shapes import create_table, drop_tables, timestamps
+from app.db.migrations.shapes import binary, create_table, drop_tables, integer, string, timestamps
 
 revision = '0006'
 down_revision = '0005'
@@ -10,12 +8,12 @@ down_revision = '0005'
 
 def upgrade() -> None:
     create_table('brand',
-        sa.Column('name', sa.String(length=64), nullable=False),
-        sa.Column('color', sa.String(length=7), nullable=False),
-        sa.Column('contact_phone', sa.String(length=20), nullable=False),
-        sa.Column('logo', sa.LargeBinary(), nullable=False),
-        sa.Column('version', sa.Integer(), nullable=False),
-        sa.Column('updated_by', sa.String(length=64), nullable=False),
+        string('name', 64),
+        string('color', 7),
+        string('contact_phone', 20),
+        binary('logo'),
+        integer('version'),
+        string('updated_by', 64),
         *timestamps(),
     )
 

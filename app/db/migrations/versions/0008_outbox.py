@@ -1,8 +1,6 @@
 """outbox: every outgoing message (SMS now, webhooks later), sent by the outbox sender (2026-12-02)"""
 
-import sqlalchemy as sa
-
-from app.db.migrations.shapes import create_table, drop_tables, moment
+from app.db.migrations.shapes import create_table, drop_tables, integer, json, moment, string
 
 revision = '0008'
 down_revision = '0007'
@@ -10,15 +8,15 @@ down_revision = '0007'
 
 def upgrade() -> None:
     create_table('outbox_message',
-        sa.Column('kind', sa.String(length=32), nullable=False),
-        sa.Column('key', sa.String(length=200), nullable=True),
-        sa.Column('payload', sa.JSON(), nullable=False),
-        sa.Column('status', sa.String(length=16), nullable=False),
-        sa.Column('attempts', sa.Integer(), nullable=False),
+        string('kind', 32),
+        string('key', 200, nullable=True),
+        json('payload'),
+        string('status', 16),
+        integer('attempts'),
         moment('next_attempt_at'),
         moment('locked_until', nullable=True),
-        sa.Column('locked_by', sa.String(length=64), nullable=False),
-        sa.Column('last_error', sa.String(length=200), nullable=False),
+        string('locked_by', 64),
+        string('last_error', 200),
         moment('created_at'),
         moment('sent_at', nullable=True),
         unique=['key'],
