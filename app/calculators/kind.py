@@ -17,7 +17,7 @@ from app.core.web import cookie
 from app.events.schemas import GateShown, ResultShown
 from app.gate.pending import pending_for
 from app.tools import service as tools
-from app.tools.kinds import Kind, ToolPage
+from app.tools.kinds import Kind, ToolPage, gated_funnel
 
 
 async def render(page: ToolPage) -> Template:
@@ -56,16 +56,7 @@ KIND = Kind(
     summary_field="intro",
     gate=GATE,
     render=render,
-    funnel=(
-        "tool_viewed",
-        "step_started",
-        "teaser_shown",
-        "gate_shown",
-        "code_sent",
-        "phone_verified",
-        "result_shown",
-        "download",
-    ),
+    funnel=gated_funnel("result_shown", "download", before=("step_started", "teaser_shown")),
     routes=[*ROUTES, *EDITOR_ROUTES],
     seed_demo=seed_demo,
 )

@@ -17,7 +17,7 @@ from app.draws.staff_routes import STAFF_ROUTES
 from app.draws.views import page
 from app.events.schemas import GateShown
 from app.tools import service as tools
-from app.tools.kinds import GateCopy, Kind, ToolPage
+from app.tools.kinds import GateCopy, Kind, ToolPage, gated_funnel
 
 GATE = GateCopy(
     title=N_("Verify your phone to enter the draw"),
@@ -71,15 +71,7 @@ KIND = Kind(
     summary_field="description",
     render=render,
     gate=GATE,
-    funnel=(
-        "tool_viewed",
-        "gate_shown",
-        "code_sent",
-        "phone_verified",
-        "draw_entered",
-        "draw_won",
-        "draw_claimed",
-    ),
+    funnel=gated_funnel("draw_entered", "draw_won", "draw_claimed"),
     routes=[*ROUTES, *STAFF_ROUTES],
     seed_demo=seed_demo,
 )

@@ -15,7 +15,7 @@ from app.grabs.routes import ROUTES, grab_page
 from app.grabs.schemas import GrabCreate
 from app.grabs.service import create_grab
 from app.tools import service as tools
-from app.tools.kinds import Kind, ToolPage
+from app.tools.kinds import Kind, ToolPage, gated_funnel
 from app.tools.models import Tool, ToolVersion
 
 
@@ -78,7 +78,7 @@ KIND = Kind(
     label=N_("Limited grab"),
     summary_field="offer",
     render=render,
-    funnel=("tool_viewed", "gate_shown", "code_sent", "phone_verified", "grab_clicked", "grab_won"),
+    funnel=gated_funnel("grab_clicked", "grab_won"),
     routes=ROUTES,
     seed_demo=seed_demo,
 )

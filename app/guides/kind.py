@@ -14,7 +14,7 @@ from app.gate.pending import pending_for
 from app.gate.views import gate_context, gate_copy
 from app.guides.routes import ROUTES
 from app.tools import service as tools
-from app.tools.kinds import GateCopy, Kind, ToolPage
+from app.tools.kinds import GateCopy, Kind, ToolPage, gated_funnel
 
 # What the gate says on a guide (a definition's "gate" title / note wins).
 GATE = GateCopy(
@@ -101,15 +101,7 @@ KIND = Kind(
     summary_field="summary",
     gate=GATE,
     render=render,
-    funnel=(
-        "tool_viewed",
-        "gate_shown",
-        "code_sent",
-        "phone_verified",
-        "result_shown",
-        "download",
-        "cta_clicked",
-    ),
+    funnel=gated_funnel("result_shown", "download", "cta_clicked"),
     routes=ROUTES,
     seed_demo=seed_demo,
 )

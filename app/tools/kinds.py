@@ -48,6 +48,17 @@ class ToolPage:
         return self.visitor.lead_id is not None
 
 
+# The phone gate's steps, the same on every kind's pages: the gate shown, a code sent, the phone
+# verified (app/gate records the last two).
+GATE_STEPS = ("gate_shown", "code_sent", "phone_verified")
+
+
+def gated_funnel(*after: str, before: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """A gated kind's funnel: the visit (``/t/{slug}`` records it for every kind), the kind's
+    steps before the gate, the gate's steps, then what the verified visitor goes on to do."""
+    return ("tool_viewed", *before, *GATE_STEPS, *after)
+
+
 @dataclass(frozen=True, slots=True)
 class GateCopy:
     """What the phone gate says on a kind's pages: its heading and one line on what the number
