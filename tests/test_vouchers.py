@@ -134,16 +134,20 @@ def audits(client: Browserish) -> list[tuple[str, str, str, str]]:
     return list(client.run(work))
 
 
-def audit_targets(client: Browserish) -> list[tuple[str, int | None]]:
-    """(voucher code, claim id) per audit row, oldest first."""
+def audit_columns(client: Browserish, *columns: Any) -> list[tuple[Any, ...]]:
+    """The given VoucherAudit columns per audit row, oldest first."""
 
-    async def work(db: Any) -> list[tuple[str, int | None]]:
-        rows = await db.execute(
-            select(VoucherAudit.code, VoucherAudit.claim_id).order_by(VoucherAudit.id)
-        )
-        return [(code, claim_id) for code, claim_id in rows]
+    async def work(db: Any) -> list[tuple[Any, ...]]:
+        rows = await db.execute(select(*columns).order_by(VoucherAudit.id))
+        return [tuple(row) for row in rows]
 
     return list(client.run(work))
+
+
+def audit_targets(client: Browserish) -> list[tuple[str, int | None]]:
+    """(voucher code, claim id) per audit row, oldest first."""
+    rows = audit_columns(client, VoucherAudit.code, VoucherAudit.claim_id)
+    return [(code, claim_id) for code, claim_id in rows]
 
 
 def login(client: Browserish, username: str) -> None:
@@ -593,19 +597,14 @@ def test_refusals_are_audited_with_the_code_the_claim_and_the_address(staff: Bro
     post(staff, "/staff/vouchers/lookup", {"code": expired["code"], "store": STORE})
     post(staff, f"/staff/vouchers/{issued['id']}/undo", {"store": STORE})
 
-    async def work(db: Any) -> list[tuple[Any, ...]]:
-        rows = await db.execute(
-            select(
-                VoucherAudit.action,
-                VoucherAudit.reason,
-                VoucherAudit.code,
-                VoucherAudit.claim_id,
-                VoucherAudit.ip,
-            ).order_by(VoucherAudit.id)
-        )
-        return [tuple(row) for row in rows]
-
-    audited = staff.run(work)
+    audited = audit_columns(
+        staff,
+        VoucherAudit.action,
+        VoucherAudit.reason,
+        VoucherAudit.code,
+        VoucherAudit.claim_id,
+        VoucherAudit.ip,
+    )
     assert [row[:4] for row in audited] == [
         ("refused", "unknown", unknown, None),
         ("refused", "expired", expired["code"], expired["id"]),
@@ -747,20 +746,16 @@ def test_api_redeem_with_a_bearer_token(staff: Browserish) -> None:
     row = claim(staff, voucher["id"])
     assert (row.status, row.redeemed_by, row.redeemed_store) == ("redeemed", None, STORE)
 
-    async def audit_rows(db: Any) -> list[tuple[Any, ...]]:
-        found = await db.execute(
-            select(
-                VoucherAudit.action,
-                VoucherAudit.reason,
-                VoucherAudit.staff_id,
-                VoucherAudit.claim_id,
-                VoucherAudit.code,
-                VoucherAudit.store,
-            ).order_by(VoucherAudit.id)
-        )
-        return [tuple(r) for r in found]
-
-    assert staff.run(audit_rows) == [
+    audit_rows = audit_columns(
+        staff,
+        VoucherAudit.action,
+        VoucherAudit.reason,
+        VoucherAudit.staff_id,
+        VoucherAudit.claim_id,
+        VoucherAudit.code,
+        VoucherAudit.store,
+    )
+    assert audit_rows == [
         ("redeem", "", None, voucher["id"], voucher["code"], STORE),
         ("refused", "already_redeemed", None, voucher["id"], voucher["code"], STORE),
     ]
