@@ -25,8 +25,8 @@ from app.draws import staff_views as views
 from app.draws.schemas import DrawnTier
 from app.draws.service import Draws
 from app.staff.audit import audit
-from app.staff.auth import requires_role
 from app.staff.pages import StaffPage
+from app.tools.staff import HOSTS
 
 ACTIONS = ("open", "close", "schedule", "draw", "redraw")
 ASKED = {  # the actions asked once more, and their question
@@ -79,7 +79,7 @@ def _tier(text: str, tiers: int) -> int | None:
 
 class HostConsole(Controller):
     path = "/staff/draws/{slug:str}/console"
-    guards = [requires_role("host", "marketer")]  # noqa: RUF012
+    guards = [HOSTS]  # noqa: RUF012
     dependencies = {"page": ConsolePage.dependency()}  # noqa: RUF012
 
     @get("/")

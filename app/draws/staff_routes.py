@@ -31,9 +31,7 @@ from app.draws.staff_forms import DrawForm, parse
 from app.staff.audit import audit
 from app.staff.auth import requires_role
 from app.staff.pages import StaffPage
-
-HOSTS = requires_role("host", "marketer")
-MARKETERS = requires_role("marketer")
+from app.tools.staff import HOSTS, MARKETERS, see
 
 
 def may_reveal(page: StaffPage) -> bool:
@@ -88,10 +86,6 @@ class DrawsPage(StaffPage):
         return page_or_partial(self.request, "draws/staff_draw.html", context, headers=headers)
 
 
-def _see(path: str) -> Response[Any]:
-    return Response(b"", status_code=303, headers={"Location": path})
-
-
 class DrawStaff(Controller):
     path = "/staff/draws"
     guards = [HOSTS]  # noqa: RUF012
@@ -121,7 +115,7 @@ class DrawStaff(Controller):
             )
         if refused:
             return page.form(None, form, refused.message, refused.status)
-        return _see(f"/staff/draws/{info.slug}")
+        return see(f"/staff/draws/{info.slug}")
 
     @get("/{slug:str}/edit", guards=[MARKETERS])
     async def edit(self, page: NamedDependency[DrawsPage], slug: FromPath[str]) -> Template:
@@ -141,7 +135,7 @@ class DrawStaff(Controller):
             await audit(page.db, page.staff, "draw.update", f"draw:{info.id}", {"slug": slug}, ip)
         if refused:
             return page.form(slug, form, refused.message, refused.status)
-        return _see(f"/staff/draws/{slug}")
+        return see(f"/staff/draws/{slug}")
 
     @get("/{slug:str}", guards=[MARKETERS])
     async def detail(self, page: NamedDependency[DrawsPage], slug: FromPath[str]) -> Template:

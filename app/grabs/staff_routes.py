@@ -14,7 +14,7 @@ from litestar.response import Template
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.api import TOKEN_REQUIRED, problems
+from app.core.api import problems
 from app.core.clock import china_time
 from app.core.errors import DomainError
 from app.core.forms import catch_refusal
@@ -25,26 +25,16 @@ from app.grabs.definition import parse_form
 from app.grabs.host import host_context
 from app.grabs.schemas import STATE_LABELS, GrabCreate, GrabForm, GrabSlug, GrabStatus
 from app.grabs.service import Grabs
-from app.staff.auth import requires_role
 from app.staff.pages import StaffPage
 from app.staff.schemas import Staff
+from app.tools.staff import HOSTS, MARKETERS, create_api, host_api, see
 
-HOSTS = requires_role("host", "marketer")
-MARKETERS = requires_role("marketer")
-
+CONSOLE = "/staff/grabs/"
 
 # The admin JSON API.
 
 
-@post(
-    "/api/v1/admin/grabs",
-    status_code=201,
-    summary="Create a grab",
-    guards=[MARKETERS],
-    tags=["grabs"],
-    security=TOKEN_REQUIRED,
-    responses=problems(400, 401, 403, 413, 415, why={409: "The slug is taken."}),
-)
+@post(**create_api("grabs", "Create a grab"))
 async def api_create(
     db_session: NamedDependency[AsyncSession],
     grabs: NamedDependency[Grabs],
@@ -73,10 +63,7 @@ async def _set_mode(db: AsyncSession, grabs: Grabs, slug: str, mode: str) -> Gra
 
 
 _HOST_API: dict[str, Any] = {
-    "status_code": 200,
-    "guards": [HOSTS],
-    "tags": ["grabs"],
-    "security": TOKEN_REQUIRED,
+    **host_api("grabs"),
     "responses": problems(400, 401, 403, 415, why={404: "No grab by that slug."}),
 }
 
@@ -199,7 +186,7 @@ class GrabConsole(Controller):
             await page.grabs.create(page.db, body, by=page.staff.username)
         if refused.error is not None:
             return page.form(None, data, refused.error)
-        return _see_console()
+        return see(CONSOLE)
 
     @get("/{slug:str}/edit", guards=[MARKETERS])
     async def edit(self, page: NamedDependency[GrabsPage], slug: FromPath[str]) -> Template:
@@ -232,11 +219,7 @@ class GrabConsole(Controller):
         if refused.error is not None:
             return page.form(slug, data, refused.error)
         _announce_when_durable(page.db, page.grabs, info.id)
-        return _see_console()
-
-
-def _see_console() -> Response[Any]:
-    return Response(b"", status_code=303, headers={"Location": "/staff/grabs/"})
+        return see(CONSOLE)
 
 
 STAFF_ROUTES: list[ControllerRouterHandler] = [api_create, api_open, api_close, GrabConsole]
