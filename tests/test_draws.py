@@ -98,7 +98,14 @@ def api_enter(client: Browserish, person: Person | None, slug: str = "live", **b
     return client.raw.post(f"/api/v1/draws/{slug}/enter", json=body or None, headers=headers)
 
 
+def settle(client: Browserish) -> None:
+    """Every entry taken so far written to SQL (with Redis, the entry writer catches up)."""
+    call(client, draws_of(client).settle)
+
+
 def count(client: Browserish, model: Any = DrawEntry) -> int:
+    settle(client)
+
     async def work(db: AsyncSession) -> int:
         return int(await db.scalar(select(func.count()).select_from(model)) or 0)
 
@@ -219,6 +226,7 @@ def entered_crowd(client: Browserish, n: int, slug: str = "live") -> list[Person
     crowd = people(client, n)
     for person in crowd:
         assert enter(client, person, slug).result == "entered"
+    settle(client)
     return crowd
 
 

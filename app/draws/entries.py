@@ -6,20 +6,24 @@ Referral chances (好友助力): an entry made through a friend's share code giv
 chance more when the phone is *new* — it entered this draw for the first time, it is not the
 friend's own phone, and leadkit first heard of it (its lead was made) after the friend entered
 — up to the draw's cap. Anything else enters normally and says why nothing was counted.
+
+The entrant count is the draw's tally (app/draws/models.py ``draw_tally``), raised in the
+entry's transaction: the count an answer shows is a read of a few rows, whatever the draw's size.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import random
 import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import exists, func, literal, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from app.core.sql import upsert_insert
 from app.draws.definition import DrawInfo, normalise_passphrase, takes_entries
-from app.draws.models import Draw, DrawEntry
+from app.draws.models import Draw, DrawEntry, draw_tally
 from app.draws.schemas import EnterAnswer, EnterBody
 from app.events.models import FunnelEvent
 from app.events.schemas import DrawEntered
@@ -31,6 +35,7 @@ from app.tools.models import Submission, Tool
 from app.visitors.models import Visitor
 
 CODE_LENGTH = 10
+TALLY_SLOTS = 8  # the count's rows per draw (models.py draw_tally)
 # A tool counts as completed by a lead once one of these is on record for it.
 COMPLETED = ("result_shown", "download", "grab_won", "booking_made")
 
@@ -81,8 +86,27 @@ async def entry_of(db: AsyncSession, draw_id: int, phone_hash: str) -> DrawEntry
     )
 
 
-async def count(db: AsyncSession, draw_id: int) -> int:
-    return int(await db.scalar(select(func.count()).where(DrawEntry.draw_id == draw_id)) or 0)
+async def count(db: AsyncSession | AsyncConnection, draw_id: int) -> int:
+    """The draw's entrant count: its tally's slots added up."""
+    total = select(func.coalesce(func.sum(draw_tally.c.entrants), 0)).where(
+        draw_tally.c.draw_id == draw_id
+    )
+    return int(await db.scalar(total) or 0)
+
+
+async def raise_tally(db: AsyncSession | AsyncConnection, draw_id: int, entered: int) -> None:
+    """``entered`` more entrants on the draw's tally, in the caller's transaction (the one that
+    wrote the entries): one slot, picked at random, so concurrent writers seldom share a row."""
+    dialect = db.get_bind().dialect if isinstance(db, AsyncSession) else db.dialect
+    insert = upsert_insert(dialect)(draw_tally)
+    await db.execute(
+        insert.values(
+            draw_id=draw_id, slot=random.randrange(TALLY_SLOTS), entrants=entered
+        ).on_conflict_do_update(
+            index_elements=["draw_id", "slot"],
+            set_={"entrants": draw_tally.c.entrants + insert.excluded.entrants},
+        )
+    )
 
 
 async def ineligible(db: AsyncSession, draw: DrawInfo, who: Entrant, body: EnterBody) -> str | None:
@@ -178,6 +202,9 @@ async def write_entry(
             if earlier is None:
                 return EnterAnswer(result="not_open", entrants=await count(db, draw.id))
             return answer_of("already_entered", draw, earlier, await count(db, draw.id))
+        # The tally before the referral's credit: every entry locks the slot, then the
+        # referrer's row, in that order (no two entries wait for each other in a circle).
+        await raise_tally(db, draw.id, 1)
         if referral == "counted" and referred_by is not None:
             referral = await _credit(db, draw, referred_by)
         tracker.record(db, tap_context(draw, who), DrawEntered(referral=referral), at)

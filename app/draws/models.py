@@ -3,24 +3,29 @@
 Correctness lives in the schema as much as in the code: a phone enters a draw once (UNIQUE
 draw, phone), an entry's referral code is unique, a drawn pick is stored once per draw, tier
 and rank (UNIQUE), and chances stay between 1 and the algorithm's bound (CHECK).
+
+A draw's entrant count is kept in ``draw_tally``, raised in the transaction that writes the
+entries, so the count an entry answers is a read of a few rows, never a count of every entry.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from advanced_alchemy.base import BigIntAuditBase, BigIntBase
+from advanced_alchemy.base import BigIntAuditBase, BigIntBase, orm_registry
 from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
     CheckConstraint,
+    Column,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -141,3 +146,21 @@ class DrawWinner(BigIntBase):
     def shown_status(self, at: dt.datetime) -> str:
         """won / claimed / expired / redrawn / reserve: a lapsed prize shows as expired."""
         return "expired" if self.lapsed(at) else self.status
+
+
+# A draw's entrant count, in a few slots (draw, slot) that add up: each transaction that writes
+# entries raises one slot, picked at random, by the entries it wrote. On PostgreSQL concurrent
+# entries then seldom wait for one another's row lock; SQLite has one writer anyway. The count
+# is SUM(entrants) over the draw's slots (app/draws/entries.py ``count``).
+draw_tally = Table(
+    "draw_tally",
+    orm_registry.metadata,
+    Column(
+        "draw_id",
+        BigInteger,
+        ForeignKey("draw.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("slot", Integer, primary_key=True),
+    Column("entrants", Integer, nullable=False),
+)

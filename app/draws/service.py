@@ -264,6 +264,10 @@ class Draws:
             self.tracker.track_once(ctx, DrawRefused(reason="not_open"))
         return answer
 
+    async def settle(self) -> None:
+        """Every entry taken so far is in SQL (tests, the check): entries are written in the
+        tap's own transaction, so there is nothing to wait for."""
+
     async def _count(self, db: AsyncSession, info: DrawInfo) -> int:
         return info.entrants_count if info.closed_at else await entries.count(db, info.id)
 
