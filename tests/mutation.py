@@ -74,6 +74,7 @@ AREAS: dict[str, Area] = {
         tests=(
             "tests/test_grabs.py",
             "tests/test_grabs_concurrency.py",
+            "tests/test_grab_store_rules.py",
             "tests/test_privacy.py",
             "tests/test_reliability.py",
         ),

@@ -308,6 +308,24 @@ def test_daily_cap_resets_at_china_midnight(client: Browserish, monkeypatch: Any
 # Grab wins in the claim's transaction.
 
 
+def _claim_entry(
+    grab: int, phone_hash: str, visitor_id: int | None, lead_id: int | None, code: str
+) -> dict[bytes, bytes]:
+    """A win as the claim script appends it to the claim stream."""
+    return {
+        b"grab": str(grab).encode(),
+        b"phone": phone_hash.encode(),
+        b"n": b"1",
+        b"code": code.encode(),
+        b"expires": str(int(time.time()) + 86_400).encode(),
+        b"visitor": str(visitor_id or 0).encode(),
+        b"lead": str(lead_id or 0).encode(),
+        b"key": b"",
+        b"at": str(time.time()).encode(),
+        b"ctx": b"0|browser|1|1",
+    }
+
+
 def test_a_redelivered_claim_entry_records_one_win(client: Browserish) -> None:
     """The Redis writer can write an entry twice (it died before acknowledging): the claim
     insert does nothing the second time, and so records no second win."""
@@ -321,18 +339,7 @@ def test_a_redelivered_claim_entry_records_one_win(client: Browserish) -> None:
     grab = client.run(add_grab, open_grab("redeliver", stock=5))
     person = client.run(make_people, part(client.app, Settings), 1)[0]
     lead = _rows(client, Visitor, Visitor.public_id == person.public_id)[0]
-    entry = {
-        b"grab": str(grab).encode(),
-        b"phone": person.phone_hash.encode(),
-        b"n": b"1",
-        b"code": b"LK7777777777777",
-        b"expires": str(int(time.time()) + 86_400).encode(),
-        b"visitor": str(lead.id).encode(),
-        b"lead": str(lead.lead_id).encode(),
-        b"key": b"",
-        b"at": str(time.time()).encode(),
-        b"ctx": b"0|browser|1|1",
-    }
+    entry = _claim_entry(grab, person.phone_hash, lead.id, lead.lead_id, "LK7777777777777")
     client.raw.blocking_portal.call(store.writer.write, [entry])
     client.raw.blocking_portal.call(store.writer.write, [entry])
     wins = _rows(client, FunnelEvent, FunnelEvent.name == "grab_won")
@@ -428,6 +435,45 @@ def test_a_stopping_writer_writes_what_is_pending(client: Browserish) -> None:
         portal.call(store.writer.start)
 
 
+def test_a_claim_of_a_visitor_deleted_meanwhile_keeps_its_lead(client: Browserish) -> None:
+    """A win queued for a browser whose visitor row was deleted before the writer got to it
+    (its lead remains) is written for the lead alone: the claim and its funnel event name no
+    visitor, and the rest of the batch is written with it."""
+    from sqlalchemy import delete
+
+    from app.grabs.models import GrabClaim
+    from app.grabs.store import RedisClaimStore
+    from tests.grab_support import add_grab, make_people, open_grab
+
+    store = part(client.app, Grabs).store
+    if not isinstance(store, RedisClaimStore):
+        pytest.skip("the Redis claim writer runs with Redis only")
+    grab = client.run(add_grab, open_grab("gone", stock=5))
+    gone, stays = client.run(make_people, part(client.app, Settings), 2)
+    gone_row = _rows(client, Visitor, Visitor.public_id == gone.public_id)[0]
+    stays_row = _rows(client, Visitor, Visitor.public_id == stays.public_id)[0]
+
+    async def drop_visitor(db: Any) -> None:
+        await db.execute(delete(Visitor).where(Visitor.id == gone_row.id))
+
+    client.run(drop_visitor)
+    entries = [
+        _claim_entry(grab, gone.phone_hash, gone_row.id, gone_row.lead_id, "LK7777777777779"),
+        _claim_entry(grab, stays.phone_hash, stays_row.id, stays_row.lead_id, "LK777777777777A"),
+    ]
+    client.raw.blocking_portal.call(store.writer.write, entries)
+    claims = {c.code: (c.lead_id, c.visitor_id) for c in _rows(client, GrabClaim)}
+    assert claims == {
+        "LK7777777777779": (gone_row.lead_id, None),
+        "LK777777777777A": (stays_row.lead_id, stays_row.id),
+    }
+    wins = {
+        (e.lead_id, e.visitor_id)
+        for e in _rows(client, FunnelEvent, FunnelEvent.name == "grab_won")
+    }
+    assert wins == {(gone_row.lead_id, None), (stays_row.lead_id, stays_row.id)}
+
+
 def test_a_claim_entry_without_a_context_is_a_browser_win(client: Browserish) -> None:
     """An entry an older claim script queued carries no funnel context ("ctx"): its win is
     recorded as a browser's, naming no link and no tool."""
@@ -441,17 +487,8 @@ def test_a_claim_entry_without_a_context_is_a_browser_win(client: Browserish) ->
     grab = client.run(add_grab, open_grab("older", stock=5))
     person = client.run(make_people, part(client.app, Settings), 1)[0]
     visitor = _rows(client, Visitor, Visitor.public_id == person.public_id)[0]
-    entry = {
-        b"grab": str(grab).encode(),
-        b"phone": person.phone_hash.encode(),
-        b"n": b"1",
-        b"code": b"LK7777777777778",
-        b"expires": str(int(time.time()) + 86_400).encode(),
-        b"visitor": str(visitor.id).encode(),
-        b"lead": str(visitor.lead_id).encode(),
-        b"key": b"",
-        b"at": str(time.time()).encode(),
-    }
+    entry = _claim_entry(grab, person.phone_hash, visitor.id, visitor.lead_id, "LK7777777777778")
+    del entry[b"ctx"]
     client.raw.blocking_portal.call(store.writer.write, [entry])
     (win,) = _rows(client, FunnelEvent, FunnelEvent.name == "grab_won")
     assert (win.platform, win.link_id, win.tool_id, win.tool_version) == (

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.core.clock import now
@@ -36,6 +37,8 @@ from app.grabs.store.claims import (
 # Refusals kept for replays, as small integers in the SQL key/expiry table.
 _REFUSAL_CODES: dict[str, int] = {"sold_out": 1, "already_claimed": 2, "not_open": 3}
 _REFUSALS_BY_CODE = {v: k for k, v in _REFUSAL_CODES.items()}
+# Tries at a claim whose new voucher code turns out to be taken already.
+CODE_ATTEMPTS = 3
 
 
 class SQLClaimStore:
@@ -61,23 +64,36 @@ class SQLClaimStore:
         key: str | None,
         limits: Sequence[tuple[str, int, int]] = (),
     ) -> tuple[ClaimAnswer, bool]:
-        at, code, expires = terms(grab)
-        async with self._engine.connect() as conn:
-            trans = await conn.begin()
-            # Writes come first: on SQLite the transaction takes the write lock at once and
-            # never has to upgrade a read lock under contention.
-            if key is not None and not await self._take_key(conn, grab, who, key):
-                await trans.rollback()
-                replay = True
-            else:
+        for attempt in range(CODE_ATTEMPTS):
+            at, code, expires = terms(grab)
+            async with self._engine.connect() as conn:
+                trans = await conn.begin()
+                # Writes come first: on SQLite the transaction takes the write lock at once and
+                # never has to upgrade a read lock under contention.
+                if key is not None and not await self._take_key(conn, grab, who, key):
+                    await trans.rollback()
+                    replay = True
+                    break
                 replay = False
-                answer = await self._decide(conn, grab, who, key, at, code, expires)
+                try:
+                    answer = await self._decide(conn, grab, who, key, at, code, expires)
+                except IntegrityError:
+                    await trans.rollback()
+                    # A voucher code is unique: one drawn again (1 in 2^60) is drawn anew.
+                    # Any other broken constraint (a lead or visitor gone) is the caller's.
+                    if attempt + 1 == CODE_ATTEMPTS or not await self._code_taken(conn, code):
+                        raise
+                    continue
                 await trans.commit()
+                break
         if replay:
             # The same key is (or was) being answered: its transaction has finished now.
             earlier = await self.replay(grab, who, key)  # type: ignore[arg-type]
             return earlier or ClaimAnswer(result="not_open"), True
         return answer, False
+
+    async def _code_taken(self, conn: AsyncConnection, code: str) -> bool:
+        return await conn.scalar(select(GrabClaim.id).where(GrabClaim.code == code)) is not None
 
     async def _decide(
         self,

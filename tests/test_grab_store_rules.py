@@ -1,0 +1,90 @@
+"""Rules of the grab's claim stores that the rush tests do not reach: a voucher code drawn
+twice, a key whose answer is lost, the window's wording."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from sqlalchemy import insert
+
+from app.core.models import rate_counter
+from app.core.state import part
+from app.grabs.service import Grabs
+from app.grabs.store import RedisClaimStore, claims
+from tests.grab_support import add_grab, open_grab
+from tests.helpers import Browserish
+from tests.test_grabs import bearer, claim, people
+
+
+@pytest.mark.parametrize(
+    ("language", "detail"),
+    [("en", "The end must come after the start."), ("zh_CN", "结束时间必须晚于开始时间。")],
+)
+def test_an_end_before_the_start_is_refused_in_words(
+    client: Browserish, language: str, detail: str
+) -> None:
+    body = {
+        "slug": "late",
+        "title": "t",
+        "stock": 1,
+        "starts_at": "2026-01-02T10:00:00Z",
+        "ends_at": "2026-01-02T10:00:00Z",  # the same instant is not after it either
+    }
+    refused = client.post(
+        f"/api/v1/admin/grabs?lang={language}", json=body, headers=bearer(client, "marketer")
+    )
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["detail"] == detail
+    assert client.count("grab") == 0
+
+
+def test_a_voucher_code_drawn_twice_is_drawn_again(
+    client: Browserish, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Codes are unique: when a new claim's random code is one already given (1 in 2^60), the
+    claim draws another and wins; it is never refused as 'already claimed'."""
+    if isinstance(part(client.app, Grabs).store, RedisClaimStore):
+        pytest.skip("the Redis script's codes reach SQL through the writer")
+    codes = iter(["LKAAAA2222BBBB", "LKAAAA2222BBBB", "LKCCCC3333DDDD"])
+    monkeypatch.setattr(claims, "new_code", lambda prefix: next(codes))
+    client.run(add_grab, open_grab(stock=3))
+    a, b = people(client, 2)
+    first = claim(client, a).json()
+    second = claim(client, b).json()
+    assert (first["result"], second["result"]) == ("won", "won"), second
+    assert (first["voucher"]["code"], second["voucher"]["code"]) == (
+        "LKAAAA2222BBBB",
+        "LKCCCC3333DDDD",
+    )
+    assert (first["voucher"]["n"], second["voucher"]["n"]) == (1, 1)
+    assert client.count("grab_claim") == 2
+    assert client.get("/api/v1/grabs/flash").json()["stock_left"] == 1
+
+
+def test_a_key_whose_answer_is_lost_is_refused_not_decided_again(client: Browserish) -> None:
+    """The SQL store reserves a key before it decides: a key already reserved whose answer
+    can no longer be found (no claim carries it, no refusal is kept) is answered 'not open',
+    as a replay, and nothing is claimed for it."""
+    grabs = part(client.app, Grabs)
+    if isinstance(grabs.store, RedisClaimStore):
+        pytest.skip("Redis keeps a key and its answer in one hash field")
+    grab_id = client.run(add_grab, open_grab(stock=3))
+    (person,) = people(client, 1)
+    far = int(dt.datetime.now(dt.UTC).timestamp()) + 3600
+
+    async def reserve(db: Any) -> None:
+        key = f"grabidem:{grab_id}:{person.phone_hash}:lost"
+        await db.execute(
+            insert(rate_counter).values(key=key, window_start=-1, count=0, expires_at=far)
+        )
+
+    client.run(reserve)
+    answer = claim(client, person, key="lost")
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"result": "not_open", "voucher": None}
+    assert client.count("grab_claim") == 0
+    assert client.get("/api/v1/grabs/flash").json()["stock_left"] == 3
+    # Without the key the same phone is decided as any tap is.
+    assert claim(client, person).json()["result"] == "won"
