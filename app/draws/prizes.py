@@ -22,7 +22,7 @@ from app.draws.definition import DrawInfo
 from app.draws.entries import Entrant
 from app.draws.models import Draw
 from app.grabs import codes
-from app.grabs.models import Grab, GrabClaim
+from app.grabs.models import Grab, GrabClaim, issued_claim
 from app.tools.models import Tool
 
 
@@ -72,18 +72,5 @@ async def issue(
     assert grab_id is not None, "the carrier is made when a voucher tier is drawn"
     code = codes.new_code(str(template.get("prefix") or "LK"))
     expires = at + dt.timedelta(days=int(template.get("valid_days") or 30))
-    db.add(
-        GrabClaim(
-            grab_id=grab_id,
-            phone_hash=who.phone_hash,
-            n=tier,
-            lead_id=who.lead_id,
-            visitor_id=who.visitor_id,
-            claimed_at=at,
-            code=code,
-            expires_at=expires,
-            status="issued",
-            redeemed_store="",
-        )
-    )
+    db.add(GrabClaim(**issued_claim(grab_id, tier, who, at, code, expires), redeemed_store=""))
     return code, expires

@@ -8,6 +8,7 @@ unique across the installation.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from advanced_alchemy.base import BigIntAuditBase, BigIntBase
 from advanced_alchemy.types import DateTimeUTC
@@ -86,6 +87,24 @@ class GrabClaim(BigIntBase):
         BigInteger, ForeignKey("staff_user.id", ondelete="SET NULL")
     )
     redeemed_store: Mapped[str] = mapped_column(String(64), default="")
+
+
+def issued_claim(
+    grab_id: int, n: int, who: Any, at: dt.datetime, code: str, expires: dt.datetime
+) -> dict[str, Any]:
+    """The columns of a voucher issued now: claim ``n`` of grab ``grab_id`` by ``who`` (a grab's
+    claimant, a draw's winner: its ``phone_hash``, ``lead_id`` and ``visitor_id``)."""
+    return {
+        "grab_id": grab_id,
+        "phone_hash": who.phone_hash,
+        "n": n,
+        "lead_id": who.lead_id,
+        "visitor_id": who.visitor_id,
+        "claimed_at": at,
+        "code": code,
+        "expires_at": expires,
+        "status": "issued",
+    }
 
 
 class VoucherAudit(BigIntBase):
