@@ -1,17 +1,6 @@
 """staff accounts, sessions, api tokens, audit, rate counters (2026-11-23)"""
 
-from app.db.migrations.shapes import (
-    big_integer,
-    create_table,
-    drop_tables,
-    flag,
-    integer,
-    json,
-    moment,
-    reference,
-    string,
-    timestamps,
-)
+from app.db.migrations.shapes import big_integer, create_table, drop_tables, flag, integer, json, moment, reference, string, timestamps
 
 revision = '0001'
 down_revision = None

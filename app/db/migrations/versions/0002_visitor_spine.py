@@ -1,18 +1,6 @@
 """visitor spine (2026-11-23)"""
 
-from app.db.migrations.shapes import (
-    big_integer,
-    create_table,
-    drop_tables,
-    flag,
-    integer,
-    json,
-    moment,
-    reference,
-    string,
-    text,
-    timestamps,
-)
+from app.db.migrations.shapes import big_integer, create_table, drop_tables, flag, integer, json, moment, reference, string, text, timestamps
 
 revision = '0002'
 down_revision = '0001'

@@ -1,15 +1,6 @@
 """grabs and vouchers (2026-11-23)"""
 
-from app.db.migrations.shapes import (
-    create_table,
-    drop_tables,
-    integer,
-    moment,
-    reference,
-    string,
-    text,
-    timestamps,
-)
+from app.db.migrations.shapes import create_table, drop_tables, integer, moment, reference, string, text, timestamps
 
 revision = '0004'
 down_revision = '0003'

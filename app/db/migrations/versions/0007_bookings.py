@@ -1,15 +1,6 @@
 """bookings: a visitor's request for a visit through a tool's call to action (2026-12-02)"""
 
-from app.db.migrations.shapes import (
-    create_table,
-    date,
-    drop_tables,
-    integer,
-    moment,
-    reference,
-    string,
-    timestamps,
-)
+from app.db.migrations.shapes import create_table, date, drop_tables, integer, moment, reference, string, timestamps
 
 revision = '0007'
 down_revision = '0006'

@@ -1,19 +1,6 @@
 """draws (2026-12-02)"""
 
-from app.db.migrations.shapes import (
-    big_integer,
-    binary,
-    create_table,
-    drop_tables,
-    flag,
-    integer,
-    json,
-    moment,
-    reference,
-    string,
-    text,
-    timestamps,
-)
+from app.db.migrations.shapes import big_integer, binary, create_table, drop_tables, flag, integer, json, moment, reference, string, text, timestamps
 
 revision = '0009'
 down_revision = '0008'
