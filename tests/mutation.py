@@ -89,6 +89,13 @@ AREAS: dict[str, Area] = {
         modules=("app/vouchers/service.py",),
         tests=("tests/test_vouchers.py",),
     ),
+    # The one way out (app/outbox/): rows written with what causes them, sent at least once
+    # with backoff, one sender per message across workers (SKIP LOCKED on PostgreSQL).
+    "outbox": Area(
+        modules=("app/outbox/service.py", "app/outbox/sender.py"),
+        tests=("tests/test_outbox.py",),
+        backends="sqlite,postgres",
+    ),
     # The draw's fairness: pure functions and the drand adapter (its tests serve a fake beacon
     # on 127.0.0.1, no database).
     "draws": Area(
