@@ -1,27 +1,23 @@
 """The Redis claim store's writer: a task in every process that takes the wins the claim
 script appended to the claim stream and writes them to SQL (insert on conflict do nothing, so
 a redelivered entry changes nothing), then brings ``grab.stock`` level. Entries stay in the
-stream, unacknowledged, until they are written; a writer that dies leaves them to another."""
+stream, unacknowledged, until they are written; a writer that dies leaves them to another
+(the stream's part, shared with the draws' entries: app/db/stream_writer.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import logging
-import os
-import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.core.live import stop_task
 from app.core.sql import upsert_insert
+from app.db.stream_writer import StreamWriter
 from app.events.models import FunnelEvent
 from app.events.schemas import EventContext, GrabWon
 from app.events.service import event_row
@@ -34,14 +30,11 @@ from app.visitors.models import Visitor
 log = logging.getLogger("leadkit.grabs")
 
 
-class ClaimWriter:
-    """Drains the claim stream ``stream`` into SQL; ``forget(grab id, phone hash)`` is the
-    Redis side of forgetting a person (the store's), run for a claim of someone deleted
-    before it reached SQL."""
-
-    GROUP = "writers"
-    BATCH = 500
-    BATCH_PAUSE = 0.1  # seconds
+class ClaimWriter(StreamWriter):
+    """Drains the claim stream ``stream`` into SQL (the stream, its consumer group and group
+    commit: app/db/stream_writer.py); ``forget(grab id, phone hash)`` is the Redis side of
+    forgetting a person (the store's), run for a claim of someone deleted before it reached
+    SQL."""
 
     def __init__(
         self,
@@ -51,86 +44,10 @@ class ClaimWriter:
         stream: str,
         forget: Callable[[int, str], Awaitable[None]],
     ) -> None:
-        self._redis = redis
+        super().__init__(redis, streams=[stream], log=log, name="grab-claim-writer")
         self._prefix = prefix
         self._engine = engine
-        self._stream = stream
         self._forget = forget
-        self._consumer = f"{socket.gethostname()}-{os.getpid()}"
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
-
-    async def pending(self) -> int:
-        """Stream entries not yet written to SQL (read or not)."""
-        try:
-            return int(await self._redis.xlen(self._stream))
-        except ResponseError:
-            return 0
-
-    async def _ensure_group(self) -> None:
-        with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists already
-            await self._redis.xgroup_create(self._stream, self.GROUP, id="0", mkstream=True)
-
-    async def start(self) -> None:
-        await self._ensure_group()
-        self._stopping.clear()
-        self._task = asyncio.create_task(self._run(), name="grab-claim-writer")
-
-    async def stop(self) -> None:
-        self._stopping.set()
-        if self._task is not None:
-            await stop_task(self._task)
-            self._task = None
-        # The last entries, best effort and bounded: what is left stays in the stream and the
-        # next writer (any process) takes it over.
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.drain(), timeout=5)
-
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                written = await self._step(block_ms=1000)
-                if 0 < written < self.BATCH:
-                    # Group commit: during a rush wins arrive a few at a time; a short pause
-                    # lets the next transaction carry hundreds of them instead of one or two.
-                    # The entries stay in the stream, unacknowledged, until they are written.
-                    await asyncio.sleep(self.BATCH_PAUSE)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # a database or Redis hiccup: the entries stay pending
-                log.exception("grab claim writer failed; retrying")
-                await asyncio.sleep(1)
-
-    async def drain(self) -> None:
-        """Write whatever is in the stream now (tests, the check command, shutdown)."""
-        await self._ensure_group()
-        while await self._step(block_ms=None) > 0:
-            pass
-
-    async def _step(self, block_ms: int | None) -> int:
-        # Entries another writer read but never acknowledged (it died) come back after 30 s.
-        claimed: Any = await self._redis.xautoclaim(
-            self._stream, self.GROUP, self._consumer, min_idle_time=30_000, count=self.BATCH
-        )
-        entries = list(claimed[1])
-        mine: Any = await self._redis.xreadgroup(
-            self.GROUP, self._consumer, {self._stream: "0"}, count=self.BATCH
-        )
-        for _, items in mine:
-            entries += items
-        if not entries:
-            fresh: Any = await self._redis.xreadgroup(
-                self.GROUP, self._consumer, {self._stream: ">"}, count=self.BATCH, block=block_ms
-            )
-            for _, items in fresh or []:
-                entries += items
-        if not entries:
-            return 0
-        await self.write([fields for _, fields in entries if fields])
-        ids = [entry_id for entry_id, _ in entries]
-        await self._redis.xack(self._stream, self.GROUP, *ids)
-        await self._redis.xdel(self._stream, *ids)
-        return len(ids)
 
     async def write(self, entries: list[dict[bytes, bytes]]) -> None:
         rows: list[dict[str, Any]] = []
