@@ -190,3 +190,9 @@ def open_tab(browser: Any) -> Iterator[Callable[..., Tab]]:
     yield open_
     for tab in tabs:
         tab.context.close()
+
+
+@pytest.fixture
+def tab(open_tab: Callable[..., Tab]) -> Tab:
+    """A fresh phone tab (``open_tab("phone")``), for a test that starts as one visitor."""
+    return open_tab("phone")

@@ -37,8 +37,7 @@ def no_horizontal_scroll(tab: Tab) -> None:
     assert overflow <= 0, f"{tab.page.url} scrolls sideways by {overflow}px on a phone"
 
 
-def test_visitor_pages_on_a_phone(live_server: str, open_tab: Callable[..., Tab]) -> None:
-    tab = open_tab("phone")
+def test_visitor_pages_on_a_phone(live_server: str, tab: Tab) -> None:
     page = tab.page
 
     tab.goto(f"{live_server}/")

@@ -66,9 +66,8 @@ def to_teaser(tab: Tab, base: str, slug: str) -> None:
     ("slug", "phone"), [("renovation", "13500003331"), ("insurance", "13500003332")]
 )
 def test_the_page_lands_on_the_result_it_just_unlocked(
-    live_server: str, open_tab: Callable[..., Tab], slug: str, phone: str
+    live_server: str, tab: Tab, slug: str, phone: str
 ) -> None:
-    tab = open_tab("phone")
     page = tab.page
     to_teaser(tab, live_server, slug)
     # The teaser comes into view after 开始测算, and the gate's heading under it (the insurance
@@ -137,10 +136,7 @@ def test_a_refused_answer_keeps_what_was_typed_and_is_shown(
     tab.assert_clean()
 
 
-def test_the_gate_survives_a_reload_with_the_code_on_its_way(
-    live_server: str, open_tab: Callable[..., Tab]
-) -> None:
-    tab = open_tab("phone")
+def test_the_gate_survives_a_reload_with_the_code_on_its_way(live_server: str, tab: Tab) -> None:
     page = tab.page
     phone = "13500003334"
     to_teaser(tab, live_server, "renovation")
@@ -170,8 +166,7 @@ def test_the_gate_survives_a_reload_with_the_code_on_its_way(
     tab.assert_clean()
 
 
-def test_a_refusal_keeps_the_consent_ticked(live_server: str, open_tab: Callable[..., Tab]) -> None:
-    tab = open_tab("phone")
+def test_a_refusal_keeps_the_consent_ticked(live_server: str, tab: Tab) -> None:
     page = tab.page
     to_teaser(tab, live_server, "insurance")
     page.get_by_label("手机号").fill("12345")
@@ -185,10 +180,7 @@ def test_a_refusal_keeps_the_consent_ticked(live_server: str, open_tab: Callable
     tab.assert_clean()
 
 
-def test_each_kind_says_what_its_gate_is_for(
-    live_server: str, open_tab: Callable[..., Tab]
-) -> None:
-    tab = open_tab("phone")
+def test_each_kind_says_what_its_gate_is_for(live_server: str, tab: Tab) -> None:
     page = tab.page
     to_teaser(tab, live_server, "renovation")
     calculator = page.locator("#gate").inner_text()
@@ -213,10 +205,7 @@ def test_each_kind_says_what_its_gate_is_for(
     tab.assert_clean()
 
 
-def test_renovation_notes_and_timeline_read_right(
-    live_server: str, open_tab: Callable[..., Tab]
-) -> None:
-    tab = open_tab("phone")
+def test_renovation_notes_and_timeline_read_right(live_server: str, tab: Tab) -> None:
     page = tab.page
     phone = "13500003336"
     tab.goto(f"{live_server}/t/renovation")
