@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Literal
+from dataclasses import dataclass
+from typing import Annotated, Literal, get_type_hints
 from urllib.parse import urlsplit
 
 import msgspec
@@ -27,17 +28,27 @@ class SettingsError(ValueError):
     """The environment describes a configuration leadkit refuses to run with."""
 
 
+@dataclass(frozen=True)
+class Range:
+    """The numbers a field takes: at least ``low``, at most ``high`` (None: no ceiling), written
+    beside the field (``backlog: Annotated[int, Range(128)]``). An error names the field's
+    variable: "LEADKIT_BACKLOG must be at least 128"."""
+
+    low: float
+    high: float | None = None
+
+
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     env: Literal["dev", "prod"] = "dev"
     host: str = "127.0.0.1"
-    port: int = 8000
-    workers: int = 1
+    port: Annotated[int, Range(1, 65535)] = 8000
+    workers: Annotated[int, Range(1)] = 1
     # Capacity: connections and live streams (docs/deploying.md, "Connections and live rooms").
-    backlog: int = 2048
-    max_connections: int = 4096
-    streams_per_worker: int = 3072
-    streams_per_ip: int = 20
-    stream_poll_seconds: int = 5
+    backlog: Annotated[int, Range(128)] = 2048
+    max_connections: Annotated[int, Range(16)] = 4096
+    streams_per_worker: Annotated[int, Range(0)] = 3072
+    streams_per_ip: Annotated[int, Range(0)] = 20
+    stream_poll_seconds: Annotated[int, Range(1)] = 5
     database_url: str = "sqlite+aiosqlite:///./var/leadkit.db"
     db_pool_size: int = 10
     db_side_pool_size: int = 4
@@ -48,17 +59,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     data_dir: str = "./var"
     default_locale: Literal["zh_CN", "en"] = "zh_CN"
     frame_ancestors: str = "'self'"
-    max_body_bytes: int = 1_048_576
+    max_body_bytes: Annotated[int, Range(1024)] = 1_048_576
     session_ttl_hours: int = 12
     # Staff sign-in limits (docs/security.md, "Staff sign-in").
-    login_max_per_ip: int = 30
-    login_max_per_user_ip: int = 8
-    login_window_seconds: int = 900
-    login_slowdown_after: int = 3
-    login_slowdown_base_seconds: float = 1.0
-    login_slowdown_max_seconds: float = 10.0
-    login_max_concurrent_checks: int = 2
-    login_max_queued_checks: int = 8
+    login_max_per_ip: Annotated[int, Range(1)] = 30
+    login_max_per_user_ip: Annotated[int, Range(1)] = 8
+    login_window_seconds: Annotated[int, Range(1)] = 900
+    login_slowdown_after: Annotated[int, Range(0)] = 3
+    login_slowdown_base_seconds: Annotated[float, Range(0)] = 1.0
+    # The wait is the sign-in's own response time: more than a minute and proxies time out.
+    login_slowdown_max_seconds: Annotated[float, Range(0, 60)] = 10.0
+    login_max_concurrent_checks: Annotated[int, Range(1)] = 2
+    login_max_queued_checks: Annotated[int, Range(0)] = 8
     trust_proxy: bool = False
     admin_username: str = "admin"
     admin_password: str = ""
@@ -71,7 +83,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # brand's name), how to reach them (empty: the brand's contact phone), how long it is kept.
     privacy_business_name: str = ""
     privacy_contact: str = ""
-    privacy_retention_days: int = 365
+    privacy_retention_days: Annotated[int, Range(1, 36500)] = 365
     visitor_cookie_days: int = 365
     events_flush_seconds: float = 1.0
     events_batch_max: int = 100
@@ -95,14 +107,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     otp_phone_daily_cap: int = 10
     otp_ip_daily_cap: int = 30
     # SMS pumping defences (docs/security.md, "SMS codes").
-    otp_hourly_budget: int = 100
-    otp_daily_budget: int = 1000
-    otp_budget_alert_percent: int = 80
+    otp_hourly_budget: Annotated[int, Range(1)] = 100
+    otp_daily_budget: Annotated[int, Range(1)] = 1000
+    otp_budget_alert_percent: Annotated[int, Range(0, 100)] = 80
     otp_allowed_countries: str = "86"
-    otp_pow_ip_hourly: int = 5
-    otp_pow_budget_percent: int = 50
-    otp_pow_cost: int = 5000
-    otp_pow_ttl_seconds: int = 600
+    otp_pow_ip_hourly: Annotated[int, Range(0)] = 5
+    otp_pow_budget_percent: Annotated[int, Range(0, 100)] = 50
+    otp_pow_cost: Annotated[int, Range(1)] = 5000
+    otp_pow_ttl_seconds: Annotated[int, Range(30)] = 600
     grab_ip_per_minute: int = 600
     grab_visitor_per_minute: int = 30
     voucher_undo_minutes: int = 10
@@ -111,11 +123,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     drand_chain: str = "52db9ba70e0cc0f6eaf7803dd07447a1f5477735fd3f661792ba94600c84e971"
     # The outbox's sender (docs/development.md, "The outbox"): how often it looks for due
     # messages without a wake-up, how many it takes at once, retries and the claim's lease.
-    outbox_poll_seconds: float = 2.0
-    outbox_batch: int = 20
-    outbox_max_attempts: int = 8
-    outbox_backoff_seconds: float = 5.0
-    outbox_lease_seconds: int = 60
+    outbox_poll_seconds: Annotated[float, Range(0.05, 3600)] = 2.0
+    outbox_batch: Annotated[int, Range(1, 500)] = 20
+    outbox_max_attempts: Annotated[int, Range(1, 100)] = 8
+    outbox_backoff_seconds: Annotated[float, Range(0.01, 86400)] = 5.0
+    outbox_lease_seconds: Annotated[int, Range(5, 86400)] = 60
 
     @property
     def is_prod(self) -> bool:
@@ -163,45 +175,6 @@ def _explain(message: str) -> str:
     return f"invalid setting: {message}"
 
 
-# The numbers that must lie in a range, by field: (lowest, highest or None for no ceiling).
-# An error names the field's variable: "LEADKIT_BACKLOG must be at least 128".
-_BOUNDS: dict[str, tuple[float, float | None]] = {
-    "port": (1, 65535),
-    "outbox_poll_seconds": (0.05, 3600),
-    "outbox_batch": (1, 500),
-    "outbox_max_attempts": (1, 100),
-    "outbox_backoff_seconds": (0.01, 86400),
-    "outbox_lease_seconds": (5, 86400),
-    "workers": (1, None),
-    "max_body_bytes": (1024, None),
-    "privacy_retention_days": (1, 36500),
-    # Capacity (docs/deploying.md, "Connections and live rooms").
-    "backlog": (128, None),
-    "max_connections": (16, None),
-    "streams_per_worker": (0, None),
-    "streams_per_ip": (0, None),
-    "stream_poll_seconds": (1, None),
-    # SMS pumping defences (docs/security.md, "SMS codes").
-    "otp_hourly_budget": (1, None),
-    "otp_daily_budget": (1, None),
-    "otp_pow_ip_hourly": (0, None),
-    "otp_pow_cost": (1, None),
-    "otp_pow_ttl_seconds": (30, None),
-    "otp_budget_alert_percent": (0, 100),
-    "otp_pow_budget_percent": (0, 100),
-    # Staff sign-in limits (docs/security.md, "Staff sign-in").
-    "login_max_per_ip": (1, None),
-    "login_max_per_user_ip": (1, None),
-    "login_window_seconds": (1, None),
-    "login_slowdown_after": (0, None),
-    "login_slowdown_base_seconds": (0, None),
-    # The wait is the sign-in's own response time: more than a minute and proxies time out.
-    "login_slowdown_max_seconds": (0, 60),
-    "login_max_concurrent_checks": (1, None),
-    "login_max_queued_checks": (0, None),
-}
-
-
 def _check(settings: Settings) -> None:
     _check_bounds(settings)
     _check_capacity(settings)
@@ -230,9 +203,23 @@ def _check(settings: Settings) -> None:
         )
 
 
+def _ranges() -> dict[str, Range]:
+    """The fields that must lie in a range, in their order, with the range."""
+    hints = get_type_hints(Settings, include_extras=True)
+    return {
+        field: extra
+        for field, hint in hints.items()
+        for extra in getattr(hint, "__metadata__", ())
+        if isinstance(extra, Range)
+    }
+
+
+_RANGES = _ranges()
+
+
 def _check_bounds(settings: Settings) -> None:
-    for field, (low, high) in _BOUNDS.items():
-        value = getattr(settings, field)
+    for field, bounds in _RANGES.items():
+        value, low, high = getattr(settings, field), bounds.low, bounds.high
         if high is None and value < low:
             raise SettingsError(f"{env_name(field)} must be at least {low}")
         if high is not None and not low <= value <= high:
