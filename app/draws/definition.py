@@ -20,6 +20,7 @@ from app.draws.models import Draw
 from app.draws.schemas import DrawCreate, State
 from app.tools import service as tools
 from app.tools.models import Tool
+from app.tools.scheduled import frozen_of
 
 
 class DrawNotFound(NotFound, message=N_("This draw does not exist or is no longer available.")):
@@ -101,22 +102,14 @@ def takes_entries(at: dt.datetime) -> Any:
 
 
 def info_of(tool: Tool, draw: Draw) -> DrawInfo:
-    return DrawInfo(
-        **tools.scheduled_fields(tool, draw),
-        description=draw.description,
+    """The draw row (and its tool) as the frozen value the feature passes around."""
+    return frozen_of(
+        DrawInfo,
+        tool,
+        draw,
         tiers=tuple(msgspec.convert(t, Tier) for t in draw.tiers),
-        requires_tool=draw.requires_tool,
         asks_passphrase=bool(draw.passphrase),
-        one_win_per_phone=draw.one_win_per_phone,
-        claim_hours=draw.claim_hours,
-        referrals=draw.referrals,
-        referral_cap=draw.referral_cap,
-        use_drand=draw.use_drand,
-        commitment=draw.commitment,
         closed_at=aware(draw.closed_at) if draw.closed_at else None,
-        entrants_hash=draw.entrants_hash,
-        entrants_count=draw.entrants_count,
-        drand_round=draw.drand_round,
         drawn_tiers=tuple(draw.drawn_tiers or ()),
     )
 
@@ -145,6 +138,31 @@ def tiers_of(data: DrawCreate) -> list[Tier]:
     ]
 
 
+# A draw's settings by how long an edit may change them (app/draws/editing.py): its looks
+# always, its schedule until the entries close, its rules (``rules_of``) until someone enters.
+LOOKS = ("description", "image_url")
+SCHEDULE = ("starts_at", "ends_at", "claim_hours")
+
+
+def columns(settings: DrawCreate | DrawInfo, names: tuple[str, ...]) -> dict[str, Any]:
+    """The draw's columns ``names`` as ``settings`` (a body, or the draw as it is) has them."""
+    return {name: getattr(settings, name) for name in names}
+
+
+def rules_of(data: DrawCreate, passphrase: str) -> dict[str, Any]:
+    """The draw row's rules as ``data`` sets them (with its ``passphrase`` normalised), when
+    the draw is made and at each edit while they may still change (app/draws/editing.py)."""
+    return {
+        "tiers": [msgspec.to_builtins(t) for t in tiers_of(data)],
+        "one_win_per_phone": data.one_win_per_phone,
+        "requires_tool": data.requires_tool,
+        "passphrase": passphrase,
+        "referrals": data.referrals,
+        "referral_cap": data.referral_cap,
+        "use_drand": data.drand,
+    }
+
+
 async def create_draw(db: AsyncSession, data: DrawCreate, by: str = "") -> DrawInfo:
     """A published draw tool and its draw row, with a fresh secret seed and its commitment;
     Conflict when the slug is taken."""
@@ -156,19 +174,9 @@ async def create_draw(db: AsyncSession, data: DrawCreate, by: str = "") -> DrawI
     seed = new_seed()
     draw = Draw(
         tool_id=tool.id,
-        description=data.description,
-        image_url=data.image_url,
-        tiers=[msgspec.to_builtins(t) for t in tiers_of(data)],
-        starts_at=data.starts_at,
-        ends_at=data.ends_at,
         mode="schedule",
-        requires_tool=data.requires_tool,
-        passphrase=passphrase,
-        one_win_per_phone=data.one_win_per_phone,
-        claim_hours=data.claim_hours,
-        referrals=data.referrals,
-        referral_cap=data.referral_cap,
-        use_drand=data.drand,
+        **columns(data, LOOKS + SCHEDULE),
+        **rules_of(data, passphrase),
         seed=seed,
         commitment=commitment(seed),
         drawn_tiers=[],

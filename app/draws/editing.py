@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
 from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,14 +21,17 @@ from app.core.errors import Conflict, InvalidInput
 from app.core.i18n import N_
 from app.core.schedule import check_window
 from app.draws.definition import (
+    LOOKS,
+    SCHEDULE,
     DrawInfo,
+    columns,
     definition,
     info_of,
     load_draw,
     passphrase_of,
+    rules_of,
     state_of,
     take_turn,
-    tiers_of,
 )
 from app.draws.models import DrawEntry
 from app.draws.schemas import DrawCreate
@@ -93,29 +95,21 @@ async def update_draw(db: AsyncSession, slug: str, data: DrawCreate, by: str = "
     await check_required_tool(db, data.requires_tool, slug)
     tool, row = await take_turn(db, slug)
     info = info_of(tool, row)
-    wanted = {
-        "tiers": [msgspec.to_builtins(t) for t in tiers_of(data)],
-        "one_win_per_phone": data.one_win_per_phone,
-        "requires_tool": data.requires_tool,
-        "passphrase": passphrase,
-        "referrals": data.referrals,
-        "referral_cap": data.referral_cap,
-        "use_drand": data.drand,
-    }
+    wanted = rules_of(data, passphrase)
     current = _rules({k: getattr(row, k) for k in wanted})
-    schedule = (data.starts_at, data.ends_at, data.claim_hours)
+    schedule = columns(data, SCHEDULE)
     if row.closed_at is not None:
-        if wanted != current or schedule != (info.starts_at, info.ends_at, info.claim_hours):
+        if wanted != current or schedule != columns(info, SCHEDULE):
             raise DrawFrozen()
     elif wanted != current:
         entered = await db.scalar(select(exists().where(DrawEntry.draw_id == row.id)))
         if entered or state_of(info, now()) == "open":
             raise RulesFixed()
-    for name, value in wanted.items():
-        setattr(row, name, value)
-    row.description, row.image_url = data.description, data.image_url
+    changes = {**wanted, **columns(data, LOOKS)}
     if row.closed_at is None:
-        row.starts_at, row.ends_at, row.claim_hours = data.starts_at, data.ends_at, data.claim_hours
+        changes |= schedule
+    for name, value in changes.items():
+        setattr(row, name, value)
     published = definition(data)
     if published != tool.draft:
         await tools.publish_version(db, tool, published, by)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import Any
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,6 +20,7 @@ from app.grabs.schemas import GrabCreate, GrabForm, GrabUpdate, State
 from app.grabs.store import GrabInfo
 from app.tools import service as tools
 from app.tools.models import Tool
+from app.tools.scheduled import frozen_of
 
 
 class GrabNotFound(NotFound, message=N_("This grab does not exist or is no longer available.")):
@@ -39,15 +41,7 @@ def takes_claims(grab: GrabInfo, at: dt.datetime) -> bool:
 
 def info_of(tool: Tool, grab: Grab) -> GrabInfo:
     """The grab row (and its tool) as the frozen value the feature passes around."""
-    return GrabInfo(
-        **tools.scheduled_fields(tool, grab),
-        offer=grab.offer,
-        initial_stock=grab.initial_stock,
-        per_phone_limit=grab.per_phone_limit,
-        voucher_prefix=grab.voucher_prefix,
-        voucher_valid_days=grab.voucher_valid_days,
-        voucher_where=grab.voucher_where,
-    )
+    return frozen_of(GrabInfo, tool, grab)
 
 
 def definition(title: str, offer: str) -> dict[str, str]:
@@ -96,6 +90,25 @@ def parse_form(form: GrabForm, *, with_slug: bool) -> GrabCreate | GrabUpdate:
         raise InvalidInput(fields={match.group(1) if match else "form": str(exc)}) from None
 
 
+# The grab's columns a staff body sets as they are, when the grab is made and at each edit (the
+# stock is not one of them: an edit restocks through the claim store).
+SETTINGS = (
+    "offer",
+    "image_url",
+    "per_phone_limit",
+    "starts_at",
+    "ends_at",
+    "voucher_prefix",
+    "voucher_valid_days",
+    "voucher_where",
+)
+
+
+def settings_of(data: GrabUpdate) -> dict[str, Any]:
+    """The grab row's columns of ``SETTINGS``, as ``data`` gives them."""
+    return {name: getattr(data, name) for name in SETTINGS}
+
+
 async def create_grab(db: AsyncSession, data: GrabCreate, by: str = "") -> GrabInfo:
     """A published grab tool and its grab row; Conflict when the slug is taken."""
     check_window(data.starts_at, data.ends_at)
@@ -109,17 +122,10 @@ async def create_grab(db: AsyncSession, data: GrabCreate, by: str = "") -> GrabI
     )
     grab = Grab(
         tool_id=tool.id,
-        offer=data.offer,
-        image_url=data.image_url,
         initial_stock=data.stock,
         stock=data.stock,
-        per_phone_limit=data.per_phone_limit,
-        starts_at=data.starts_at,
-        ends_at=data.ends_at,
         mode="schedule",
-        voucher_prefix=data.voucher_prefix,
-        voucher_valid_days=data.voucher_valid_days,
-        voucher_where=data.voucher_where,
+        **settings_of(data),
     )
     db.add(grab)
     await db.flush()

@@ -35,6 +35,7 @@ from app.grabs.definition import (
     definition,
     info_of,
     load_grab,
+    settings_of,
     state_of,
     takes_claims,
 )
@@ -374,12 +375,8 @@ class Grabs:
             await db.refresh(grab)
         tool.title = data.title
         tool.draft = definition(data.title, data.offer)
-        grab.offer, grab.image_url = data.offer, data.image_url
-        grab.per_phone_limit = data.per_phone_limit
-        grab.starts_at, grab.ends_at = data.starts_at, data.ends_at
-        grab.voucher_prefix = data.voucher_prefix
-        grab.voucher_valid_days = data.voucher_valid_days
-        grab.voucher_where = data.voucher_where
+        for name, value in settings_of(data).items():
+            setattr(grab, name, value)
         await db.flush()
         self._forget(grab.id)
         return info_of(tool, grab)

@@ -5,13 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import time
 import weakref
-from typing import Any, Protocol, TypeVar
+from typing import TypeVar
 
 import msgspec
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.core.clock import aware
 from app.core.errors import Conflict, NotFound
 from app.core.i18n import N_
 from app.tools.models import Tool, ToolVersion
@@ -216,34 +215,3 @@ async def kind_row(
         query = query.where(Tool.status == "published")
     row = (await db.execute(query)).first()
     return None if row is None else (row[0], row[1])
-
-
-class ScheduledRow(Protocol):
-    """What a scheduled kind's row (a grab's, a draw's) holds beside its own settings."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def image_url(self) -> str: ...
-    @property
-    def starts_at(self) -> dt.datetime | None: ...
-    @property
-    def ends_at(self) -> dt.datetime | None: ...
-    @property
-    def mode(self) -> str: ...
-
-
-def scheduled_fields(tool: Tool, row: ScheduledRow) -> dict[str, Any]:
-    """The fields every scheduled kind's frozen value starts with: the row's and its tool's
-    ids, the version shown, the address and title, the picture and the time window (UTC)."""
-    return {
-        "id": row.id,
-        "tool_id": tool.id,
-        "tool_version": tool.current_version or 1,
-        "slug": tool.slug,
-        "title": tool.title,
-        "image_url": row.image_url,
-        "starts_at": aware(row.starts_at) if row.starts_at else None,
-        "ends_at": aware(row.ends_at) if row.ends_at else None,
-        "mode": row.mode,
-    }
