@@ -22,11 +22,11 @@ from app.core.bounds import SAFE_IMAGE_URL, check_date
 from app.core.clock import CHINA_TZ
 from app.core.errors import InvalidInput
 from app.core.i18n import N_
-from app.core.schedule import form_time
 from app.draws.definition import DrawInfo
 from app.draws.fairness import MAX_QUANTITY, MAX_RESERVES, MAX_TIER_NAME, MAX_TIERS
 from app.draws.schemas import MULTILINE_TEXT, DrawCreate
 from app.staff.schemas import PLAIN_TEXT
+from app.tools.scheduled import form_values
 
 TIER_FIELDS = ("name", "quantity", "reserves", "prefix", "days", "where")
 BLANK_TIERS = 3  # empty rows a new form offers
@@ -87,12 +87,8 @@ class DrawForm:
     def of(cls, info: DrawInfo, passphrase: str) -> DrawForm:
         """The edit form of a published draw."""
         return cls(
-            slug=info.slug,
-            title=info.title,
+            **form_values(info),
             description=info.description,
-            image_url=info.image_url,
-            starts_at=form_time(info.starts_at),
-            ends_at=form_time(info.ends_at),
             claim_hours=str(info.claim_hours),
             one_win_per_phone=info.one_win_per_phone,
             requires_tool=info.requires_tool,

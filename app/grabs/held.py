@@ -117,20 +117,8 @@ def held_row(
     row: Any, at: dt.datetime, *, display: str, where: str, title: str = "", slug: str = ""
 ) -> HeldVoucher:
     """A row selected with ``HELD_COLUMNS``, as its holder sees it at ``at``."""
-    return held(
-        code=row.code,
-        display=display,
-        n=row.n,
-        status=row.status,
-        expires_at=row.expires_at,
-        at=at,
-        where=where,
-        claimed_at=row.claimed_at,
-        redeemed_at=row.redeemed_at,
-        redeemed_store=row.redeemed_store,
-        title=title,
-        slug=slug,
-    )
+    stored = {column.key: getattr(row, column.key) for column in HELD_COLUMNS}
+    return held(**stored, display=display, at=at, where=where, title=title, slug=slug)
 
 
 async def held_in(db: AsyncSession, grab_id: int, where: str, phone_hash: str) -> list[HeldVoucher]:

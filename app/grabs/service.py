@@ -119,27 +119,21 @@ class _Caches:
     status: dict[int, tuple[float, GrabStatus]] = field(default_factory=dict)
 
 
+@dataclass(eq=False, repr=False)
 class Grabs:
     """The grabs feature with its collaborators: claim store, rate limiter, live hub."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        engine: AsyncEngine,
-        sessionmaker: async_sessionmaker,
-        store: ClaimStore,
-        limiter: RateLimiter,
-        live: LiveHub,
-    ) -> None:
-        self.settings = settings
-        self.engine = engine
-        self.sessionmaker = sessionmaker
-        self.store = store
-        self.limiter = limiter
-        self.live = live
-        self._caches = _Caches()
-        self._loading: dict[str, asyncio.Future[GrabInfo]] = {}
-        live.listeners.append(self._forget_topic)
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker
+    store: ClaimStore
+    limiter: RateLimiter
+    live: LiveHub
+    _caches: _Caches = field(default_factory=_Caches, init=False)
+    _loading: dict[str, asyncio.Future[GrabInfo]] = field(default_factory=dict, init=False)
+
+    def __post_init__(self) -> None:
+        self.live.listeners.append(self._forget_topic)
 
     async def start(self) -> None:
         await self.store.start()

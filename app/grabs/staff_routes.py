@@ -19,7 +19,6 @@ from app.core.clock import china_time
 from app.core.errors import DomainError
 from app.core.forms import catch_refusal
 from app.core.i18n import gettext as _
-from app.core.schedule import form_time
 from app.db.uow import after_commit, after_rollback
 from app.grabs.definition import parse_form
 from app.grabs.host import host_context
@@ -27,6 +26,7 @@ from app.grabs.schemas import STATE_LABELS, GrabCreate, GrabForm, GrabSlug, Grab
 from app.grabs.service import Grabs
 from app.staff.pages import StaffPage
 from app.staff.schemas import Staff
+from app.tools.scheduled import form_values
 from app.tools.staff import HOSTS, MARKETERS, create_api, host_api, see
 
 CONSOLE = "/staff/grabs/"
@@ -192,14 +192,10 @@ class GrabConsole(Controller):
     async def edit(self, page: NamedDependency[GrabsPage], slug: FromPath[str]) -> Template:
         info = await page.grabs.edit_values(page.db, slug)
         form = GrabForm(
-            slug=info.slug,
-            title=info.title,
+            **form_values(info),
             offer=info.offer,
-            image_url=info.image_url,
             stock=str(info.initial_stock),
             per_phone_limit=str(info.per_phone_limit),
-            starts_at=form_time(info.starts_at),
-            ends_at=form_time(info.ends_at),
             voucher_prefix=info.voucher_prefix,
             voucher_valid_days=str(info.voucher_valid_days),
             voucher_where=info.voucher_where,

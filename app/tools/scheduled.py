@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from app.core.clock import aware
+from app.core.schedule import form_time
 from app.tools.models import Tool
 
 Info = TypeVar("Info")
@@ -40,3 +41,15 @@ def _field_names(info: Any) -> tuple[str, ...]:
     if dataclasses.is_dataclass(info):
         return tuple(field.name for field in dataclasses.fields(info))
     return tuple(info.__struct_fields__)
+
+
+def form_values(info: Any) -> dict[str, str]:
+    """What a scheduled kind's staff edit form shows of ``info`` (its frozen value) before the
+    kind's own settings: the address, title and picture, and the window in China time."""
+    return {
+        "slug": info.slug,
+        "title": info.title,
+        "image_url": info.image_url,
+        "starts_at": form_time(info.starts_at),
+        "ends_at": form_time(info.ends_at),
+    }
