@@ -20,7 +20,7 @@ from app.core.i18n import N_
 from app.core.i18n import gettext as _
 from app.core.refusals import refusal
 from app.core.state import part
-from app.core.streams import live_status, status_stream_answer
+from app.core.streams import live_status
 from app.core.web import client_ip
 from app.events.schemas import GateShown
 from app.events.service import Tracker
@@ -33,7 +33,10 @@ from app.grabs.staff_routes import STAFF_ROUTES
 from app.grabs.store import GrabInfo, tap_context
 from app.grabs.views import page_context, panel, track_answer, track_tap
 from app.settings import Settings
+from app.tools.api import events_api, status_api
 from app.visitors.web import public_id_from
+
+MISSING = "No published grab by that slug."  # why the public API answers 404
 
 # Visitors.
 
@@ -115,12 +118,7 @@ async def waitlist_form(
     return panel(name, page, settings)
 
 
-@get(
-    "/api/v1/grabs/{slug:str}",
-    summary="A grab's state and stock",
-    tags=["grabs"],
-    responses=problems(400, why={404: "No published grab by that slug."}),
-)
+@get(**status_api("grabs", "A grab's state and stock", MISSING))
 async def grab_status(slug: GrabSlug, grabs: NamedDependency[Grabs]) -> Response[GrabStatus]:
     """State and stock left (the live page's polling fallback)."""
     return Response(await grabs.status(slug), headers={"Cache-Control": "no-store"})
@@ -136,7 +134,7 @@ async def grab_status(slug: GrabSlug, grabs: NamedDependency[Grabs]) -> Response
             415,
             why={
                 400: "The Idempotency-Key header is not 1 to 64 printable characters.",
-                404: "No published grab by that slug.",
+                404: MISSING,
             },
         ),
         401: answer(
@@ -183,15 +181,7 @@ async def grab_claim(
     return Response(claimed.answer)
 
 
-@get(
-    "/api/v1/grabs/{slug:str}/events",
-    summary="Live state (server-sent events)",
-    tags=["grabs"],
-    responses={
-        200: status_stream_answer("the grab", "/api/v1/grabs/{slug}"),
-        **problems(400, why={404: "No published grab by that slug."}),
-    },
-)
+@get(**events_api("grabs", "the grab", "Live state (server-sent events)", MISSING))
 async def grab_events(
     request: Request[Any, Any, Any], slug: GrabSlug, grabs: NamedDependency[Grabs]
 ) -> Response[Any]:
