@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
 from typing import Annotated, Literal
 from urllib.parse import urlencode
 
@@ -148,9 +149,11 @@ class LeadFilter(msgspec.Struct, kw_only=True, frozen=True):
     page: int = 1
 
     @classmethod
-    def parse(
-        cls, *, status: str, channel: str, account: str, tool: str, start: str, end: str, page: str
-    ) -> LeadFilter:
+    def parse(cls, raw: Mapping[str, str]) -> LeadFilter:
+        """The filters from the list's query, by the names ``query`` writes (status, channel,
+        account, tool, from, to, page); a name not there is no filter."""
+        status, channel = raw.get("status", ""), raw.get("channel", "")
+        account, page = raw.get("account", ""), raw.get("page", "")
         if status and status not in LEAD_STATUSES:
             raise InvalidInput(N_("Unknown lead status."), fields={"status": "unknown"})
         if channel and channel != NO_LINK and channel not in CHANNEL_LABELS:
@@ -164,8 +167,8 @@ class LeadFilter(msgspec.Struct, kw_only=True, frozen=True):
             status=status,
             channel=channel,
             account_id=int(account) if account else None,
-            tool=tool.strip()[:64],
-            days=day_range(start, end),
+            tool=raw.get("tool", "").strip()[:64],
+            days=day_range(raw.get("from", ""), raw.get("to", "")),
             page=max(number, 1),
         )
 

@@ -101,30 +101,24 @@ class LeadsController(Controller):
         page: FromQuery[QueryText] = "",
     ) -> Template:
         """Leads, newest first, 50 a page; bad filters re-show the form with a message."""
+        # As typed: shown again in the filter form.
+        raw = {
+            "status": status,
+            "channel": channel,
+            "account": account,
+            "tool": tool,
+            "from": start,
+            "to": end,
+        }
         async with catch_refusal() as refused:
-            wanted = LeadFilter.parse(
-                status=status,
-                channel=channel,
-                account=account,
-                tool=tool,
-                start=start,
-                end=end,
-                page=page,
-            )
+            wanted = LeadFilter.parse({**raw, "page": page})
             listing = await queries.list_leads(db_session, wanted)
         if refused:
             listing = await queries.empty_page(db_session)
         context = {
             "staff": staff,
             "listing": listing,
-            "raw": {
-                "status": status,
-                "channel": channel,
-                "account": account,
-                "tool": tool,
-                "from": start,
-                "to": end,
-            },
+            "raw": raw,
             "error": refused.message,
             "statuses": LEAD_STATUSES,
             "no_link": NO_LINK,
