@@ -173,20 +173,16 @@ class AliyunProvider(GatewayProvider):
         message = scrub(str(body.get("Message", "")))
         if code == "OK" and status < 400:
             return SmsResult(ok=True, provider_id=str(body.get("BizId", "")))
-        rate_limited = code in _RATE_LIMITED
-        invalid_number = code in _INVALID_NUMBER
-        retryable = code in _RETRYABLE or (status >= 500 and not rate_limited)
         if code in _OUT_OF_CREDIT:
             log.error("aliyun SMS account is out of credit (%s): %s; top it up", code, message)
         elif code in _CONFIG_ERRORS:
             log.error("aliyun SendSms refused the configuration (%s): %s", code, message)
         else:
             log.warning("aliyun SendSms to %s refused: %s %s", masked, code, message)
-        return SmsResult(
-            ok=False,
-            error_code=code,
-            error_message=message,
-            retryable=retryable,
-            rate_limited=rate_limited,
-            invalid_number=invalid_number,
+        return SmsResult.refusal(
+            code,
+            message,
+            retryable=code in _RETRYABLE or status >= 500,
+            rate_limited=code in _RATE_LIMITED,
+            invalid_number=code in _INVALID_NUMBER,
         )

@@ -33,6 +33,21 @@ class SmsResult(msgspec.Struct, frozen=True, kw_only=True):
     # a region the account cannot reach): asking again will not help.
     invalid_number: bool = False
 
+    @classmethod
+    def refusal(
+        cls, code: str, message: str, *, retryable: bool, rate_limited: bool, invalid_number: bool
+    ) -> SmsResult:
+        """The gateway refused with its ``code``: never to be retried at once when it was the
+        gateway's limit for this number (``rate_limited``), whatever else the code says."""
+        return cls(
+            ok=False,
+            error_code=code,
+            error_message=message,
+            retryable=retryable and not rate_limited,
+            rate_limited=rate_limited,
+            invalid_number=invalid_number,
+        )
+
 
 class SmsProvider(Protocol):
     name: str

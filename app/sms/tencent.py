@@ -111,14 +111,11 @@ def authorization(
 
 
 def _failure(code: str, message: str) -> SmsResult:
-    rate_limited = code.startswith("LimitExceeded.")
-    retryable = code.startswith("InternalError") or code in _RETRYABLE_CODES
-    return SmsResult(
-        ok=False,
-        error_code=code,
-        error_message=message,
-        retryable=retryable and not rate_limited,
-        rate_limited=rate_limited,
+    return SmsResult.refusal(
+        code,
+        message,
+        retryable=code.startswith("InternalError") or code in _RETRYABLE_CODES,
+        rate_limited=code.startswith("LimitExceeded."),
         invalid_number=code in _INVALID_NUMBER,
     )
 
