@@ -24,8 +24,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.tools.models import ScheduledTool
 
-class Grab(BigIntAuditBase):
+
+class Grab(ScheduledTool, BigIntAuditBase):
     """One limited offer. Its slug and title live on the Tool (kind ``grab``) it belongs to."""
 
     __tablename__ = "grab"
@@ -35,20 +37,12 @@ class Grab(BigIntAuditBase):
         CheckConstraint("per_phone_limit >= 1", name="per_phone_limit_positive"),
     )
 
-    tool_id: Mapped[int] = mapped_column(
-        BigInteger, ForeignKey("tool.id", ondelete="CASCADE"), unique=True
-    )
     offer: Mapped[str] = mapped_column(Text, default="")
-    image_url: Mapped[str] = mapped_column(String(512), default="")
     initial_stock: Mapped[int] = mapped_column(Integer)
     # Units left. The SQL path decrements it per claim; with Redis, the Redis counter is the
     # live figure and the claim writer brings this column level with it.
     stock: Mapped[int] = mapped_column(Integer)
     per_phone_limit: Mapped[int] = mapped_column(Integer, default=1)
-    starts_at: Mapped[dt.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
-    ends_at: Mapped[dt.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
-    # "schedule": open between starts_at and ends_at; "open"/"closed": the host's override.
-    mode: Mapped[str] = mapped_column(String(16), default="schedule")
     # Voucher template.
     voucher_prefix: Mapped[str] = mapped_column(String(8), default="LK")
     voucher_valid_days: Mapped[int] = mapped_column(Integer, default=30)

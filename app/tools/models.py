@@ -56,3 +56,17 @@ class Submission(BigIntBase):
     outputs: Mapped[dict] = mapped_column(JSON)
     # Human-readable answers (field label → shown value) for the lead page.
     summary: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class ScheduledTool:
+    """The columns a scheduled kind's table (grabs, draws) starts with: one row per tool, open
+    between ``starts_at`` and ``ends_at`` unless a host overrides the schedule (``mode``)."""
+
+    tool_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("tool.id", ondelete="CASCADE"), unique=True
+    )
+    image_url: Mapped[str] = mapped_column(String(512), default="")
+    starts_at: Mapped[dt.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    ends_at: Mapped[dt.datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    # "schedule": open between starts_at and ends_at; "open"/"closed": the host's override.
+    mode: Mapped[str] = mapped_column(String(16), default="schedule")
