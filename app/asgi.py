@@ -44,6 +44,7 @@ from app.db.engine import (
     prepare_side,
 )
 from app.db.uow import remember_status, request_session
+from app.draws.redis_entries import redis_entries
 from app.draws.service import Draws
 from app.events.service import Tracker
 from app.gate.routes import ROUTES as GATE_ROUTES
@@ -144,7 +145,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     reports = ReportRenderer(settings.data_dir, workers=settings.report_workers)
     live = LiveHub(redis, settings.redis_prefix)  # the one live-update hub (app/core/live.py)
     grabs = make_grabs(settings, engine, sessionmaker, redis, limiter, live)
-    draws = Draws(settings, sessionmaker, limiter, tracker, live)
+    entries = redis_entries(redis, settings.redis_prefix, engine)  # app/draws/redis_entries.py
+    draws = Draws(settings, sessionmaker, limiter, tracker, live, entries=entries)
     env = make_environment()
     # The brand visitor pages and PDFs show: a plain value per process, kept current (app/brand).
     brands = BrandBook(
@@ -166,6 +168,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ("brand", brands.stop),
             ("outbox", outbox.stop),
             ("grabs", grabs.stop),
+            ("draws", draws.stop),
             ("tracker", tracker.stop),
             ("reports", stop_reports),
             ("http client", http.aclose),
@@ -238,7 +241,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             (BrandBook, brands),
             (StreamSlots, StreamSlots(settings.streams_per_worker, settings.streams_per_ip)),
         ),
-        on_startup=[prepare, tracker.start, grabs.start, outbox.start],
+        on_startup=[prepare, tracker.start, grabs.start, draws.start, outbox.start],
         on_shutdown=[shutdown],
         before_send=[visitor_cookie_hook(settings)],
         openapi_config=openapi_config(),  # /schema, /schema/openapi.json: the /api/ contract

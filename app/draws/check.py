@@ -3,10 +3,9 @@ the draw showed and published (docs/draws.md, "Checking a draw").
 
 Read from SQL in one transaction, each check one line:
 
-- **entrants**: the entries stored agree with the count the draw shows (the count frozen at the
-  close; while open, the live count). Entries are SQL-only today: there is no Redis entry path
-  yet. ``counts`` takes the other stores' counts by name, so a Redis count joins this line when
-  entries go through Redis.
+- **entrants**: the entries stored in SQL agree with the count the draw shows (the count frozen
+  at the close; while open, the draw's tally) and, with Redis, with the entries Redis took (the
+  entry writer is made to catch up on the draw first: app/draws/redis_entries.py).
 - **chances**: no entry holds more chances than its referrals could earn (1 plus one per entry
   it referred, up to the draw's cap; exactly 1 when referral chances are off).
 - **commitment**, **entrant list**, **drand**, **tier N**: for a closed draw, the bundle the
@@ -24,9 +23,10 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.core.clock import now
+from app.core.redis import make_redis
 from app.draws import entries
 from app.draws.definition import info_of, load_draw, state_of
 from app.draws.drand import DrandRound
@@ -34,6 +34,8 @@ from app.draws.entrants import DrawInputError, Entry, freeze
 from app.draws.fairness import TierRule, commitment
 from app.draws.models import Draw, DrawEntry, DrawWinner
 from app.draws.proof import Mismatch, ProofTier, prove, verify
+from app.draws.redis_entries import RedisEntries
+from app.settings import Settings, load_settings
 
 # proof.verify's codes, by the line that reports them.
 _LIST = ("entrants", "entrants_hash", "entrants_count")
@@ -75,11 +77,15 @@ async def check_draw(
     *,
     trusted_chain: str | None,
     counts: Mapping[str, int] | None = None,
+    settings: Settings | None = None,
 ) -> DrawCheck:
     """Check the draw at ``slug`` (published or not); DrawNotFound. ``counts``: the entrant
-    count of each store besides SQL (none today)."""
+    count of each store besides SQL; by default Redis's when ``settings`` (else the
+    environment's) name one."""
     tool, row = await load_draw(db, slug)
     info = info_of(tool, row)
+    if counts is None:
+        counts = await _redis_counts(db, row.id, settings or load_settings())
     stored = (
         await db.execute(
             select(
@@ -117,6 +123,20 @@ async def check_draw(
         tiers=len(info.tiers),
         lines=lines,
     )
+
+
+async def _redis_counts(db: AsyncSession, draw_id: int, settings: Settings) -> dict[str, int]:
+    """Redis's entrant count of the draw, once every entry Redis took is written to SQL (the
+    check's later reads see them: they commit before)."""
+    redis = make_redis(settings)
+    if redis is None or not isinstance(db.bind, AsyncEngine):
+        return {}
+    try:
+        store = RedisEntries(redis, settings.redis_prefix, db.bind)
+        await store.writer.flush(store.stream(draw_id))
+        return {"Redis": await store.count(draw_id)}
+    finally:
+        await redis.aclose()
 
 
 def _entrants(counts: Mapping[str, int], shown: int, *, frozen: bool) -> Line:

@@ -156,6 +156,11 @@ async def referrer(
     return row.id, "counted"
 
 
+def new_code() -> str:
+    """A new entry's share code."""
+    return "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+
+
 async def write_entry(
     sessionmaker: async_sessionmaker,
     tracker: Tracker,
@@ -168,7 +173,7 @@ async def write_entry(
     (``FOR SHARE`` on PostgreSQL: a close waits for it), nothing on a second entry of the
     phone; then the referral chance and the ``draw_entered`` event with it."""
     referred_by, referral = ref
-    code = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+    code = new_code()
     async with sessionmaker() as db, db.begin():
         insert = upsert_insert(db.bind)
         columns = {

@@ -173,7 +173,7 @@ async def api_enter(
 ) -> Response[EnterAnswer]:
     """Enter the visitor's (cookie) verified phone: ``result`` is entered, already_entered,
     not_open or not_eligible (``reason``). Idempotent: one entry per phone."""
-    await draws.info(slug)
+    await draws.cached(slug)  # 404 first; the entry reads the same settings
     who = await draws.entrant(public_id_from(settings, request.scope))
     if who is None:
         return refusal(EnterRefusal, 401, "gate_required", _(GateRequired.default_message))

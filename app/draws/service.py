@@ -24,7 +24,11 @@ first and conditional, app/draws/entries.py). Every change is announced on the l
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import time
+from collections.abc import Coroutine
+from typing import Any
 
 import msgspec
 from sqlalchemy import select
@@ -36,18 +40,20 @@ from app.core.clock import now
 from app.core.crypto import DataCipher
 from app.core.errors import RateLimited
 from app.core.i18n import N_
-from app.core.live import LiveHub
+from app.core.live import LiveHub, Topic
 from app.core.ratelimit import RateLimiter
 from app.core.schedule import starts_in
-from app.db.uow import after_commit
+from app.db.uow import after_commit, after_rollback
 from app.draws import drawing, entries
 from app.draws.definition import DrawInfo, create_draw, info_of, load_draw, state_of
 from app.draws.drand import DrandClient
 from app.draws.editing import update_draw
+from app.draws.entering import enter_redis
 from app.draws.entries import Entrant
 from app.draws.models import DrawEntry, DrawWinner
 from app.draws.notify import Notice
 from app.draws.proof import Proof
+from app.draws.redis_entries import Limited, RedisEntries, limit_name
 from app.draws.schemas import (
     ClaimAnswer,
     ClaimBody,
@@ -62,6 +68,8 @@ from app.events.schemas import DrawRefused
 from app.events.service import Tracker
 from app.grabs.store.claims import tap_context
 from app.settings import Settings
+
+INFO_SECONDS = 1.0  # how long an entry may use a draw's settings read by an earlier one
 
 
 class EntryRateLimited(
@@ -102,6 +110,7 @@ class Draws:
         tracker: Tracker,
         live: LiveHub,
         drand: DrandClient | None = None,
+        entries: RedisEntries | None = None,
     ) -> None:
         self.settings = settings
         # The winners' texts (app/draws/notify.py), queued in the draw's transaction.
@@ -111,12 +120,45 @@ class Draws:
         self.tracker = tracker
         self.live = live
         self.drand = drand
+        # The Redis entry path (app/draws/redis_entries.py), with REDIS_URL; else SQL alone.
+        self.entries = entries
+        # Draws' settings as entries read them, by slug; dropped when the draw changes.
+        self._infos: dict[str, tuple[float, DrawInfo]] = {}
+        self._changes = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        live.listeners.append(self._forget)
+
+    async def start(self) -> None:
+        if self.entries is not None:
+            await self.entries.start()
+
+    async def stop(self) -> None:
+        if self.entries is not None:
+            await self.entries.stop()
 
     # Announcing.
 
     def announce(self, db: AsyncSession, draw_id: int, *, now_: bool = True) -> None:
-        """After the transaction commits, every open page of the draw hears of it."""
-        after_commit(db, lambda: self.live.changed(("draw", draw_id), now=now_))
+        """After the transaction commits, every open page of the draw hears of it (this
+        process's caches at once)."""
+        topic = ("draw", draw_id)
+
+        def tell() -> None:
+            self.live.forget_here(topic)
+            self.live.changed(topic, now=now_)
+
+        after_commit(db, tell)
+
+    def _forget(self, topic: Topic) -> None:
+        if topic[0] == "draw":
+            self._changes += 1
+            for slug in [s for s, (_, info) in self._infos.items() if info.id == topic[1]]:
+                self._infos.pop(slug, None)
+
+    def _later(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # Reading.
 
@@ -124,6 +166,18 @@ class Draws:
         """The published draw at ``slug``; DrawNotFound."""
         async with self.sessionmaker() if db is None else _same(db) as session:
             return info_of(*await load_draw(session, slug, published=True))
+
+    async def cached(self, slug: str) -> DrawInfo:
+        """The published draw at ``slug`` as read at most ``INFO_SECONDS`` ago, and never from
+        before a change this process heard of (the entry path; DrawNotFound)."""
+        held = self._infos.get(slug)
+        if held is not None and time.monotonic() - held[0] < INFO_SECONDS:
+            return held[1]
+        changes, at = self._changes, time.monotonic()
+        info = await self.info(slug)
+        if changes == self._changes:  # no change was heard of while reading
+            self._infos[slug] = (at, info)
+        return info
 
     async def status(self, slug: str, db: AsyncSession | None = None) -> DrawStatus:
         """The published draw's status (GET /api/v1/draws/{slug}); DrawNotFound."""
@@ -136,7 +190,7 @@ class Draws:
             return info, await self._status(session, info)
 
     async def _status(self, session: AsyncSession, info: DrawInfo) -> DrawStatus:
-        count = await entries.count(session, info.id)
+        count = await self._count(session, info)
         rows = (
             await session.execute(
                 select(DrawWinner.tier, DrawEntry.phone_masked)
@@ -157,7 +211,7 @@ class Draws:
             slug=info.slug,
             title=info.title,
             state=state,
-            entrants=info.entrants_count if info.closed_at else count,
+            entrants=count,
             commitment=info.commitment,
             entrants_hash=info.entrants_hash or None,
             drand_round=info.drand_round,
@@ -188,6 +242,11 @@ class Draws:
             return await entries.entrant(session, public_id)
 
     async def mine(self, db: AsyncSession, info: DrawInfo, who: Entrant) -> MyEntry | None:
+        if self.entries is not None and info.closed_at is None:
+            # Open: Redis has every entry (SQL may not yet) and its latest chances; prizes
+            # come after the close, when SQL has everything.
+            found = await self.entries.mine(info.id, who.phone_hash, db)
+            return None if found is None else MyEntry(code=found[0], chances=found[1], prizes=[])
         entry = await entries.entry_of(db, info.id, who.phone_hash)
         if entry is None:
             return None
@@ -224,22 +283,29 @@ class Draws:
             raise EntryBusy(retry_after=1) from exc
 
     async def _enter(self, slug: str, who: Entrant, body: EnterBody, ip: str) -> EnterAnswer:
+        info = await self.cached(slug)
         settings = self.settings
-        for verdict in await self.limiter.hit_all(
-            [
-                (f"draw:visitor:{who.visitor_id}", settings.grab_visitor_per_minute, 60),
-                (f"draw:ip:{ip}", settings.grab_ip_per_minute, 60),
-            ]
-        ):
+        limits = [
+            (
+                limit_name(info.id, f"visitor:{who.visitor_id}"),
+                settings.grab_visitor_per_minute,
+                60,
+            ),
+            (limit_name(info.id, f"ip:{ip}"), settings.grab_ip_per_minute, 60),
+        ]
+        if self.entries is not None:
+            try:
+                return await enter_redis(self, self.entries, info, who, body, limits)
+            except Limited as exc:
+                raise EntryRateLimited(retry_after=exc.retry_after) from None
+        for verdict in await self.limiter.hit_all(limits):
             if not verdict.allowed:
                 # A tap refused past the limits is a funnel step too (docs/events.md).
-                ctx = tap_context(await self.info(slug), who)
-                self.tracker.track_once(ctx, DrawRefused(reason="rate_limited"))
+                self.tracker.track_once(tap_context(info, who), DrawRefused(reason="rate_limited"))
                 raise EntryRateLimited(retry_after=verdict.retry_after)
         at = now()
+        ctx = tap_context(info, who)
         async with self.sessionmaker() as db:
-            info = await self.info(slug, db)
-            ctx = tap_context(info, who)
             earlier = await entries.entry_of(db, info.id, who.phone_hash)
             if earlier is not None:
                 return entries.answer_of(
@@ -265,11 +331,35 @@ class Draws:
         return answer
 
     async def settle(self) -> None:
-        """Every entry taken so far is in SQL (tests, the check): entries are written in the
-        tap's own transaction, so there is nothing to wait for."""
+        """Every entry taken so far is in SQL (tests, the check): on SQL alone entries are
+        written in the tap's own transaction; with Redis the writer catches up."""
+        if self.entries is not None:
+            await self.entries.settle()
 
     async def _count(self, db: AsyncSession, info: DrawInfo) -> int:
-        return info.entrants_count if info.closed_at else await entries.count(db, info.id)
+        """The count shown: frozen once closed, live before (Redis's, when it decides)."""
+        if info.closed_at:
+            return info.entrants_count
+        if self.entries is not None:
+            return await self.entries.count(info.id, db)
+        return await entries.count(db, info.id)
+
+    async def _seal(self, db: AsyncSession, slug: str, *, closing: bool) -> None:
+        """Before the list is frozen (the host's close, or ``closing`` false: the first tier
+        drawn after the schedule ended), with Redis: nothing enters any more, and every entry
+        Redis took is written to SQL. Undone if the transaction does not commit."""
+        store = self.entries
+        if store is None:
+            return
+        info = await self.info(slug, db)
+        if info.closed_at is not None or (not closing and state_of(info, now()) != "closed"):
+            return
+        after_rollback(db, lambda: self._later(store.unseal(info.id)))
+        try:
+            await store.seal(info.id)
+        except TimeoutError as exc:
+            raise EntryBusy(retry_after=1) from exc
+        after_commit(db, lambda: self._later(store.sealed(info.id)))
 
     # Staff.
 
@@ -286,21 +376,27 @@ class Draws:
         return info
 
     async def open(self, db: AsyncSession, slug: str) -> DrawInfo:
-        info = await drawing.set_mode(db, slug, "open")
-        self.announce(db, info.id)
-        return info
+        return await self._set_mode(db, slug, "open")
 
     async def schedule(self, db: AsyncSession, slug: str) -> DrawInfo:
-        info = await drawing.set_mode(db, slug, "schedule")
+        return await self._set_mode(db, slug, "schedule")
+
+    async def _set_mode(self, db: AsyncSession, slug: str, mode: str) -> DrawInfo:
+        info = await drawing.set_mode(db, slug, mode)
+        store = self.entries
+        if store is not None:  # a close that never committed leaves no seal behind
+            after_commit(db, lambda: self._later(store.unseal(info.id)))
         self.announce(db, info.id)
         return info
 
     async def close(self, db: AsyncSession, slug: str) -> DrawInfo:
+        await self._seal(db, slug, closing=True)
         info = await drawing.close(db, slug, now(), self._drand())
         self.announce(db, info.id)
         return info
 
     async def draw_tier(self, db: AsyncSession, slug: str, tier: int) -> DrawnTier:
+        await self._seal(db, slug, closing=False)
         info, result = await drawing.draw_tier(
             db, self.tracker, slug, tier, now(), self._drand(), self.notice
         )
