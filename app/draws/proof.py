@@ -73,17 +73,8 @@ def prove(
         one_win_per_phone=one_win_per_phone,
         entrants=frozen.entrants,
         drand=beacon,
-        tiers=[
-            ProofTier(
-                name=t.name,
-                quantity=t.quantity,
-                reserve_quantity=t.reserve_quantity,
-                winners=list(t.winners),
-                reserves=list(t.reserves),
-                undrawn=t.undrawn,
-            )
-            for t in tiers
-        ],
+        # Each tier as drawn, published field by field (``undrawn`` is the result's property).
+        tiers=[msgspec.convert(t, ProofTier, from_attributes=True) for t in tiers],
     )
 
 
