@@ -18,7 +18,8 @@ import random
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import exists, func, literal, select, update
+import msgspec
+from sqlalchemy import Select, exists, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from app.core.sql import upsert_insert
@@ -38,6 +39,22 @@ CODE_LENGTH = 10
 TALLY_SLOTS = 8  # the count's rows per draw (models.py draw_tally)
 # A tool counts as completed by a lead once one of these is on record for it.
 COMPLETED = ("result_shown", "download", "grab_won", "booking_made")
+
+
+class Prize(msgspec.Struct, frozen=True, kw_only=True):
+    tier: int
+    name: str
+    status: str  # won | claimed | expired | redrawn
+    claim_by: dt.datetime | None
+    voucher_code: str = ""
+
+
+class MyEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """What the visitor's own page shows: their entry and what it won."""
+
+    code: str
+    chances: int
+    prizes: list[Prize]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,12 +103,15 @@ async def entry_of(db: AsyncSession, draw_id: int, phone_hash: str) -> DrawEntry
     )
 
 
-async def count(db: AsyncSession | AsyncConnection, draw_id: int) -> int:
+def count_query(draw_id: int) -> Select[tuple[int]]:
     """The draw's entrant count: its tally's slots added up."""
-    total = select(func.coalesce(func.sum(draw_tally.c.entrants), 0)).where(
+    return select(func.coalesce(func.sum(draw_tally.c.entrants), 0)).where(
         draw_tally.c.draw_id == draw_id
     )
-    return int(await db.scalar(total) or 0)
+
+
+async def count(db: AsyncSession | AsyncConnection, draw_id: int) -> int:
+    return int(await db.scalar(count_query(draw_id)) or 0)
 
 
 async def raise_tally(db: AsyncSession | AsyncConnection, draw_id: int, entered: int) -> None:

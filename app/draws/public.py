@@ -5,6 +5,7 @@ and the verify page (/t/{slug}/verify, the draw recomputed in its own server cal
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import weakref
 from typing import Any
@@ -31,18 +32,29 @@ from app.draws.views import PANEL, common, page, won
 from app.settings import Settings
 from app.visitors.web import public_id_from
 
+log = logging.getLogger("leadkit.draws")
 SHARED_SECONDS = 1.0  # how long one status read may serve other streams when nothing changed
+POLL_SECONDS = 0.5  # without Redis: how often a process looks for other processes' changes
+POLL_IDLE_SECONDS = 10.0  # ... for as long as one of its streams asked for the draw this recently
 
 
 class SharedStatus:
     """One status read serves every stream of this process that a change wakes: a thousand
     open pages make one query per change, not a thousand. A read is dropped the moment the
     live hub hears of a change to its draw (``listeners`` run before any stream wakes), so a
-    woken stream never reuses a read from before the change."""
+    woken stream never reuses a read from before the change.
+
+    Without Redis the hub hears only of this process's changes: while a stream follows a draw,
+    the process reads the draw's version (its host actions' turn and its tally, one small
+    query) every ``POLL_SECONDS`` and announces a change here when it moved — the host's tap
+    in another worker reaches these streams within about half a second, not at their next
+    periodic wake-up."""
 
     def __init__(self, draws: Draws) -> None:
         self.draws = draws
         self.reads: dict[int, tuple[float, asyncio.Future[DrawStatus]]] = {}
+        self.asked: dict[int, float] = {}  # draw id -> when a stream last asked (polling)
+        self.polls: dict[int, asyncio.Task[None]] = {}
         draws.live.listeners.append(self.forget)
 
     def forget(self, topic: Topic) -> None:
@@ -51,6 +63,10 @@ class SharedStatus:
 
     async def status(self, draw_id: int, slug: str) -> DrawStatus:
         at = time.monotonic()
+        if self.draws.entries is None:  # no Redis: no word from other processes
+            self.asked[draw_id] = at
+            if draw_id not in self.polls:
+                self.polls[draw_id] = self.draws.spawn(self._poll(draw_id))
         held = self.reads.get(draw_id)
         if held is None or at - held[0] > SHARED_SECONDS or held[1].cancelled():
             held = (at, asyncio.ensure_future(self.draws.status(slug)))
@@ -61,6 +77,24 @@ class SharedStatus:
             if self.reads.get(draw_id) is held:
                 del self.reads[draw_id]  # a failed read is not shared with the next stream
             raise
+
+    async def _poll(self, draw_id: int) -> None:
+        last: tuple[int, int] | None = None
+        try:
+            while time.monotonic() - self.asked.get(draw_id, 0.0) < POLL_IDLE_SECONDS:
+                version: tuple[int, int] | None
+                try:
+                    version = await self.draws.version(draw_id)
+                except Exception:  # the streams still refresh by themselves
+                    log.warning("could not read draw %s's version", draw_id, exc_info=True)
+                    version = last
+                if last is not None and version != last:
+                    self.draws.live.changed(("draw", draw_id), now=True)
+                last = version
+                await asyncio.sleep(POLL_SECONDS)
+        finally:
+            self.polls.pop(draw_id, None)
+            self.asked.pop(draw_id, None)
 
 
 _SHARED: weakref.WeakKeyDictionary[Draws, SharedStatus] = weakref.WeakKeyDictionary()

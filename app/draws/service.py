@@ -25,12 +25,11 @@ first and conditional, app/draws/entries.py). Every change is announced on the l
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
+import contextvars
 import time
 from collections.abc import Coroutine
 from typing import Any
 
-import msgspec
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as SQLTimeoutError
@@ -40,7 +39,7 @@ from app.core.clock import now
 from app.core.crypto import DataCipher
 from app.core.errors import RateLimited
 from app.core.i18n import N_
-from app.core.live import LiveHub, Topic
+from app.core.live import LiveHub, Topic, stop_task
 from app.core.ratelimit import RateLimiter
 from app.core.schedule import starts_in
 from app.db.uow import after_commit, after_rollback
@@ -49,8 +48,8 @@ from app.draws.definition import DrawInfo, create_draw, info_of, load_draw, stat
 from app.draws.drand import DrandClient
 from app.draws.editing import update_draw
 from app.draws.entering import enter_redis
-from app.draws.entries import Entrant
-from app.draws.models import DrawEntry, DrawWinner
+from app.draws.entries import Entrant, MyEntry, Prize
+from app.draws.models import Draw, DrawEntry, DrawWinner
 from app.draws.notify import Notice
 from app.draws.proof import Proof
 from app.draws.redis_entries import Limited, RedisEntries, limit_name
@@ -85,22 +84,6 @@ class EntryBusy(
     nothing was entered, and the visitor is asked to tap again."""
 
 
-class Prize(msgspec.Struct, frozen=True, kw_only=True):
-    tier: int
-    name: str
-    status: str  # won | claimed | expired | redrawn
-    claim_by: dt.datetime | None
-    voucher_code: str = ""
-
-
-class MyEntry(msgspec.Struct, frozen=True, kw_only=True):
-    """What the visitor's own page shows: their entry and what it won."""
-
-    code: str
-    chances: int
-    prizes: list[Prize]
-
-
 class Draws:
     def __init__(
         self,
@@ -133,6 +116,8 @@ class Draws:
             await self.entries.start()
 
     async def stop(self) -> None:
+        for task in list(self._tasks):
+            await stop_task(task)
         if self.entries is not None:
             await self.entries.stop()
 
@@ -156,9 +141,15 @@ class Draws:
                 self._infos.pop(slug, None)
 
     def _later(self, work: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(work)
+        self.spawn(work)
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """``work`` as a task of the feature's own, outside any request (its SQL is never a
+        request's second connection), cancelled when the app stops."""
+        task = asyncio.get_running_loop().create_task(work, context=contextvars.Context())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     # Reading.
 
@@ -234,6 +225,19 @@ class Draws:
                 for n, t in enumerate(info.tiers, start=1)
             ],
         )
+
+    async def version(self, draw_id: int) -> tuple[int, int]:
+        """What changes when the draw does: its host actions' turn and its tally (one cheap
+        read, for a process that hears of no other process's changes: app/draws/public.py)."""
+        async with self.sessionmaker() as db:
+            row = (
+                await db.execute(
+                    select(Draw.turn, entries.count_query(draw_id).scalar_subquery()).where(
+                        Draw.id == draw_id
+                    )
+                )
+            ).first()
+        return (int(row[0]), int(row[1])) if row is not None else (0, 0)
 
     async def entrant(
         self, public_id: str | None, db: AsyncSession | None = None
