@@ -233,9 +233,12 @@ async def write_entry(
         if referral == "counted" and referred_by is not None:
             referral = await _credit(db, draw, referred_by)
         tracker.record(db, tap_context(draw, who), DrawEntered(referral=referral), at)
-        entry = await db.get(DrawEntry, new_id)
-        assert entry is not None
-        return answer_of("entered", draw, entry, await count(db, draw.id))
+        return EnterAnswer(  # a new entry: its code, one chance (no read of the row)
+            result="entered",
+            entrants=await count(db, draw.id),
+            code=code if draw.referrals else None,
+            chances=1,
+        )
 
 
 async def _credit(db: AsyncSession, draw: DrawInfo, referrer: int) -> str:
