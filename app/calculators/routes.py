@@ -3,10 +3,10 @@ PDF report, and the JSON evaluate API."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
-from litestar import Request, Response, get, post
+from litestar import Response, get, post
 from litestar.datastructures import Cookie
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
@@ -15,23 +15,20 @@ from litestar.types import ControllerRouterHandler
 from litestar_htmx import HTMXRequest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.brand.book import BrandBook
 from app.calculators import service
 from app.calculators.compiler import CompiledCalculator
 from app.calculators.schemas import EvaluateAnswer
 from app.calculators.views import page_context
 from app.core.api import path_param, problems
+from app.core.bundles import bundle
 from app.core.errors import DomainError, NotFound
-from app.core.i18n import N_, current_locale
+from app.core.i18n import N_
 from app.core.pages import page_or_partial
-from app.core.state import part
 from app.events.schemas import GateShown, ResultShown, StepCompleted, TeaserShown
 from app.events.service import Tracker, visitor_context
 from app.gate.guards import requires_phone
 from app.gate.pending import pending_for
-from app.leads import service as leads
-from app.reports.service import ReportRenderer, report_cache_key
-from app.reports.web import pdf_answer, tool_url
+from app.reports.web import VisitorPdf
 from app.settings import Settings
 from app.tools import service as tools
 from app.tools.schemas import PublishedTool, PublishedVersion
@@ -120,41 +117,25 @@ async def evaluate_form(
     )
 
 
-@get("/t/{slug:str}/report.pdf", guards=[requires_phone])
-async def report_pdf(
-    request: Request[Any, Any, Any],
-    slug: FromPath[str],
-    db_session: NamedDependency[AsyncSession],
-    visitor: NamedDependency[Visitor],
-) -> Response[bytes]:
+@get("/t/{slug:str}/report.pdf", guards=[requires_phone], dependencies={"pdf": bundle(VisitorPdf)})
+async def report_pdf(slug: FromPath[str], pdf: NamedDependency[VisitorPdf]) -> Response[bytes]:
     """The full result as a branded PDF, watermarked with the visitor's masked phone."""
-    tool, _, _ = await _calculator(db_session, slug)
-    submission = await service.latest(db_session, tool, visitor.id)
+    tool, _, _ = await _calculator(pdf.db, slug)
+    submission = await service.latest(pdf.db, tool, pdf.visitor.id)
     if submission is None:
         raise NotFound(N_("Fill in the calculator first."))
-    used = await tools.version(db_session, tool.id, submission.tool_version)
-    calc = await service.load(db_session, used)
+    used = await tools.version(pdf.db, tool.id, submission.tool_version)
+    calc = await service.load(pdf.db, used)
     evaluation = calc.evaluate(submission.inputs)
-    lead = await leads.get(db_session, visitor.lead_id)  # type: ignore[arg-type]
-    renderer = part(request, ReportRenderer)
-    key = report_cache_key(
-        tool=tool.slug,
-        version=submission.tool_version,
-        inputs=evaluation.inputs,
-        watermark=lead.phone_masked,
-        locale=current_locale(),
-    )
-    pdf = await renderer.pdf(
-        service.report(
-            calc,
-            evaluation,
-            brand=part(request, BrandBook).current(),
-            watermark=lead.phone_masked,
-            tool_url=tool_url(request, tool.slug),
+    return await pdf.answer(
+        tool.slug,
+        submission.tool_version,
+        evaluation.inputs,
+        lambda brand, watermark, url: service.report(
+            calc, evaluation, brand=brand, watermark=watermark, tool_url=url
         ),
-        key,
+        f"{tool.slug}-report.pdf",
     )
-    return pdf_answer(pdf, f"{tool.slug}-report.pdf")
 
 
 @post(

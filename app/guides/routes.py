@@ -7,26 +7,21 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from litestar import Request, Response, get
+from litestar import Response, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.types import ControllerRouterHandler
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.bookings.schemas import cta_of
-from app.brand.book import BrandBook
+from app.core.bundles import bundle
 from app.core.errors import NotFound
 from app.core.i18n import N_, current_locale
-from app.core.state import part
 from app.events.schemas import Download
 from app.events.service import Tracker, visitor_context
 from app.gate.guards import requires_phone
-from app.leads import service as leads
 from app.reports.schemas import Report, ReportSection
-from app.reports.service import ReportRenderer, report_cache_key
-from app.reports.web import pdf_answer, tool_url
+from app.reports.web import VisitorPdf
 from app.tools import service as tools
-from app.visitors.models import Visitor
 
 # The download's name in the funnel event (``download`` ``item``) and on the lead's timeline.
 PDF_ITEM = "guide_pdf"
@@ -80,38 +75,30 @@ def guide_report(
     )
 
 
-@get("/t/{slug:str}/guide.pdf", guards=[requires_phone])
+@get("/t/{slug:str}/guide.pdf", guards=[requires_phone], dependencies={"pdf": bundle(VisitorPdf)})
 async def guide_pdf(
-    request: Request[Any, Any, Any],
-    slug: FromPath[str],
-    db_session: NamedDependency[AsyncSession],
-    tracker: NamedDependency[Tracker],
-    visitor: NamedDependency[Visitor],
+    slug: FromPath[str], pdf: NamedDependency[VisitorPdf], tracker: NamedDependency[Tracker]
 ) -> Response[bytes]:
     """The guide as a PDF, watermarked with the visitor's masked phone."""
-    tool, version = await tools.published(db_session, slug)
+    tool, version = await tools.published(pdf.db, slug)
     if tool.kind != "guide":
         raise NotFound(N_("This tool does not exist or is no longer available."))
-    definition = await tools.definition(db_session, version)
-    lead = await leads.get(db_session, visitor.lead_id)  # type: ignore[arg-type]
-    key = report_cache_key(
-        tool=tool.slug,
-        version=version.number,
-        inputs={"guide": True},
-        watermark=lead.phone_masked,
-        locale=current_locale(),
+    definition = await tools.definition(pdf.db, version)
+    answer = await pdf.answer(
+        tool.slug,
+        version.number,
+        {"guide": True},
+        lambda brand, watermark, url: guide_report(
+            definition,
+            brand=brand.name,
+            watermark=watermark,
+            phone=brand.contact_phone,
+            tool_url=url,
+        ),
+        f"{tool.slug}.pdf",
     )
-    brand = part(request, BrandBook).current()
-    report = guide_report(
-        definition,
-        brand=brand.name,
-        watermark=lead.phone_masked,
-        phone=brand.contact_phone,
-        tool_url=tool_url(request, tool.slug),
-    )
-    pdf = await part(request, ReportRenderer).pdf(report, key)
-    tracker.track(visitor_context(visitor, tool.id, version.number), Download(item=PDF_ITEM))
-    return pdf_answer(pdf, f"{tool.slug}.pdf")
+    tracker.track(visitor_context(pdf.visitor, tool.id, version.number), Download(item=PDF_ITEM))
+    return answer
 
 
 ROUTES: list[ControllerRouterHandler] = [guide_pdf]
