@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.crypto import DataCipher
 from app.core.errors import DomainError, InvalidInput, RateLimited
 from app.core.i18n import N_, gettext
-from app.core.phone import normalise
+from app.core.phone import mask, normalise
 from app.core.ratelimit import RateLimiter
 from app.events.schemas import CodeRejected, EventContext
 from app.events.service import Tracker
@@ -248,7 +248,10 @@ class Gate:
                 # Nothing reached the phone: the attempt must not cost the visitor their resend
                 # gap or caps, nor the business its budget.
                 await self._refund(taken, gap)
-        if not result.ok:
+        if result.ok:
+            # What an operator reading DEBUG needs: which gateway, which number (masked).
+            log.debug("sms via %s: a code sent to %s", self.provider.name, mask(phone))
+        else:
             log.warning(
                 "sms via %s failed: %s %s",
                 self.provider.name,
