@@ -22,7 +22,7 @@ from app.core.sql import upsert_insert
 from app.events.models import FunnelEvent
 from app.events.schemas import GrabWon
 from app.events.service import event_row
-from app.grabs.models import Grab, GrabClaim
+from app.grabs.models import Grab, GrabClaim, issued_claim
 from app.grabs.schemas import ClaimAnswer, Result
 from app.grabs.store.claims import (
     IDEMPOTENCY_TTL,
@@ -111,18 +111,7 @@ class SQLClaimStore:
         for n in range(1, grab.per_phone_limit + 1):
             inserted = await conn.execute(
                 self._insert(GrabClaim)
-                .values(
-                    grab_id=grab.id,
-                    phone_hash=who.phone_hash,
-                    n=n,
-                    lead_id=who.lead_id,
-                    visitor_id=who.visitor_id,
-                    idempotency_key=key,
-                    claimed_at=at,
-                    code=code,
-                    expires_at=expires,
-                    status="issued",
-                )
+                .values(**issued_claim(grab.id, n, who, at, code, expires), idempotency_key=key)
                 .on_conflict_do_nothing(index_elements=["grab_id", "phone_hash", "n"])
                 .returning(GrabClaim.id)
             )
