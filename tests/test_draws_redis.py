@@ -10,17 +10,20 @@ import asyncio
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import RateLimited
 from app.core.state import part
 from app.db.engine import Storage
+from app.draws.entry_writer import ReferrerMissing
 from app.draws.models import Draw, DrawEntry, draw_tally
 from app.draws.redis_entries import RedisEntries
 from app.draws.schemas import EnterBody
 from app.events.models import FunnelEvent
+from app.leads.models import Lead
 from app.settings import Settings
+from app.visitors.models import Visitor
 from tests.helpers import Browserish, statements
 from tests.test_draws import (
     call,
@@ -189,3 +192,66 @@ def test_a_redis_that_lost_the_draw_loads_it_from_sql(client: Browserish) -> Non
     assert enter(client, alice).chances == 3
     assert count(client) == 3
     assert call(client, lambda: store.count(draw)) == 3
+
+
+def test_an_entry_of_someone_deleted_meanwhile_is_written_without_them(
+    client: Browserish,
+) -> None:
+    store = store_of(client)
+    make_draw(client)
+    host(client, "open")
+    alice, bob = people(client, 2)
+    call(client, store.writer.stop)  # their entries wait in the stream
+    assert enter(client, alice).result == enter(client, bob).result == "entered"
+    gone = who(client, alice)
+
+    async def delete_alice(db: AsyncSession) -> None:
+        await db.execute(delete(Visitor).where(Visitor.id == gone.visitor_id))
+        await db.execute(delete(Lead).where(Lead.id == gone.lead_id))
+
+    client.run(delete_alice)
+    call(client, store.writer.start)
+    settle(client)
+
+    async def rows(db: AsyncSession) -> list[tuple[Any, ...]]:
+        found = await db.execute(
+            select(DrawEntry.phone_hash, DrawEntry.lead_id, DrawEntry.visitor_id).order_by(
+                DrawEntry.id
+            )
+        )
+        return [tuple(row) for row in found]
+
+    stored = client.run(rows)
+    assert stored[0] == (alice.phone_hash, None, None)  # as SET NULL leaves an entry in SQL
+    assert stored[1][0] == bob.phone_hash and stored[1][1] is not None
+    assert sql_figures(client)[:3] == (2, 2, 2)
+
+
+def test_a_referral_waits_for_its_referrer_to_be_written(client: Browserish) -> None:
+    store = store_of(client)
+    make_draw(client, referrals=True)
+    host(client, "open")
+    (alice,) = people(client, 1)
+    call(client, store.writer.stop)
+    code = enter(client, alice).code
+    (bob,) = people(client, 1, base=10)
+    assert code and enter(client, bob, ref=code).result == "entered"
+    redis = part(client.app, Storage).redis
+    assert redis is not None
+    stream = store.stream(draw_id(client))
+    first, second = call(client, lambda: redis.xrange(stream))
+    with pytest.raises(ReferrerMissing):  # bob's entry alone: alice is not in SQL yet
+        call(client, lambda: store.writer.write([second[1]]))
+    call(client, lambda: store.writer.write([first[1], second[1]]))
+
+    async def chances(db: AsyncSession) -> list[tuple[Any, ...]]:
+        found = await db.execute(
+            select(DrawEntry.id, DrawEntry.chances, DrawEntry.referred_by).order_by(DrawEntry.id)
+        )
+        return [tuple(row) for row in found]
+
+    (a_id, a_chances, _), (_, b_chances, b_by) = client.run(chances)
+    assert (a_chances, b_chances, b_by) == (2, 1, a_id)
+    call(client, store.writer.start)
+    settle(client)
+    assert sql_figures(client)[:3] == (2, 2, 2)

@@ -5,9 +5,13 @@ compares the tally with the entries stored."""
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db.migrate import upgrade
 from app.draws.models import draw_tally
 from tests.helpers import Browserish, statements
 from tests.test_draws import count, enter, host, make_draw, people, settle
@@ -67,3 +71,32 @@ def test_the_count_is_frozen_at_the_close_and_the_check_compares_the_tally(
     client.run(one_more)
     assert client.raw.get("/api/v1/draws/live").json()["entrants"] == 3
     assert lines(check(client))["entrants"].startswith("ok (SQL 3")
+
+
+def test_the_migration_fills_the_tally_from_the_entries_already_stored(tmp_path: Path) -> None:
+    path = tmp_path / "before.db"
+    url = f"sqlite+aiosqlite:///{path}"
+    upgrade(url, "0009")
+    now = "2026-12-01 12:00:00.000000"
+    with sqlite3.connect(path) as db:
+        for draw_id, entries in ((1, 3), (2, 0), (3, 2)):
+            db.execute(
+                "INSERT INTO draw (id, tool_id, description, image_url, tiers, mode, "
+                "requires_tool, passphrase, one_win_per_phone, claim_hours, referrals, "
+                "referral_cap, use_drand, seed, commitment, entrants_hash, entrants_count, "
+                "drawn_tiers, turn, created_at, updated_at) VALUES (?, ?, '', '', '[]', "
+                "'open', '', '', 1, 48, 0, 5, 0, ?, '', '', 0, '[]', 0, ?, ?)",
+                (draw_id, draw_id, b"\0" * 32, now, now),
+            )
+            for n in range(entries):
+                db.execute(
+                    "INSERT INTO draw_entry (draw_id, phone_hash, phone_masked, code, chances, "
+                    "created_at) VALUES (?, ?, '', ?, 1, ?)",
+                    (draw_id, f"phone-{draw_id}-{n}", f"C{draw_id}{n}", now),
+                )
+    upgrade(url)
+    with sqlite3.connect(path) as db:
+        tallies = db.execute(
+            "SELECT draw_id, SUM(entrants) FROM draw_tally GROUP BY draw_id ORDER BY draw_id"
+        ).fetchall()
+    assert tallies == [(1, 3), (3, 2)]  # a draw without entries needs no row: its sum is 0

@@ -27,6 +27,7 @@ from app.draws.models import DrawEntry
 from app.events.models import FunnelEvent
 from app.events.schemas import DrawEntered, EventContext
 from app.events.service import event_row
+from app.grabs.store.redis_writer import context_of
 from app.leads.models import Lead
 from app.visitors.models import Visitor
 
@@ -51,17 +52,7 @@ class EntryWriter(StreamWriter):
         referrals: list[tuple[str, str]] = []  # (referrer's phone hash, outcome) per row
         for fields in entries:
             f = {k.decode(): v.decode() for k, v in fields.items()}
-            link, platform, tool, version = f["ctx"].split("|")
-            contexts.append(
-                EventContext(
-                    visitor_id=int(f["visitor"]) or None,
-                    lead_id=int(f["lead"]) or None,
-                    link_id=int(link) or None,
-                    platform=platform,
-                    tool_id=int(tool) or None,
-                    tool_version=int(version) or None,
-                )
-            )
+            contexts.append(context_of(f))
             rows.append(
                 {
                     "draw_id": int(f["draw"]),

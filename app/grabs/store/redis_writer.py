@@ -30,6 +30,20 @@ from app.visitors.models import Visitor
 log = logging.getLogger("leadkit.grabs")
 
 
+def context_of(f: dict[str, str]) -> EventContext:
+    """The funnel context a stream entry carries: ``visitor`` and ``lead`` ids, and ``ctx``,
+    ``link|platform|tool|version`` (an entry without it is a browser's)."""
+    link, platform, tool, version = (f.get("ctx") or "0|browser|0|0").split("|")
+    return EventContext(
+        visitor_id=int(f["visitor"]) or None,
+        lead_id=int(f["lead"]) or None,
+        link_id=int(link) or None,
+        platform=platform,
+        tool_id=int(tool) or None,
+        tool_version=int(version) or None,
+    )
+
+
 class ClaimWriter(StreamWriter):
     """Drains the claim stream ``stream`` into SQL (the stream, its consumer group and group
     commit: app/db/stream_writer.py); ``forget(grab id, phone hash)`` is the Redis side of
@@ -54,17 +68,7 @@ class ClaimWriter(StreamWriter):
         contexts: list[EventContext] = []
         for fields in entries:
             f = {k.decode(): v.decode() for k, v in fields.items()}
-            link, platform, tool, version = (f.get("ctx") or "0|browser|0|0").split("|")
-            contexts.append(
-                EventContext(
-                    visitor_id=int(f["visitor"]) or None,
-                    lead_id=int(f["lead"]) or None,
-                    link_id=int(link) or None,
-                    platform=platform,
-                    tool_id=int(tool) or None,
-                    tool_version=int(version) or None,
-                )
-            )
+            contexts.append(context_of(f))
             rows.append(
                 {
                     "grab_id": int(f["grab"]),
