@@ -11,6 +11,7 @@ stores tier N's winners and reserves.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import msgspec
 from sqlalchemy import select
@@ -20,7 +21,7 @@ from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.i18n import N_
 from app.draws import notify, prizes
 from app.draws.definition import DrawInfo, info_of, load_draw, state_of, take_turn
-from app.draws.drand import DrandClient, DrandRound
+from app.draws.drand import DrandClient, DrandError, DrandRound
 from app.draws.entrants import Entry, FrozenList, freeze
 from app.draws.entries import Entrant
 from app.draws.fairness import TierResult, draw
@@ -30,6 +31,8 @@ from app.draws.schemas import ClaimAnswer, ClaimBody, DrawnTier
 from app.events.schemas import DrawClaimed, DrawWon, EventContext
 from app.events.service import Tracker
 from app.grabs.store.claims import tap_context
+
+log = logging.getLogger("leadkit.draws")
 
 
 class NotClosed(Conflict, code="not_closed", message=N_("Close the entries before drawing.")):
@@ -60,6 +63,19 @@ class ListChanged(
     message=N_("The entries no longer match the list frozen at the close."),
 ):
     """The entrants no longer match the hash frozen at the close: no drawing."""
+
+
+class DrandFailed(
+    Conflict,
+    code="drand_failed",
+    message=N_(
+        "The public randomness (drand round %(round)s) could not be fetched and verified: "
+        "nothing was drawn. Tap draw again in a few seconds."
+    ),
+):
+    """The draw's drand round is not produced yet, the beacon is unreachable, or what it
+    sent does not verify (``fields["drand"]`` says which): nothing is drawn; the round stays
+    the one published at the close."""
 
 
 class NotAWinner(NotFound, message=N_("This phone has no prize to claim in this draw.")):
@@ -108,7 +124,10 @@ async def _freeze(db: AsyncSession, row: Draw, at: dt.datetime, drand: DrandClie
     row.entrants_hash, row.entrants_count = frozen.hash, frozen.count
     if row.use_drand and drand is not None:
         # The first round produced strictly after the close: nobody can know it at the close.
-        row.drand_round = await drand.round_after(at.timestamp())
+        try:
+            row.drand_round = await drand.round_after(at.timestamp())
+        except DrandError as exc:  # no beacon at the close: commit-reveal alone (docs)
+            log.warning("draw %s closed without a drand round: %s", row.id, exc)
     await db.flush()
 
 
@@ -116,9 +135,15 @@ async def _randomness(row: Draw, drand: DrandClient | None) -> DrandRound | None
     if not row.use_drand:
         return None
     if row.drand is None:
-        if drand is None or row.drand_round is None:
+        if row.drand_round is None:  # the close could fix no round: commit-reveal alone
+            return None
+        if drand is None:
             raise NotClosed()
-        row.drand = msgspec.to_builtins(await drand.fetch(row.drand_round))
+        try:
+            row.drand = msgspec.to_builtins(await drand.fetch(row.drand_round))
+        except DrandError as exc:
+            log.warning("draw %s: drand round %s refused: %s", row.id, row.drand_round, exc)
+            raise DrandFailed(fields={"drand": exc.reason}, round=row.drand_round) from exc
     return msgspec.convert(row.drand, DrandRound)
 
 
