@@ -88,3 +88,31 @@ def test_a_key_whose_answer_is_lost_is_refused_not_decided_again(client: Browser
     assert client.get("/api/v1/grabs/flash").json()["stock_left"] == 3
     # Without the key the same phone is decided as any tap is.
     assert claim(client, person).json()["result"] == "won"
+
+
+@pytest.mark.parametrize("field", ["starts_at", "ends_at"])
+def test_a_time_without_a_zone_is_refused_by_its_name(client: Browserish, field: str) -> None:
+    body: dict[str, Any] = {"slug": "zoneless", "title": "t", "stock": 1}
+    body["starts_at"] = "2026-01-02T10:00:00Z"
+    body["ends_at"] = "2026-01-02T12:00:00Z"
+    body[field] = body[field].removesuffix("Z")  # a wall-clock time in no zone
+    refused = client.post("/api/v1/admin/grabs", json=body, headers=bearer(client, "marketer"))
+    assert refused.status_code == 400, refused.text
+    assert list(refused.json()["errors"]) == [field]
+    assert client.count("grab") == 0
+
+
+def test_restocking_a_grab_nobody_has_won_gives_it_all(client: Browserish) -> None:
+    """A new total before the first win is the stock left, in Redis and in SQL alike."""
+    from tests.test_grabs import _sql_stock, restock_flash
+
+    client.run(add_grab, open_grab(stock=3))
+    client.make_staff("mk", "marketer")
+    client.login("mk")
+    assert restock_flash(client, 5, follow_redirects=False).status_code == 303
+    status = client.get("/api/v1/grabs/flash").json()
+    assert (status["stock_total"], status["stock_left"]) == (5, 5)
+    assert client.run(_sql_stock) == (5, 5)
+    (person,) = people(client, 1)
+    assert claim(client, person).json()["result"] == "won"
+    assert client.get("/api/v1/grabs/flash").json()["stock_left"] == 4
