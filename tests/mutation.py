@@ -68,6 +68,8 @@ AREAS: dict[str, Area] = {
             "app/grabs/store/redis_writer.py",
             # The claim window's rule (window_open: the claim UPDATE's WHERE), shared with draws.
             "app/core/schedule.py",
+            # The claim stream's reading loop, shared with the draw entries.
+            "app/db/stream_writer.py",
         ),
         # test_privacy: a deleted person's claims and answers (forget, the writer's tombstones);
         # test_reliability: the Redis writer's redelivered entries.
@@ -88,6 +90,23 @@ AREAS: dict[str, Area] = {
     "vouchers": Area(
         modules=("app/vouchers/service.py",),
         tests=("tests/test_vouchers.py",),
+    ),
+    # A draw's entries: the SQL path, the Redis script's store and the writer that brings its
+    # entries to SQL (the close waits for it: no entry missing from the frozen list).
+    "entries": Area(
+        modules=(
+            "app/draws/entries.py",
+            "app/draws/redis_entries.py",
+            "app/draws/entry_writer.py",
+            "app/db/stream_writer.py",
+        ),
+        tests=(
+            "tests/test_draws.py",
+            "tests/test_draws_redis.py",
+            "tests/test_draws_tally.py",
+            "tests/test_draws_check.py",
+        ),
+        backends="sqlite,postgres",
     ),
     # The one way out (app/outbox/): rows written with what causes them, sent at least once
     # with backoff, one sender per message across workers (SKIP LOCKED on PostgreSQL).
