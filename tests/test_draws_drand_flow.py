@@ -24,8 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.asgi import create_app
 from app.cli import main
+from app.core.state import part
 from app.draws.models import Draw, DrawWinner
-from app.settings import Settings
+from app.settings import Settings, env_name
 from tests.fakes.drand_beacon import FakeDrand
 from tests.helpers import Browserish, soup
 from tests.test_draw_fairness import reference_draw
@@ -137,6 +138,24 @@ def closed_at(client: Browserish) -> float:
     return client.run(work)  # type: ignore[no-any-return]
 
 
+def draws_check(client: Browserish) -> dict[str, str]:
+    """`leadkit draws check SLUG` on the app's database, trusting the app's drand chain: each
+    check's line by its name, and the verdict under "result"."""
+    settings = part(client.app, Settings)
+    fields = ("database_url", "redis_url", "redis_prefix", "secret_key", "data_dir")
+    env = {
+        env_name(field): str(getattr(settings, field))
+        for field in (*fields, "drand_url", "drand_chain")
+    }
+    result = CliRunner().invoke(main, ["draws", "check", SLUG], env=env)
+    found = {"result": f"exit {result.exit_code}: {result.output.splitlines()[-1]}"}
+    for line in result.output.splitlines():
+        name, sep, rest = line.partition(": ")
+        if sep and rest.startswith(("ok", "MISMATCH")):
+            found[name] = rest
+    return found
+
+
 def verify_page(client: Browserish) -> Any:
     page = client.raw.get(f"/t/{SLUG}/verify")
     assert page.status_code == 200, page.text
@@ -169,12 +188,19 @@ def drawn_with_drand(client: Browserish, beacon: FakeDrand) -> tuple[dict[str, A
     pending = verify_page(client)
     assert pending.select_one("[data-verdict=pending]") is not None
     assert f"公共随机信标轮次: {round_number}" in pending.get_text()
+    assert (
+        draws_check(client)["drand"]
+        == f"ok (round {round_number} fixed at the close, not fetched yet)"
+    )
     wait_until_produced(beacon, round_number)
     drawn = draw_every_tier(host)
     assert [len(t["winners"]) for t in drawn] == [2, 3]
     bundle = proof_of(client)
     assert bundle["commitment"] == created["commitment"] == status["commitment"]
     assert bundle["entrants_hash"] == status["entrants_hash"]
+    checked = draws_check(client)
+    assert checked["drand"] == f"ok (round {round_number} verified)"
+    assert checked["result"] == "exit 0: ok"
     return bundle, round_number
 
 
@@ -271,6 +297,9 @@ def test_without_a_beacon_the_draw_works_on_commit_reveal_alone(
     mode = page.select_one("[data-mode]")
     assert mode is not None and mode["data-mode"] == "commit-reveal"
     assert mode.get_text(strip=True) == COMMIT_REVEAL_MODE
+    checked = draws_check(client)
+    assert checked["drand"] == "ok (not used: no beacon at the close, commit-reveal)"
+    assert checked["result"] == "exit 0: ok"
 
 
 def refused_without_winners(client: Browserish, host: Host, reason: str) -> None:

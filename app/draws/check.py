@@ -244,8 +244,10 @@ def _from(found: list[Mismatch], name: str, codes: tuple[str, ...], ok: str) -> 
 def _drand_line(found: list[Mismatch], row: Draw, beacon: DrandRound | None) -> Line:
     if beacon is not None:
         return _from(found, "drand", _DRAND, f"round {beacon.round} verified")
-    if row.use_drand:
+    if row.use_drand and row.drand_round is not None:
         return Line("drand", True, f"round {row.drand_round} fixed at the close, not fetched yet")
+    if row.use_drand:  # the close could reach no beacon (app/draws/drawing.py)
+        return _from(found, "drand", _DRAND, "not used: no beacon at the close, commit-reveal")
     return _from(found, "drand", _DRAND, "not used, commit-reveal")
 
 
