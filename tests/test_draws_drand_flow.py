@@ -8,6 +8,7 @@ round it did not sign."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import socket
 import time
@@ -192,8 +193,7 @@ def drawn_with_drand(client: Browserish, beacon: FakeDrand) -> tuple[dict[str, A
         draws_check(client)["drand"]
         == f"ok (round {round_number} fixed at the close, not fetched yet)"
     )
-    wait_until_produced(beacon, round_number)
-    drawn = draw_every_tier(host)
+    drawn = draw_every_tier(host)  # at once: the tap waits for the round (a period at most)
     assert [len(t["winners"]) for t in drawn] == [2, 3]
     bundle = proof_of(client)
     assert bundle["commitment"] == created["commitment"] == status["commitment"]
@@ -369,3 +369,30 @@ def test_a_round_signed_for_another_round_is_refused(client: Browserish, beacon:
     # The honest round, asked again, is used.
     assert [len(t["winners"]) for t in draw_every_tier(host)] == [2, 3]
     assert proof_of(client)["drand"]["signature"] == beacon.beacon(round_number)["signature"]
+
+
+def test_a_scheduled_drand_draw_is_drawn_by_the_first_tap_after_its_end(
+    client: Browserish, beacon: FakeDrand, tmp_path: Path
+) -> None:
+    """No close: the schedule ended the entries, and the host's first tap freezes the list,
+    fixes the first round after that moment, waits for it and draws on it."""
+    crowd = people(client, 6)
+    host = Host(client)
+    now = dt.datetime.now(dt.UTC)
+    ends = now + dt.timedelta(seconds=2)
+    host.create(starts_at=(now - dt.timedelta(minutes=1)).isoformat(), ends_at=ends.isoformat())
+    for person in crowd:
+        assert api_enter(client, person, SLUG).json()["result"] == "entered"
+    settle(client)
+    time.sleep(max(0.0, (ends - dt.datetime.now(dt.UTC)).total_seconds()) + 0.1)
+    assert host.status()["state"] == "closed" and host.status()["drand_round"] is None
+    first = host.act("draw?tier=1")
+    assert first.status_code == 200, first.text
+    assert len(first.json()["winners"]) == 2
+    round_number = host.status()["drand_round"]
+    produced_at = beacon.info["genesis_time"] + (round_number - 1) * beacon.info["period"]
+    assert closed_at(client) < produced_at
+    assert [len(t["winners"]) for t in draw_every_tier(host)] == [2, 3]  # tier 1 replayed
+    bundle = proof_of(client)
+    assert bundle["drand"]["signature"] == beacon.beacon(round_number)["signature"]
+    assert verify_cli(tmp_path, bundle, "--chain", beacon.chain).exit_code == 0

@@ -10,8 +10,10 @@ stores tier N's winners and reserves.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
+import time
 
 import msgspec
 from sqlalchemy import select
@@ -21,7 +23,7 @@ from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.i18n import N_
 from app.draws import notify, prizes
 from app.draws.definition import DrawInfo, info_of, load_draw, state_of, take_turn
-from app.draws.drand import DrandClient, DrandError, DrandRound
+from app.draws.drand import DrandClient, DrandError, DrandNotYet, DrandRound, time_of
 from app.draws.entrants import Entry, FrozenList, freeze
 from app.draws.entries import Entrant
 from app.draws.fairness import TierResult, draw
@@ -33,6 +35,9 @@ from app.events.service import Tracker
 from app.grabs.store.claims import tap_context
 
 log = logging.getLogger("leadkit.draws")
+# The round fixed at the close comes within one period (quicknet: 3 s): a tap right after the
+# close (or the first after the schedule's end, which fixes the round) waits this long for it.
+ROUND_WAIT_SECONDS = 5.0
 
 
 class NotClosed(Conflict, code="not_closed", message=N_("Close the entries before drawing.")):
@@ -140,11 +145,24 @@ async def _randomness(row: Draw, drand: DrandClient | None) -> DrandRound | None
         if drand is None:
             raise NotClosed()
         try:
-            row.drand = msgspec.to_builtins(await drand.fetch(row.drand_round))
+            row.drand = msgspec.to_builtins(await _fetch(drand, row.drand_round))
         except DrandError as exc:
             log.warning("draw %s: drand round %s refused: %s", row.id, row.drand_round, exc)
             raise DrandFailed(fields={"drand": exc.reason}, round=row.drand_round) from exc
     return msgspec.convert(row.drand, DrandRound)
+
+
+async def _fetch(drand: DrandClient, round_number: int) -> DrandRound:
+    """The verified round; one due within a period (at most ROUND_WAIT_SECONDS) is waited for."""
+    try:
+        return await drand.fetch(round_number)
+    except DrandNotYet:
+        info = await drand.info()
+        wait = time_of(info, round_number) - time.time()
+        if wait > min(info.period, ROUND_WAIT_SECONDS):
+            raise
+        await asyncio.sleep(max(wait, 0.0) + 0.05)
+        return await drand.fetch(round_number)
 
 
 async def _computed(
