@@ -200,8 +200,10 @@ class RedisEntries:
             await self._redis.sadd(self.registry, self.stream(draw_id))
 
     async def settle(self) -> None:
-        """Every entry taken so far written to SQL (tests, the check)."""
-        await self.writer.drain()
+        """Every entry taken so far written to SQL (tests): each stream until it is empty — a
+        drain alone may return while the writer task is still writing what it read."""
+        for stream in await self.writer.streams():
+            await self.writer.flush(stream)
 
     async def start(self) -> None:
         await self.writer.start()

@@ -10,6 +10,7 @@
   var state = root.getAttribute("data-state");
   var drawn = parseInt(root.getAttribute("data-drawn") || "0", 10);
   var refreshing = false;
+  var again = false; // a change arrived while the panel was being fetched: fetch it once more
   var each = window.leadkitEach;
 
   function el(tag, className, text) {
@@ -61,9 +62,13 @@
   function refreshPanel() {
     var panel = document.getElementById("draw-panel");
     var url = panel && panel.getAttribute("data-refresh");
-    if (!url || refreshing) return;
+    if (!url) return;
+    if (refreshing) { again = true; return; }
     refreshing = true;
-    var done = function () { refreshing = false; };
+    var done = function () {
+      refreshing = false;
+      if (again) { again = false; refreshPanel(); }
+    };
     if (window.htmx) {
       window.htmx.ajax("GET", url, { target: "#draw-panel", swap: "outerHTML" }).then(done, done);
     } else {
