@@ -326,8 +326,9 @@ def draws_check(slug: str) -> None:
     One line per check: the entries in SQL against the count the draw shows, every entry's
     chances against what its referrals earn, and once closed the commitment, the entrant
     list's hash and count, the drand round and every drawn tier's winners and reserves,
-    recomputed from the stored entries and the seed as `draws verify` does. Entries are
-    SQL-only today (no Redis entry path yet): there is no Redis count to compare."""
+    recomputed from the stored entries and the seed as `draws verify` does. With Redis, the
+    draw's entry stream is written to SQL first, then SQL's entries, Redis's entries and
+    count and the draw's tally are compared."""
     from app.draws.check import check_draw
     from app.draws.definition import DrawNotFound
 
