@@ -18,11 +18,10 @@ from litestar.response import Template
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.api import problems
 from app.core.clock import china_time, now
 from app.core.live import Topic
 from app.core.qr import qr_data_uri
-from app.core.streams import live_status, status_stream_answer
+from app.core.streams import live_status
 from app.draws.checking import CHECK_LABELS, check
 from app.draws.drawing import NotDrawn
 from app.draws.proof import MODE_DRAND, encode_proof
@@ -30,6 +29,7 @@ from app.draws.schemas import DrawSlug, DrawStatus
 from app.draws.service import Draws
 from app.draws.views import PANEL, common, page, won
 from app.settings import Settings
+from app.tools.api import events_api
 from app.visitors.web import public_id_from
 
 log = logging.getLogger("leadkit.draws")
@@ -119,13 +119,9 @@ def _wait_for(status: DrawStatus) -> float:
 
 
 @get(
-    "/api/v1/draws/{slug:str}/events",
-    summary="A draw's live status (server-sent events)",
-    tags=["draws"],
-    responses={
-        200: status_stream_answer("the draw", "/api/v1/draws/{slug}"),
-        **problems(400, why={404: "No draw by that slug."}),
-    },
+    **events_api(
+        "draws", "the draw", "A draw's live status (server-sent events)", "No draw by that slug."
+    )
 )
 async def draw_events(
     request: Request[Any, Any, Any], slug: DrawSlug, draws: NamedDependency[Draws]

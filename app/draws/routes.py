@@ -12,7 +12,7 @@ from litestar.response import Template
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.api import PROBLEM_JSON, TOKEN_REQUIRED, answer, problems
+from app.core.api import PROBLEM_JSON, answer, problems
 from app.core.errors import RateLimited
 from app.core.i18n import gettext as _
 from app.core.params import QueryNumber
@@ -36,32 +36,20 @@ from app.draws.service import Draws
 from app.draws.views import page
 from app.gate.service import GateRequired
 from app.settings import Settings
-from app.staff.auth import requires_role
 from app.staff.schemas import Staff
+from app.tools.api import status_api
+from app.tools.staff import create_api, host_api
 from app.visitors.web import public_id_from
 
-HOSTS = requires_role("host", "marketer")
-_HOST_API: dict[str, Any] = {
-    "status_code": 200,
-    "guards": [HOSTS],
-    "tags": ["draws"],
-    "security": TOKEN_REQUIRED,
-}
-_NO_DRAW = {404: "No draw by that slug."}
+_HOST_API = host_api("draws")
+_MISSING = "No draw by that slug."
+_NO_DRAW = {404: _MISSING}
 # The visitor's bodies are optional (a default, so the schema names the type): no body is no
 # share code and no passphrase, or no name and no address; ``null`` is refused as the schema says.
 NO_ENTER_BODY, NO_CLAIM_BODY = EnterBody(), ClaimBody()
 
 
-@post(
-    "/api/v1/admin/draws",
-    status_code=201,
-    summary="Create and publish a draw",
-    guards=[requires_role("marketer")],
-    tags=["draws"],
-    security=TOKEN_REQUIRED,
-    responses=problems(400, 401, 403, 413, 415, why={409: "The slug is taken."}),
-)
+@post(**create_api("draws", "Create and publish a draw"))
 async def api_create(
     db_session: NamedDependency[AsyncSession],
     draws: NamedDependency[Draws],
@@ -141,12 +129,7 @@ async def api_redraw(
     return await draws.status(slug, db_session)
 
 
-@get(
-    "/api/v1/draws/{slug:str}",
-    summary="A draw's state, entrants and winners",
-    tags=["draws"],
-    responses=problems(400, why=_NO_DRAW),
-)
+@get(**status_api("draws", "A draw's state, entrants and winners", _MISSING))
 async def api_status(slug: DrawSlug, draws: NamedDependency[Draws]) -> Response[DrawStatus]:
     """State, entrant count, the commitment, and each tier's winners (masked phones)."""
     return Response(await draws.status(slug), headers={"Cache-Control": "no-store"})
