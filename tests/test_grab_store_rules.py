@@ -116,3 +116,36 @@ def test_restocking_a_grab_nobody_has_won_gives_it_all(client: Browserish) -> No
     (person,) = people(client, 1)
     assert claim(client, person).json()["result"] == "won"
     assert client.get("/api/v1/grabs/flash").json()["stock_left"] == 4
+
+
+def test_the_check_waits_for_wins_another_writer_is_still_writing(client: Browserish) -> None:
+    """`leadkit grabs check` compares Redis with SQL after the claim stream is written, also
+    the wins another process's writer has read and not finished writing: it takes them over
+    (written twice changes nothing) instead of reporting them missing from SQL."""
+    grabs = part(client.app, Grabs)
+    store = grabs.store
+    if not isinstance(store, RedisClaimStore):
+        pytest.skip("the SQL store writes a claim in its own transaction")
+    portal = client.raw.blocking_portal
+    portal.call(store.writer.stop)  # nothing of this process writes in the background
+    try:
+        client.run(add_grab, open_grab(stock=3))
+        a, b = people(client, 2)
+        assert claim(client, a).json()["result"] == "won"
+        assert claim(client, b).json()["result"] == "won"
+
+        async def read_elsewhere() -> int:
+            # Another worker's writer read both wins and has not written them yet.
+            taken: Any = await store._redis.xreadgroup(
+                store.writer.GROUP, "another-worker", {store._stream: ">"}, count=10
+            )
+            return sum(len(items) for _, items in taken)
+
+        assert portal.call(read_elsewhere) == 2
+        report = portal.call(grabs.check, "flash")
+        assert report.ok, report.problems
+        assert (report.won, report.remaining) == (2, 1)
+        assert client.count("grab_claim") == 2
+        assert portal.call(store.pending) == 0
+    finally:
+        portal.call(store.writer.start)

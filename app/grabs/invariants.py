@@ -35,12 +35,13 @@ class CheckReport:
 
 async def check_grab(sessionmaker: async_sessionmaker, store: ClaimStore, slug: str) -> CheckReport:
     """won + remaining = initial (SQL, and Redis when used), SQL claims = Redis winners,
-    no phone over its limit. Waits for the Redis writer to catch up first."""
+    no phone over its limit. Waits until the claim stream is written to SQL first (every
+    process's writer's share of it)."""
     async with sessionmaker() as db:
         tool, grab = await load_grab(db, slug)
     info = info_of(tool, grab)
     if isinstance(store, RedisClaimStore):
-        await store.drain()
+        await store.settle()
     async with sessionmaker() as db:
         grab_row = (await db.execute(select(Grab).where(Grab.id == info.id))).scalar_one()
         counts = dict(

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Sequence
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from typing import Any
 
 from redis.asyncio import Redis
@@ -188,6 +188,14 @@ class RedisClaimStore:
     async def drain(self) -> None:
         """Write whatever is in the stream now (tests, the check command, shutdown)."""
         await self.writer.drain()
+
+    async def settle(self, seconds: float = 10.0) -> None:
+        """Until the claim stream is empty: every win Redis decided written to SQL, those
+        another process's writer has read and not finished too (taken over: written twice
+        changes nothing). Bounded: while taps keep coming the stream may never empty, and
+        after ``seconds`` what is written is what the caller sees."""
+        with suppress(TimeoutError):
+            await self.writer.flush(self._stream, seconds)
 
     async def start(self) -> None:
         await self.writer.start()
