@@ -84,7 +84,7 @@ AREAS: dict[str, Area] = {
     ),
     "gate": Area(
         modules=("app/gate/service.py", "app/gate/store.py"),
-        tests=("tests/test_gate.py", "tests/test_gate_defences.py"),
+        tests=("tests/test_gate.py", "tests/test_gate_defences.py", "tests/test_gate_words.py"),
         backends="sqlite,postgres",
     ),
     "vouchers": Area(
