@@ -27,9 +27,7 @@ from app.draws.models import DrawEntry
 from app.events.models import FunnelEvent
 from app.events.schemas import DrawEntered, EventContext
 from app.events.service import event_row
-from app.grabs.store.redis_writer import context_of
-from app.leads.models import Lead
-from app.visitors.models import Visitor
+from app.grabs.store.redis_writer import context_of, still_there
 
 log = logging.getLogger("leadkit.draws")
 
@@ -157,17 +155,7 @@ class EntryWriter(StreamWriter):
     ) -> None:
         """Entries of a person deleted before they reached SQL: written without the lead and
         the visitor, as the deletion leaves an entry it finds in SQL (SET NULL)."""
-        lead_ids = {row["lead_id"] for row in rows if row["lead_id"] is not None}
-        visitor_ids = {row["visitor_id"] for row in rows if row["visitor_id"] is not None}
-        leads: set[int] = set()
-        if lead_ids:
-            leads = set(
-                (await conn.execute(select(Lead.id).where(Lead.id.in_(lead_ids)))).scalars()
-            )
-        visitors: set[int] = set()
-        if visitor_ids:
-            found = await conn.execute(select(Visitor.id).where(Visitor.id.in_(visitor_ids)))
-            visitors = set(found.scalars())
+        leads, visitors = await still_there(conn, rows)
         for i, row in enumerate(rows):
             if row["lead_id"] is not None and row["lead_id"] not in leads:
                 row["lead_id"] = None

@@ -44,6 +44,21 @@ def context_of(f: dict[str, str]) -> EventContext:
     )
 
 
+async def still_there(conn: Any, rows: list[dict[str, Any]]) -> tuple[set[int], set[int]]:
+    """Of the ``lead_id`` and ``visitor_id`` the rows name, those that still exist in SQL (a
+    person deleted while their entries waited in a stream is no longer there)."""
+    lead_ids = {row["lead_id"] for row in rows if row["lead_id"] is not None}
+    visitor_ids = {row["visitor_id"] for row in rows if row["visitor_id"] is not None}
+    leads: set[int] = set()
+    if lead_ids:
+        leads = set((await conn.execute(select(Lead.id).where(Lead.id.in_(lead_ids)))).scalars())
+    visitors: set[int] = set()
+    if visitor_ids:
+        found = await conn.execute(select(Visitor.id).where(Visitor.id.in_(visitor_ids)))
+        visitors = set(found.scalars())
+    return leads, visitors
+
+
 class ClaimWriter(StreamWriter):
     """Drains the claim stream ``stream`` into SQL (the stream, its consumer group and group
     commit: app/db/stream_writer.py); ``forget(grab id, phone hash)`` is the Redis side of
@@ -135,16 +150,7 @@ class ClaimWriter(StreamWriter):
         Returns (grab id, phone hash, visitor id) of each such claim. A deletion committing
         between this look-up and the insert fails the insert on its foreign key; the batch is
         then retried and comes here again."""
-        lead_ids = {row["lead_id"] for row in rows if row["lead_id"] is not None}
-        visitor_ids = {row["visitor_id"] for row in rows if row["visitor_id"] is not None}
-        leads: set[int] = set()
-        if lead_ids:
-            found = await conn.execute(select(Lead.id).where(Lead.id.in_(lead_ids)))
-            leads = set(found.scalars())
-        visitors: set[int] = set()
-        if visitor_ids:
-            found = await conn.execute(select(Visitor.id).where(Visitor.id.in_(visitor_ids)))
-            visitors = set(found.scalars())
+        leads, visitors = await still_there(conn, rows)
         departed: list[tuple[int, str, int | None]] = []
         for i, row in enumerate(rows):
             if row["lead_id"] is not None and row["lead_id"] not in leads:
